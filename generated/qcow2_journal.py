@@ -1,0 +1,366 @@
+# This is a generated file! Please edit source .ksy file and use kaitai-struct-compiler to rebuild
+# type: ignore
+
+import kaitaistruct
+from kaitaistruct import KaitaiStruct, KaitaiStream, BytesIO
+from enum import IntEnum
+
+
+if getattr(kaitaistruct, 'API_VERSION', (0, 9)) < (0, 11):
+    raise Exception("Incompatible Kaitai Struct Python API: 0.11 or later is required, but you have %s" % (kaitaistruct.__version__))
+
+class Qcow2Journal(KaitaiStruct):
+    """The metadata journal proposed for QCOW2 images by the deduplication RFC
+    series (V8, June 2013): a sequential log of entries appended to a
+    previously reset area, used to record deduplication hashes.
+    
+    A journal area is N >= 1 journal clusters of exactly 4096 bytes each,
+    whatever the image's own cluster size. A reset area has every byte equal
+    to 0xFF. Each entry is a two-byte header (size, type) and an optional
+    payload; the size counts the whole entry, header included. Entries never
+    span two clusters: a cluster is closed by an END entry whose size reaches
+    exactly the next cluster boundary, and replay continues there. Replay stops
+    at the first NONE entry (the 0xFF bytes of the reset area) or after the
+    last cluster.
+    
+    This definition parses a whole area as it is loaded in the Web IDE: the
+    replayed clusters, then the unreplayed rest of the area as raw bytes (it is
+    not parsed as entries, so garbage after the tail never hides the journal).
+    Rules a parser can check are `valid` keys and fail the parse; anomalies a
+    crash or a stray write can leave (a torn write, a dirty tail, unassigned
+    types, dirty END padding) parse without error and are exposed as `is_*` and
+    `has_*` instances.
+    
+    Where the spec text is silent or contradicts itself this definition follows
+    the qjournal project's FORMAT-DECISIONS (D1-D10), cited as "D<n>" below.
+    
+    .. seealso::
+       qcow2-journal-spec-rfc-v8.txt: docs/specs/qcow2.txt "== Journal ==", [RFC V8 01/24] qcow2: Add journal specification, qemu-devel, 2013-06-20
+    
+    
+    .. seealso::
+       FORMAT-DECISIONS.md D1-D10 (qjournal project reading of the spec)
+    """
+
+    class EntryType(IntEnum):
+        end = 1
+        hash = 2
+        none = 255
+    def __init__(self, _io, _parent=None, _root=None):
+        super(Qcow2Journal, self).__init__(_io)
+        self._parent = _parent
+        self._root = _root or self
+        self._read()
+
+    def _read(self):
+        self.area_length_rule = self._io.read_bytes(0)
+        _ = self.area_length_rule
+        if not  ((self._io.size() > 0) and (self._io.size() % 4096 == 0)) :
+            raise kaitaistruct.ValidationExprError(self.area_length_rule, self._io, u"/seq/0")
+        self._raw_clusters = []
+        self.clusters = []
+        i = 0
+        while True:
+            _buf = self._io.read_bytes(4096)
+            self._raw_clusters.append(_buf)
+            _io__raw_clusters = KaitaiStream(BytesIO(self._raw_clusters[-1]))
+            _ = Qcow2Journal.Cluster(_io__raw_clusters, self, self._root)
+            self.clusters.append(_)
+            if  (((not (_.is_closed))) or (self._io.is_eof())) :
+                break
+            i += 1
+        self.unreplayed = self._io.read_bytes_full()
+
+
+    def _fetch_instances(self):
+        pass
+        for i in range(len(self.clusters)):
+            pass
+            self.clusters[i]._fetch_instances()
+
+
+    class Cluster(KaitaiStruct):
+        """One 4096-byte journal cluster, parsed up to its END (a closed cluster)
+        or up to the NONE where replay stops (an open or empty cluster). Parsed
+        from its own 4096-byte substream, so it can be read on its own, without
+        the rest of the area: the qjournal reader does this to replay a large
+        area cluster by cluster in bounded memory.
+        
+        .. seealso::
+           FORMAT-DECISIONS.md D5
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(Qcow2Journal.Cluster, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.entries = []
+            i = 0
+            while True:
+                _ = Qcow2Journal.Entry(self._io, self, self._root)
+                self.entries.append(_)
+                if  ((_.entry_type == Qcow2Journal.EntryType.end) or (_.entry_type == Qcow2Journal.EntryType.none)) :
+                    break
+                i += 1
+            self.tail = self._io.read_bytes_full()
+
+
+        def _fetch_instances(self):
+            pass
+            for i in range(len(self.entries)):
+                pass
+                self.entries[i]._fetch_instances()
+
+
+        @property
+        def has_dirty_tail(self):
+            """True when a byte after the NONE header of an open cluster is not 0xFF."""
+            if hasattr(self, '_m_has_dirty_tail'):
+                return self._m_has_dirty_tail
+
+            self._m_has_dirty_tail =  (((not (self.is_closed))) and (len(self.tail) > 0) and (KaitaiStream.byte_array_min(self.tail) != 255)) 
+            return getattr(self, '_m_has_dirty_tail', None)
+
+        @property
+        def is_closed(self):
+            """True when an END closes the cluster and replay goes on to the next one."""
+            if hasattr(self, '_m_is_closed'):
+                return self._m_is_closed
+
+            self._m_is_closed = self.terminator.entry_type == Qcow2Journal.EntryType.end
+            return getattr(self, '_m_is_closed', None)
+
+        @property
+        def is_torn(self):
+            """True when the NONE that ends replay here is a torn write."""
+            if hasattr(self, '_m_is_torn'):
+                return self._m_is_torn
+
+            self._m_is_torn = self.terminator.is_torn
+            return getattr(self, '_m_is_torn', None)
+
+        @property
+        def num_regular(self):
+            """Number of regular entries (every type but END and NONE)."""
+            if hasattr(self, '_m_num_regular'):
+                return self._m_num_regular
+
+            self._m_num_regular = len(self.entries) - 1
+            return getattr(self, '_m_num_regular', None)
+
+        @property
+        def ofs_tail(self):
+            """Offset, in the cluster, of the NONE where replay stops (where the
+            next entry would go); 4096 for a closed cluster.
+            """
+            if hasattr(self, '_m_ofs_tail'):
+                return self._m_ofs_tail
+
+            self._m_ofs_tail = self._io.size() - (0 if self.is_closed else len(self.tail) + 2)
+            return getattr(self, '_m_ofs_tail', None)
+
+        @property
+        def terminator(self):
+            """The END or NONE entry that ends this cluster's entries."""
+            if hasattr(self, '_m_terminator'):
+                return self._m_terminator
+
+            self._m_terminator = self.entries[-1]
+            return getattr(self, '_m_terminator', None)
+
+
+    class Entry(KaitaiStruct):
+        """One journal entry: a size byte, a type byte, then `len_entry - 2`
+        payload bytes. Validation follows D3 and D5; each failure is corruption
+        at this entry's offset.
+        
+        .. seealso::
+           qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"
+        
+        
+        .. seealso::
+           FORMAT-DECISIONS.md D3, D5
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(Qcow2Journal.Entry, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.len_entry = self._io.read_u1()
+            if not self.len_entry >= 2:
+                raise kaitaistruct.ValidationLessThanError(2, self.len_entry, self._io, u"/types/entry/seq/0")
+            self.entry_type = KaitaiStream.resolve_enum(Qcow2Journal.EntryType, self._io.read_u1())
+            _ = self.entry_type
+            if not  ((_ == Qcow2Journal.EntryType.none) or ( ((_ == Qcow2Journal.EntryType.end) and (self.len_entry == (self._io.size() - self._io.pos()) + 2)) ) or ( ((_ != Qcow2Journal.EntryType.end) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos()) and ( ((_ != Qcow2Journal.EntryType.hash) or (self.len_entry >= 19)) )) )) :
+                raise kaitaistruct.ValidationExprError(self.entry_type, self._io, u"/types/entry/seq/1")
+            if self.entry_type != Qcow2Journal.EntryType.none:
+                pass
+                _on = self.entry_type
+                if _on == Qcow2Journal.EntryType.hash:
+                    pass
+                    self._raw_body = self._io.read_bytes(self.len_entry - 2)
+                    _io__raw_body = KaitaiStream(BytesIO(self._raw_body))
+                    self.body = Qcow2Journal.HashRecord(_io__raw_body, self, self._root)
+                else:
+                    pass
+                    self.body = self._io.read_bytes(self.len_entry - 2)
+
+
+
+        def _fetch_instances(self):
+            pass
+            if self.entry_type != Qcow2Journal.EntryType.none:
+                pass
+                _on = self.entry_type
+                if _on == Qcow2Journal.EntryType.hash:
+                    pass
+                    self.body._fetch_instances()
+                else:
+                    pass
+
+
+        @property
+        def has_dirty_padding(self):
+            """True for an END whose padding holds a byte other than 0xFF. The
+            writer writes only the END's header (D6), so such bytes come from a
+            stray write; replay is not affected, a check reports them.
+            """
+            if hasattr(self, '_m_has_dirty_padding'):
+                return self._m_has_dirty_padding
+
+            self._m_has_dirty_padding =  ((self.entry_type == Qcow2Journal.EntryType.end) and (self.len_entry > 2) and (KaitaiStream.byte_array_min(self.body) != 255)) 
+            return getattr(self, '_m_has_dirty_padding', None)
+
+        @property
+        def is_torn(self):
+            """True for a NONE type under a size byte other than 0xFF: the writer
+            writes the type byte of an entry last, so this is an entry whose
+            write was interrupted. Replay stops here (D5).
+            
+            .. seealso::
+               FORMAT-DECISIONS.md D5
+            """
+            if hasattr(self, '_m_is_torn'):
+                return self._m_is_torn
+
+            self._m_is_torn =  ((self.entry_type == Qcow2Journal.EntryType.none) and (self.len_entry != 255)) 
+            return getattr(self, '_m_is_torn', None)
+
+        @property
+        def is_unassigned(self):
+            """True for a type the spec does not assign (0x00, 0x03-0xFE): replay
+            yields it as a raw entry, a strict check reports it (D4).
+            """
+            if hasattr(self, '_m_is_unassigned'):
+                return self._m_is_unassigned
+
+            self._m_is_unassigned =  ((self.entry_type != Qcow2Journal.EntryType.end) and (self.entry_type != Qcow2Journal.EntryType.hash) and (self.entry_type != Qcow2Journal.EntryType.none)) 
+            return getattr(self, '_m_is_unassigned', None)
+
+        @property
+        def len_body(self):
+            """Payload length n (D3)."""
+            if hasattr(self, '_m_len_body'):
+                return self._m_len_body
+
+            self._m_len_body = self.len_entry - 2
+            return getattr(self, '_m_len_body', None)
+
+
+    class HashRecord(KaitaiStruct):
+        """Payload of a HASH entry: one deduplication record, from the series'
+        in-memory record (hash, physical sector, first logical sector), in
+        qcow2's big-endian convention. The RFC names the HASH type but not its
+        layout; this is the project's reading (D8). A SHA-256 digest gives a
+        50-byte (0x32) entry.
+        
+        .. seealso::
+           FORMAT-DECISIONS.md D8, D10
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(Qcow2Journal.HashRecord, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.digest = self._io.read_bytes(self._io.size() - 16)
+            self.physical_sector = self._io.read_u8be()
+            self.first_logical_sector = self._io.read_u8be()
+
+
+        def _fetch_instances(self):
+            pass
+
+
+    @property
+    def has_dirty_tail(self):
+        """True when some byte after the point where replay ends is not 0xFF: a
+        torn or stray write. Replay ignores these bytes; a check reports them.
+        
+        .. seealso::
+           FORMAT-DECISIONS.md D5
+        """
+        if hasattr(self, '_m_has_dirty_tail'):
+            return self._m_has_dirty_tail
+
+        self._m_has_dirty_tail =  ((self.clusters[-1].has_dirty_tail) or ( ((len(self.unreplayed) > 0) and (KaitaiStream.byte_array_min(self.unreplayed) != 255)) )) 
+        return getattr(self, '_m_has_dirty_tail', None)
+
+    @property
+    def is_full(self):
+        """True when no entry can be appended (D6): every cluster of the area is
+        closed (replay ended after the last cluster, D7), or the tail is in the
+        last cluster with fewer than 4 bytes left, too few for the smallest
+        entry (2 bytes) plus the END header that must still fit after it.
+        """
+        if hasattr(self, '_m_is_full'):
+            return self._m_is_full
+
+        self._m_is_full =  ((self.clusters[-1].is_closed) or ( ((len(self.clusters) == self.num_clusters) and (self.clusters[-1].ofs_tail > 4096 - 4)) )) 
+        return getattr(self, '_m_is_full', None)
+
+    @property
+    def is_torn(self):
+        """True when replay stopped at a torn write (see `entry.is_torn`)."""
+        if hasattr(self, '_m_is_torn'):
+            return self._m_is_torn
+
+        self._m_is_torn = self.clusters[-1].is_torn
+        return getattr(self, '_m_is_torn', None)
+
+    @property
+    def num_clusters(self):
+        """Number of journal clusters in the area (N)."""
+        if hasattr(self, '_m_num_clusters'):
+            return self._m_num_clusters
+
+        self._m_num_clusters = self._io.size() // 4096
+        return getattr(self, '_m_num_clusters', None)
+
+    @property
+    def num_clusters_replayed(self):
+        """Number of clusters replay visits, the open tail cluster included."""
+        if hasattr(self, '_m_num_clusters_replayed'):
+            return self._m_num_clusters_replayed
+
+        self._m_num_clusters_replayed = len(self.clusters)
+        return getattr(self, '_m_num_clusters_replayed', None)
+
+    @property
+    def ofs_tail(self):
+        """Offset in the area of the NONE where replay stops: where the next
+        entry goes if it fits in that cluster (D6). The area length when the
+        journal is full.
+        """
+        if hasattr(self, '_m_ofs_tail'):
+            return self._m_ofs_tail
+
+        self._m_ofs_tail = (len(self.clusters) - 1) * 4096 + self.clusters[-1].ofs_tail
+        return getattr(self, '_m_ofs_tail', None)
+
+
