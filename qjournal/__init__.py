@@ -1,0 +1,40 @@
+"""qjournal: the QCOW2 deduplication metadata journal, read and written.
+
+The byte layout lives in ``formats/qcow2_journal.ksy``; the reader parses with
+the Kaitai-generated :mod:`qjournal.generated.qcow2_journal`; the writer writes
+what that parser reads.
+"""
+
+from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
+from qjournal.errors import (
+    CORRUPTION_RULES,
+    CorruptJournalError,
+    JournalArgumentError,
+    JournalError,
+    JournalFullError,
+    JournalIOError,
+    JournalLockedError,
+)
+from qjournal.format import EntryType
+from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "CORRUPTION_RULES",
+    "CheckReport",
+    "CorruptJournalError",
+    "Entry",
+    "EntryType",
+    "HashEntry",
+    "JournalArgumentError",
+    "JournalError",
+    "JournalFullError",
+    "JournalIOError",
+    "JournalLockedError",
+    "JournalReader",
+    "JournalState",
+    "Problem",
+    "RawEntry",
+    "entry_from_dict",
+    "read",
+]

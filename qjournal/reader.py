@@ -1,0 +1,352 @@
+"""Reading a journal: replay (D7), its state, and a full check (D5).
+
+The byte layout is the generated parser's (``Qcow2Journal.Cluster`` from the
+.ksy); this module feeds it one 4096-byte cluster at a time, so memory does not
+grow with the area, turns its validation failures into :class:`CorruptJournalError`
+with the rule and offset, and gathers the anomalies the .ksy exposes (torn
+write, dirty tail, unassigned types, dirty END padding). Reading never writes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Iterator, NamedTuple
+
+from kaitaistruct import KaitaiStream, KaitaiStructError
+
+from qjournal.area import Area, Source
+from qjournal.entries import Entry, HashEntry, RawEntry
+from qjournal.errors import CorruptJournalError
+from qjournal.format import (
+    LEN_CLUSTER,
+    LEN_HEADER,
+    MAX_LEN_END,
+    MAX_LEN_REGULAR,
+    MIN_LEN_ENTRY,
+    MIN_LEN_HASH_BODY,
+    RESET_BYTE,
+    EntryType,
+    fits,
+)
+from qjournal.generated.qcow2_journal import Qcow2Journal
+
+_END = EntryType.end
+_HASH = EntryType.hash
+_NONE = EntryType.none
+_TAIL_CHUNK = 1 << 20
+
+ANOMALY_KINDS: dict[str, str] = {
+    "torn_write": "a size byte other than 0xFF under a NONE type: an interrupted write (D5)",
+    "dirty_tail": "a byte other than 0xFF after the point where replay ends (D5)",
+    "unassigned_type": "an entry of a type the spec does not assign (D4)",
+    "dirty_padding": "a byte other than 0xFF in an END's padding, which the writer never writes (D6)",
+}
+"""Every anomaly: it parses and replays, but a check reports it (and ``--strict`` fails it)."""
+
+
+class Problem(NamedTuple):
+    """One finding of a check: a corruption (``rule`` of CORRUPTION_RULES) or an anomaly."""
+
+    kind: str
+    ofs: int
+    reason: str
+    is_corruption: bool
+
+
+@dataclass(frozen=True)
+class JournalState:
+    """Where a journal stands after replay.
+
+    ``ofs_tail`` is the offset of the NONE where replay stopped (``len_area`` when
+    every cluster is closed); ``len_free`` the bytes from there to the end of the
+    area; ``num_clusters_used`` the clusters replay visited that hold an entry or
+    an END (the tail cluster counts once it holds one).
+    """
+
+    len_area: int
+    num_clusters: int
+    num_clusters_used: int
+    ofs_tail: int
+    len_free: int
+    is_full: bool
+    num_entries: int
+    entries_by_type: dict[str, int]
+    anomalies: tuple[Problem, ...] = field(default=())
+
+    @property
+    def is_clean(self) -> bool:
+        """True when replay met no anomaly."""
+        return not self.anomalies
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Everything a check found. ``state`` is None when the area is corrupt."""
+
+    problems: tuple[Problem, ...]
+    state: JournalState | None
+
+    @property
+    def is_corrupt(self) -> bool:
+        """True when at least one problem is corruption."""
+        return any(p.is_corruption for p in self.problems)
+
+    @property
+    def has_anomalies(self) -> bool:
+        """True when at least one problem is an anomaly."""
+        return any(not p.is_corruption for p in self.problems)
+
+
+def type_name(entry_type: int) -> str:
+    """The .ksy enum name of a type code (``end``, ``hash``, ``none``), else ``0xNN``."""
+    try:
+        return EntryType(entry_type).name
+    except ValueError:
+        return f"{entry_type:#04x}"
+
+
+def classify(buf: bytes, ofs: int) -> tuple[str, str]:
+    """Name the corruption rule that the entry at ``ofs`` of cluster ``buf`` breaks.
+
+    Called only after the generated parser rejected that entry; it looks at the
+    entry's two header bytes and its room to the boundary, nothing else.
+    """
+    len_entry = buf[ofs] if ofs < len(buf) else RESET_BYTE
+    entry_type = buf[ofs + 1] if ofs + 1 < len(buf) else RESET_BYTE
+    room = LEN_CLUSTER - ofs
+    name = type_name(entry_type)
+    if len_entry < MIN_LEN_ENTRY:
+        hint = ""
+        if len_entry == 0 and entry_type == 0:
+            hint = "; bytes of 0x00 where 0xFF was expected: this area was never reset (D2)"
+        return "size_too_small", f"entry size {len_entry} under type {name}: a size is at least 2 (D3){hint}"
+    if entry_type == _END:
+        if len_entry == MAX_LEN_END and room != MAX_LEN_END:
+            return "size_ff_not_none", (
+                f"END with size byte 0xFF is only valid 255 bytes before the boundary, "
+                f"here it has {room} bytes to it (D5, D6)"
+            )
+        return "end_misaligned", (
+            f"END of size {len_entry} ends at {ofs + len_entry} of its cluster, "
+            f"not at the boundary {LEN_CLUSTER} (its size must be {room}) (D5)"
+        )
+    if len_entry == RESET_BYTE:
+        return "size_ff_not_none", f"size byte 0xFF under type {name}: only NONE (and the END of D6) may have it (D5)"
+    if len_entry > MAX_LEN_REGULAR:
+        return "regular_too_long", f"{name} entry of size {len_entry}: a regular entry is at most 254 bytes (D3)"
+    if len_entry > room:
+        return "crosses_boundary", (
+            f"{name} entry of size {len_entry} crosses the cluster boundary ({room} bytes left) (D5)"
+        )
+    if len_entry == room:
+        return "no_end", f"{name} entry of size {len_entry} ends on the cluster boundary with no END (D5)"
+    if len_entry == room - 1:
+        return "no_room_for_header", (
+            f"{name} entry of size {len_entry} leaves 1 byte before the boundary, "
+            f"fewer than 2 for the next entry's header (D5)"
+        )
+    if entry_type == _HASH and len_entry - LEN_HEADER < MIN_LEN_HASH_BODY:
+        return "hash_too_short", (
+            f"HASH entry of size {len_entry}: its payload of {len_entry - LEN_HEADER} bytes "
+            f"is shorter than 17 (a digest of at least 1 byte and two 8-byte sectors) (D8)"
+        )
+    raise AssertionError(f"the parser rejected an entry no rule rejects: {buf[ofs:ofs + 2].hex()} at {ofs}")
+
+
+def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
+    """Parse one 4096-byte cluster with the generated parser; raise on corruption.
+
+    The raised :class:`CorruptJournalError` carries the offset *in the cluster*;
+    :class:`JournalReader` rebases it to the area.
+    """
+    try:
+        return Qcow2Journal.Cluster(KaitaiStream(BytesIO(buf)))
+    except KaitaiStructError as exc:
+        io = getattr(exc, "io", None)
+        pos = io.pos() if io is not None else 0
+        # len_entry is checked after 1 byte of the entry, entry_type after 2.
+        ofs = pos - 1 if exc.src_path.endswith("/seq/0") else pos - LEN_HEADER
+        rule, reason = classify(buf, ofs)
+        raise CorruptJournalError(rule, reason, ofs) from None
+    except EOFError as exc:  # pragma: no cover - the valid rules keep reads inside the cluster
+        raise CorruptJournalError("crosses_boundary", f"an entry runs past the cluster: {exc}", 0) from None
+
+
+def _to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
+    if e.entry_type == _HASH:
+        b = e.body
+        return HashEntry(b.digest, b.physical_sector, b.first_logical_sector, ofs)
+    return RawEntry(int(e.entry_type), e.body, ofs)
+
+
+class JournalReader:
+    """A journal opened for reading: bytes, a path or a binary file, at an offset (D1).
+
+    ``replay()`` streams the entries; ``state()`` and ``check()`` walk the whole
+    area. Use as a context manager to close a file it opened.
+    """
+
+    def __init__(self, source: Source, offset: int = 0, length: int | None = None) -> None:
+        self.area = Area(source, offset, length)
+
+    # -- the area ---------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The source's name, for messages."""
+        return self.area.name
+
+    @property
+    def len_area(self) -> int:
+        """Area length in bytes."""
+        return self.area.len_area
+
+    @property
+    def num_clusters(self) -> int:
+        """Number of journal clusters in the area."""
+        return self.area.num_clusters
+
+    def close(self) -> None:
+        """Close the file if the reader opened it."""
+        self.area.close()
+
+    def __enter__(self) -> "JournalReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _corrupt(self, exc: CorruptJournalError, base: int) -> CorruptJournalError:
+        return CorruptJournalError(
+            exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name
+        )
+
+    def _cluster(self, index: int) -> tuple[bytes, Qcow2Journal.Cluster]:
+        buf = self.area.read_cluster(index)
+        try:
+            return buf, parse_cluster(buf)
+        except CorruptJournalError as exc:
+            raise self._corrupt(exc, index * LEN_CLUSTER) from None
+
+    # -- replay -----------------------------------------------------------
+    def replay(self) -> Iterator[Entry]:
+        """Yield the replayed entries in order (D7), each with its offset in the area.
+
+        Entries before a corruption are yielded; then :class:`CorruptJournalError`
+        is raised at the offending byte.
+        """
+        for index in range(self.area.num_clusters):
+            _, cluster = self._cluster(index)
+            ofs = index * LEN_CLUSTER
+            entries = cluster.entries
+            for e in entries[:-1]:
+                yield _to_entry(e, ofs)
+                ofs += e.len_entry
+            if entries[-1].entry_type != _END:
+                return
+
+    __iter__ = replay
+
+    # -- the whole area ---------------------------------------------------
+    def check(self) -> CheckReport:
+        """Validate the whole area against FORMAT-DECISIONS; report every problem.
+
+        After a corrupt cluster the check goes on with the next one, as if the
+        corrupt one were closed, so one report lists every problem found. The
+        ``state`` of the report is None when any corruption was found.
+        """
+        problems: list[Problem] = []
+        counts: Counter[str] = Counter()
+        num_clusters = self.area.num_clusters
+        ofs_tail = self.len_area
+        clusters_used = 0
+        stop_index = num_clusters
+        for index in range(num_clusters):
+            base = index * LEN_CLUSTER
+            buf = self.area.read_cluster(index)
+            try:
+                cluster = parse_cluster(buf)
+            except CorruptJournalError as exc:
+                e = self._corrupt(exc, base)
+                problems.append(Problem(e.rule, e.offset or base, e.reason, True))
+                clusters_used += 1
+                continue
+            ofs = base
+            for e in cluster.entries:
+                if e.entry_type == _NONE:
+                    break
+                if e.entry_type == _END:
+                    if e.has_dirty_padding:
+                        first = _first_dirty(e.body)
+                        problems.append(Problem("dirty_padding", ofs + LEN_HEADER + first, "END padding holds a byte other than 0xFF (D6)", False))
+                else:
+                    counts[type_name(e.entry_type)] += 1
+                    if e.is_unassigned:
+                        problems.append(Problem("unassigned_type", ofs, f"entry of unassigned type {int(e.entry_type):#04x}, size {e.len_entry} (D4)", False))
+                ofs += e.len_entry
+            if cluster.num_regular or cluster.is_closed:
+                clusters_used += 1
+            if not cluster.is_closed:
+                ofs_tail = ofs
+                stop_index = index
+                term = cluster.terminator
+                if term.is_torn:
+                    problems.append(Problem("torn_write", ofs, f"size byte {term.len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D5)", False))
+                if cluster.has_dirty_tail:
+                    first = _first_dirty(cluster.tail)
+                    problems.append(Problem("dirty_tail", ofs + LEN_HEADER + first, "byte other than 0xFF after the point where replay ends (D5)", False))
+                    break
+                dirty = self._first_dirty_from((index + 1) * LEN_CLUSTER)
+                if dirty is not None:
+                    problems.append(Problem("dirty_tail", dirty, "byte other than 0xFF after the point where replay ends (D5)", False))
+                break
+        if any(p.is_corruption for p in problems):
+            return CheckReport(tuple(problems), None)
+        in_cluster = ofs_tail % LEN_CLUSTER
+        is_full = ofs_tail >= self.len_area or (
+            stop_index == num_clusters - 1 and not fits(in_cluster, MIN_LEN_ENTRY)
+        )
+        state = JournalState(
+            len_area=self.len_area,
+            num_clusters=num_clusters,
+            num_clusters_used=clusters_used,
+            ofs_tail=ofs_tail,
+            len_free=self.len_area - ofs_tail,
+            is_full=is_full,
+            num_entries=sum(counts.values()),
+            entries_by_type=dict(counts),
+            anomalies=tuple(problems),
+        )
+        return CheckReport(tuple(problems), state)
+
+    def state(self) -> JournalState:
+        """The journal's state (tail, free bytes, full, counts, anomalies).
+
+        Raises :class:`CorruptJournalError` at the first corruption.
+        """
+        report = self.check()
+        if report.state is None:
+            first = next(p for p in report.problems if p.is_corruption)
+            raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name)
+        return report.state
+
+    def _first_dirty_from(self, pos: int) -> int | None:
+        """Offset of the first byte other than 0xFF at or after ``pos``, or None."""
+        while pos < self.len_area:
+            chunk = self.area.read(pos, _TAIL_CHUNK)
+            first = _first_dirty(chunk)
+            if first < len(chunk):
+                return pos + first
+            pos += len(chunk)
+        return None
+
+
+def _first_dirty(data: bytes) -> int:
+    """Index of the first byte other than 0xFF in ``data`` (``len(data)`` if none)."""
+    return len(data) - len(data.lstrip(b"\xff"))
+
+
+def read(source: Source, offset: int = 0, length: int | None = None) -> JournalReader:
+    """Open a journal for reading: ``with qjournal.read("j.bin") as j: for e in j: ...``."""
+    return JournalReader(source, offset, length)
