@@ -80,12 +80,11 @@ class JournalLockedError(JournalError):
 CORRUPTION_RULES: dict[str, str] = {
     "area_length": "the area length is not a non-zero multiple of 4096 (D1)",
     "size_too_small": "an entry size byte of 0 or 1 (D3)",
-    "regular_too_long": "a regular entry larger than 254 bytes (D3, D5)",
+    "regular_too_long": "a regular entry larger than 254 bytes, i.e. size byte 0xFF under a regular type (D3, D5)",
     "crosses_boundary": "a regular entry crossing the cluster boundary (D5)",
     "no_end": "a cluster whose last entry ends on the boundary with no END (D5)",
     "no_room_for_header": "fewer than 2 bytes left for the next entry's header (D5)",
-    "size_ff_not_none": "a size byte of 0xFF under a type other than NONE (D5, D6)",
-    "end_misaligned": "an END that does not end exactly at the cluster boundary (D5)",
+    "end_misaligned": "an END that does not end exactly at the cluster boundary, size byte 0xFF included (D5, D6)",
     "hash_too_short": "a HASH entry whose payload is shorter than 17 bytes (D8)",
 }
 """Every corruption class, by rule code, with the rule it breaks."""

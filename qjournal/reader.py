@@ -123,19 +123,16 @@ def classify(buf: bytes, ofs: int) -> tuple[str, str]:
             hint = "; bytes of 0x00 where 0xFF was expected: this area was never reset (D2)"
         return "size_too_small", f"entry size {len_entry} under type {name}: a size is at least 2 (D3){hint}"
     if entry_type == _END:
-        if len_entry == MAX_LEN_END and room != MAX_LEN_END:
-            return "size_ff_not_none", (
-                f"END with size byte 0xFF is only valid 255 bytes before the boundary, "
-                f"here it has {room} bytes to it (D5, D6)"
-            )
+        ff = " (size byte 0xFF is valid only for an END 255 bytes before the boundary, D6)" if len_entry == MAX_LEN_END else ""
         return "end_misaligned", (
-            f"END of size {len_entry} ends at {ofs + len_entry} of its cluster, "
-            f"not at the boundary {LEN_CLUSTER} (its size must be {room}) (D5)"
+            f"END of size {len_entry} ends at {ofs + len_entry} of its cluster, not at the boundary "
+            f"{LEN_CLUSTER}: its size must be {room} (D5){ff}"
         )
-    if len_entry == RESET_BYTE:
-        return "size_ff_not_none", f"size byte 0xFF under type {name}: only NONE (and the END of D6) may have it (D5)"
     if len_entry > MAX_LEN_REGULAR:
-        return "regular_too_long", f"{name} entry of size {len_entry}: a regular entry is at most 254 bytes (D3)"
+        return "regular_too_long", (
+            f"{name} entry of size {len_entry}: a regular entry is at most 254 bytes; "
+            f"size byte 0xFF belongs to NONE (D3, D5)"
+        )
     if len_entry > room:
         return "crosses_boundary", (
             f"{name} entry of size {len_entry} crosses the cluster boundary ({room} bytes left) (D5)"
@@ -222,13 +219,6 @@ class JournalReader:
             exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name
         )
 
-    def _cluster(self, index: int) -> tuple[bytes, Qcow2Journal.Cluster]:
-        buf = self.area.read_cluster(index)
-        try:
-            return buf, parse_cluster(buf)
-        except CorruptJournalError as exc:
-            raise self._corrupt(exc, index * LEN_CLUSTER) from None
-
     # -- replay -----------------------------------------------------------
     def replay(self) -> Iterator[Entry]:
         """Yield the replayed entries in order (D7), each with its offset in the area.
@@ -237,8 +227,18 @@ class JournalReader:
         is raised at the offending byte.
         """
         for index in range(self.area.num_clusters):
-            _, cluster = self._cluster(index)
             ofs = index * LEN_CLUSTER
+            buf = self.area.read_cluster(index)
+            try:
+                cluster = parse_cluster(buf)
+            except CorruptJournalError as exc:
+                # Yield the good entries before the bad one, then fail there.
+                io = KaitaiStream(BytesIO(buf))
+                while io.pos() < (exc.offset or 0):
+                    e = Qcow2Journal.Entry(io)
+                    yield _to_entry(e, ofs)
+                    ofs += e.len_entry
+                raise self._corrupt(exc, index * LEN_CLUSTER) from None
             entries = cluster.entries
             for e in entries[:-1]:
                 yield _to_entry(e, ofs)

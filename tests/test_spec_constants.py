@@ -1,0 +1,46 @@
+"""The spec's literal constants, stated here by hand and checked against the spec
+text, the library's constants and the generated parser's enum."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import qjournal.format as fmt
+from qjournal.generated.qcow2_journal import Qcow2Journal
+
+SPEC = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "qcow2-journal-spec-rfc-v8.txt").read_text()
+
+TYPE_NONE, TYPE_END, TYPE_HASH = 0xFF, 1, 2
+MAX_REGULAR, NONE_SIZE, CLUSTER = 254, 255, 4096
+
+
+def test_the_spec_says_so() -> None:
+    assert re.search(r"TYPE_NONE = 0xFF", SPEC)
+    assert re.search(r"TYPE_END = 1\b", SPEC)
+    assert re.search(r"TYPE_HASH = 2\b", SPEC)
+    assert "size = 2 + n with size <= 254" in SPEC
+    assert "none entries where size = 255" in SPEC
+    assert "The journal cluster size is 4096 bytes." in SPEC
+    assert re.search(r"mimimal size is two\s+bytes", SPEC)  # sic: the spec spells it so
+
+
+def test_library_constants() -> None:
+    assert (fmt.RESET_BYTE, fmt.MAX_LEN_REGULAR, fmt.MAX_LEN_END, fmt.LEN_CLUSTER) == (0xFF, 254, 255, 4096)
+    assert fmt.MIN_LEN_ENTRY == fmt.LEN_HEADER == 2
+    assert fmt.LEN_SHA256_DIGEST + fmt.LEN_HASH_SECTORS + fmt.LEN_HEADER == 0x32  # D8, D10
+
+
+def test_generated_enum() -> None:
+    assert int(Qcow2Journal.EntryType.none) == TYPE_NONE
+    assert int(Qcow2Journal.EntryType.end) == TYPE_END
+    assert int(Qcow2Journal.EntryType.hash) == TYPE_HASH
+    assert fmt.EntryType is Qcow2Journal.EntryType
+
+
+def test_fits_is_d6() -> None:
+    # o + s + 2 <= 4096
+    assert fmt.fits(0, MAX_REGULAR)
+    assert fmt.fits(CLUSTER - MAX_REGULAR - 2, MAX_REGULAR)
+    assert not fmt.fits(CLUSTER - MAX_REGULAR - 1, MAX_REGULAR)
+    assert fmt.fits(CLUSTER - 4, 2) and not fmt.fits(CLUSTER - 3, 2)
