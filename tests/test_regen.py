@@ -1,0 +1,67 @@
+"""generated/ is exactly what the pinned compiler makes of formats/, and it ships."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "generated"
+
+
+def _node_ready() -> None:
+    missing = shutil.which("node") is None or not (ROOT / "formats" / "node_modules" / "kaitai-struct-compiler").is_dir()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail("node or formats/node_modules missing: run `npm ci --prefix formats`")
+        pytest.skip("node or formats/node_modules missing (npm ci --prefix formats)")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def test_regenerating_gives_the_committed_bytes(tmp_path: Path) -> None:
+    _node_ready()
+    run = subprocess.run(["node", str(ROOT / "formats" / "ksc.mjs"), "--out", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    fresh, committed = _files(tmp_path), _files(GENERATED)
+    assert sorted(fresh) == sorted(committed), "generated/ holds other files than the compiler writes"
+    stale = [name for name in fresh if fresh[name] != committed[name]]
+    assert not stale, f"generated/ is stale, run `node formats/ksc.mjs`: {stale}"
+
+
+def test_compiler_is_pinned() -> None:
+    lock = (ROOT / "formats" / "package-lock.json").read_text()
+    assert '"node_modules/kaitai-struct-compiler": {\n      "version": "0.11.0"' in lock
+    assert '"kaitai-struct-compiler": "0.11.0"' in (ROOT / "formats" / "package.json").read_text()
+
+
+def test_generated_is_part_of_the_package() -> None:
+    import qjournal.generated.qcow2_journal as mod
+
+    assert Path(mod.__file__).resolve().parent == GENERATED.resolve()
+    assert "generated" not in [Path(p).name for p in sys.path]
+
+
+def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    (wheel,) = tmp_path.glob("qjournal-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "qjournal/generated/qcow2_journal.py" in names
+    assert "qjournal/generated/__init__.py" in names
+    assert "qjournal/reader.py" in names
