@@ -1,0 +1,80 @@
+"""The pinned Kaitai Struct toolchain (node + formats/node_modules) for tests.
+
+Tests that need node call ``require_node()``: without node or without
+``npm ci --prefix formats`` they are skipped, with the reason, unless the
+environment variable CI is set (CI=true, as CI services set it): there a
+missing toolchain is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMATS = ROOT / "formats"
+KSC = FORMATS / "ksc.mjs"
+KSY = FORMATS / "qcow2_journal.ksy"
+NODE_MODULES = FORMATS / "node_modules"
+PINNED_PACKAGES = ("kaitai-struct-compiler", "kaitai-struct", "js-yaml")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_toolchain() -> str | None:
+    """Why the pinned toolchain cannot run here, or None when it can."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    missing = [p for p in PINNED_PACKAGES if not (NODE_MODULES / p / "package.json").is_file()]
+    if missing:
+        return f"formats/node_modules lacks {', '.join(missing)}: run `npm ci --prefix formats`"
+    return None
+
+
+def require_node() -> str:
+    """The node executable; skip (or, under CI, fail) when the toolchain is missing."""
+    reason = missing_toolchain()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"CI is set but the Kaitai toolchain is missing: {reason}", pytrace=False)
+        pytest.skip(reason)
+    return shutil.which("node")
+
+
+def run_node(args: list[str], *, input: str | None = None, check: bool = True,
+             timeout: float = 120) -> subprocess.CompletedProcess:
+    node = require_node()
+    proc = subprocess.run(
+        [node, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"node {' '.join(args)} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run formats/ksc.mjs (the pinned compiler) with ``args``."""
+    return run_node([str(KSC), *args], check=check)
+
+
+def load_ksy() -> dict:
+    """The .ksy parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does."""
+    import json
+
+    script = (
+        "const yaml = require(process.argv[1]);"
+        "const fs = require('fs');"
+        "process.stdout.write(JSON.stringify(yaml.load(fs.readFileSync(process.argv[2], 'utf8'),"
+        " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]})));"
+    )
+    out = run_node(["-e", script, str(NODE_MODULES / "js-yaml"), str(KSY)]).stdout
+    return json.loads(out)
