@@ -1,0 +1,211 @@
+"""Dump the whole Kaitai parse of journal areas as JSON, with the Python parser.
+
+The Python counterpart of tests/js/dump_tree.mjs: the same walk, driven by the
+.ksy, over generated/qcow2_journal.py (the compiler's Python output), giving
+the same JSON (see the format described at the top of dump_tree.mjs):
+
+    {"ok": true, "tree": {"_type": "qcow2_journal", "clusters": [...], ...}}
+    {"ok": false, "error": {"kind": "ValidationExprError",
+                            "src_path": "/types/entry/seq/1", "pos": 2,
+                            "io_size": 4096, "root_pos": 4096, "actual": 3}}
+
+Command line (one JSON line per file, like dump_tree.mjs):
+
+    python tests/ksy_tree.py FILE...
+
+The parser is imported as ``qjournal.generated.qcow2_journal`` when the
+package import works, else loaded from generated/qcow2_journal.py by path.
+The .ksy is parsed by js-yaml with CORE_SCHEMA through node (as the Web IDE
+and formats/ksc.mjs parse it), or by PyYAML when node or formats/node_modules
+is missing.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import importlib.util
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kaitaistruct
+from kaitaistruct import KaitaiStream, KaitaiStruct
+
+ROOT = Path(__file__).resolve().parent.parent
+KSY = ROOT / "formats" / "qcow2_journal.ksy"
+GENERATED = ROOT / "generated" / "qcow2_journal.py"
+JS_YAML = ROOT / "formats" / "node_modules" / "js-yaml"
+
+# The value arguments of each validation error, as dump_tree.mjs names them.
+VALUE_ARGS = {
+    "ValidationNotEqualError": ("expected", "actual"),
+    "ValidationLessThanError": ("min", "actual"),
+    "ValidationGreaterThanError": ("max", "actual"),
+    "ValidationNotAnyOfError": ("actual",),
+    "ValidationNotInEnumError": ("actual",),
+    "ValidationExprError": ("actual",),
+}
+
+
+def upper_camel(ksy_id: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in ksy_id.split("_"))
+
+
+def load_parser_module():
+    """The generated parser module, and where it came from."""
+    try:
+        module = importlib.import_module("qjournal.generated.qcow2_journal")
+        return module, "qjournal.generated.qcow2_journal"
+    except ImportError:
+        pass
+    spec = importlib.util.spec_from_file_location("_ksy_tree_qcow2_journal", GENERATED)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, str(GENERATED)
+
+
+def load_ksy(path: Path = KSY) -> dict:
+    """The .ksy as the Web IDE reads it (js-yaml CORE_SCHEMA), else PyYAML."""
+    node = shutil.which("node")
+    if node and JS_YAML.is_dir():
+        script = (
+            "const yaml = require(process.argv[1]);"
+            "const fs = require('fs');"
+            "const doc = yaml.load(fs.readFileSync(process.argv[2], 'utf8'),"
+            " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]});"
+            "process.stdout.write(JSON.stringify(doc));"
+        )
+        out = subprocess.run(
+            [node, "-e", script, str(JS_YAML), str(path)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        return json.loads(out)
+    import yaml  # PyYAML, only when node is not available
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def collect_types(ksy: dict) -> dict[str, tuple[str, dict]]:
+    """Every type of the .ksy, the root included, by generated class name."""
+    types: dict[str, tuple[str, dict]] = {}
+
+    def add(name: str, spec: dict) -> None:
+        types[upper_camel(name)] = (name, spec)
+        for sub, sub_spec in (spec.get("types") or {}).items():
+            add(sub, sub_spec)
+
+    add(ksy["meta"]["id"], ksy)
+    return types
+
+
+def error_kind(err: BaseException) -> str:
+    if isinstance(err, EOFError):  # kaitaistruct.EndOfStreamError is one
+        return "EOF"
+    return type(err).__name__
+
+
+_MISSING = object()
+
+
+class Dumper:
+    def __init__(self, ksy: dict, root_cls: type) -> None:
+        self.ksy = ksy
+        self.root_cls = root_cls
+        self.types = collect_types(ksy)
+
+    def value(self, v: Any, attr: dict | None = None) -> Any:
+        if v is None or v is _MISSING:
+            return None
+        if isinstance(v, list):
+            return [self.value(x, attr) for x in v]
+        if attr and attr.get("enum") and isinstance(v, int) and not isinstance(v, bool):
+            # resolve_enum gives an IntEnum member for a known value, the int otherwise
+            name = v.name if isinstance(v, enum.Enum) else None
+            return {"value": int(v), "name": name}
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            return v
+        if isinstance(v, (bytes, bytearray)):
+            return bytes(v).hex()
+        if isinstance(v, str):
+            return {"str": v}
+        if isinstance(v, KaitaiStruct):
+            return self.struct(v)
+        raise TypeError(f"cannot dump a value of type {type(v).__name__}")
+
+    def struct(self, obj: KaitaiStruct) -> dict:
+        cls_name = type(obj).__name__
+        if cls_name not in self.types:
+            raise TypeError(f"no .ksy type for class {cls_name}")
+        name, spec = self.types[cls_name]
+        out: dict[str, Any] = {"_type": name}
+        for i, attr in enumerate(spec.get("seq") or []):
+            ksy_id = attr.get("id", f"_unnamed{i}")
+            out[ksy_id] = self.value(getattr(obj, ksy_id, _MISSING), attr)
+        for ksy_id, inst in (spec.get("instances") or {}).items():
+            try:
+                v = getattr(obj, ksy_id)
+            except Exception as err:  # an instance whose evaluation fails
+                out[ksy_id] = {"_error": error_kind(err)}
+                continue
+            out[ksy_id] = self.value(v, inst)
+        return out
+
+    def dump(self, data: bytes) -> dict:
+        root_io = KaitaiStream(io.BytesIO(data))
+        try:
+            obj = self.root_cls(root_io)
+        except Exception as err:
+            return {"ok": False, "error": self.error(err, root_io)}
+        return {"ok": True, "tree": self.struct(obj)}
+
+    def error(self, err: BaseException, root_io: KaitaiStream) -> dict:
+        kind = error_kind(err)
+        out: dict[str, Any] = {
+            "kind": kind, "src_path": None, "pos": None, "io_size": None,
+            "root_pos": root_io.pos(),
+        }
+        if kind == "EOF":
+            return out
+        if kind not in VALUE_ARGS or not isinstance(err, kaitaistruct.ValidationFailedError):
+            out["message"] = repr(err)
+            return out
+        out["src_path"] = err.src_path
+        if err.io is not None:
+            out["pos"] = err.io.pos()
+            out["io_size"] = err.io.size()
+        for k in VALUE_ARGS[kind]:
+            out[k] = self.value(getattr(err, k))
+        return out
+
+
+def make_dumper(ksy: dict | None = None) -> tuple[Dumper, str]:
+    """A Dumper over the generated Python parser, and the parser's origin."""
+    ksy = load_ksy() if ksy is None else ksy
+    module, origin = load_parser_module()
+    root_cls = getattr(module, upper_camel(ksy["meta"]["id"]))
+    return Dumper(ksy, root_cls), origin
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python tests/ksy_tree.py FILE...", file=sys.stderr)
+        return 2
+    dumper, _ = make_dumper()
+    for path in argv:
+        data = Path(path).read_bytes()
+        print(json.dumps({"path": path, "result": dumper.dump(data)}, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,415 @@
+"""Python and JavaScript parse every journal the same way, field by field.
+
+The .ksy is compiled to JavaScript with the pinned compiler (into a temporary
+folder), and tests/js/dump_tree.mjs, on the pinned `kaitai-struct` runtime,
+dumps the whole parse of every input as JSON (every seq field and every
+instance of every type; for a failed parse, the error class, the .ksy path and
+the stream positions); tests/ksy_tree.py dumps the same from
+generated/qcow2_journal.py. The two must be equal for every input: the
+test-vector and sample files that exist (tests/vectors/*.bin,
+formats/samples/*.bin and *.qjournal) and the inputs built below, which cover
+the D10 example, the healthy shapes and anomalies, and every corruption class
+of FORMAT-DECISIONS D5. One node process dumps all inputs.
+
+The built inputs also carry what the parse must give (an error at a given
+place, or given instance values), so they cannot silently stop exercising what
+they are named after.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import struct
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+
+def _load(name: str):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+tc = _load("ksy_toolchain")
+ksy_tree = _load("ksy_tree")
+
+ROOT = tc.ROOT
+DUMP_TREE = ROOT / "tests" / "js" / "dump_tree.mjs"
+C = 4096  # journal cluster size (D1)
+
+END, HASH, NONE = 0x01, 0x02, 0xFF
+
+# ---------------------------------------------------------------------------
+# A tiny raw-bytes builder (the writer is not used: these bytes are hand-made)
+
+
+def entry(etype: int, payload: bytes = b"", size: int | None = None) -> bytes:
+    """One entry: size byte (2 + payload unless given), type byte, payload."""
+    return bytes([2 + len(payload) if size is None else size, etype]) + payload
+
+
+def hash_entry(phys: int = 0x10, logical: int = 0x20, digest: bytes = bytes(range(32))) -> bytes:
+    return entry(HASH, digest + struct.pack(">QQ", phys, logical))
+
+
+def filler(n: int, etype: int = 0x03) -> bytes:
+    """An unassigned entry of exactly n bytes (2 <= n <= 254)."""
+    return entry(etype, b"\xa5" * (n - 2))
+
+
+def hashes(count: int) -> bytes:
+    return b"".join(hash_entry(phys=i, logical=1000 + i) for i in range(count))
+
+
+def closed(*entries: bytes, padding: bytes | None = None) -> bytes:
+    """A cluster: the entries, then an END reaching the boundary (0xFF padding)."""
+    body = b"".join(entries)
+    size = C - len(body)
+    assert 2 <= size <= 255, size
+    pad = b"\xff" * (size - 2) if padding is None else padding
+    assert len(pad) == size - 2
+    out = body + bytes([size, END]) + pad
+    assert len(out) == C
+    return out
+
+
+def open_(*entries: bytes, tail: bytes = b"") -> bytes:
+    """A cluster: the entries, then the rest 0xFF (NONE), `tail` bytes overwritten after."""
+    body = b"".join(entries) + tail
+    assert len(body) <= C
+    return body + b"\xff" * (C - len(body))
+
+
+def raw(body: bytes) -> bytes:
+    """One cluster of `body` bytes, padded with 0xFF."""
+    return open_(body)
+
+
+def area(*clusters: bytes, total: int | None = None) -> bytes:
+    out = b"".join(clusters)
+    if total is not None:
+        out += b"\xff" * (total * C - len(out))
+    return out
+
+
+D10 = bytes.fromhex(
+    "3202000102030405060708090a0b0c0d"
+    "0e0f101112131415161718191a1b1c1d"
+    "1e1f0000000000000010000000000000"
+    "0020"
+) + b"\xff" * (C - 0x32)
+
+# ---------------------------------------------------------------------------
+# Built inputs and what the parse must give
+
+
+def ok(**root: Any) -> Callable[[dict], None]:
+    """The parse succeeds and the root's fields/instances have these values."""
+    def check(result: dict) -> None:
+        assert result["ok"], result.get("error")
+        tree = result["tree"]
+        for key, want in root.items():
+            assert tree[key] == want, f"{key}: {tree[key]!r} != {want!r}"
+    return check
+
+
+def entries_of(tree: dict) -> list[dict]:
+    return [e for c in tree["clusters"] for e in c["entries"]]
+
+
+def ok_entries(pred: Callable[[list[dict]], bool], **root: Any) -> Callable[[dict], None]:
+    base = ok(**root)
+
+    def check(result: dict) -> None:
+        base(result)
+        assert pred(entries_of(result["tree"])), entries_of(result["tree"])
+    return check
+
+
+def fails(kind: str, src_path: str, pos: int, root_pos: int, **extra: Any) -> Callable[[dict], None]:
+    """The parse fails with this error, `pos` in the failing stream."""
+    def check(result: dict) -> None:
+        assert not result["ok"], "parse succeeded"
+        err = result["error"]
+        want = {"kind": kind, "src_path": src_path, "pos": pos, "root_pos": root_pos, **extra}
+        got = {k: err.get(k) for k in want}
+        assert got == want
+    return check
+
+
+LESS = "ValidationLessThanError"
+EXPR = "ValidationExprError"
+ENTRY_SIZE = "/types/entry/seq/0"
+ENTRY_TYPE = "/types/entry/seq/1"
+
+
+def end_sizes(es: list[dict]) -> list[int]:
+    return [e["len_entry"] for e in es if e["entry_type"]["value"] == END]
+
+
+BUILT: dict[str, tuple[bytes, Callable[[dict], None]]] = {
+    # --- healthy shapes
+    "d10_example": (D10, ok_entries(
+        lambda es: es[0]["body"]["physical_sector"] == 0x10
+        and es[0]["body"]["first_logical_sector"] == 0x20
+        and es[0]["body"]["digest"] == bytes(range(32)).hex()
+        and es[1]["entry_type"] == {"value": NONE, "name": "none"},
+        ofs_tail=0x32, num_clusters=1, is_full=False, is_torn=False, has_dirty_tail=False)),
+    "reset_1_cluster": (b"\xff" * C, ok(num_clusters=1, num_clusters_replayed=1, ofs_tail=0,
+                                        unreplayed="", is_full=False)),
+    "reset_3_clusters": (b"\xff" * 3 * C, ok(num_clusters=3, num_clusters_replayed=1, ofs_tail=0,
+                                             unreplayed="ff" * 2 * C, has_dirty_tail=False)),
+    "multi_cluster_end_2_255": (
+        area(
+            closed(hashes(81), filler(44)),        # 4050 + 44 = 4094: END of size 2
+            closed(hashes(76), filler(41)),        # 3800 + 41 = 3841: END of size 255 (D6)
+            closed(hashes(79), filler(46)),        # 3950 + 46 = 3996: END of size 100
+            open_(hashes(2)),                      # the tail, at 100
+            total=5),
+        ok_entries(lambda es: end_sizes(es) == [2, 255, 100],
+                   num_clusters=5, num_clusters_replayed=4, ofs_tail=3 * C + 100,
+                   is_full=False, has_dirty_tail=False)),
+    "full_all_closed": (area(closed(hashes(81), filler(44)), closed(hashes(76), filler(41))),
+                        ok(num_clusters=2, num_clusters_replayed=2, ofs_tail=2 * C, is_full=True,
+                           unreplayed="")),
+    "full_3_bytes_left": (area(open_(hashes(81), filler(43))),   # NONE at 4093
+                          ok(ofs_tail=4093, is_full=True, is_torn=False)),
+    "hash_digest_sizes": (
+        area(open_(entry(HASH, b"\x07" + struct.pack(">QQ", 2**53 - 1, 0)),   # n = 17, size 19
+                   entry(HASH, b"\x09" * 236 + struct.pack(">QQ", 1, 2)))),    # size 254
+        ok_entries(lambda es: [len(e["body"]["digest"]) // 2 for e in es[:2]] == [1, 236]
+                   and es[0]["body"]["physical_sector"] == 2**53 - 1, ofs_tail=19 + 254)),
+    "unassigned_types": (
+        area(open_(entry(0x00, b"\x01\x02"), entry(0x03), entry(0x7F, b"\x00" * 100),
+                   entry(0xFE, b"\xff" * 252), hash_entry())),
+        ok_entries(lambda es: [e["is_unassigned"] for e in es] == [True] * 4 + [False, False]
+                   and [e["entry_type"]["name"] for e in es] == [None] * 4 + ["hash", "none"],
+                   ofs_tail=4 + 2 + 102 + 254 + 50)),
+    # --- anomalies that parse (D5): reported by a check, not by the parser
+    "torn_write": (area(open_(hash_entry(), tail=bytes([0x32]))),       # size 0x32 under NONE
+                   ok(is_torn=True, ofs_tail=50, has_dirty_tail=False)),
+    "torn_write_with_payload": (area(open_(hash_entry(), tail=bytes([0x32, 0xFF]) + bytes(range(48)))),
+                                ok(is_torn=True, has_dirty_tail=True)),
+    "dirty_tail_in_cluster": (D10[:1000] + b"\x00" + D10[1001:],
+                              ok(has_dirty_tail=True, is_torn=False, ofs_tail=0x32)),
+    "dirty_tail_in_later_cluster": (area(D10, raw(b"\x32\x02"), total=3),
+                                    ok(has_dirty_tail=True, num_clusters_replayed=1)),
+    "dirty_end_padding": (area(closed(hashes(76), filler(41),            # END of size 255
+                                      padding=b"\xff" * 100 + b"\x00" + b"\xff" * 152),
+                               total=2),
+                          ok_entries(lambda es: [e["has_dirty_padding"] for e in es] == [False] * 77 + [True, False],
+                                     num_clusters_replayed=2, has_dirty_tail=False)),
+    # --- corruption (D5): the parse fails at the bad entry
+    "corrupt_size_0_never_reset": (bytes(C), fails(LESS, ENTRY_SIZE, 1, C, min=2, actual=0)),
+    "corrupt_size_0_under_none": (raw(b"\x00\xff"), fails(LESS, ENTRY_SIZE, 1, C, actual=0)),
+    "corrupt_size_1": (raw(hash_entry() + b"\x01\x02"), fails(LESS, ENTRY_SIZE, 51, C, actual=1)),
+    "corrupt_size_1_in_cluster_1": (area(closed(hashes(81), filler(44)), raw(hashes(2) + b"\x01\x03")),
+                                    fails(LESS, ENTRY_SIZE, 101, 2 * C, actual=1)),
+    "corrupt_regular_over_254_hash": (raw(b"\xff\x02" + b"\x00" * 253), fails(EXPR, ENTRY_TYPE, 2, C, actual=HASH)),
+    "corrupt_regular_over_254_unassigned": (raw(b"\xff\x03"), fails(EXPR, ENTRY_TYPE, 2, C, actual=3)),
+    "corrupt_crosses_boundary": (raw(hashes(80) + entry(0x03, size=200)),    # 4000 + 200 > 4096
+                                 fails(EXPR, ENTRY_TYPE, 4002, C, actual=3)),
+    "corrupt_end_not_at_boundary": (raw(entry(END, size=10)), fails(EXPR, ENTRY_TYPE, 2, C, actual=END)),
+    "corrupt_end_255_not_at_boundary": (raw(hash_entry() + b"\xff\x01"),    # only valid at 3841
+                                        fails(EXPR, ENTRY_TYPE, 52, C, actual=END)),
+    "corrupt_ends_on_boundary_without_end": (raw(hashes(80) + filler(46) + hash_entry()),  # 4046 + 50
+                                             fails(EXPR, ENTRY_TYPE, 4048, C, actual=HASH)),
+    "corrupt_leaves_1_byte": (raw(hashes(80) + filler(45) + hash_entry()),  # 4045 + 50 = 4095
+                              fails(EXPR, ENTRY_TYPE, 4047, C, actual=HASH)),
+    "corrupt_hash_payload_16": (raw(entry(HASH, b"\x00" * 16)), fails(EXPR, ENTRY_TYPE, 2, C, actual=HASH)),
+    "corrupt_hash_payload_0": (raw(entry(HASH)), fails(EXPR, ENTRY_TYPE, 2, C, actual=HASH)),
+    "corrupt_area_4095": (b"\xff" * (C - 1), fails(EXPR, "/seq/0", 0, 0, io_size=C - 1, actual="")),
+    "corrupt_area_4097": (b"\xff" * (C + 1), fails(EXPR, "/seq/0", 0, 0, io_size=C + 1)),
+    "corrupt_area_8191": (D10 + b"\xff" * (C - 1), fails(EXPR, "/seq/0", 0, 0, io_size=2 * C - 1)),
+    "corrupt_empty_input": (b"", fails(EXPR, "/seq/0", 0, 0, io_size=0, actual="")),
+}
+
+
+def _files() -> list[Path]:
+    found: list[Path] = []
+    for folder, patterns in ((ROOT / "tests" / "vectors", ("*.bin",)),
+                             (ROOT / "formats" / "samples", ("*.bin", "*.qjournal"))):
+        for pattern in patterns:
+            found.extend(sorted(folder.glob(pattern)))
+    return found
+
+
+FILES = _files()
+INPUT_IDS = [f"built:{name}" for name in BUILT] + [
+    f"file:{p.relative_to(ROOT).as_posix()}" for p in FILES]
+
+
+# ---------------------------------------------------------------------------
+# The dumps: one node process for every input, the Python dump in-process
+
+
+@pytest.fixture(scope="module")
+def js_parser(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ksc-js")
+    tc.ksc("--lang", "javascript", "--out", str(out))
+    parser = out / "Qcow2Journal.js"
+    assert parser.is_file(), sorted(p.name for p in out.iterdir())
+    return parser
+
+
+@pytest.fixture(scope="module")
+def ksy() -> dict:
+    tc.require_node()
+    return tc.load_ksy()
+
+
+@pytest.fixture(scope="module")
+def dumps(js_parser, ksy, tmp_path_factory) -> dict[str, tuple[dict, dict]]:
+    """input id -> (Python result, JavaScript result)."""
+    folder = tmp_path_factory.mktemp("built-inputs")
+    paths: dict[str, Path] = {}
+    for name, (data, _) in BUILT.items():
+        path = folder / f"{name}.bin"
+        path.write_bytes(data)
+        paths[f"built:{name}"] = path
+    for p in FILES:
+        paths[f"file:{p.relative_to(ROOT).as_posix()}"] = p
+
+    proc = tc.run_node([str(DUMP_TREE), "--parser", str(js_parser), "--ksy", str(tc.KSY)],
+                       input="".join(f"{p}\n" for p in paths.values()))
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(p) for p in paths.values()], (
+        "dump_tree.mjs did not answer once per input, in order")
+
+    dumper, _ = ksy_tree.make_dumper(ksy)
+    out = {}
+    for (input_id, path), line in zip(paths.items(), lines):
+        py = json.loads(json.dumps(dumper.dump(path.read_bytes())))
+        out[input_id] = (py, line["result"])
+    return out
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, as readable paths (at most a few)."""
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                                       and not isinstance(a, bool) and not isinstance(b, bool)):
+        return [f"{path or '/'}: python {a!r} != js {b!r}"]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                out.append(f"{path}/{k}: only in {'python' if k in a else 'js'}")
+            else:
+                out.extend(differences(a[k], b[k], f"{path}/{k}"))
+        return out
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return [f"{path}: python has {len(a)} items, js {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}/{i}")]
+    if a != b:
+        note = ""
+        if isinstance(a, int) and abs(a) > 2**53:
+            note = (" (the JavaScript runtime reads u8 as a Number, exact only up to 2**53:"
+                    " see test_u8_above_2_53_is_rounded_by_the_js_runtime)")
+        return [f"{path}: python {a!r} != js {b!r}{note}"]
+    return []
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_there_are_inputs():
+    assert len(BUILT) >= 30 and len(INPUT_IDS) == len(BUILT) + len(FILES)
+
+
+@pytest.mark.parametrize("input_id", INPUT_IDS)
+def test_python_and_javascript_trees_agree(input_id, dumps):
+    py, js = dumps[input_id]
+    diff = differences(py, js)
+    assert not diff, f"{input_id}: Python and JavaScript parses differ:\n" + "\n".join(diff[:20])
+
+
+@pytest.mark.parametrize("name", list(BUILT))
+def test_built_input_parses_as_intended(name, dumps):
+    _, check = BUILT[name]
+    py, js = dumps[f"built:{name}"]
+    check(py)
+    check(js)
+
+
+def test_every_entry_and_root_field_is_dumped(dumps, ksy):
+    """The dump really walks the whole tree: every seq field and instance of
+    every type of the .ksy appears, and a HASH body is a hash_record."""
+    py, _ = dumps["built:multi_cluster_end_2_255"]
+    tree = py["tree"]
+    types = ksy_tree.collect_types(ksy)
+    seen: dict[str, set[str]] = {}
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict) and "_type" in v:
+            seen.setdefault(v["_type"], set()).update(k for k in v if k != "_type")
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(tree)
+    for name, spec in types.values():
+        want = {a["id"] for a in spec.get("seq", [])} | set(spec.get("instances", {}))
+        assert seen.get(name) == want, f"{name}: dumped {sorted(seen.get(name, ()))}, .ksy has {sorted(want)}"
+
+
+def test_python_parser_is_the_repository_file():
+    """ksy_tree imports qjournal.generated when it can: it must be this checkout's
+    generated/qcow2_journal.py, not a stale installed copy."""
+    module, origin = ksy_tree.load_parser_module()
+    assert Path(module.__file__).read_bytes() == ksy_tree.GENERATED.read_bytes(), (
+        f"{origin} ({module.__file__}) is not generated/qcow2_journal.py: reinstall (pip install -e .)")
+
+
+# ---------------------------------------------------------------------------
+# Differences between the runtimes, pinned so that a runtime upgrade shows up
+
+
+def test_u8_above_2_53_is_rounded_by_the_js_runtime(js_parser, ksy, tmp_path):
+    """kaitai-struct 0.11.0 (JavaScript) reads a u8 as 0x100000000 * hi + lo,
+    a Number: exact up to 2**53 only. Python's int is exact. A HASH record's
+    sectors above 2**53 (512-byte sectors: beyond 4 EiB, so only in a corrupt or
+    hostile journal) therefore differ, in the Web IDE as here; all else agrees."""
+    phys, logical = 2**53 + 1, 2**64 - 1
+    path = tmp_path / "big_sectors.bin"
+    path.write_bytes(area(open_(hash_entry(phys, logical))))
+    proc = tc.run_node([str(DUMP_TREE), "--parser", str(js_parser), str(path)])
+    js = json.loads(proc.stdout)["result"]
+    dumper, _ = ksy_tree.make_dumper(ksy)
+    py = json.loads(json.dumps(dumper.dump(path.read_bytes())))
+    body = "/tree/clusters/0/entries/0/body"
+    diff = differences(py, js)
+    assert sorted(d.split(":")[0] for d in diff) == [
+        f"{body}/first_logical_sector", f"{body}/physical_sector"], diff
+    js_body = js["tree"]["clusters"][0]["entries"][0]["body"]
+    # JSON carries the Number's shortest decimal: the same double as float(x), not x
+    for key, exact in (("physical_sector", phys), ("first_logical_sector", logical)):
+        assert js_body[key] != exact and float(js_body[key]) == float(exact), (key, js_body[key])
+    assert py["tree"]["clusters"][0]["entries"][0]["body"]["physical_sector"] == phys
+
+
+def test_js_runtime_drops_the_stream_and_path_of_validation_errors():
+    """The generated JavaScript passes (actual, io, srcPath) to
+    KaitaiStream.ValidationExprError, but the 0.11.0 runtime keeps only
+    `actual`; the Python runtime keeps `io` and `src_path`. dump_tree.mjs
+    wraps the constructors to keep them. If a runtime keeps them itself, this
+    fails: then read them from the error and drop the wrapper."""
+    script = (
+        "const K = require(process.argv[1]);"
+        "const io = new K(new ArrayBuffer(4)); io.readU2be();"
+        "const e = new K.ValidationExprError(7, io, '/types/entry/seq/1');"
+        "const vals = Object.values(e);"
+        "process.stdout.write(JSON.stringify({"
+        " keepsPath: vals.includes('/types/entry/seq/1'), keepsIo: vals.includes(io),"
+        " actual: e.actual, name: e.name}));"
+    )
+    out = json.loads(tc.run_node(["-e", script, str(tc.NODE_MODULES / "kaitai-struct" / "KaitaiStream.js")]).stdout)
+    assert out == {"keepsPath": False, "keepsIo": False, "actual": 7, "name": "ValidationExprError"}, out
