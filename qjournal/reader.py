@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from io import BytesIO
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from kaitaistruct import KaitaiStream, KaitaiStructError
 
@@ -249,12 +249,14 @@ class JournalReader:
     __iter__ = replay
 
     # -- the whole area ---------------------------------------------------
-    def check(self) -> CheckReport:
+    def check(self, progress: Callable[[int], None] | None = None) -> CheckReport:
         """Validate the whole area against FORMAT-DECISIONS; report every problem.
 
         After a corrupt cluster the check goes on with the next one, as if the
         corrupt one were closed, so one report lists every problem found. The
         ``state`` of the report is None when any corruption was found.
+        ``progress``, if given, is called with the number of area bytes examined
+        so far, after each cluster and each chunk of the tail scan (for a progress bar).
         """
         problems: list[Problem] = []
         counts: Counter[str] = Counter()
@@ -264,6 +266,8 @@ class JournalReader:
         stop_index = num_clusters
         for index in range(num_clusters):
             base = index * LEN_CLUSTER
+            if progress is not None and index:
+                progress(base)
             buf = self.area.read_cluster(index)
             try:
                 cluster = parse_cluster(buf)
@@ -297,10 +301,12 @@ class JournalReader:
                     first = _first_dirty(cluster.tail)
                     problems.append(Problem("dirty_tail", ofs + LEN_HEADER + first, "byte other than 0xFF after the point where replay ends (D5)", False))
                     break
-                dirty = self._first_dirty_from((index + 1) * LEN_CLUSTER)
+                dirty = self._first_dirty_from((index + 1) * LEN_CLUSTER, progress)
                 if dirty is not None:
                     problems.append(Problem("dirty_tail", dirty, "byte other than 0xFF after the point where replay ends (D5)", False))
                 break
+        if progress is not None:
+            progress(self.len_area)
         if any(p.is_corruption for p in problems):
             return CheckReport(tuple(problems), None)
         in_cluster = ofs_tail % LEN_CLUSTER
@@ -331,7 +337,7 @@ class JournalReader:
             raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name)
         return report.state
 
-    def _first_dirty_from(self, pos: int) -> int | None:
+    def _first_dirty_from(self, pos: int, progress: Callable[[int], None] | None = None) -> int | None:
         """Offset of the first byte other than 0xFF at or after ``pos``, or None."""
         while pos < self.len_area:
             chunk = self.area.read(pos, _TAIL_CHUNK)
@@ -339,6 +345,8 @@ class JournalReader:
             if first < len(chunk):
                 return pos + first
             pos += len(chunk)
+            if progress is not None:
+                progress(pos)
         return None
 
 
