@@ -1,0 +1,627 @@
+"""The ``qjournal`` command line: inspect, check, create and edit journals.
+
+Modelled on ``qemu-img info/check`` (human output by default, ``--output json``
+for machines, check's exit codes) and on Kaitai's ``ksdump`` (dump the parsed
+structure). A journal is addressed by a path plus optional ``--offset`` and
+``--length`` in bytes, so an area inside a larger file (an image) works too.
+
+Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation,
+2 corrupt journal, 3 (check only) clean but with anomalies, 130 interrupted.
+Every error is one line on stderr, ``qjournal: FILE: offset ...: reason``;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from typing import Any, Callable, Iterator, NamedTuple, TextIO
+
+from qjournal import hexview
+from qjournal.entries import Entry, HashEntry, RawEntry
+from qjournal.errors import CorruptJournalError, JournalError
+from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, EntryType
+from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CORRUPT = 2
+EXIT_ANOMALIES = 3
+EXIT_INTERRUPTED = 130
+
+PROGRESS_MIN_CLUSTERS = 64
+"""A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    success (check: no problem found)
+  1    usage error, I/O error, or an operation refused (journal full or locked,
+       reset without --yes, create over a journal without --force)
+  2    the journal is corrupt (check: at least one corruption; with --strict,
+       anomalies count as corruption)
+  3    check only: no corruption, but anomalies (torn write, dirty tail,
+       unassigned types, dirty END padding)
+  130  interrupted (Ctrl-C)
+"""
+
+_SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
+
+
+class UsageError(Exception):
+    """A bad command line: reported on one line, exit 1."""
+
+
+# -- arguments -----------------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    """A byte count: decimal or 0x hex, with an optional binary suffix (64K, 1M, 2GiB)."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: expected bytes as a number with an optional suffix K, M, G, T (e.g. 4096, 64K, 1M)"
+        )
+    number, unit = m.group(1), (m.group(2) or "").lower()
+    return int(number, 16 if number.lower().startswith("0x") else 10) * _SIZE_UNITS[unit]
+
+
+def _area_length(text: str) -> int:
+    n = parse_size(text)
+    if n == 0 or n % LEN_CLUSTER:
+        raise argparse.ArgumentTypeError(f"{text!r} is {n} bytes: an area is a non-zero multiple of {LEN_CLUSTER} bytes (D1)")
+    return n
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return n
+
+
+def _sector(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid sector number {text!r}") from None
+    if not 0 <= n < 1 << 64:
+        raise argparse.ArgumentTypeError(f"sector {text!r} is out of range 0..2**64-1")
+    return n
+
+
+def _hex_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a hex string: {text[:40]!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors and exit 1 (2 means corrupt here)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show a traceback on errors")
+
+
+def _add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)") -> None:
+    p.add_argument("path", metavar="PATH", help=path_help)
+    p.add_argument(
+        "--offset", type=parse_size, default=0, metavar="BYTES",
+        help="where the area starts in the file (default 0; suffixes K, M, G accepted)",
+    )
+    p.add_argument(
+        "--length", type=_area_length, default=None, metavar="BYTES",
+        help="area length, a multiple of 4096 (default: to the end of the file)",
+    )
+
+
+def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
+    p.add_argument("--output", choices=choices, default="human", help="output format (default: human)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = _Parser(
+        prog="qjournal",
+        formatter_class=_Formatter,
+        description="Inspect, check, create and edit QCOW2 deduplication metadata journals.",
+        epilog="Run 'qjournal COMMAND --help' for a command's options.\n\n" + EXIT_CODES_HELP,
+    )
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "info", help="area size, clusters used, tail, free bytes, entry counts, anomalies",
+        description="Show where a journal stands: area size, clusters used of total, tail position, "
+        "free bytes, entry counts by type and anomalies (like 'qemu-img info').",
+        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    )
+    _add_area(p)
+    _add_output(p, ("human", "json"))
+    _add_common(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "dump", help="the replayed entries, one per line (or JSON, or an annotated hex view)",
+        description="Print the entries replay yields, in order, one per line: offset, type, size, and "
+        "for HASH the digest and both sectors. --output jsonl writes one JSON object per entry, "
+        "the schema 'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' "
+        "copies A's entries into B.",
+        formatter_class=_Formatter,
+        epilog="Offsets are area offsets (add --offset for the file position).\n\n" + EXIT_CODES_HELP,
+    )
+    _add_area(p)
+    _add_output(p, ("human", "json", "jsonl"))
+    p.add_argument("--all", action="store_true", help="also show the END entries and the NONE where replay stopped")
+    p.add_argument(
+        "--hex", action="store_true",
+        help="annotated hex view of each replayed cluster, every byte labelled by its field "
+        "(the clusters after the tail are summarised)",
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_dump)
+
+    p = sub.add_parser(
+        "check", help="validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
+        description="Validate the whole area against FORMAT-DECISIONS and print every problem with its "
+        "offset (like 'qemu-img check').",
+        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    )
+    _add_area(p)
+    _add_output(p, ("human", "json"))
+    p.add_argument("--strict", action="store_true", help="count anomalies as corruption (exit 2)")
+    _add_common(p)
+    p.set_defaults(func=cmd_check)
+
+    _add_write_commands(sub)
+    return parser
+
+
+def _add_write_commands(sub: Any) -> None:
+    """create, append, pack, reset: registered once the writer is importable."""
+    try:
+        from qjournal import writer  # noqa: F401
+    except ImportError:
+        return
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("qjournal")
+    except Exception:  # noqa: BLE001 - not installed: no version to show
+        return "(not installed)"
+
+
+# -- output helpers ------------------------------------------------------------
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _err(message: str) -> None:
+    try:
+        sys.stderr.write(f"qjournal: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _human_size(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _at(ofs: int, area_offset: int) -> str:
+    text = f"offset {ofs:#x} ({ofs})"
+    if area_offset:
+        text += f" of the area, file offset {area_offset + ofs:#x}"
+    return text
+
+
+def _json_line(obj: Any) -> str:
+    return json.dumps(obj, separators=(", ", ": "))
+
+
+class _Progress:
+    """A tqdm bar on stderr for large areas, only when stderr is a terminal."""
+
+    def __init__(self, len_area: int, what: str) -> None:
+        self.bar = None
+        if len_area // LEN_CLUSTER > PROGRESS_MIN_CLUSTERS and _isatty(sys.stderr):
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=len_area, desc=what, unit="B", unit_scale=True, unit_divisor=1024,
+                file=sys.stderr, leave=False, dynamic_ncols=True,
+            )
+
+    def __call__(self, done: int) -> None:
+        if self.bar is not None and done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _open(args: argparse.Namespace) -> JournalReader:
+    return JournalReader(args.path, args.offset, args.length)
+
+
+def _problem_dict(p: Problem, area_offset: int) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "ofs": p.ofs,
+        "file_ofs": area_offset + p.ofs,
+        "is_corruption": p.is_corruption,
+        "reason": p.reason,
+    }
+
+
+def _state_dict(state: JournalState, area_offset: int) -> dict[str, Any]:
+    return {
+        "len_area": state.len_area,
+        "num_clusters": state.num_clusters,
+        "num_clusters_used": state.num_clusters_used,
+        "ofs_tail": state.ofs_tail,
+        "len_free": state.len_free,
+        "is_full": state.is_full,
+        "num_entries": state.num_entries,
+        "entries_by_type": dict(state.entries_by_type),
+        "anomalies": [_problem_dict(p, area_offset) for p in state.anomalies],
+    }
+
+
+# -- info ----------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """qjournal info: the journal's state."""
+    with _open(args) as reader, _Progress(reader.len_area, "info") as progress:
+        report = reader.check(progress)
+    area_offset = reader.area.area_offset
+    if report.state is None:
+        first = next(p for p in report.problems if p.is_corruption)
+        raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=reader.name)
+    state = report.state
+    if args.output == "json":
+        doc = {"filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset)}
+        _out(json.dumps(doc, indent=2))
+        return EXIT_OK
+    by_type = ", ".join(f"{name}: {count}" for name, count in sorted(state.entries_by_type.items()))
+    _out(f"file: {reader.name}")
+    _out(f"area offset: {area_offset} ({area_offset:#x})")
+    _out(f"area size: {_human_size(state.len_area)} ({state.len_area} bytes)")
+    _out(f"clusters used: {state.num_clusters_used} of {state.num_clusters} ({LEN_CLUSTER} bytes each)")
+    _out(f"tail: {state.ofs_tail:#x} ({state.ofs_tail})")
+    _out(f"free: {_human_size(state.len_free)} ({state.len_free} bytes)")
+    _out(f"full: {'yes' if state.is_full else 'no'}")
+    _out(f"entries: {state.num_entries}" + (f" ({by_type})" if by_type else ""))
+    if not state.anomalies:
+        _out("anomalies: none")
+    else:
+        _out(f"anomalies: {len(state.anomalies)}")
+        for p in state.anomalies:
+            _out(f"    {_at(p.ofs, area_offset)}: {p.kind}: {p.reason}")
+    return EXIT_OK
+
+
+# -- dump ----------------------------------------------------------------------
+
+
+class Marker(NamedTuple):
+    """An END or the NONE where replay stopped, shown by ``dump --all``."""
+
+    entry_type: str
+    len_entry: int
+    ofs: int
+
+    @property
+    def is_torn(self) -> bool:
+        """A NONE whose size byte is not 0xFF: an interrupted write (D5)."""
+        return self.entry_type == "none" and self.len_entry != RESET_BYTE
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; ``qjournal append`` skips these records."""
+        d: dict[str, Any] = {"ofs": self.ofs, "entry_type": self.entry_type, "len_entry": self.len_entry}
+        if self.entry_type == "none":
+            d["is_torn"] = self.is_torn
+        return d
+
+
+def walk_clusters(
+    reader: JournalReader, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, bytes, Any, CorruptJournalError | None]]:
+    """Yield ``(index, buf, cluster, error)`` for each cluster replay visits (D7).
+
+    ``cluster`` is the generated parser's ``Cluster``. In a corrupt cluster,
+    ``error`` is the corruption (with its area offset), ``cluster`` holds the
+    valid entries before it (then a NONE that is not in the file), and the walk
+    ends there.
+    """
+    area = reader.area
+    for index in range(area.num_clusters):
+        base = index * LEN_CLUSTER
+        buf = area.read_cluster(index)
+        try:
+            cluster = parse_cluster(buf)
+        except CorruptJournalError as exc:
+            stop = exc.offset or 0
+            # The entries before the corrupt one are valid, each leaving room for a
+            # header: cut the cluster there (reset bytes) and the parser reads them.
+            prefix = parse_cluster(buf[:stop] + bytes([RESET_BYTE]) * (LEN_CLUSTER - stop))
+            yield index, buf, prefix, CorruptJournalError(
+                exc.rule, exc.reason, base + stop, area_offset=area.area_offset, source=reader.name
+            )
+            return
+        if progress is not None:
+            progress(base + LEN_CLUSTER)
+        yield index, buf, cluster, None
+        if not cluster.is_closed:
+            return
+
+
+def cluster_items(cluster: Any, base: int, markers: bool) -> Iterator[Entry | Marker]:
+    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
+    ofs = base
+    for e in cluster.entries:
+        code = e.entry_type
+        if code == EntryType.end or code == EntryType.none:
+            if markers:
+                yield Marker(type_name(code), e.len_entry, ofs)
+        elif code == EntryType.hash:
+            b = e.body
+            yield HashEntry(b.digest, b.physical_sector, b.first_logical_sector, ofs)
+        else:
+            yield RawEntry(int(code), e.body, ofs)
+        ofs += e.len_entry
+
+
+def format_item(item: Entry | Marker) -> str:
+    """One human line: offset, type, size, then the payload."""
+    if isinstance(item, HashEntry):
+        rest = (
+            f"digest={item.digest.hex()} physical_sector={item.physical_sector} "
+            f"first_logical_sector={item.first_logical_sector}"
+        )
+        name = "hash"
+    elif isinstance(item, RawEntry):
+        rest = f"body={item.body.hex()}" if item.body else "body=(empty)"
+        name = type_name(item.entry_type)
+    elif item.entry_type == "end":
+        name, rest = "end", f"closes the cluster; replay goes on at {item.ofs + item.len_entry:#x}"
+    else:
+        name = "none"
+        rest = "replay stops here"
+        if item.is_torn:
+            rest = f"torn write (size byte {item.len_entry:#04x} under type NONE); replay stops here"
+    return f"{item.ofs:#010x}  {name:<4}  {item.len_entry:3}  {rest}"
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    """qjournal dump: the replayed entries, as lines, JSON, JSON lines or a hex view."""
+    if args.hex and args.output != "human":
+        raise UsageError(f"--hex is a human view; it does not combine with --output {args.output} (see 'qjournal dump --help')")
+    with _open(args) as reader, _Progress(reader.len_area, "dump") as progress:
+        if args.hex:
+            return _dump_hex(reader, progress)
+        area_offset = reader.area.area_offset
+        error: CorruptJournalError | None = None
+        if args.output == "json":
+            head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
+            _out(_json_line(head)[:-1] + ', "entries": [')
+        first = True
+        for index, _buf, cluster, error in walk_clusters(reader, progress):
+            # In a corrupt cluster only the valid entries before the corruption are shown.
+            for item in cluster_items(cluster, index * LEN_CLUSTER, args.all and error is None):
+                if args.output == "human":
+                    _out(format_item(item))
+                elif args.output == "jsonl":
+                    _out(_json_line(item.to_dict()))
+                else:
+                    sys.stdout.write(("" if first else ",\n") + _json_line(item.to_dict()))
+                    first = False
+        if args.output == "json":
+            tail = "\n]" if not first else "]"
+            if error is not None:
+                tail += ', "error": ' + _json_line(
+                    {"rule": error.rule, "ofs": error.offset, "file_ofs": error.file_offset, "reason": error.reason}
+                )
+            _out(tail + "}")
+    if error is not None:
+        raise error
+    return EXIT_OK
+
+
+def _dump_hex(reader: JournalReader, progress: _Progress) -> int:
+    area_offset = reader.area.area_offset
+    _out(
+        f"journal {reader.name}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
+        f"{reader.num_clusters} {_plural(reader.num_clusters, 'cluster', 'clusters')} of {LEN_CLUSTER} bytes"
+    )
+    for line in hexview.legend_lines():
+        _out(line)
+    last = -1
+    for index, buf, _cluster, error in walk_clusters(reader, progress):
+        base = index * LEN_CLUSTER
+        spans = hexview.cluster_spans(buf, base, error)
+        _out()
+        _out(hexview.cluster_header(index, base, spans))
+        for line in hexview.render_spans(spans, buf, base):
+            _out(line)
+        if error is not None:
+            raise error
+        last = index
+    summary = hexview.rest_summary(reader.area, last + 1)
+    if summary:
+        _out()
+        _out(summary)
+    return EXIT_OK
+
+
+# -- check ---------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """qjournal check: every problem with its offset; exit 0, 2 or 3."""
+    area_offset = args.offset
+    try:
+        reader = _open(args)
+    except CorruptJournalError as exc:
+        if exc.rule != "area_length":
+            raise
+        name = exc.source or args.path
+        report = CheckReport((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None)
+        return _report_check(report, name, area_offset, args)
+    with reader, _Progress(reader.len_area, "check") as progress:
+        report = reader.check(progress)
+    return _report_check(report, reader.name, reader.area.area_offset, args)
+
+
+def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace) -> int:
+    corrupt = report.is_corrupt or (args.strict and report.has_anomalies)
+    code = EXIT_CORRUPT if corrupt else EXIT_ANOMALIES if report.has_anomalies else EXIT_OK
+    status = {EXIT_OK: "clean", EXIT_CORRUPT: "corrupt", EXIT_ANOMALIES: "anomalies"}[code]
+    if args.output == "json":
+        doc = {
+            "filename": name,
+            "area_offset": area_offset,
+            "strict": args.strict,
+            "status": status,
+            "exit_code": code,
+            "num_corruptions": sum(p.is_corruption for p in report.problems),
+            "num_anomalies": sum(not p.is_corruption for p in report.problems),
+            "problems": [_problem_dict(p, area_offset) for p in report.problems],
+            "state": None if report.state is None else _state_dict(report.state, area_offset),
+        }
+        _out(json.dumps(doc, indent=2))
+        return code
+    for p in report.problems:
+        what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
+        _out(f"{name}: {_at(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")
+    n_bad = sum(p.is_corruption for p in report.problems)
+    n_odd = len(report.problems) - n_bad
+    if code == EXIT_OK:
+        s = report.state
+        assert s is not None
+        _out(
+            f"{name}: no problems found; {s.num_entries} entries, {s.num_clusters_used} of {s.num_clusters} "
+            f"clusters used, tail at {s.ofs_tail:#x}, {s.len_free} bytes free."
+        )
+    elif code == EXIT_ANOMALIES:
+        _out(
+            f"{name}: {n_odd} {_plural(n_odd, 'anomaly', 'anomalies')}, no corruption: the journal replays, "
+            "but a check reports them (--strict fails them)."
+        )
+    else:
+        _out(
+            f"{name}: {n_bad} {_plural(n_bad, 'corruption', 'corruptions')}, {n_odd} "
+            f"{_plural(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt."
+        )
+    return code
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+# -- main ----------------------------------------------------------------------
+
+
+def _silence_stdout() -> None:
+    """After EPIPE on stdout: point it at /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code (the console script exits with it)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = bool(getattr(args, "debug", False))
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            _err("a COMMAND is required (see 'qjournal --help')")
+            return EXIT_ERROR
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except BrokenPipeError:
+        _silence_stdout()  # the reader (head, less) went away: stop quietly
+        return EXIT_OK
+    except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    except CorruptJournalError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(f"{exc} [{exc.rule}]")
+        return EXIT_CORRUPT
+    except JournalError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(str(exc))
+        return EXIT_ERROR
+    except OSError as exc:
+        if debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"{where}{exc.strerror or exc}")
+        return EXIT_ERROR
+    except ValueError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(str(exc))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, unless --debug
+        if debug:
+            traceback.print_exc()
+        _err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        return EXIT_ERROR
