@@ -266,8 +266,8 @@ def ksy() -> dict:
 
 
 @pytest.fixture(scope="module")
-def dumps(js_parser, ksy, tmp_path_factory) -> dict[str, tuple[dict, dict]]:
-    """input id -> (Python result, JavaScript result)."""
+def input_paths(tmp_path_factory) -> dict[str, Path]:
+    """input id -> file: the built inputs written out, and the existing files."""
     folder = tmp_path_factory.mktemp("built-inputs")
     paths: dict[str, Path] = {}
     for name, (data, _) in BUILT.items():
@@ -276,19 +276,28 @@ def dumps(js_parser, ksy, tmp_path_factory) -> dict[str, tuple[dict, dict]]:
         paths[f"built:{name}"] = path
     for p in FILES:
         paths[f"file:{p.relative_to(ROOT).as_posix()}"] = p
+    return paths
 
-    proc = tc.run_node([str(DUMP_TREE), "--parser", str(js_parser), "--ksy", str(tc.KSY)],
+
+def js_dumps(parser: Path, paths: dict[str, Path], *extra: str) -> dict[str, dict]:
+    """input id -> JavaScript result, from one node process."""
+    proc = tc.run_node([str(DUMP_TREE), "--parser", str(parser), "--ksy", str(tc.KSY), *extra],
                        input="".join(f"{p}\n" for p in paths.values()))
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths.values()], (
         "dump_tree.mjs did not answer once per input, in order")
+    return {input_id: line["result"] for input_id, line in zip(paths, lines)}
 
+
+@pytest.fixture(scope="module")
+def dumps(js_parser, ksy, input_paths) -> dict[str, tuple[dict, dict]]:
+    """input id -> (Python result, JavaScript result)."""
+    js = js_dumps(js_parser, input_paths)
     dumper, _ = ksy_tree.make_dumper(ksy)
-    out = {}
-    for (input_id, path), line in zip(paths.items(), lines):
-        py = json.loads(json.dumps(dumper.dump(path.read_bytes())))
-        out[input_id] = (py, line["result"])
-    return out
+    return {
+        input_id: (json.loads(json.dumps(dumper.dump(path.read_bytes()))), js[input_id])
+        for input_id, path in input_paths.items()
+    }
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
@@ -359,6 +368,18 @@ def test_every_entry_and_root_field_is_dumped(dumps, ksy):
     for name, spec in types.values():
         want = {a["id"] for a in spec.get("seq", [])} | set(spec.get("instances", {}))
         assert seen.get(name) == want, f"{name}: dumped {sorted(seen.get(name, ()))}, .ksy has {sorted(want)}"
+
+
+def test_web_ide_debug_build_parses_the_same(dumps, input_paths, tmp_path):
+    """The Web IDE compiles with debug on (no _read() in the constructors,
+    `_debug` offsets, partial trees on errors): that build, driven as the IDE
+    drives it, gives the same dump for every input."""
+    tc.ksc("--lang", "javascript", "--debug", "--out", str(tmp_path))
+    parser = tmp_path / "Qcow2Journal.js"
+    assert "this._debug = {};" in parser.read_text(), "not a debug build"
+    debug = js_dumps(parser, input_paths, "--debug")
+    differ = [i for i in input_paths if debug[i] != dumps[i][1]]
+    assert not differ, f"the debug (Web IDE) build parses these differently: {differ}"
 
 
 def test_python_parser_is_the_repository_file():

@@ -3,7 +3,11 @@
 // pinned `kaitai-struct` runtime of formats/node_modules.
 //
 //   node formats/ksc.mjs --lang javascript --out DIR
-//   node tests/js/dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [FILE...]
+//   node tests/js/dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [FILE...]
+//
+// --debug: the parser was compiled with `--debug`, as the Kaitai Web IDE
+// compiles it (no _read() in the constructor, `_debug` positions): this
+// script then calls _read() itself, as the IDE does.
 //
 // With no FILE, the paths are read from stdin, one a line. One JSON line is
 // printed per input, in order: {"path": P, "result": R}. tests/ksy_tree.py
@@ -114,8 +118,9 @@ function seqIds(spec) {
 }
 
 class Dumper {
-  constructor(ksy, RootClass) {
+  constructor(ksy, RootClass, debug) {
     this.ksy = ksy;
+    this.debug = debug;
     this.Root = RootClass;
     this.types = collectTypes(ksy);
   }
@@ -163,6 +168,7 @@ class Dumper {
     let obj;
     try {
       obj = new this.Root(io);
+      if (this.debug) obj._read();
     } catch (err) {
       return { ok: false, error: this.error(err, io) };
     }
@@ -191,20 +197,21 @@ function errorKind(err) {
 }
 
 function parseArgs(argv) {
-  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), files: [] };
+  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), debug: false, files: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--parser") opts.parser = argv[++i];
+    else if (argv[i] === "--debug") opts.debug = true;
     else if (argv[i] === "--ksy") opts.ksy = argv[++i];
     else opts.files.push(argv[i]);
   }
-  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [FILE...]");
+  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [FILE...]");
   return opts;
 }
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const ksy = yaml.load(readFileSync(opts.ksy, "utf8"), { schema: yaml.CORE_SCHEMA, filename: opts.ksy });
-  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)));
+  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)), opts.debug);
   const files = opts.files.length
     ? opts.files
     : readFileSync(0, "utf8").split("\n").filter((l) => l.length > 0);
