@@ -1,0 +1,146 @@
+"""Style of formats/qcow2_journal.ksy for readers of the Kaitai Web IDE.
+
+The Web IDE (https://ide.kaitai.io/, stable: compiler 0.11.0, YAML read by
+js-yaml with CORE_SCHEMA) shows a node by its type's `-webide-representation`
+and the `doc` of what is selected. So:
+
+- every type but the root has a `-webide-representation`, and each `{name}`
+  in it names a seq field or instance of that type;
+- the root, every type, every seq field and every instance has a `doc`;
+- every enum value has a `doc` (the long form `0x01: {id: end, doc: ...}`).
+
+The .ksy is read by js-yaml 4.1.0 with CORE_SCHEMA through node, as the Web
+IDE and formats/ksc.mjs read it; without node, by PyYAML when installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _load(name: str):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+tc = _load("ksy_toolchain")
+
+# {name} or {name:format} in a -webide-representation
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[a-z]+)?\}")
+
+
+def _has_doc(spec: object) -> bool:
+    return isinstance(spec, dict) and isinstance(spec.get("doc"), str) and spec["doc"].strip() != ""
+
+
+def _types(ksy: dict):
+    """(path, name, spec, is_root) for the root and every type, nested ones included."""
+    yield "/", ksy["meta"]["id"], ksy, True
+
+    def walk(prefix: str, spec: dict):
+        for name, sub in (spec.get("types") or {}).items():
+            path = f"{prefix}types/{name}/"
+            yield path, name, sub, False
+            yield from walk(path, sub)
+    yield from walk("/", ksy)
+
+
+def _enums(ksy: dict):
+    """(path, enum spec) for every enum, the ones nested in types included."""
+    for path, _, spec, _ in _types(ksy):
+        for name, values in (spec.get("enums") or {}).items():
+            yield f"{path}enums/{name}", values
+
+
+def lint(ksy: dict) -> list[str]:
+    """Every style gap of the .ksy, as 'path: problem'."""
+    gaps: list[str] = []
+    for path, name, spec, is_root in _types(ksy):
+        if not _has_doc(spec):
+            gaps.append(f"{path}: no doc on {'the root' if is_root else 'type ' + name}")
+        seq_ids = [attr.get("id") for attr in spec.get("seq") or []]
+        instances = spec.get("instances") or {}
+        for i, attr in enumerate(spec.get("seq") or []):
+            if not _has_doc(attr):
+                gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc")
+        for inst_id, inst in instances.items():
+            if not _has_doc(inst):
+                gaps.append(f"{path}instances/{inst_id}: no doc")
+        if is_root:
+            continue
+        rep = spec.get("-webide-representation")
+        if not isinstance(rep, str) or not rep.strip():
+            gaps.append(f"{path}: no -webide-representation on type {name}")
+            continue
+        known = set(seq_ids) | set(instances)
+        for ref in PLACEHOLDER.findall(rep):
+            if ref not in known:
+                gaps.append(f"{path}-webide-representation: {{{ref}}} is not a field or instance of {name}")
+    for path, values in _enums(ksy):
+        for value, spec in values.items():
+            if not _has_doc(spec):
+                gaps.append(f"{path}/{value}: enum value without doc"
+                            + (f" (short form '{spec}')" if isinstance(spec, str) else ""))
+    return gaps
+
+
+@pytest.fixture(scope="module")
+def ksy() -> dict:
+    if tc.missing_toolchain() is not None:
+        try:
+            import yaml  # PyYAML
+        except ImportError:
+            tc.require_node()  # skips, or fails under CI
+        else:
+            return yaml.safe_load(tc.KSY.read_text(encoding="utf-8"))
+    return tc.load_ksy()
+
+
+def test_ksy_has_no_style_gap(ksy):
+    gaps = lint(ksy)
+    assert not gaps, "formats/qcow2_journal.ksy style gaps:\n" + "\n".join(gaps)
+
+
+def test_lint_covers_every_type_field_instance_and_enum(ksy):
+    """The lint sees the whole .ksy: its three types, every field, every enum value."""
+    names = [name for _, name, _, is_root in _types(ksy) if not is_root]
+    assert sorted(names) == ["cluster", "entry", "hash_record"]
+    # integer keys: strings once through JSON (node), ints from PyYAML
+    values = {path: sorted(int(k) for k in v) for path, v in _enums(ksy)}
+    assert values == {"/enums/entry_type": [1, 2, 255]}, values
+
+
+def test_lint_finds_each_kind_of_gap():
+    bad = {
+        "meta": {"id": "t"},
+        "seq": [{"id": "a", "type": "u1"}],
+        "instances": {"i": {"value": 1, "doc": " "}},
+        "types": {
+            "no_rep": {"doc": "d", "seq": [{"id": "x", "type": "u1", "doc": "d"}]},
+            "bad_ref": {"doc": "d", "-webide-representation": "{x:dec} {nope}",
+                        "seq": [{"id": "x", "type": "u1", "doc": "d"}],
+                        "types": {"inner": {"-webide-representation": "{y}",
+                                            "seq": [{"id": "y", "type": "u1"}]}}},
+        },
+        "enums": {"e": {1: "short", 2: {"id": "long"}, 3: {"id": "ok", "doc": "d"}}},
+    }
+    assert lint(bad) == [
+        "/: no doc on the root",
+        "/seq/0 (a): no doc",
+        "/instances/i: no doc",
+        "/types/no_rep/: no -webide-representation on type no_rep",
+        "/types/bad_ref/-webide-representation: {nope} is not a field or instance of bad_ref",
+        "/types/bad_ref/types/inner/: no doc on type inner",
+        "/types/bad_ref/types/inner/seq/0 (y): no doc",
+        "/enums/e/1: enum value without doc (short form 'short')",
+        "/enums/e/2: enum value without doc",
+    ]
