@@ -1,0 +1,250 @@
+"""Hostile sizes and paths (issue 5): a clear JournalError, one line and exit 1 from the CLI, no hang.
+
+Each case is run through the library (``qjournal.read`` then replay/check/state),
+through ``qjournal check``, ``info`` and ``dump`` in this process, and the FIFO
+and a huge ``--length`` also through a real ``python -m qjournal`` process. A
+file that exists is never changed (bytes and mtime). The writer's side of these
+cases (create / open-for-append must fail before writing) is at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+import qjournal
+from qjournal import CorruptJournalError, JournalError, JournalIOError
+from test_fuzz import DEADLINE, build_journal, deadline, run_cli
+
+OLD_NS = 1_000_000_000_000_000_000
+CLI_COMMANDS = ("check", "info", "dump")
+
+
+def _journal(tmp_path: Path, num_clusters: int = 2, name: str = "j.bin") -> Path:
+    path = tmp_path / name
+    path.write_bytes(build_journal(7, num_clusters, 0.6))
+    os.utime(path, ns=(OLD_NS, OLD_NS))
+    return path
+
+
+def _fingerprint(path: Path) -> tuple[bytes, int] | None:
+    if not path.is_file():
+        return None
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+# Each case: (path, offset, length) from a tmp dir; the library error; a fragment of its message;
+# the CLI exit code (1: I/O or argument error; 2: the area itself is invalid, D1).
+Setup = Callable[[Path], tuple[Path, int, int | None]]
+
+
+def _huge_length(t: Path) -> tuple[Path, int, int | None]:
+    return _journal(t), 0, 1 << 60
+
+
+def _length_past_eof(t: Path) -> tuple[Path, int, int | None]:
+    return _journal(t), 4096, 8192
+
+
+def _huge_offset(t: Path) -> tuple[Path, int, int | None]:
+    return _journal(t), 1 << 62, None
+
+
+def _offset_past_eof(t: Path) -> tuple[Path, int, int | None]:
+    return _journal(t), 8193, 4096
+
+
+def _offset_at_eof(t: Path) -> tuple[Path, int, int | None]:
+    return _journal(t), 8192, None
+
+
+def _directory(t: Path) -> tuple[Path, int, int | None]:
+    (t / "dir").mkdir()
+    return t / "dir", 0, None
+
+
+def _symlink_to_directory(t: Path) -> tuple[Path, int, int | None]:
+    (t / "dir").mkdir()
+    (t / "link").symlink_to(t / "dir")
+    return t / "link", 0, None
+
+
+def _fifo(t: Path) -> tuple[Path, int, int | None]:
+    os.mkfifo(t / "fifo")
+    return t / "fifo", 0, None
+
+
+def _dev_zero(t: Path) -> tuple[Path, int, int | None]:
+    return Path("/dev/zero"), 0, 4096
+
+
+def _missing(t: Path) -> tuple[Path, int, int | None]:
+    return t / "missing.bin", 0, None
+
+
+def _empty(t: Path) -> tuple[Path, int, int | None]:
+    (t / "empty.bin").write_bytes(b"")
+    return t / "empty.bin", 0, None
+
+
+def _odd_size(t: Path) -> tuple[Path, int, int | None]:
+    path = _journal(t)
+    with open(path, "ab") as f:
+        f.write(b"\xff" * 100)
+    os.utime(path, ns=(OLD_NS, OLD_NS))
+    return path, 0, None
+
+
+CASES: dict[str, tuple[Setup, type[JournalError], str, int]] = {
+    "huge --length": (_huge_length, JournalIOError, "shorter than offset + length", 1),
+    "--length past the end": (_length_past_eof, JournalIOError, "shorter than offset + length", 1),
+    "huge --offset": (_huge_offset, JournalIOError, "past the end of the file", 1),
+    "--offset past the end": (_offset_past_eof, JournalIOError, "past the end of the file", 1),
+    "--offset at the end": (_offset_at_eof, CorruptJournalError, "not a non-zero multiple of 4096", 2),
+    "a directory": (_directory, JournalIOError, "is a directory", 1),
+    "a symlink to a directory": (_symlink_to_directory, JournalIOError, "is a directory", 1),
+    "a FIFO": (_fifo, JournalIOError, "not a regular file", 1),
+    "/dev/zero": (_dev_zero, JournalIOError, "not a regular file", 1),
+    "a missing file": (_missing, JournalIOError, "no such file", 1),
+    "an empty file": (_empty, CorruptJournalError, "not a non-zero multiple of 4096", 2),
+    "a file of 8292 bytes": (_odd_size, CorruptJournalError, "not a non-zero multiple of 4096", 2),
+}
+
+
+def _cli_args(path: Path, offset: int, length: int | None) -> list[str]:
+    args = [str(path), "--offset", str(offset)]
+    return args + (["--length", str(length)] if length is not None else [])
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_library_refuses_with_a_journal_error(case: str, tmp_path: Path) -> None:
+    setup, error, text, _ = CASES[case]
+    path, offset, length = setup(tmp_path)
+    before = _fingerprint(path)
+    with deadline(DEADLINE, case), pytest.raises(error, match=re.escape(text)) as info:
+        with qjournal.read(path, offset, length) as j:
+            list(j)
+    assert os.fsdecode(path) in str(info.value), "the error names the file"
+    assert _fingerprint(path) == before, "refusing to read changed the file"
+
+
+@pytest.mark.parametrize("command", CLI_COMMANDS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_cli_one_line_and_exit_code(case: str, command: str, tmp_path: Path) -> None:
+    setup, _, text, want = CASES[case]
+    path, offset, length = setup(tmp_path)
+    before = _fingerprint(path)
+    with deadline(DEADLINE, f"qjournal {command} on {case}"):
+        code, out, err = run_cli([command, *_cli_args(path, offset, length)])
+    assert code == want, (out, err)
+    assert _fingerprint(path) == before
+    if command == "check" and want == 2:
+        # check reports an invalid area as its finding, on stdout, exit 2
+        assert "area_length" in out and os.fsdecode(path) in out and not err
+        return
+    assert out == "" and err.count("\n") == 1 and err.startswith("qjournal: "), (out, err)
+    assert os.fsdecode(path) in err and text in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", ["a FIFO", "huge --length", "a directory"])
+def test_cli_process_does_not_hang(case: str, tmp_path: Path) -> None:
+    """The real console entry point, as a process with a timeout: a FIFO must not block the open."""
+    setup, _, text, want = CASES[case]
+    path, offset, length = setup(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "qjournal", "check", *_cli_args(path, offset, length)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == want and run.stderr.count("\n") == 1 and text in run.stderr, run
+
+
+def test_cli_rejects_a_length_that_is_not_an_area(tmp_path: Path) -> None:
+    path = _journal(tmp_path)
+    for bad in ("5000", "0", "-4096", "1Q", "0x"):
+        code, out, err = run_cli(["check", str(path), "--length", bad])
+        assert code == 1 and out == "" and err.count("\n") == 1, (bad, out, err)
+
+
+# -- a file that shrinks between open and read -----------------------------------
+
+
+SHRINK_TO = [0, 100, 4096, 4097, 8192 + 4096]
+
+
+@pytest.mark.parametrize("size", SHRINK_TO)
+@pytest.mark.parametrize("op", ["replay", "check", "state"])
+def test_file_shrinks_after_open(size: int, op: str, tmp_path: Path) -> None:
+    """Truncated after the reader opened it and before it read: JournalIOError, never a wrong answer.
+
+    Replay streams: when the file keeps every cluster replay visits (here the
+    first three of four), it yields the same entries as before the shrink.
+    """
+    path = _journal(tmp_path, num_clusters=4)
+    want = list(qjournal.read(path.read_bytes()))
+    assert want[-1].ofs > 8192, "replay must visit the third cluster"
+    with deadline(DEADLINE, "shrunk file"), qjournal.read(path) as j:
+        os.truncate(path, size)
+        if op == "replay" and size >= 3 * 4096:
+            assert list(j) == want
+            return
+        with pytest.raises(JournalIOError, match="short read") as info:
+            if op == "replay":
+                list(j)
+            else:
+                getattr(j, op)()
+    e = info.value
+    assert os.fsdecode(path) in str(e) and e.offset is not None and e.offset >= size
+    assert path.stat().st_size == size, "the reader must not write the file back"
+
+
+def test_shrinks_during_the_tail_scan(tmp_path: Path) -> None:
+    """A long empty tail shrinking under the check: the 0xFF scan stops with a short read."""
+    path = tmp_path / "big.bin"
+    path.write_bytes(build_journal(1, 1, 0.5) + b"\xff" * (600 * 4096))
+    with qjournal.read(path) as j:
+        os.truncate(path, 300 * 4096 + 7)
+        with pytest.raises(JournalIOError, match="short read"):
+            j.check()
+
+
+def test_file_object_shrinks_after_open() -> None:
+    import io
+
+    f = io.BytesIO(build_journal(3, 3, 0.9))
+    with qjournal.read(f) as j:
+        f.truncate(5000)
+        with pytest.raises(JournalIOError, match="short read"):
+            list(j)
+
+
+@pytest.mark.parametrize("command", CLI_COMMANDS)
+def test_cli_file_shrinks_after_open(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qjournal import cli
+
+    path = _journal(tmp_path, num_clusters=3)
+    real_open = cli._open
+
+    def open_then_shrink(args: object) -> qjournal.JournalReader:
+        reader = real_open(args)  # type: ignore[arg-type]
+        os.truncate(path, 4096 + 10)
+        return reader
+
+    monkeypatch.setattr(cli, "_open", open_then_shrink)
+    code, out, err = run_cli([command, str(path)])
+    assert code == 1 and err.count("\n") == 1 and "short read" in err and str(path) in err, (out, err)
+
+
+def test_in_memory_sizes() -> None:
+    data = build_journal(5, 2, 0.5)
+    with pytest.raises(JournalIOError, match="past the end"):
+        qjournal.read(data, offset=len(data) + 1)
+    with pytest.raises(JournalIOError, match="shorter than offset"):
+        qjournal.read(data, length=1 << 62)
+    with pytest.raises(CorruptJournalError, match="not a non-zero multiple"):
+        qjournal.read(data, offset=len(data))
