@@ -17,6 +17,16 @@ from qjournal.errors import (
 )
 from qjournal.format import EntryType
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
+from qjournal.writer import (
+    JournalWriter,
+    PackReport,
+    create,
+    live_entries,
+    num_clusters_needed,
+    open_for_append,
+    pack,
+    reset,
+)
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -33,8 +43,16 @@ __all__ = [
     "JournalLockedError",
     "JournalReader",
     "JournalState",
+    "JournalWriter",
+    "PackReport",
     "Problem",
     "RawEntry",
+    "create",
     "entry_from_dict",
+    "live_entries",
+    "num_clusters_needed",
+    "open_for_append",
+    "pack",
     "read",
+    "reset",
 ]

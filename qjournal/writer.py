@@ -1,0 +1,1002 @@
+"""Writing a journal: create (D1, D2), append (D6), reset (D2) and pack (D9).
+
+The writer writes what the reader reads: the same field names as the .ksy, the
+type codes and limits of :mod:`qjournal.format`, the entries of
+:mod:`qjournal.entries`. Bytes outside the area are never touched: a file is
+written through :meth:`Area.write`, which refuses to leave the area, and an
+in-memory journal through a memoryview of exactly the area (so a write cannot
+land outside it either; the bytearray cannot be resized while the writer is open).
+
+Crash safety (issue 5). Every append is a batch, committed all or nothing:
+
+1. write every byte of the batch (entries, and the header of any END it needs)
+   except one: the type byte of the first thing it writes, at ``ofs_tail + 1``,
+   which stays 0xFF;
+2. make them durable (fsync; a flush when ``durable=False``);
+3. write that one type byte, and make it durable.
+
+Until step 3 the batch starts with a NONE type byte, so replay stops before it
+and sees none of it. The one assumption: a single-byte write is atomic (it hits
+the medium whole or not at all). Bytes an interrupted batch left past the tail
+are a torn write or a dirty tail; opening for append erases them (back to 0xFF,
+only 0xFF is ever written there, so the wipe is itself crash-safe) before it
+writes anything new. An in-memory area (a bytearray) has no crash to survive
+apart from its own process: a batch is written there without barriers, its
+first run (with the commit byte) last.
+
+One writer at a time: opening a file for writing takes an exclusive,
+non-blocking ``flock`` for the writer's lifetime; a second writer gets
+:class:`JournalLockedError`. Readers take no lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+import struct
+from collections import Counter
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+from qjournal.area import Area, Source, describe
+from qjournal.entries import Entry, HashEntry, RawEntry
+from qjournal.errors import (
+    CorruptJournalError,
+    JournalArgumentError,
+    JournalFullError,
+    JournalIOError,
+    JournalLockedError,
+)
+from qjournal.format import (
+    LEN_CLUSTER,
+    LEN_HASH_SECTORS,
+    LEN_HEADER,
+    MAX_LEN_BODY,
+    MAX_LEN_DIGEST,
+    MAX_LEN_REGULAR,
+    MAX_SECTOR,
+    MIN_LEN_ENTRY,
+    RESET_BYTE,
+    EntryType,
+    fits,
+)
+from qjournal.reader import JournalReader, JournalState, Problem, parse_cluster, type_name
+
+__all__ = [
+    "JournalWriter",
+    "PackReport",
+    "create",
+    "live_entries",
+    "num_clusters_needed",
+    "open_for_append",
+    "pack",
+    "reset",
+]
+
+_END = int(EntryType.end)
+_HASH = int(EntryType.hash)
+_NONE = int(EntryType.none)
+_HASH_HEADER = LEN_HEADER + LEN_HASH_SECTORS  # len_entry = len(digest) + 18
+_HASH_PACK = [None] * _HASH_HEADER + [
+    struct.Struct(f">BB{n - _HASH_HEADER}sQQ").pack for n in range(_HASH_HEADER, MAX_LEN_REGULAR + 1)
+]
+"""``_HASH_PACK[len_entry](len_entry, type, digest, physical_sector, first_logical_sector)``: a whole HASH entry."""
+_ROOM = LEN_CLUSTER - LEN_HEADER  # fits(o, s) is o + s <= _ROOM
+_tuple_new = tuple.__new__
+_CHUNK = 1 << 20
+_FF = bytes([RESET_BYTE])
+_FF_CHUNK = _FF * _CHUNK
+_WIPED_KINDS = frozenset({"torn_write", "dirty_tail"})
+
+
+def _unassigned_problem(ofs: int, entry_type: int, len_entry: int) -> Problem:
+    """The anomaly the reader's check reports for an entry of an unassigned type (D4)."""
+    return Problem("unassigned_type", ofs, f"entry of unassigned type {entry_type:#04x}, size {len_entry} (D4)", False)
+
+
+# -- argument checks: each names the argument and why ------------------------
+def _digest(digest: object) -> bytes:
+    if type(digest) is not bytes:
+        if not isinstance(digest, (bytes, bytearray, memoryview)):
+            raise JournalArgumentError(f"digest must be bytes, not {type(digest).__name__}")
+        digest = bytes(digest)
+    n = len(digest)  # type: ignore[arg-type]
+    if not 0 < n <= MAX_LEN_DIGEST:
+        if n == 0:
+            raise JournalArgumentError("digest is empty: a HASH entry needs a digest of at least 1 byte (D8)")
+        raise JournalArgumentError(
+            f"digest of {n} bytes is too long: at most {MAX_LEN_DIGEST} bytes fit in a HASH entry "
+            f"(a regular entry is at most 254 bytes, 18 of them header and sectors) (D3, D8)"
+        )
+    return digest  # type: ignore[return-value]
+
+
+def _sector(name: str, value: object) -> int:
+    if type(value) is int and 0 <= value <= MAX_SECTOR:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JournalArgumentError(f"{name} must be an integer, not {value!r}")
+    if not 0 <= value <= MAX_SECTOR:
+        raise JournalArgumentError(f"{name} {value} is out of range: a sector is an unsigned 64-bit integer, 0 to 2**64-1")
+    return int(value)
+
+
+def _raw_type(entry_type: object) -> int:
+    if isinstance(entry_type, bool) or not isinstance(entry_type, int):
+        raise JournalArgumentError(f"entry_type must be an integer type code, not {entry_type!r}")
+    t = int(entry_type)
+    if t == _END:
+        raise JournalArgumentError("entry_type 0x01 (END) cannot be appended: the writer writes an END itself when an entry does not fit (D6)")
+    if t == _NONE:
+        raise JournalArgumentError("entry_type 0xff (NONE) cannot be appended: it marks the unwritten bytes of a reset area (D4)")
+    if t == _HASH:
+        raise JournalArgumentError("entry_type 0x02 (HASH) is appended with append_hash: its payload has a layout (D8)")
+    if not 0 <= t <= 0xFF:
+        raise JournalArgumentError(f"entry_type {t} is out of range: a type code is one byte, 0 to 255")
+    return t
+
+
+def _body(body: object) -> bytes:
+    if type(body) is not bytes:
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            raise JournalArgumentError(f"body must be bytes, not {type(body).__name__}")
+        body = bytes(body)
+    if len(body) > MAX_LEN_BODY:  # type: ignore[arg-type]
+        raise JournalArgumentError(
+            f"body of {len(body)} bytes is too long: at most {MAX_LEN_BODY} (a regular entry is at most 254 bytes) (D3)"  # type: ignore[arg-type]
+        )
+    return body  # type: ignore[return-value]
+
+
+def _encode(entry: object) -> tuple[bytes, Entry]:
+    """The bytes of one entry (header included) and the entry, normalised, as the writer returns it."""
+    if isinstance(entry, HashEntry):
+        digest = _digest(entry.digest)
+        ps = _sector("physical_sector", entry.physical_sector)
+        fls = _sector("first_logical_sector", entry.first_logical_sector)
+        len_entry = len(digest) + _HASH_HEADER
+        data = _HASH_PACK[len_entry](len_entry, _HASH, digest, ps, fls)
+        return data, HashEntry(digest, ps, fls)
+    if isinstance(entry, RawEntry):
+        t = _raw_type(entry.entry_type)
+        body = _body(entry.body)
+        return bytes((len(body) + LEN_HEADER, t)) + body, RawEntry(t, body)
+    raise JournalArgumentError(f"an entry to append must be a HashEntry or a RawEntry, not {type(entry).__name__}")
+
+
+def _len_area(num_clusters: object, length: object) -> int | None:
+    """The area length asked for by ``num_clusters`` and/or ``length`` (None: neither given)."""
+    n = None
+    if num_clusters is not None:
+        if isinstance(num_clusters, bool) or not isinstance(num_clusters, int) or num_clusters < 1:
+            raise JournalArgumentError(f"num_clusters must be an integer >= 1, not {num_clusters!r} (D1)")
+        n = num_clusters * LEN_CLUSTER
+    if length is not None:
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1 or length % LEN_CLUSTER:
+            raise JournalArgumentError(f"length must be a non-zero multiple of {LEN_CLUSTER}, not {length!r} (D1)")
+        if n is not None and n != length:
+            raise JournalArgumentError(f"num_clusters {num_clusters} ({n} bytes) and length {length} disagree")
+        n = length
+    return n
+
+
+# -- the writer --------------------------------------------------------------
+class JournalWriter:
+    """A journal opened for appending: bytes (a bytearray), a path or a binary file, at an offset (D1).
+
+    ``JournalWriter(source, offset, length)`` opens an existing journal: it takes
+    the lock, validates the area with the reader (a corrupt one is refused with
+    the reader's :class:`CorruptJournalError`), finds the tail, and erases what an
+    interrupted write left past it. :func:`create` makes a new one. Use as a
+    context manager: it syncs, unlocks and closes on exit.
+
+    ``validate=False`` only locates the tail (walking the clusters to it, which
+    still refuses a corruption on the way) and takes the census that
+    :meth:`state` reports on first use. ``durable=False`` keeps the write order
+    but flushes instead of fsyncing: safe against a crash of the process, not
+    of the machine.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        offset: int = 0,
+        length: int | None = None,
+        *,
+        validate: bool = True,
+        durable: bool = True,
+    ) -> None:
+        self._attach(Area(source, offset, length, writable=True), _memory(source), durable)
+        try:
+            self._lock()
+            self._open_existing(validate)
+        except BaseException:
+            self._release()
+            raise
+
+    # -- setting up ---------------------------------------------------------
+    def _attach(self, area: Area, memory: bytearray | None, durable: bool, owned: object = None) -> None:
+        """Set up over ``area``; ``memory`` is the bytearray under an in-memory area."""
+        self.area = area
+        self._len_area = area.len_area
+        self._in_memory = memory is not None
+        self._durable = durable
+        self._owned = owned
+        self._lock_fd: int | None = None
+        self._closed = False
+        self._view: memoryview | None = None
+        if memory is not None:
+            # a window of exactly the area: a write through it cannot land outside the area
+            self._view = memoryview(memory)[area.area_offset : area.area_offset + area.len_area]
+            self._write = self._write_view
+        else:
+            self._write = area.write
+        self._barrier: Callable[[], None] = self._sync_area if durable else self._flush_area
+        self._needs_wipe = False
+        self._ofs_tail = 0
+        self._fast_room = _ROOM if memory is not None else -1
+        self._new_census()
+
+    def _tail_moved(self) -> None:
+        """Keep the in-memory fast path of append_hash off a tail at the end of the area."""
+        self._fast_room = _ROOM if self._in_memory and self._ofs_tail < self._len_area and not self._closed else -1
+
+    def _new_census(self, counts: dict[str, int] | None = None, anomalies: Iterable[Problem] = ()) -> None:
+        """Start counting from a census (``None``: unknown, taken by :meth:`state` when asked)."""
+        self._base_counts = counts
+        self._base_anomalies = [p for p in anomalies if p.kind not in _WIPED_KINDS]
+        self._num_hash = 0
+        self._raw_counts: Counter[int] = Counter()
+        self._raw_log: list[tuple[int, int, int]] = []  # (ofs, entry_type, len_entry) of raw entries appended
+
+    def _lock(self) -> None:
+        fd = self.area.fileno()
+        if fd is not None:
+            _flock(fd, self.name)
+            self._lock_fd = fd
+
+    def _open_existing(self, validate: bool) -> None:
+        if validate:
+            state = _reader_on(self.area).state()  # raises the reader's CorruptJournalError
+            self._ofs_tail = state.ofs_tail
+            self._new_census(dict(state.entries_by_type), state.anomalies)
+            if any(p.kind in _WIPED_KINDS for p in state.anomalies):
+                self._erase(self._ofs_tail, self._len_area)
+        else:
+            self._ofs_tail = self._find_tail()
+            self._new_census(None)
+            self._erase(self._ofs_tail, self._len_area)
+        self._tail_moved()
+
+    def _find_tail(self) -> int:
+        """Offset of the NONE where replay stops (the area length when every cluster is closed).
+
+        Walks the clusters with the generated parser up to the first one that is
+        not closed; a corruption on the way raises :class:`CorruptJournalError`.
+        """
+        for index in range(self.area.num_clusters):
+            base = index * LEN_CLUSTER
+            try:
+                cluster = parse_cluster(self.area.read_cluster(index))
+            except CorruptJournalError as exc:
+                raise CorruptJournalError(
+                    exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name
+                ) from None
+            if not cluster.is_closed:
+                return base + cluster.ofs_tail
+        return self._len_area
+
+    # -- the area ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The target's name, for messages."""
+        return self.area.name
+
+    @property
+    def len_area(self) -> int:
+        """Area length in bytes."""
+        return self._len_area
+
+    @property
+    def num_clusters(self) -> int:
+        """Number of journal clusters in the area."""
+        return self._len_area // LEN_CLUSTER
+
+    @property
+    def ofs_tail(self) -> int:
+        """Offset of the NONE where replay stops: where the next entry goes if it fits (D6)."""
+        return self._ofs_tail
+
+    @property
+    def len_free(self) -> int:
+        """Bytes from the tail to the end of the area."""
+        return self._len_area - self._ofs_tail
+
+    @property
+    def is_full(self) -> bool:
+        """True when no entry, not even a 2-byte one, can be appended (D6)."""
+        tail = self._ofs_tail
+        return tail >= self._len_area or (
+            tail >= self._len_area - LEN_CLUSTER and not fits(tail % LEN_CLUSTER, MIN_LEN_ENTRY)
+        )
+
+    def state(self) -> JournalState:
+        """The journal's state, equal to ``JournalReader(...).check().state``, without re-reading the area."""
+        self._check_open()
+        if self._base_counts is None:
+            self._take_census()
+        assert self._base_counts is not None
+        tail = self._ofs_tail
+        counts = Counter(self._base_counts)
+        if self._num_hash:
+            counts[type_name(_HASH)] += self._num_hash
+        for t, n in self._raw_counts.items():
+            counts[type_name(t)] += n
+        anomalies = self._base_anomalies + [_unassigned_problem(*r) for r in self._raw_log]
+        return JournalState(
+            len_area=self._len_area,
+            num_clusters=self.num_clusters,
+            num_clusters_used=-(-tail // LEN_CLUSTER),
+            ofs_tail=tail,
+            len_free=self._len_area - tail,
+            is_full=self.is_full,
+            num_entries=sum(counts.values()),
+            entries_by_type=dict(counts),
+            anomalies=tuple(anomalies),
+        )
+
+    def _take_census(self) -> None:
+        state = _reader_on(self.area).state()
+        self._new_census(dict(state.entries_by_type), state.anomalies)
+
+    # -- appending -----------------------------------------------------------
+    def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> HashEntry:
+        """Append one HASH entry (D8); return it with its offset ``ofs`` in the area."""
+        if type(digest) is not bytes or not 0 < (len_digest := len(digest)) <= MAX_LEN_DIGEST:
+            digest = _digest(digest)
+            len_digest = len(digest)
+        if type(physical_sector) is not int or type(first_logical_sector) is not int:
+            physical_sector = _sector("physical_sector", physical_sector)
+            first_logical_sector = _sector("first_logical_sector", first_logical_sector)
+        len_entry = len_digest + _HASH_HEADER
+        try:
+            data = _HASH_PACK[len_entry](len_entry, _HASH, digest, physical_sector, first_logical_sector)
+        except struct.error:  # a sector out of range: say which
+            _sector("physical_sector", physical_sector)
+            _sector("first_logical_sector", first_logical_sector)
+            raise
+        pos = self._ofs_tail
+        # The fast path of _append_one, in memory only: fits(pos % LEN_CLUSTER, len_entry),
+        # and the tail is not at the end of the area (_fast_room is -1 otherwise).
+        if pos % LEN_CLUSTER + len_entry <= self._fast_room:
+            self._view[pos : pos + len_entry] = data  # type: ignore[index]
+            self._ofs_tail = pos + len_entry
+        else:
+            pos = self._append_one(data)
+        self._num_hash += 1
+        return _tuple_new(HashEntry, (digest, physical_sector, first_logical_sector, pos))
+
+    def append_raw(self, entry_type: int, body: bytes = b"") -> RawEntry:
+        """Append one entry of an unassigned type (0x00, 0x03-0xFE) with a raw ``body`` (D4)."""
+        t = _raw_type(entry_type)
+        body = _body(body)
+        len_entry = len(body) + LEN_HEADER
+        ofs = self._append_one(bytes((len_entry, t)) + body)
+        self._raw_counts[t] += 1
+        self._raw_log.append((ofs, t, len_entry))
+        return RawEntry(t, body, ofs)
+
+    def append(self, entry: Entry) -> Entry:
+        """Append a :class:`HashEntry` or :class:`RawEntry` (its ``ofs`` is ignored); return it placed."""
+        if isinstance(entry, HashEntry):
+            return self.append_hash(entry.digest, entry.physical_sector, entry.first_logical_sector)
+        if isinstance(entry, RawEntry):
+            return self.append_raw(entry.entry_type, entry.body)
+        raise JournalArgumentError(f"an entry to append must be a HashEntry or a RawEntry, not {type(entry).__name__}")
+
+    def _append_one(self, data: bytes) -> int:
+        """Write one encoded entry as a batch of one; return its offset."""
+        pos = self._ofs_tail
+        o = pos % LEN_CLUSTER
+        if pos < self._len_area and fits(o, len(data)):
+            if self._in_memory:
+                self._write(pos, data)
+            else:
+                self._commit([(pos, data)])
+            self._ofs_tail = pos + len(data)
+            return pos
+        at = pos - o + LEN_CLUSTER
+        if at >= self._len_area:
+            self._check_open()
+            raise self._full(len(data))
+        self._commit([(pos, bytes((LEN_CLUSTER - o, _END))), (at, data)])
+        self._ofs_tail = at + len(data)
+        return at
+
+    def append_many(self, entries: Iterable[Entry]) -> list[Entry]:
+        """Append a batch all or nothing; return the entries placed, in order.
+
+        Every entry is checked first; a batch that does not fit whole raises
+        :class:`JournalFullError` and writes nothing.
+        """
+        self._check_open()
+        encoded = []
+        for i, entry in enumerate(entries):
+            try:
+                encoded.append(_encode(entry))
+            except JournalArgumentError as exc:
+                raise JournalArgumentError(f"entries[{i}]: {exc.reason}") from None
+        if not encoded:
+            return []
+        runs: list[tuple[int, bytes]] = []
+        out: list[Entry] = []
+        pos = start = self._ofs_tail
+        buf = bytearray()
+        for i, (data, entry) in enumerate(encoded):
+            o = pos % LEN_CLUSTER
+            if pos >= self._len_area or not fits(o, len(data)):
+                at = pos - o + LEN_CLUSTER
+                if at >= self._len_area:
+                    raise self._full(len(data), i, len(encoded), pos)
+                buf += bytes((LEN_CLUSTER - o, _END))
+                runs.append((start, bytes(buf)))
+                buf = bytearray()
+                pos = start = at
+            buf += data
+            out.append(entry._replace(ofs=pos))
+            pos += len(data)
+        runs.append((start, bytes(buf)))
+        self._commit(runs)
+        self._ofs_tail = pos
+        for e in out:
+            if isinstance(e, HashEntry):
+                self._num_hash += 1
+            else:
+                self._raw_counts[e.entry_type] += 1
+                self._raw_log.append((e.ofs, e.entry_type, e.len_entry))  # type: ignore[arg-type]
+        return out
+
+    def _commit(self, runs: Sequence[tuple[int, bytes]]) -> None:
+        """Write a batch: every run but the commit byte, barrier, the commit byte, barrier.
+
+        ``runs`` are (area offset, bytes) in order; the first starts at the tail
+        and its byte 1 is the commit byte (the type byte of the first entry or END).
+        """
+        write = self._write
+        if self._closed:
+            self._check_open()
+        if self._needs_wipe:
+            self._erase(self._ofs_tail, self._len_area)
+        if self._in_memory:
+            for pos, data in reversed(runs):  # the run holding the commit byte goes last
+                write(pos, data)
+            return
+        pos, first = runs[0]
+        self._needs_wipe = True  # until the commit byte is durable, a failure leaves bytes past the tail
+        write(pos, first[:1] + _FF + first[2:])
+        for p, data in runs[1:]:
+            write(p, data)
+        self._barrier()
+        write(pos + 1, first[1:2])
+        self._barrier()
+        self._needs_wipe = False
+
+    def _full(self, len_entry: int, index: int | None = None, count: int = 1, pos: int | None = None) -> JournalFullError:
+        pos = self._ofs_tail if pos is None else pos
+        room = max(0, LEN_CLUSTER - pos % LEN_CLUSTER) if pos < self._len_area else 0
+        what = f"an entry of {len_entry} bytes" if index is None else f"entries[{index}] ({len_entry} bytes) of a batch of {count}"
+        reason = (
+            f"journal full: no room for {what} at offset {pos:#x}: {room} bytes left in the last cluster, "
+            f"{len_entry} + 2 needed for it and the END that closes the cluster (D6); nothing was written"
+        )
+        return JournalFullError(reason, pos, area_offset=self.area.area_offset, source=self.name)
+
+    # -- reset, erase, flush, close ------------------------------------------
+    def reset(self) -> None:
+        """Reset the journal (D2): every byte of the area back to 0xFF, the first entry's type byte first."""
+        self._check_open()
+        end = self._len_area if self._needs_wipe else self._ofs_tail
+        self._erase(0, end, scan=self._needs_wipe)
+        self._ofs_tail = 0
+        self._tail_moved()
+        self._new_census({})
+
+    def _erase(self, start: int, end: int, *, scan: bool = True) -> None:
+        """Write 0xFF over ``[start, end)``: the type byte at ``start + 1`` first, then the rest.
+
+        The bytes at ``start`` begin the entry where replay stops (the tail, or 0
+        for a reset): once its type byte is 0xFF replay stops there, so the rest
+        may be written in any order. With ``scan`` only the runs holding a byte
+        other than 0xFF are written.
+        """
+        if start + 1 < end and (not scan or self.area.read(start + 1, 1) != _FF):
+            self._write(start + 1, _FF)
+            self._barrier()
+        pos = start
+        wrote = False
+        while pos < end:
+            n = min(_CHUNK, end - pos)
+            if scan:
+                chunk = self.area.read(pos, n)
+                first = n - len(chunk.lstrip(_FF))
+                if first < n:
+                    last = len(chunk.rstrip(_FF))
+                    self._write(pos + first, _FF_CHUNK[: last - first])
+                    wrote = True
+            else:
+                self._write(pos, _FF_CHUNK[:n])
+                wrote = True
+            pos += n
+        if wrote:
+            self._barrier()
+        self._needs_wipe = False
+
+    def _sync_area(self) -> None:
+        try:
+            self.area.sync()
+        except OSError as exc:
+            raise JournalIOError(f"cannot sync: {exc.strerror or exc}", source=self.name) from exc
+
+    def _flush_area(self) -> None:
+        try:
+            self.area.flush()
+        except OSError as exc:
+            raise JournalIOError(f"cannot flush: {exc.strerror or exc}", source=self.name) from exc
+
+    def flush(self) -> None:
+        """Hand buffered writes to the operating system (nothing to do in memory)."""
+        self._check_open()
+        self._flush_area()
+
+    def sync(self) -> None:
+        """Make every write durable: flush, then fsync a real file."""
+        self._check_open()
+        self._sync_area()
+
+    def _write_closed(self, pos: int, data: bytes) -> None:
+        self._check_open()
+
+    def _write_view(self, pos: int, data: bytes) -> None:
+        """Write into the in-memory area; refuses to leave it, as :meth:`Area.write` does."""
+        if pos < 0 or pos + len(data) > self._len_area:
+            raise JournalArgumentError(
+                f"write of {len(data)} bytes at {pos:#x} would leave the area ({self._len_area} bytes)",
+                pos,
+                area_offset=self.area.area_offset,
+                source=self.name,
+            )
+        self._view[pos : pos + len(data)] = data  # type: ignore[index]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JournalArgumentError("the journal writer is closed", source=self.name)
+
+    def close(self) -> None:
+        """Sync, release the lock and close what the writer opened (a caller's file stays open)."""
+        if self._closed:
+            return
+        try:
+            if not self._in_memory:
+                self._sync_area()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._closed = True
+        self._tail_moved()
+        self._write = self._write_closed
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            except OSError:
+                pass
+            self._lock_fd = None
+        self.area.close()
+        if self._owned is not None:
+            self._owned.close()  # type: ignore[attr-defined]
+            self._owned = None
+
+    def __enter__(self) -> "JournalWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"ofs_tail={self._ofs_tail:#x}"
+        return f"<JournalWriter {self.name} {self.num_clusters} clusters {state}>"
+
+
+def _memory(source: object) -> bytearray | None:
+    """The bytearray of an in-memory journal, else None."""
+    return source if isinstance(source, bytearray) else None
+
+
+def _flock(fd: int, name: str) -> None:
+    """Take the exclusive, non-blocking advisory lock of a writer on ``fd``."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalLockedError(
+            "another writer holds this journal's file (an exclusive lock): a journal has one writer at a time",
+            source=name,
+        ) from None
+    except OSError as exc:
+        raise JournalIOError(f"cannot lock the file for writing: {exc.strerror or exc}", source=name) from None
+
+
+def _reader_on(area: Area) -> JournalReader:
+    """A reader over the writer's own area (no second open, the lock stays ours)."""
+    reader = JournalReader.__new__(JournalReader)
+    reader.area = area
+    return reader
+
+
+# -- module functions ----------------------------------------------------------
+def open_for_append(
+    source: Source,
+    offset: int = 0,
+    length: int | None = None,
+    *,
+    validate: bool = True,
+    durable: bool = True,
+) -> JournalWriter:
+    """Open an existing journal for appending: ``with qjournal.open_for_append("j.bin") as w: ...``."""
+    return JournalWriter(source, offset, length, validate=validate, durable=durable)
+
+
+def create(
+    target: Source,
+    num_clusters: int | None = None,
+    *,
+    offset: int = 0,
+    length: int | None = None,
+    force: bool = False,
+    durable: bool = True,
+) -> JournalWriter:
+    """Create a journal (D1, D2) and return a writer on it, at its empty tail.
+
+    ``target`` is a path, a bytearray or a binary file. A path that does not
+    exist is created with ``num_clusters`` clusters. An existing file or
+    bytearray exactly ``offset`` bytes long is extended by the area; otherwise
+    the area (``offset``, and ``length`` or ``num_clusters``, else the rest of the
+    file) must lie inside it, and is refused if it holds a byte other than
+    0xFF unless ``force=True``, which resets it. Bytes outside the area are never
+    touched.
+    """
+    return _Target(target, num_clusters, offset, length, force, durable).make()
+
+
+class _Target:
+    """Where :func:`create` (and :func:`pack`) will write: resolved, checked and locked, nothing written yet."""
+
+    def __init__(
+        self, target: Source, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool
+    ) -> None:
+        self.target = target
+        self.name = describe(target)
+        self.offset = offset
+        self.force = force
+        self.durable = durable
+        self.writer: JournalWriter | None = None  # an existing area, opened and locked
+        self.file = None  # a file being extended, opened and locked
+        self.grow = ""  # "", "new", "file" or "memory"
+        len_area = _len_area(num_clusters, length)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise JournalArgumentError(f"offset must be a non-negative integer, not {offset!r}", source=self.name)
+        if isinstance(target, (str, os.PathLike)):
+            try:
+                st = os.stat(target)
+            except FileNotFoundError:
+                st = None
+            except OSError as exc:
+                raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=self.name) from None
+            if st is None:
+                if len_area is None:
+                    raise JournalArgumentError("num_clusters (or length) is needed to create a new journal file", source=self.name)
+                if offset:
+                    raise JournalArgumentError(f"offset {offset:#x} for a new file: a new journal file starts at 0", source=self.name)
+                self.grow = "new"
+            elif stat.S_ISREG(st.st_mode) and st.st_size == offset and len_area is not None:
+                self.grow = "file"
+                self._open_end_of_file()
+        elif isinstance(target, bytearray) and len(target) == offset and len_area is not None:
+            self.grow = "memory"
+        if self.grow:
+            assert len_area is not None
+            self.len_area = len_area
+            return
+        writer = JournalWriter.__new__(JournalWriter)
+        writer._attach(Area(target, offset, len_area, writable=True), _memory(target), durable)
+        self.writer = writer
+        try:
+            writer._lock()
+            if not force:
+                dirty = _first_dirty(writer.area)
+                if dirty is not None:
+                    byte = writer.area.read(dirty, 1)[0]
+                    raise JournalArgumentError(
+                        f"the area is not reset: byte {byte:#04x} where 0xFF was expected; it may hold a journal "
+                        f"or other data, and create does not overwrite it without force=True (D2)",
+                        dirty,
+                        area_offset=offset,
+                        source=self.name,
+                    )
+        except BaseException:
+            self.abandon()
+            raise
+        self.len_area = writer.len_area
+
+    def _open_end_of_file(self) -> None:
+        try:
+            f = open(self.target, "r+b", buffering=0)  # type: ignore[arg-type]  # noqa: SIM115
+        except OSError as exc:
+            raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=self.name) from None
+        try:
+            _flock(f.fileno(), self.name)
+            if os.fstat(f.fileno()).st_size != self.offset:
+                raise JournalIOError(f"the file changed size: it no longer ends at offset {self.offset:#x}", source=self.name)
+        except BaseException:
+            f.close()
+            raise
+        self.file = f
+
+    def identity(self) -> object:
+        """See :func:`_identity`; None for a file that does not exist yet."""
+        if self.writer is not None:
+            return _identity(self.target, self.writer.area)
+        if self.file is not None:
+            st = os.fstat(self.file.fileno())
+            return ("file", st.st_dev, st.st_ino)
+        return ("mem", id(self.target)) if self.grow == "memory" else None
+
+    def abandon(self) -> None:
+        """Give up before writing: unlock and close."""
+        if self.writer is not None:
+            self.writer._release()
+        if self.file is not None:
+            self.file.close()
+
+    def make(self) -> JournalWriter:
+        """Write the reset area and return a writer on it."""
+        if self.writer is not None:
+            writer = self.writer
+            try:
+                if self.force:
+                    writer._erase(0, writer._len_area)
+            except BaseException:
+                self.abandon()
+                raise
+            return writer
+        if self.grow == "memory":
+            try:
+                self.target.extend(_FF * self.len_area)  # type: ignore[union-attr]
+            except BufferError:
+                raise JournalArgumentError(
+                    "cannot grow the bytearray: it is in use (a memoryview, or an open writer, holds it)", source=self.name
+                ) from None
+            writer = JournalWriter.__new__(JournalWriter)
+            writer._attach(Area(self.target, self.offset, self.len_area, writable=True), self.target, self.durable)  # type: ignore[arg-type]
+            return writer
+        return self._write_file()
+
+    def _write_file(self) -> JournalWriter:
+        new = self.grow == "new"
+        f = self.file
+        if new:
+            try:
+                f = open(self.target, "x+b", buffering=0)  # type: ignore[arg-type]  # noqa: SIM115
+            except OSError as exc:
+                raise JournalIOError(f"cannot create: {exc.strerror or exc}", source=self.name) from None
+        assert f is not None
+        try:
+            if new:
+                _flock(f.fileno(), self.name)
+            try:
+                f.seek(self.offset)
+                for pos in range(0, self.len_area, _CHUNK):
+                    f.write(_FF_CHUNK[: min(_CHUNK, self.len_area - pos)])
+                if self.durable:
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise JournalIOError(f"cannot write the reset area: {exc.strerror or exc}", source=self.name) from None
+            if new and self.durable:
+                _sync_dir(self.target)  # type: ignore[arg-type]
+            writer = JournalWriter.__new__(JournalWriter)
+            writer._attach(Area(f, self.offset, self.len_area, writable=True), None, self.durable, owned=f)
+            writer.area.name = self.name
+            writer._lock_fd = f.fileno()
+            return writer
+        except BaseException:
+            f.close()
+            if new:
+                try:
+                    os.unlink(self.target)  # type: ignore[arg-type]
+                except OSError:
+                    pass
+            else:
+                _truncate(self.target, self.offset)  # type: ignore[arg-type]
+            raise
+
+
+def _truncate(path: str | os.PathLike, size: int) -> None:
+    """Undo a failed extension of an existing file (it ended at ``size``)."""
+    try:
+        os.truncate(path, size)
+    except OSError:
+        pass
+
+
+def _sync_dir(path: str | os.PathLike) -> None:
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _first_dirty(area: Area) -> int | None:
+    """Offset of the first byte other than 0xFF in the area, or None."""
+    for pos in range(0, area.len_area, _CHUNK):
+        chunk = area.read(pos, _CHUNK)
+        first = len(chunk) - len(chunk.lstrip(_FF))
+        if first < len(chunk):
+            return pos + first
+    return None
+
+
+def reset(target: Source, offset: int = 0, length: int | None = None, *, durable: bool = True) -> None:
+    """Reset an existing area (D2): every byte back to 0xFF. A corrupt area can be reset too.
+
+    Crash-safe: the type byte of the first entry goes first, so from then on the
+    area replays as empty; a crash before the rest is erased leaves a dirty tail
+    that the next open for append erases.
+    """
+    writer = JournalWriter.__new__(JournalWriter)
+    writer._attach(Area(target, offset, length, writable=True), _memory(target), durable)
+    try:
+        writer._lock()
+        writer._erase(0, writer._len_area)
+        writer.close()
+    finally:
+        writer._release()
+
+
+# -- pack (D9) ---------------------------------------------------------------
+class PackReport(NamedTuple):
+    """What :func:`pack` read and wrote."""
+
+    num_entries_read: int
+    """Entries replayed from the source, every type."""
+    num_hash_read: int
+    """HASH entries among them."""
+    num_live: int
+    """Live HASH entries written to the target: the last one per digest."""
+    num_raw_dropped: int
+    """Entries of unassigned types, not written again (D9 keeps only live HASH entries)."""
+    state: JournalState
+    """The target's state after the pack."""
+
+
+def live_entries(entries: Iterable[Entry]) -> list[HashEntry]:
+    """The live HASH entries (D9): the last one per digest, in the order of their last occurrence.
+
+    Raw entries of unassigned types are dropped.
+    """
+    live: dict[bytes, HashEntry] = {}
+    for e in entries:
+        if isinstance(e, HashEntry):
+            live.pop(e.digest, None)
+            live[e.digest] = e
+    return list(live.values())
+
+
+def _tail_after(len_entries: Iterable[int]) -> int:
+    """Where the tail is after appending entries of these sizes to an empty, unbounded area (D6)."""
+    pos = 0
+    for s in len_entries:
+        o = pos % LEN_CLUSTER
+        if not fits(o, s):
+            pos += LEN_CLUSTER - o
+        pos += s
+    return pos
+
+
+def num_clusters_needed(entries: Iterable[Entry]) -> int:
+    """The fewest clusters (at least 1) that hold these entries, appended in order to a reset area (D6)."""
+    tail = _tail_after(_encode(e)[1].len_entry for e in entries)
+    return max(1, -(-tail // LEN_CLUSTER))
+
+
+def pack(
+    source: Source,
+    target: Source,
+    num_clusters: int | None = None,
+    *,
+    source_offset: int = 0,
+    source_length: int | None = None,
+    offset: int = 0,
+    length: int | None = None,
+    force: bool = False,
+    durable: bool = True,
+) -> PackReport:
+    """Pack a journal (D9): write only its live HASH entries into a fresh area.
+
+    The source is replayed (a corruption before its tail is refused with the
+    reader's error); the last entry per digest wins, in the order of the last
+    occurrences; entries of unassigned types are dropped. The target is made as
+    by :func:`create` (``num_clusters`` defaults to the source's when the target
+    is a new file) and the live entries are appended as one atomic batch. When
+    they do not fit, :class:`JournalFullError` is raised before the target is
+    created or changed. The target area may not overlap the source area.
+    """
+    with JournalReader(source, source_offset, source_length) as reader:
+        read = list(reader.replay())
+        src_clusters = reader.num_clusters
+        src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
+        src_id = _identity(source, reader.area)
+    live = live_entries(read)
+    num_hash = sum(isinstance(e, HashEntry) for e in read)
+    if num_clusters is None and length is None and _is_empty_at(target, offset):
+        num_clusters = src_clusters
+    tail = _tail_after(e.len_entry for e in live)
+
+    dest = _Target(target, num_clusters, offset, length, force, durable)
+    try:
+        if src_id is not None and dest.identity() == src_id:
+            lo, hi = dest.offset, dest.offset + dest.len_area
+            if lo < src_range[1] and src_range[0] < hi:
+                raise JournalArgumentError(
+                    f"the target area [{lo:#x}, {hi:#x}) overlaps the source area [{src_range[0]:#x}, {src_range[1]:#x}): "
+                    f"pack writes into a fresh area",
+                    source=dest.name,
+                )
+        needed = max(1, -(-tail // LEN_CLUSTER))
+        if needed * LEN_CLUSTER > dest.len_area:
+            raise JournalFullError(
+                f"journal full: the {len(live)} live entries need {needed} clusters, the target area has "
+                f"{dest.len_area // LEN_CLUSTER}; nothing was written",
+                source=dest.name,
+            )
+    except BaseException:
+        dest.abandon()
+        raise
+    with dest.make() as writer:
+        writer.append_many(live)
+        state = writer.state()
+    return PackReport(len(read), num_hash, len(live), len(read) - num_hash, state)
+
+
+def _is_empty_at(target: object, offset: int) -> bool:
+    """True when ``target`` ends at ``offset`` (a path that does not exist ends at 0): create would grow it."""
+    if isinstance(target, bytearray):
+        return len(target) == offset
+    if isinstance(target, (str, os.PathLike)):
+        try:
+            st = os.stat(target)
+        except OSError:
+            return offset == 0
+        return stat.S_ISREG(st.st_mode) and st.st_size == offset
+    return False
+
+
+def _identity(source: object, area: Area) -> object:
+    """Something equal for two handles on the same file or buffer (None when unknown)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("mem", id(source))
+    fd = area.fileno()
+    if fd is None:
+        return ("obj", id(source))
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", st.st_dev, st.st_ino)
