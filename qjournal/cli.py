@@ -18,14 +18,15 @@ import json
 import os
 import re
 import sys
+import textwrap
 import traceback
 from typing import Any, Callable, Iterator, NamedTuple, TextIO
 
 from qjournal import hexview
-from qjournal.entries import Entry, HashEntry, RawEntry
-from qjournal.errors import CorruptJournalError, JournalError
-from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, EntryType
-from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
+from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
+from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
+from qjournal.format import LEN_CLUSTER, MAX_LEN_BODY, MAX_LEN_DIGEST, MAX_SECTOR, RESET_BYTE, EntryType
+from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -112,7 +113,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    pass
+    """Keeps the epilog's layout (exit-code table, examples); descriptions go through :func:`_wrap`."""
+
+
+def _wrap(*paragraphs: str) -> str:
+    return "\n\n".join(textwrap.fill(p, 78) for p in paragraphs)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -140,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="qjournal",
         formatter_class=_Formatter,
-        description="Inspect, check, create and edit QCOW2 deduplication metadata journals.",
+        description=_wrap("Inspect, check, create and edit QCOW2 deduplication metadata journals."),
         epilog="Run 'qjournal COMMAND --help' for a command's options.\n\n" + EXIT_CODES_HELP,
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
@@ -149,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "info", help="area size, clusters used, tail, free bytes, entry counts, anomalies",
-        description="Show where a journal stands: area size, clusters used of total, tail position, "
-        "free bytes, entry counts by type and anomalies (like 'qemu-img info').",
+        description=_wrap("Show where a journal stands: area size, clusters used of total, tail position, "
+        "free bytes, entry counts by type and anomalies (like 'qemu-img info')."),
         formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
     )
     _add_area(p)
@@ -160,10 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "dump", help="the replayed entries, one per line (or JSON, or an annotated hex view)",
-        description="Print the entries replay yields, in order, one per line: offset, type, size, and "
+        description=_wrap("Print the entries replay yields, in order, one per line: offset, type, size, and "
         "for HASH the digest and both sectors. --output jsonl writes one JSON object per entry, "
         "the schema 'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' "
-        "copies A's entries into B.",
+        "copies A's entries into B."),
         formatter_class=_Formatter,
         epilog="Offsets are area offsets (add --offset for the file position).\n\n" + EXIT_CODES_HELP,
     )
@@ -180,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "check", help="validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
-        description="Validate the whole area against FORMAT-DECISIONS and print every problem with its "
-        "offset (like 'qemu-img check').",
+        description=_wrap("Validate the whole area against FORMAT-DECISIONS and print every problem with its "
+        "offset (like 'qemu-img check')."),
         formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
     )
     _add_area(p)
@@ -195,11 +200,106 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_write_commands(sub: Any) -> None:
-    """create, append, pack, reset: registered once the writer is importable."""
+    """create, append, pack, reset."""
+    p = sub.add_parser(
+        "create", help="format a new journal (a reset area of 0xFF bytes)",
+        description=_wrap(
+            "Create a journal: a reset area, every byte 0xFF (D2). A new file gets --clusters N "
+            "clusters (or --size bytes). With --offset (and --length, --clusters or --size) the area "
+            "is formatted inside an existing file, say an image, and no byte outside it is touched; "
+            "a file that ends exactly at --offset is extended by the area.",
+            "An area holding any byte other than 0xFF (a journal, or other data) is refused unless "
+            "--force, which resets it.",
+        ),
+        formatter_class=_Formatter,
+        epilog="examples:\n  qjournal create j.bin --clusters 16\n"
+        "  qjournal create image.qcow2 --offset 1M --length 64K\n\n" + EXIT_CODES_HELP,
+    )
+    p.add_argument("path", metavar="PATH", help="journal file to create, or the existing file to format an area in")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--clusters", type=_positive_int, metavar="N", help="number of 4096-byte clusters")
+    size.add_argument("--size", type=_area_length, metavar="BYTES", help="area size in bytes, a multiple of 4096 (64K, 1M...)")
+    p.add_argument("--offset", type=parse_size, default=0, metavar="BYTES", help="where the area starts in the file (default 0)")
+    p.add_argument(
+        "--length", type=_area_length, default=None, metavar="BYTES",
+        help="area length inside an existing file (default: --clusters/--size, else to the end of the file)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an area that is not reset (its bytes become 0xFF)")
+    _add_common(p)
+    p.set_defaults(func=cmd_create)
+
+    p = sub.add_parser(
+        "append", help="append one entry, or JSON lines from stdin (as dump --output jsonl writes)",
+        description=_wrap(
+            "Append one HASH entry (--hash, --physical, --logical) or one entry of an unassigned type "
+            "(--type, --body). With no entry option, read JSON lines from stdin (or --from FILE), the "
+            "schema 'qjournal dump --output jsonl' writes: every line is checked first, a bad one is "
+            "reported as 'line N: ...' and nothing is written; then all the entries are appended as one "
+            "atomic batch, which is refused whole if it does not fit. Blank lines, and the END and NONE "
+            "records of 'dump --all', are skipped.",
+            "Opening a journal for append erases what an interrupted write left after its tail "
+            "(a torn write, a dirty tail); a corrupt journal is refused.",
+        ),
+        formatter_class=_Formatter,
+        epilog="examples:\n"
+        "  qjournal append j.bin --hash $(printf data | sha256sum | cut -c1-64) --physical 2048 --logical 0\n"
+        "  qjournal dump a.bin --output jsonl | qjournal append b.bin\n\n" + EXIT_CODES_HELP,
+    )
+    _add_area(p)
+    p.add_argument("--hash", dest="digest", type=_hex_bytes, metavar="HEX", help="digest of a HASH entry, in hex")
+    p.add_argument("--physical", type=_sector, metavar="N", help="physical_sector of the HASH entry")
+    p.add_argument("--logical", type=_sector, metavar="N", help="first_logical_sector of the HASH entry")
+    p.add_argument("--type", dest="entry_type", type=_type_code, metavar="CODE", help="type code of an unassigned-type entry (0x00, 0x03-0xfe)")
+    p.add_argument("--body", type=_hex_bytes, metavar="HEX", help="body of the unassigned-type entry, in hex (default empty)")
+    p.add_argument("--from", dest="from_file", metavar="FILE", help="read the JSON lines from FILE instead of stdin ('-': stdin)")
+    _add_common(p)
+    p.set_defaults(func=cmd_append)
+
+    p = sub.add_parser(
+        "pack", help="copy only the live HASH entries of SRC into a fresh journal DST",
+        description=_wrap(
+            "Pack a journal (D9): replay SRC, keep the last HASH entry per digest (in the order of "
+            "their last occurrence), drop entries of unassigned types, and write them as one batch "
+            "into a fresh journal DST, created as by 'qjournal create' (by default with as many "
+            "clusters as SRC). Nothing is written when they do not fit. SRC is never written.",
+        ),
+        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    )
+    _add_area(p, "the journal to pack (read only)")
+    p.add_argument("dst", metavar="DST", help="the new journal (a new file, or an existing file to format an area in)")
+    p.add_argument("--dst-offset", type=parse_size, default=0, metavar="BYTES", help="where DST's area starts in its file (default 0)")
+    p.add_argument("--dst-length", type=_area_length, default=None, metavar="BYTES", help="DST's area length")
+    p.add_argument("--clusters", type=_positive_int, metavar="N", help="DST's number of clusters (default: SRC's, for a new file)")
+    p.add_argument("--force", action="store_true", help="overwrite a DST area that is not reset")
+    _add_common(p)
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser(
+        "reset", help="erase a journal: every byte of the area back to 0xFF (needs --yes)",
+        description=_wrap(
+            "Reset a journal (D2): write 0xFF over the whole area, leaving an empty journal. Every "
+            "entry is lost, so the command refuses to run without --yes. A corrupt area can be "
+            "reset too; no byte outside the area is touched.",
+        ),
+        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    )
+    _add_area(p)
+    p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
+    _add_common(p)
+    p.set_defaults(func=cmd_reset)
+
+
+def _type_code(text: str) -> int:
     try:
-        from qjournal import writer  # noqa: F401
-    except ImportError:
-        return
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid type code {text!r}") from None
+    if not 0 <= n <= 0xFF or n in (EntryType.end, EntryType.hash, EntryType.none):
+        raise argparse.ArgumentTypeError(
+            f"type code {text!r}: an unassigned type is 0x00 or 0x03-0xfe (HASH is appended with --hash; "
+            "END and NONE are the writer's) (D4)"
+        )
+    return n
 
 
 def _version() -> str:
@@ -241,8 +341,11 @@ def _at(ofs: int, area_offset: int) -> str:
     return text
 
 
+_ENCODER = json.JSONEncoder(separators=(", ", ": "))
+
+
 def _json_line(obj: Any) -> str:
-    return json.dumps(obj, separators=(", ", ": "))
+    return _ENCODER.encode(obj)
 
 
 class _Progress:
@@ -321,7 +424,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         doc = {"filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset)}
         _out(json.dumps(doc, indent=2))
         return EXIT_OK
-    by_type = ", ".join(f"{name}: {count}" for name, count in sorted(state.entries_by_type.items()))
+    by_type = ", ".join(
+        f"{name}: {count}" for name, count in sorted(state.entries_by_type.items(), key=lambda kv: (kv[0] != "hash", kv[0]))
+    )
     _out(f"file: {reader.name}")
     _out(f"area offset: {area_offset} ({area_offset:#x})")
     _out(f"area size: {_human_size(state.len_area)} ({state.len_area} bytes)")
@@ -556,6 +661,216 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
 
 def _plural(n: int, one: str, many: str) -> str:
     return one if n == 1 else many
+
+
+# -- create --------------------------------------------------------------------
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    """qjournal create: a reset area in a new file or inside an existing one."""
+    from qjournal import writer
+
+    num_clusters = args.clusters if args.size is None else args.size // LEN_CLUSTER
+    try:
+        w = writer.create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
+    except JournalError as exc:
+        raise _cli_wording(exc) from None
+    with w:
+        area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
+    _out(
+        f"{args.path}: created an empty journal of {n} {_plural(n, 'cluster', 'clusters')} "
+        f"({len_area} bytes) at offset {area_offset:#x}"
+    )
+    return EXIT_OK
+
+
+def _cli_wording(exc: JournalError) -> JournalError:
+    """The writer names its keyword argument ``force=True``; on the command line it is ``--force``."""
+    if "force=True" in exc.reason:
+        exc.reason = exc.reason.replace("force=True", "--force")
+        exc.args = (str(exc),)
+    return exc
+
+
+# -- append --------------------------------------------------------------------
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    """qjournal append: one entry from the options, or a batch of JSON lines."""
+    from qjournal import writer
+
+    hash_opts = [args.digest, args.physical, args.logical]
+    raw_opts = [args.entry_type, args.body]
+    if any(o is not None for o in hash_opts):
+        if any(o is None for o in hash_opts):
+            raise UsageError("a HASH entry needs --hash, --physical and --logical (see 'qjournal append --help')")
+        if any(o is not None for o in raw_opts) or args.from_file is not None:
+            raise UsageError("--hash does not combine with --type, --body or --from (see 'qjournal append --help')")
+        entries: list[Entry] = [HashEntry(args.digest, args.physical, args.logical)]
+        _check_entry(entries[0])
+    elif any(o is not None for o in raw_opts):
+        if args.entry_type is None:
+            raise UsageError("--body needs --type (see 'qjournal append --help')")
+        if args.from_file is not None:
+            raise UsageError("--type does not combine with --from (see 'qjournal append --help')")
+        entries = [RawEntry(args.entry_type, args.body or b"")]
+        _check_entry(entries[0])
+    else:
+        entries = _read_batch(args.from_file)
+    with writer.open_for_append(args.path, args.offset, args.length) as w:
+        placed = w.append_many(entries)
+        tail = w.ofs_tail
+    if len(placed) == 1:
+        e = placed[0]
+        _out(f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
+    elif placed:
+        _out(
+            f"{args.path}: appended {len(placed)} entries at {placed[0].ofs:#x}-{placed[-1].ofs:#x}; "  # type: ignore[str-format]
+            f"tail at {tail:#x}"
+        )
+    else:
+        _out(f"{args.path}: nothing to append; tail at {tail:#x}")
+    return EXIT_OK
+
+
+def _kind(e: Entry) -> str:
+    return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.entry_type)}"
+
+
+def _check_entry(e: Entry) -> None:
+    """The writer's argument rules (D3, D4, D8), checked before anything is opened for writing."""
+    if isinstance(e, HashEntry):
+        if not 0 < len(e.digest) <= MAX_LEN_DIGEST:
+            raise JournalArgumentError(
+                f"digest of {len(e.digest)} bytes: a HASH digest is 1 to {MAX_LEN_DIGEST} bytes (D3, D8)"
+            )
+        for field_name in ("physical_sector", "first_logical_sector"):
+            value = getattr(e, field_name)
+            if not 0 <= value <= MAX_SECTOR:
+                raise JournalArgumentError(f"{field_name} {value} is out of range 0 to 2**64-1")
+        return
+    if not 0 <= e.entry_type <= 0xFF or e.entry_type in (EntryType.end, EntryType.none):
+        raise JournalArgumentError(
+            f"entry_type {e.entry_type}: only HASH and the unassigned types 0x00, 0x03-0xfe can be appended (D4)"
+        )
+    if len(e.body) > MAX_LEN_BODY:
+        raise JournalArgumentError(f"body of {len(e.body)} bytes: at most {MAX_LEN_BODY} (D3)")
+
+
+_MARKER_TYPES = ("end", "none")
+
+
+def _read_batch(from_file: str | None) -> list[Entry]:
+    """Every entry of the JSON lines input, each checked; a bad line raises ``line N: ...``."""
+    if from_file is None or from_file == "-":
+        stream, name = sys.stdin.buffer, "<stdin>"
+        if _isatty(sys.stdin):
+            sys.stderr.write("qjournal: reading JSON lines from the terminal (end with Ctrl-D)\n")
+    else:
+        try:
+            stream = open(from_file, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=from_file) from None
+        name = from_file
+    entries: list[Entry] = []
+    try:
+        for number, raw in enumerate(stream, 1):
+            try:
+                line = raw.decode("utf-8")
+                if not line.strip():
+                    continue
+                d = json.loads(line)
+                if isinstance(d, dict) and d.get("entry_type") in _MARKER_TYPES:
+                    continue  # an END or NONE record of dump --all: the writer places its own
+                entry = entry_from_dict(d)
+                _check_entry(entry)
+            except UnicodeDecodeError as exc:
+                raise JournalArgumentError(
+                    f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was written", source=name
+                ) from None
+            except (ValueError, JournalError) as exc:  # JSONDecodeError is a ValueError
+                reason = exc.reason if isinstance(exc, JournalError) else str(exc)
+                raise JournalArgumentError(f"line {number}: {reason}; nothing was written", source=name) from None
+            entries.append(entry)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    return entries
+
+
+# -- pack ----------------------------------------------------------------------
+
+
+class _CountingFile:
+    """A read-only file that reports how far it has been read (pack's progress bar)."""
+
+    def __init__(self, f: Any, progress: Callable[[int], None], base: int) -> None:
+        self._f = f
+        self._progress = progress
+        self._base = base
+        self.name = f.name
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._progress(self._f.tell() - self._base)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    """qjournal pack: the live entries of SRC into a fresh DST."""
+    from qjournal import writer
+
+    with _open(args) as reader:  # the source's checks (missing, directory, window) first
+        len_area = reader.len_area
+    with open(args.path, "rb") as f, _Progress(len_area, "pack") as progress:
+        source = _CountingFile(f, progress, args.offset) if progress.bar is not None else f
+        try:
+            report = writer.pack(
+                source, args.dst, args.clusters,
+                source_offset=args.offset, source_length=args.length,
+                offset=args.dst_offset, length=args.dst_length, force=args.force,
+            )
+        except JournalError as exc:
+            raise _cli_wording(exc) from None
+    s = report.state
+    _out(
+        f"{args.path}: {report.num_entries_read} entries read ({report.num_hash_read} hash), "
+        f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
+        f"({report.num_raw_dropped} of unassigned types)"
+    )
+    _out(
+        f"{args.dst}: {s.num_clusters_used} of {s.num_clusters} clusters used, tail at {s.ofs_tail:#x}, "
+        f"{s.len_free} bytes free"
+    )
+    return EXIT_OK
+
+
+# -- reset ---------------------------------------------------------------------
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """qjournal reset: every byte of the area to 0xFF, only with --yes."""
+    from qjournal import writer
+
+    with _open(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
+        len_area, area_offset = reader.len_area, reader.area.area_offset
+    if not args.yes:
+        raise UsageError(
+            f"{args.path}: refusing to reset without --yes: every entry of the area "
+            f"({len_area} bytes at offset {area_offset:#x}) would be erased"
+        )
+    writer.reset(args.path, args.offset, args.length)
+    _out(f"{args.path}: reset: the area of {len_area} bytes at offset {area_offset:#x} is all 0xFF (an empty journal)")
+    return EXIT_OK
 
 
 # -- main ----------------------------------------------------------------------

@@ -594,7 +594,7 @@ def test_help_subprocess() -> None:
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert {"info", "dump", "check"} <= set(commands)
+    assert set(commands) == {"info", "dump", "check", "create", "append", "pack", "reset"}
     for command in commands:
         code, out, _ = call(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: qjournal {command}"), command
@@ -648,6 +648,8 @@ def test_progress_bar_only_on_a_terminal_and_large_areas(tmp_path: Path) -> None
     assert "check:" in err and "%|" in err  # tqdm drew its bar on the terminal
     code, out, err = _run_with_tty_stderr("dump", big, "--output", "jsonl")
     assert code == 0 and len(out.splitlines()) == 100 and "dump:" in err and "%|" in err
+    code, out, err = _run_with_tty_stderr("pack", big, str(tmp_path / "packed.bin"))
+    assert code == 0 and "100 live written" in out and "pack:" in err and "%|" in err
     code, _, err = _run_with_tty_stderr("check", small_path)
     assert code == 0 and err == ""  # small area: no bar
     proc = run("check", big)  # stderr a pipe: no bar
