@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple, TextIO
 from qjournal import hexview
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
-from qjournal.format import LEN_CLUSTER, MAX_LEN_BODY, MAX_LEN_DIGEST, MAX_SECTOR, RESET_BYTE, EntryType
+from qjournal.format import LEN_CLUSTER, LEN_HEADER, MAX_LEN_BODY, MAX_LEN_DIGEST, MAX_SECTOR, RESET_BYTE, EntryType
 from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
 
 EXIT_OK = 0
@@ -499,20 +499,20 @@ def walk_clusters(
             return
 
 
-def cluster_items(cluster: Any, base: int, markers: bool) -> Iterator[Entry | Marker]:
-    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
-    ofs = base
+def cluster_items(cluster: Any, buf: bytes, base: int, markers: bool) -> Iterator[Entry | Marker]:
+    """The entries of parsed cluster ``buf``, with their area offsets; END/NONE too if ``markers``."""
+    o = 0
     for e in cluster.entries:
         code = e.entry_type
         if code == EntryType.end or code == EntryType.none:
             if markers:
-                yield Marker(type_name(code), e.len_entry, ofs)
+                yield Marker(type_name(code), e.len_entry, base + o)
         elif code == EntryType.hash:
             b = e.body
-            yield HashEntry(b.digest, b.physical_sector, b.first_logical_sector, ofs)
+            yield HashEntry(b.digest, b.physical_sector, b.first_logical_sector, base + o)
         else:
-            yield RawEntry(int(code), e.body, ofs)
-        ofs += e.len_entry
+            yield RawEntry(int(code), buf[o + LEN_HEADER : o + e.len_entry], base + o)
+        o += e.len_entry
 
 
 def format_item(item: Entry | Marker) -> str:
@@ -549,9 +549,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             _out(_json_line(head)[:-1] + ', "entries": [')
         first = True
-        for index, _buf, cluster, error in walk_clusters(reader, progress):
+        for index, buf, cluster, error in walk_clusters(reader, progress):
             # In a corrupt cluster only the valid entries before the corruption are shown.
-            for item in cluster_items(cluster, index * LEN_CLUSTER, args.all and error is None):
+            for item in cluster_items(cluster, buf, index * LEN_CLUSTER, args.all and error is None):
                 if args.output == "human":
                     _out(format_item(item))
                 elif args.output == "jsonl":
