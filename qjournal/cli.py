@@ -651,6 +651,11 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
             f"{name}: {n_odd} {_plural(n_odd, 'anomaly', 'anomalies')}, no corruption: the journal replays, "
             "but a check reports them (--strict fails them)."
         )
+    elif not n_bad:
+        _out(
+            f"{name}: {n_odd} {_plural(n_odd, 'anomaly', 'anomalies')}, no corruption; "
+            "--strict counts anomalies as corruption: the check fails."
+        )
     else:
         _out(
             f"{name}: {n_bad} {_plural(n_bad, 'corruption', 'corruptions')}, {n_odd} "
@@ -895,7 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         debug = bool(getattr(args, "debug", False))
         if args.command is None:
-            parser.print_help(sys.stderr)
+            sys.stderr.write(parser.format_usage())
             _err("a COMMAND is required (see 'qjournal --help')")
             return EXIT_ERROR
         code = args.func(args)

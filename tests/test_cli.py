@@ -401,7 +401,8 @@ def test_check_anomalies_exit_3_strict_2(capsys: pytest.CaptureFixture[str], tmp
     assert "no corruption" in out.splitlines()[-1]
     code, out, _ = call(capsys, "check", path, "--strict")
     assert code == 2
-    assert "the journal is corrupt" in out.splitlines()[-1]
+    assert f"anomaly, an error under --strict [{kind}]" in out
+    assert "--strict counts anomalies as corruption: the check fails." in out.splitlines()[-1]
     code, out, _ = call(capsys, "check", path, "--output", "json")
     doc = json.loads(out)
     assert code == 3 and doc["status"] == "anomalies" and doc["exit_code"] == 3
