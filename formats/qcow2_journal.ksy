@@ -109,12 +109,12 @@ types:
       - id: entries
         type: entry
         repeat: until
-        repeat-until: _.entry_type == entry_type::end or _.entry_type == entry_type::none
+        repeat-until: _.type_code == 0x01 or _.type_code == 0xff
         doc: |
-          Regular entries, then the END that closes the cluster or the NONE
-          where replay stops. A regular entry always leaves at least two bytes
-          before the boundary (see `entry.entry_type`), so the list never runs
-          past the end of the cluster.
+          Regular entries, then the END (0x01) that closes the cluster or the
+          NONE (0xFF) where replay stops. A regular entry always leaves at
+          least two bytes before the boundary (see `entry.type_code`), so the
+          list never runs past the end of the cluster.
       - id: tail
         size-eos: true
         doc: |
@@ -129,7 +129,7 @@ types:
         value: entries.size - 1
         doc: Number of regular entries (every type but END and NONE).
       is_closed:
-        value: terminator.entry_type == entry_type::end
+        value: terminator.type_code == 0x01
         doc: True when an END closes the cluster and replay goes on to the next one.
       ofs_tail:
         value: '_io.size - (is_closed ? 0 : tail.length + 2)'
@@ -148,6 +148,12 @@ types:
       One journal entry: a size byte, a type byte, then `len_entry - 2`
       payload bytes. Validation follows D3 and D5; each failure is corruption
       at this entry's offset.
+
+      Laid out for fast parsers, since a replay parses millions of entries:
+      the type byte is read as a plain integer (`type_code`, compared with
+      integer literals) and resolved to the enum only on demand (the
+      `entry_type` instance); a HASH payload is parsed in place, without a
+      substream per entry; no instance is needed to parse an entry.
     doc-ref:
       - 'qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"'
       - FORMAT-DECISIONS.md D3, D5
@@ -163,22 +169,28 @@ types:
           here, and an area of 0x00 bytes was never reset (D2). 0xFF marks a
           NONE entry; under a NONE type any other value is a torn write.
         doc-ref: FORMAT-DECISIONS.md D3
-      - id: entry_type
+      - id: type_code
         -orig-id: type
         type: u1
-        enum: entry_type
         valid:
           expr: >-
-            _ == entry_type::none
-            or (_ == entry_type::end and len_entry == _io.size - _io.pos + 2)
-            or (_ != entry_type::end and len_entry <= 254
-            and len_entry <= _io.size - _io.pos
-            and (_ != entry_type::hash or len_entry >= 19))
+            (_ == 0x02 and len_entry >= 19 and len_entry <= 254
+            and len_entry <= _io.size - _io.pos)
+            or _ == 0xff
+            or (_ == 0x01 and len_entry == _io.size - _io.pos + 2)
+            or (_ != 0x01 and _ != 0x02 and len_entry <= 254
+            and len_entry <= _io.size - _io.pos)
         doc: |
-          Type of the entry. The size rules of D3 and D5 are checked here,
-          where size, type and position are all known (`_io.size - _io.pos
-          + 2` is the room from this entry's first byte to the cluster
-          boundary):
+          Type of the entry, the type byte as a number: 0x01 END, 0x02 HASH,
+          0xFF NONE, any other value unassigned (see the enum `entry_type`,
+          and the `entry_type` instance for this byte resolved to it). Kept a
+          plain integer because resolving an enum for every entry costs a
+          generated Python parser more than the rest of the entry.
+
+          The size rules of D3 and D5 are checked here, where size, type and
+          position are all known (`_io.size - _io.pos + 2` is the room from
+          this entry's first byte to the cluster boundary); the most common
+          case, HASH, is tested first:
           - NONE: any size is accepted (a size other than 0xFF is a torn
             write, see `is_torn`);
           - END: the size reaches the cluster boundary exactly, so it is 2 to
@@ -192,31 +204,42 @@ types:
           - HASH: a payload of at least 17 bytes, so size >= 19 (D8).
         doc-ref: FORMAT-DECISIONS.md D4, D5, D6, D8
       - id: body
-        size: len_entry - 2
-        type:
-          switch-on: entry_type
-          cases:
-            'entry_type::hash': hash_record
-        if: entry_type != entry_type::none
+        type: hash_record(len_entry)
+        if: type_code == 0x02
         doc: |
-          The n = len_entry - 2 payload bytes: a `hash_record` for HASH; for
-          END the padding up to the boundary (the writer leaves it 0xFF, see
-          `has_dirty_padding`); raw bytes for an unassigned type, which a
-          reader steps over. Absent for NONE, whose size byte is not a length.
+          The payload of a HASH entry, its n = len_entry - 2 bytes parsed as
+          a `hash_record` (D8). Parsed in place from the cluster's stream,
+          the entry's size passed as a parameter, so no substream is made
+          per entry. Absent for every other type (see `payload`).
+        doc-ref: FORMAT-DECISIONS.md D3, D8
+      - id: payload
+        size: len_entry - 2
+        if: type_code != 0x02 and type_code != 0xff
+        doc: |
+          The n = len_entry - 2 payload bytes of an entry other than HASH:
+          for END the padding up to the boundary (the writer leaves it 0xFF,
+          see `has_dirty_padding`); raw bytes for an unassigned type, which a
+          reader steps over. Absent for HASH (see `body`) and for NONE, whose
+          size byte is not a length.
         doc-ref: FORMAT-DECISIONS.md D3, D4
     instances:
+      entry_type:
+        value: type_code
+        enum: entry_type
+        doc: |
+          The type byte resolved to the enum `entry_type` (END, HASH, NONE);
+          an unassigned value stays a number. Evaluated on demand only.
+        doc-ref: FORMAT-DECISIONS.md D4
       len_body:
         value: len_entry - 2
         doc: Payload length n (D3).
       is_unassigned:
-        value: >-
-          entry_type != entry_type::end and entry_type != entry_type::hash
-          and entry_type != entry_type::none
+        value: type_code != 0x01 and type_code != 0x02 and type_code != 0xff
         doc: |
           True for a type the spec does not assign (0x00, 0x03-0xFE): replay
           yields it as a raw entry, a strict check reports it (D4).
       is_torn:
-        value: entry_type == entry_type::none and len_entry != 0xff
+        value: type_code == 0xff and len_entry != 0xff
         doc: |
           True for a NONE type under a size byte other than 0xFF: the writer
           writes the type byte of an entry last, so this is an entry whose
@@ -224,8 +247,8 @@ types:
         doc-ref: FORMAT-DECISIONS.md D5
       has_dirty_padding:
         value: >-
-          entry_type == entry_type::end and len_entry > 2
-          and body.as<bytes>.min != 0xff
+          type_code == 0x01 and len_entry > 2
+          and payload.min != 0xff
         doc: |
           True for an END whose padding holds a byte other than 0xFF. The
           writer writes only the END's header (D6), so such bytes come from a
@@ -239,10 +262,19 @@ types:
       layout; this is the project's reading (D8). A SHA-256 digest gives a
       50-byte (0x32) entry.
     doc-ref: FORMAT-DECISIONS.md D8, D10
+    params:
+      - id: len_entry
+        type: u1
+        doc: |
+          Size byte of the HASH entry that carries this record (at least 19,
+          so n = len_entry - 2 >= 17 payload bytes): the record fills the
+          payload exactly.
     seq:
       - id: digest
-        size: _io.size - 16
-        doc: Hash digest of the deduplicated cluster, h = n - 16 bytes (32 for SHA-256, the default).
+        size: len_entry - 18
+        doc: |
+          Hash digest of the deduplicated cluster, h = n - 16 = len_entry - 18
+          bytes (32 for SHA-256, the default).
       - id: physical_sector
         type: u8
         doc: Sector (512 bytes) where the cluster's data is stored in the image file.

@@ -101,7 +101,7 @@ class Qcow2Journal(KaitaiStruct):
             while True:
                 _ = Qcow2Journal.Entry(self._io, self, self._root)
                 self.entries.append(_)
-                if  ((_.entry_type == Qcow2Journal.EntryType.end) or (_.entry_type == Qcow2Journal.EntryType.none)) :
+                if  ((_.type_code == 1) or (_.type_code == 255)) :
                     break
                 i += 1
             self.tail = self._io.read_bytes_full()
@@ -129,7 +129,7 @@ class Qcow2Journal(KaitaiStruct):
             if hasattr(self, '_m_is_closed'):
                 return self._m_is_closed
 
-            self._m_is_closed = self.terminator.entry_type == Qcow2Journal.EntryType.end
+            self._m_is_closed = self.terminator.type_code == 1
             return getattr(self, '_m_is_closed', None)
 
         @property
@@ -176,6 +176,12 @@ class Qcow2Journal(KaitaiStruct):
         payload bytes. Validation follows D3 and D5; each failure is corruption
         at this entry's offset.
         
+        Laid out for fast parsers, since a replay parses millions of entries:
+        the type byte is read as a plain integer (`type_code`, compared with
+        integer literals) and resolved to the enum only on demand (the
+        `entry_type` instance); a HASH payload is parsed in place, without a
+        substream per entry; no instance is needed to parse an entry.
+        
         .. seealso::
            qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"
         
@@ -193,35 +199,43 @@ class Qcow2Journal(KaitaiStruct):
             self.len_entry = self._io.read_u1()
             if not self.len_entry >= 2:
                 raise kaitaistruct.ValidationLessThanError(2, self.len_entry, self._io, u"/types/entry/seq/0")
-            self.entry_type = KaitaiStream.resolve_enum(Qcow2Journal.EntryType, self._io.read_u1())
-            _ = self.entry_type
-            if not  ((_ == Qcow2Journal.EntryType.none) or ( ((_ == Qcow2Journal.EntryType.end) and (self.len_entry == (self._io.size() - self._io.pos()) + 2)) ) or ( ((_ != Qcow2Journal.EntryType.end) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos()) and ( ((_ != Qcow2Journal.EntryType.hash) or (self.len_entry >= 19)) )) )) :
-                raise kaitaistruct.ValidationExprError(self.entry_type, self._io, u"/types/entry/seq/1")
-            if self.entry_type != Qcow2Journal.EntryType.none:
+            self.type_code = self._io.read_u1()
+            _ = self.type_code
+            if not  (( ((_ == 2) and (self.len_entry >= 19) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos())) ) or (_ == 255) or ( ((_ == 1) and (self.len_entry == (self._io.size() - self._io.pos()) + 2)) ) or ( ((_ != 1) and (_ != 2) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos())) )) :
+                raise kaitaistruct.ValidationExprError(self.type_code, self._io, u"/types/entry/seq/1")
+            if self.type_code == 2:
                 pass
-                _on = self.entry_type
-                if _on == Qcow2Journal.EntryType.hash:
-                    pass
-                    self._raw_body = self._io.read_bytes(self.len_entry - 2)
-                    _io__raw_body = KaitaiStream(BytesIO(self._raw_body))
-                    self.body = Qcow2Journal.HashRecord(_io__raw_body, self, self._root)
-                else:
-                    pass
-                    self.body = self._io.read_bytes(self.len_entry - 2)
+                self.body = Qcow2Journal.HashRecord(self.len_entry, self._io, self, self._root)
+
+            if  ((self.type_code != 2) and (self.type_code != 255)) :
+                pass
+                self.payload = self._io.read_bytes(self.len_entry - 2)
 
 
 
         def _fetch_instances(self):
             pass
-            if self.entry_type != Qcow2Journal.EntryType.none:
+            if self.type_code == 2:
                 pass
-                _on = self.entry_type
-                if _on == Qcow2Journal.EntryType.hash:
-                    pass
-                    self.body._fetch_instances()
-                else:
-                    pass
+                self.body._fetch_instances()
 
+            if  ((self.type_code != 2) and (self.type_code != 255)) :
+                pass
+
+
+        @property
+        def entry_type(self):
+            """The type byte resolved to the enum `entry_type` (END, HASH, NONE);
+            an unassigned value stays a number. Evaluated on demand only.
+            
+            .. seealso::
+               FORMAT-DECISIONS.md D4
+            """
+            if hasattr(self, '_m_entry_type'):
+                return self._m_entry_type
+
+            self._m_entry_type = KaitaiStream.resolve_enum(Qcow2Journal.EntryType, self.type_code)
+            return getattr(self, '_m_entry_type', None)
 
         @property
         def has_dirty_padding(self):
@@ -232,7 +246,7 @@ class Qcow2Journal(KaitaiStruct):
             if hasattr(self, '_m_has_dirty_padding'):
                 return self._m_has_dirty_padding
 
-            self._m_has_dirty_padding =  ((self.entry_type == Qcow2Journal.EntryType.end) and (self.len_entry > 2) and (KaitaiStream.byte_array_min(self.body) != 255)) 
+            self._m_has_dirty_padding =  ((self.type_code == 1) and (self.len_entry > 2) and (KaitaiStream.byte_array_min(self.payload) != 255)) 
             return getattr(self, '_m_has_dirty_padding', None)
 
         @property
@@ -247,7 +261,7 @@ class Qcow2Journal(KaitaiStruct):
             if hasattr(self, '_m_is_torn'):
                 return self._m_is_torn
 
-            self._m_is_torn =  ((self.entry_type == Qcow2Journal.EntryType.none) and (self.len_entry != 255)) 
+            self._m_is_torn =  ((self.type_code == 255) and (self.len_entry != 255)) 
             return getattr(self, '_m_is_torn', None)
 
         @property
@@ -258,7 +272,7 @@ class Qcow2Journal(KaitaiStruct):
             if hasattr(self, '_m_is_unassigned'):
                 return self._m_is_unassigned
 
-            self._m_is_unassigned =  ((self.entry_type != Qcow2Journal.EntryType.end) and (self.entry_type != Qcow2Journal.EntryType.hash) and (self.entry_type != Qcow2Journal.EntryType.none)) 
+            self._m_is_unassigned =  ((self.type_code != 1) and (self.type_code != 2) and (self.type_code != 255)) 
             return getattr(self, '_m_is_unassigned', None)
 
         @property
@@ -281,14 +295,15 @@ class Qcow2Journal(KaitaiStruct):
         .. seealso::
            FORMAT-DECISIONS.md D8, D10
         """
-        def __init__(self, _io, _parent=None, _root=None):
+        def __init__(self, len_entry, _io, _parent=None, _root=None):
             super(Qcow2Journal.HashRecord, self).__init__(_io)
             self._parent = _parent
             self._root = _root
+            self.len_entry = len_entry
             self._read()
 
         def _read(self):
-            self.digest = self._io.read_bytes(self._io.size() - 16)
+            self.digest = self._io.read_bytes(self.len_entry - 18)
             self.physical_sector = self._io.read_u8be()
             self.first_logical_sector = self._io.read_u8be()
 

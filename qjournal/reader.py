@@ -5,16 +5,30 @@ The byte layout is the generated parser's (``Qcow2Journal.Cluster`` from the
 grow with the area, turns its validation failures into :class:`CorruptJournalError`
 with the rule and offset, and gathers the anomalies the .ksy exposes (torn
 write, dirty tail, unassigned types, dirty END padding). Reading never writes.
+
+Speed (issue 6): the generated parser reads each cluster from a
+:class:`ClusterStream`, a read-only Kaitai stream over the cluster's bytes that
+answers the generated code's calls without an ``io.BytesIO`` under it; the
+.ksy keeps the type byte a plain integer (``type_code``) and parses a HASH
+payload in place; replay touches no instance and breaks each cluster's
+parent/child cycles as soon as its entries are out, so they are freed at once
+rather than by the cyclic garbage collector.
 """
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Callable, Iterator, NamedTuple
 
-from kaitaistruct import KaitaiStream, KaitaiStructError
+from kaitaistruct import (
+    EndOfStreamError,
+    InvalidArgumentError,
+    KaitaiStream,
+    KaitaiStructError,
+    NoTerminatorFoundError,
+)
 
 from qjournal.area import Area, Source
 from qjournal.entries import Entry, HashEntry, RawEntry
@@ -32,10 +46,14 @@ from qjournal.format import (
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
-_END = EntryType.end
-_HASH = EntryType.hash
-_NONE = EntryType.none
+# Plain ints: the generated parser's ``type_code`` is an int, and comparing two
+# ints is cheaper than an int with an IntEnum member looked up on its class.
+_END = int(EntryType.end)
+_HASH = int(EntryType.hash)
+_NONE = int(EntryType.none)
 _TAIL_CHUNK = 1 << 20
+_U8BE = struct.Struct(">Q").unpack_from
+_new_tuple = tuple.__new__  # HashEntry(...) without the NamedTuple's Python-level __new__
 
 ANOMALY_KINDS: dict[str, str] = {
     "torn_write": "a size byte other than 0xFF under a NONE type: an interrupted write (D5)",
@@ -152,18 +170,143 @@ def classify(buf: bytes, ofs: int) -> tuple[str, str]:
     raise AssertionError(f"the parser rejected an entry no rule rejects: {buf[ofs:ofs + 2].hex()} at {ofs}")
 
 
+class ClusterStream(KaitaiStream):
+    """A read-only Kaitai stream over bytes in memory (one cluster), for the generated parser.
+
+    The runtime's :class:`KaitaiStream` reads through an ``io.BytesIO`` (and
+    measures its size with three seeks); replay calls it five times per entry.
+    This one keeps the bytes, their length and a position, and implements the
+    runtime's byte-aligned reading methods over them with the runtime's
+    semantics: a read past the end raises ``EndOfStreamError``, a negative
+    length or position ``InvalidArgumentError``. The runtime's other integer and
+    float readers go through :meth:`read_bytes` and work unchanged. Bit fields
+    and writing are not supported (the .ksy has neither): they raise
+    ``NotImplementedError``.
+    """
+
+    def __init__(self, buf: bytes) -> None:  # no KaitaiStream.__init__: there is no io under it
+        self._buf = buf
+        self._pos = 0
+        self._size = len(buf)
+        self._io = None
+        self.bits_left = 0
+        self.bits = 0
+        self.bits_le = False
+        self.bits_write_mode = False
+        self.write_back_handler = None
+        self.child_streams = []
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def size(self) -> int:
+        """Length of the buffer."""
+        return self._size
+
+    def pos(self) -> int:
+        """Current position."""
+        return self._pos
+
+    def is_eof(self) -> bool:
+        """True at or past the end."""
+        return self._pos >= self._size
+
+    def seek(self, n: int) -> None:
+        """Move to ``n`` (past the end is allowed, as with ``io.BytesIO``)."""
+        if n < 0:
+            raise InvalidArgumentError(f"cannot seek to invalid position {n}")
+        self._pos = n
+
+    def read_u1(self) -> int:
+        """One unsigned byte."""
+        p = self._pos
+        try:
+            b = self._buf[p]
+        except IndexError:
+            raise EndOfStreamError("requested 1 bytes, but only 0 bytes available", 1, 0) from None
+        self._pos = p + 1
+        return b
+
+    def read_u8be(self) -> int:
+        """An unsigned 64-bit big-endian integer."""
+        p = self._pos
+        try:
+            v = _U8BE(self._buf, p)[0]
+        except struct.error:
+            left = max(0, self._size - p)
+            raise EndOfStreamError(f"requested 8 bytes, but only {left} bytes available", 8, left) from None
+        self._pos = p + 8
+        return v
+
+    def read_bytes(self, n: int) -> bytes:
+        """Exactly ``n`` bytes."""
+        p = self._pos
+        q = p + n
+        if q > self._size or n < 0:
+            if n < 0:
+                raise InvalidArgumentError(f"requested invalid {n} amount of bytes")
+            left = max(0, self._size - p)
+            raise EndOfStreamError(f"requested {n} bytes, but only {left} bytes available", n, left)
+        self._pos = q
+        return self._buf[p:q]
+
+    _read_bytes_not_aligned = read_bytes
+
+    def read_bytes_full(self) -> bytes:
+        """Every byte from here to the end."""
+        p = self._pos
+        self._pos = max(p, self._size)
+        return self._buf[p:]
+
+    def read_bytes_term(self, term: int, include_term: bool, consume_term: bool, eos_error: bool) -> bytes:
+        """Bytes up to the byte ``term`` (``strz`` and ``terminator``), as the runtime reads them."""
+        p = self._pos
+        i = self._buf.find(bytes((term,)), p)
+        if i < 0:
+            if eos_error:
+                raise NoTerminatorFoundError(bytes((term,)), 0)
+            self._pos = max(p, self._size)
+            return self._buf[p:]
+        self._pos = i + 1 if consume_term else i
+        return self._buf[p : i + 1 if include_term else i]
+
+    def read_bytes_term_multi(self, term: bytes, include_term: bool, consume_term: bool, eos_error: bool) -> bytes:
+        """Bytes up to the terminator ``term`` at a multiple of its width, as the runtime reads them."""
+        p = i = self._pos
+        unit = len(term)
+        while True:
+            chunk = self._buf[i : i + unit]
+            if len(chunk) < unit:
+                if eos_error:
+                    raise NoTerminatorFoundError(term, len(chunk))
+                self._pos = max(p, self._size)
+                return self._buf[p:]
+            if chunk == term:
+                self._pos = i + unit if consume_term else i
+                return self._buf[p : i + unit if include_term else i]
+            i += unit
+
+    def _unsupported(self, *args: object) -> None:
+        raise NotImplementedError("ClusterStream reads whole bytes only: no bit fields, no writing")
+
+    read_bits_int_be = read_bits_int_le = read_bits_int = _unsupported
+    _write_bytes_not_aligned = write_bits_int_be = write_bits_int_le = _unsupported
+
+
 def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
     """Parse one 4096-byte cluster with the generated parser; raise on corruption.
 
     The raised :class:`CorruptJournalError` carries the offset *in the cluster*;
     :class:`JournalReader` rebases it to the area.
     """
+    if type(buf) is not bytes:  # fields must come out as bytes, not slices of a bytearray
+        buf = bytes(buf)
     try:
-        return Qcow2Journal.Cluster(KaitaiStream(BytesIO(buf)))
+        return Qcow2Journal.Cluster(ClusterStream(buf))
     except KaitaiStructError as exc:
         io = getattr(exc, "io", None)
         pos = io.pos() if io is not None else 0
-        # len_entry is checked after 1 byte of the entry, entry_type after 2.
+        # len_entry is checked after 1 byte of the entry, type_code after 2.
         ofs = pos - 1 if exc.src_path.endswith("/seq/0") else pos - LEN_HEADER
         rule, reason = classify(buf, ofs)
         raise CorruptJournalError(rule, reason, ofs) from None
@@ -172,10 +315,10 @@ def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
 
 
 def _to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
-    if e.entry_type == _HASH:
+    if e.type_code == _HASH:
         b = e.body
         return HashEntry(b.digest, b.physical_sector, b.first_logical_sector, ofs)
-    return RawEntry(int(e.entry_type), e.body, ofs)
+    return RawEntry(e.type_code, e.payload, ofs)
 
 
 class JournalReader:
@@ -226,24 +369,35 @@ class JournalReader:
         Entries before a corruption are yielded; then :class:`CorruptJournalError`
         is raised at the offending byte.
         """
-        for index in range(self.area.num_clusters):
+        area = self.area
+        for index in range(area.num_clusters):
             ofs = index * LEN_CLUSTER
-            buf = self.area.read_cluster(index)
+            buf = area.read_cluster(index)
             try:
                 cluster = parse_cluster(buf)
             except CorruptJournalError as exc:
                 # Yield the good entries before the bad one, then fail there.
-                io = KaitaiStream(BytesIO(buf))
+                io = ClusterStream(buf)
                 while io.pos() < (exc.offset or 0):
                     e = Qcow2Journal.Entry(io)
                     yield _to_entry(e, ofs)
                     ofs += e.len_entry
                 raise self._corrupt(exc, index * LEN_CLUSTER) from None
+            # The hot loop (issue 6): no instance, no enum, no call per entry but
+            # the tuple's; HashEntry built as the NamedTuple's own __new__ builds it.
             entries = cluster.entries
-            for e in entries[:-1]:
-                yield _to_entry(e, ofs)
+            last = entries.pop()  # the END or NONE that ends the cluster
+            for e in entries:
+                if e.type_code == _HASH:
+                    b = e.body
+                    yield _new_tuple(HashEntry, (b.digest, b.physical_sector, b.first_logical_sector, ofs))
+                else:
+                    yield RawEntry(e.type_code, e.payload, ofs)
                 ofs += e.len_entry
-            if entries[-1].entry_type != _END:
+            # Entry <-> cluster are reference cycles (``_parent``): emptying the list
+            # lets reference counting free the entries now, not the cyclic GC later.
+            entries.clear()
+            if last.type_code != _END:
                 return
 
     __iter__ = replay
@@ -259,7 +413,7 @@ class JournalReader:
         so far, after each cluster and each chunk of the tail scan (for a progress bar).
         """
         problems: list[Problem] = []
-        counts: Counter[str] = Counter()
+        codes: Counter[int] = Counter()
         num_clusters = self.area.num_clusters
         ofs_tail = self.len_area
         clusters_used = 0
@@ -278,16 +432,17 @@ class JournalReader:
                 continue
             ofs = base
             for e in cluster.entries:
-                if e.entry_type == _NONE:
+                code = e.type_code
+                if code == _NONE:
                     break
-                if e.entry_type == _END:
+                if code == _END:
                     if e.has_dirty_padding:
-                        first = _first_dirty(e.body)
+                        first = _first_dirty(e.payload)
                         problems.append(Problem("dirty_padding", ofs + LEN_HEADER + first, "END padding holds a byte other than 0xFF (D6)", False))
                 else:
-                    counts[type_name(e.entry_type)] += 1
-                    if e.is_unassigned:
-                        problems.append(Problem("unassigned_type", ofs, f"entry of unassigned type {int(e.entry_type):#04x}, size {e.len_entry} (D4)", False))
+                    codes[code] += 1
+                    if code != _HASH:  # every other regular type is unassigned (D4)
+                        problems.append(Problem("unassigned_type", ofs, f"entry of unassigned type {code:#04x}, size {e.len_entry} (D4)", False))
                 ofs += e.len_entry
             if cluster.num_regular or cluster.is_closed:
                 clusters_used += 1
@@ -309,6 +464,7 @@ class JournalReader:
             progress(self.len_area)
         if any(p.is_corruption for p in problems):
             return CheckReport(tuple(problems), None)
+        counts = {type_name(code): n for code, n in codes.items()}
         in_cluster = ofs_tail % LEN_CLUSTER
         is_full = ofs_tail >= self.len_area or (
             stop_index == num_clusters - 1 and not fits(in_cluster, MIN_LEN_ENTRY)
@@ -321,7 +477,7 @@ class JournalReader:
             len_free=self.len_area - ofs_tail,
             is_full=is_full,
             num_entries=sum(counts.values()),
-            entries_by_type=dict(counts),
+            entries_by_type=counts,
             anomalies=tuple(problems),
         )
         return CheckReport(tuple(problems), state)
