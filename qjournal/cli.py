@@ -34,6 +34,8 @@ EXIT_CORRUPT = 2
 EXIT_ANOMALIES = 3
 EXIT_INTERRUPTED = 130
 
+_END, _HASH, _NONE = int(EntryType.end), int(EntryType.hash), int(EntryType.none)
+
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
 
@@ -503,15 +505,15 @@ def cluster_items(cluster: Any, buf: bytes, base: int, markers: bool) -> Iterato
     """The entries of parsed cluster ``buf``, with their area offsets; END/NONE too if ``markers``."""
     o = 0
     for e in cluster.entries:
-        code = e.entry_type
-        if code == EntryType.end or code == EntryType.none:
+        code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
+        if code == _END or code == _NONE:
             if markers:
                 yield Marker(type_name(code), e.len_entry, base + o)
-        elif code == EntryType.hash:
+        elif code == _HASH:
             b = e.body
             yield HashEntry(b.digest, b.physical_sector, b.first_logical_sector, base + o)
         else:
-            yield RawEntry(int(code), buf[o + LEN_HEADER : o + e.len_entry], base + o)
+            yield RawEntry(code, buf[o + LEN_HEADER : o + e.len_entry], base + o)
         o += e.len_entry
 
 
