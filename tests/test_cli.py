@@ -548,6 +548,10 @@ def test_missing_file_subprocess(tmp_path: Path) -> None:
     assert one_error_line(proc.err) == f"qjournal: {tmp_path / 'nope.bin'}: no such file"
     proc = run("dump", str(tmp_path))
     assert proc.returncode == 1 and "is a directory" in one_error_line(proc.err)
+    path = write(tmp_path / "j.bin", build([D10], 1))
+    proc = run("info", path, "--offset", "1", "--length", "4K")
+    assert proc.returncode == 1 and proc.out == ""
+    assert one_error_line(proc.err) == f"qjournal: {path}: the file is 4096 bytes, shorter than offset + length = 4097"
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
