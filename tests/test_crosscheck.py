@@ -167,7 +167,7 @@ GUARD = b"\xa5guard\x00" * 9  # bytes around an embedded area: never touched
 
 
 # -- properties ----------------------------------------------------------------
-@settings(max_examples=examples(150), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(120), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(num_clusters=NUM_CLUSTERS, items=sized_lists(entries(), 150), embedded=st.booleans())
 def test_appends_replay_exactly(num_clusters: int, items: list, embedded: bool) -> None:
     """One append at a time: D6 placement, full refusals that change nothing, replay, state, .ksy."""
@@ -196,7 +196,7 @@ def test_appends_replay_exactly(num_clusters: int, items: list, embedded: bool) 
     assert buf[: len(guard)] == guard and buf[len(buf) - len(guard) :] == guard
 
 
-@settings(max_examples=examples(80), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(60), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(num_clusters=NUM_CLUSTERS, batches=sized_lists(sized_lists(entries(), 40), 12))
 def test_batches_all_or_nothing(num_clusters: int, batches: list) -> None:
     """append_many: a batch fits whole at the D6 offsets, or is refused whole with nothing written."""

@@ -401,7 +401,7 @@ def test_an_append_that_closes_a_cluster_commits_with_the_ends_type_byte() -> No
     assert ("w", tail, bytes([CLUSTER - tail, 0xFF])) in ops
 
 
-@settings(max_examples=LONG_RUN or 40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=LONG_RUN or 30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     prefill=st.integers(0, 140),
     sizes=st.lists(st.integers(19, 254), min_size=1, max_size=30),
