@@ -135,8 +135,28 @@ class Area:
             return
         assert self._file is not None
         try:
+            end = self._file.seek(0, os.SEEK_END)
+        except (OSError, ValueError) as exc:
+            raise JournalIOError(f"cannot seek: {exc}", pos, area_offset=self.area_offset, source=self.name) from exc
+        if end < self.area_offset + self.len_area:
+            # the file shrank under us: writing would extend it with a hole of zeros
+            raise JournalIOError(
+                f"the file shrank to {end} bytes while open and no longer holds the area "
+                f"(it ends at {self.area_offset + self.len_area}); nothing written",
+                pos,
+                area_offset=self.area_offset,
+                source=self.name,
+            )
+        view = memoryview(data)
+        try:
             self._file.seek(self.area_offset + pos)
-            self._file.write(data)
+            while view:  # a raw file may write fewer bytes than asked
+                n = self._file.write(view)
+                if n is None or n >= len(view):
+                    break
+                if n <= 0:
+                    raise OSError(f"wrote {len(data) - len(view)} of {len(data)} bytes")
+                view = view[n:]
         except OSError as exc:
             raise JournalIOError(f"cannot write: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name) from exc
 

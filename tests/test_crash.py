@@ -220,7 +220,7 @@ def record_workload(
                 elif r2 < 0.45:
                     op("pack", do_pack)
                 op("open", do_open)
-            elif r < 0.93 and seed % 3 == 0:
+            elif r < 0.94 and seed % 2 == 0:
                 op("reset", do_reset)
             else:
                 op("batch", do_batch([_random_entry(rng) for _ in range(rng.randint(2, 4))]))
