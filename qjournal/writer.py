@@ -708,6 +708,7 @@ class _Target:
         if self.grow:
             assert len_area is not None
             self.len_area = len_area
+            self._check_room()
             return
         writer = JournalWriter.__new__(JournalWriter)
         writer._attach(Area(target, offset, len_area, writable=True), _memory(target), durable)
@@ -729,6 +730,22 @@ class _Target:
             self.abandon()
             raise
         self.len_area = writer.len_area
+
+    def _check_room(self) -> None:
+        """Refuse, before writing anything, an area the file system (or memory) cannot hold."""
+        if self.grow == "memory":
+            return  # make() turns MemoryError into a JournalArgumentError
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.target)))  # type: ignore[arg-type]
+        except (OSError, AttributeError):
+            return
+        free = st.f_bavail * st.f_frsize
+        if self.len_area > free:
+            self.abandon()
+            raise JournalIOError(
+                f"the area needs {self.len_area} bytes and the file system has {free} bytes free; nothing written",
+                source=self.name,
+            )
 
     def _open_end_of_file(self) -> None:
         try:
@@ -774,6 +791,10 @@ class _Target:
         if self.grow == "memory":
             try:
                 self.target.extend(_FF * self.len_area)  # type: ignore[union-attr]
+            except (MemoryError, OverflowError):
+                raise JournalArgumentError(
+                    f"an in-memory area of {self.len_area} bytes does not fit in memory; nothing written", source=self.name
+                ) from None
             except BufferError:
                 raise JournalArgumentError(
                     "cannot grow the bytearray: it is in use (a memoryview, or an open writer, holds it)", source=self.name

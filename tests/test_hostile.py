@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -343,3 +344,64 @@ def test_a_short_write_is_completed() -> None:
         w.append_many([qjournal.HashEntry(bytes(range(32)), 1, 2), qjournal.RawEntry(0x42, b"x" * 100)])
     assert [e.ofs for e in qjournal.read(f.getvalue())] == [0, 50]
     assert qjournal.read(f.getvalue()).check().problems[0].kind == "unassigned_type"
+
+
+def _limited_file_size() -> None:
+    """preexec_fn: files of at most 16 MiB, EFBIG instead of SIGXFSZ, so a regression cannot fill the disk."""
+    import resource
+    import signal
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 24, 1 << 24))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+HUGE_CREATE = textwrap.dedent(
+    """
+    import os, sys
+    from qjournal import JournalError, writer
+    path, offset = sys.argv[1], int(sys.argv[2])
+    try:
+        writer.create(path, 2**40, offset=offset).close()
+        print("created")
+    except JournalError as exc:
+        print(type(exc).__name__, exc)
+    """
+)
+
+
+@pytest.mark.parametrize("offset", [0, 4096])
+def test_create_a_huge_area_refuses_before_writing(offset: int, tmp_path: Path) -> None:
+    """2**40 clusters (4 PiB): refused up front for want of space, not written until the disk is full.
+
+    Run in a process limited to 16 MiB files, so that a regression fails fast instead of filling the disk.
+    """
+    _writer_or_skip()
+    path = tmp_path / "huge.qjournal"
+    if offset:
+        path.write_bytes(b"\x00" * offset)  # an image that ends where the area would start
+    run = subprocess.run(
+        [sys.executable, "-c", HUGE_CREATE, str(path), str(offset)],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limited_file_size,
+    )
+    assert run.stdout.startswith("JournalIOError") and "nothing written" in run.stdout and str(path) in run.stdout, run
+    assert os.path.exists(path) == bool(offset) and (not offset or path.read_bytes() == b"\x00" * offset)
+
+
+def test_cli_create_a_huge_area(tmp_path: Path) -> None:
+    _writer_or_skip()
+    path = tmp_path / "huge.qjournal"
+    run = subprocess.run(
+        [sys.executable, "-m", "qjournal", "create", str(path), "--size", "1E"],
+        capture_output=True, text=True, timeout=60, preexec_fn=_limited_file_size, stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 1 and run.stderr.count("\n") == 1 and "nothing written" in run.stderr, run
+    assert not path.exists()
+
+
+def test_create_a_huge_area_in_memory() -> None:
+    writer: Any = _writer_or_skip()
+    buf = bytearray(b"header")
+    for n in (2**40, 2**60):
+        with pytest.raises(qjournal.JournalArgumentError, match="does not fit in memory"):
+            writer.create(buf, n, offset=len(buf))
+    assert buf == b"header"
