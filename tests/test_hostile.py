@@ -85,6 +85,11 @@ def _dev_zero(t: Path) -> tuple[Path, int, int | None]:
     return Path("/dev/zero"), 0, 4096
 
 
+def _symlink_loop(t: Path) -> tuple[Path, int, int | None]:
+    (t / "loop").symlink_to(t / "loop")
+    return t / "loop", 0, None
+
+
 def _missing(t: Path) -> tuple[Path, int, int | None]:
     return t / "missing.bin", 0, None
 
@@ -113,6 +118,7 @@ CASES: dict[str, tuple[Setup, type[JournalError], str, int]] = {
     "a FIFO": (_fifo, JournalIOError, "not a regular file", 1),
     "/dev/zero": (_dev_zero, JournalIOError, "not a regular file", 1),
     "a missing file": (_missing, JournalIOError, "no such file", 1),
+    "a symlink loop": (_symlink_loop, JournalIOError, "cannot stat", 1),
     "an empty file": (_empty, CorruptJournalError, "not a non-zero multiple of 4096", 2),
     "a file of 8292 bytes": (_odd_size, CorruptJournalError, "not a non-zero multiple of 4096", 2),
 }
