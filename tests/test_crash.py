@@ -1,8 +1,10 @@
 """Crash simulation (issue 5): every crash image replays a prefix of the committed batches.
 
-A seeded workload (open, atomic batches of 1 to 120 entries, single appends,
-batches that do not fit, close and reopen, a reset) runs against a real file
-holding an embedded area between guard bytes, under :class:`crash_sim.Recorder`.
+A seeded workload (open or create --force over an old journal, atomic batches
+of 1 to 120 entries, single appends, batches that do not fit, close and
+reopen, ``qjournal append --from`` batches, pack into the area, reset) runs
+against a real file holding an embedded area between guard bytes, under
+:class:`crash_sim.Recorder`.
 Then every crash image of its writes (``crash_sim.crash_images``: prefixes,
 writes torn at each 512-byte sector boundary, and subsets of the writes since
 the last fsync) is checked:
@@ -12,8 +14,10 @@ the last fsync) is checked:
   or of those plus the one in flight: never part of a batch, never an entry
   that was not appended; it never finds corruption, only the anomalies a crash
   leaves (torn write, dirty tail);
-- opening for append (a copy, in memory) succeeds, erases what the crash left,
-  and an append then lands right after the replayed entries, the area clean.
+- opening for append (a copy, in memory; a sample through a file) succeeds,
+  erases what the crash left, and after one append the area is byte for byte
+  what D6 says: the bytes before the tail kept, the new entry (after an END
+  when it does not fit), 0xFF everywhere else.
 
 ``QJOURNAL_CRASH_IMAGES`` (default 10000) is how many distinct crash images the
 main test checks at least: it runs workload after workload (seeds 0, 1, ...)
