@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, NamedTuple, TextIO
 from qjournal import hexview
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
-from qjournal.format import LEN_CLUSTER, LEN_HEADER, MAX_LEN_BODY, MAX_LEN_DIGEST, MAX_SECTOR, RESET_BYTE, EntryType
+from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, EntryType
 from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
 
 EXIT_OK = 0
@@ -746,22 +746,9 @@ def _kind(e: Entry) -> str:
 
 def _check_entry(e: Entry) -> None:
     """The writer's argument rules (D3, D4, D8), checked before anything is opened for writing."""
-    if isinstance(e, HashEntry):
-        if not 0 < len(e.digest) <= MAX_LEN_DIGEST:
-            raise JournalArgumentError(
-                f"digest of {len(e.digest)} bytes: a HASH digest is 1 to {MAX_LEN_DIGEST} bytes (D3, D8)"
-            )
-        for field_name in ("physical_sector", "first_logical_sector"):
-            value = getattr(e, field_name)
-            if not 0 <= value <= MAX_SECTOR:
-                raise JournalArgumentError(f"{field_name} {value} is out of range 0 to 2**64-1")
-        return
-    if not 0 <= e.entry_type <= 0xFF or e.entry_type in (EntryType.end, EntryType.none):
-        raise JournalArgumentError(
-            f"entry_type {e.entry_type}: only HASH and the unassigned types 0x00, 0x03-0xfe can be appended (D4)"
-        )
-    if len(e.body) > MAX_LEN_BODY:
-        raise JournalArgumentError(f"body of {len(e.body)} bytes: at most {MAX_LEN_BODY} (D3)")
+    from qjournal.writer import check_entry
+
+    check_entry(e)
 
 
 _MARKER_TYPES = ("end", "none")
