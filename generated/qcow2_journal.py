@@ -179,8 +179,12 @@ class Qcow2Journal(KaitaiStruct):
         Laid out for fast parsers, since a replay parses millions of entries:
         the type byte is read as a plain integer (`type_code`, compared with
         integer literals) and resolved to the enum only on demand (the
-        `entry_type` instance); a HASH payload is parsed in place, without a
-        substream per entry; no instance is needed to parse an entry.
+        `entry_type` instance); the HASH record's fields are read in place,
+        in the entry itself, with no substream and no object of their own; no
+        instance is needed to parse an entry. An entry is always parsed from
+        a cluster's 4096-byte stream (the `cluster` type), so the room left in
+        the cluster is `4096 - _io.pos` (a literal rather than `_io.size`,
+        which saves the generated parser a call per entry).
         
         .. seealso::
            qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"
@@ -201,15 +205,23 @@ class Qcow2Journal(KaitaiStruct):
                 raise kaitaistruct.ValidationLessThanError(2, self.len_entry, self._io, u"/types/entry/seq/0")
             self.type_code = self._io.read_u1()
             _ = self.type_code
-            if not  (( ((_ == 2) and (self.len_entry >= 19) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos())) ) or (_ == 255) or ( ((_ == 1) and (self.len_entry == (self._io.size() - self._io.pos()) + 2)) ) or ( ((_ != 1) and (_ != 2) and (self.len_entry <= 254) and (self.len_entry <= self._io.size() - self._io.pos())) )) :
+            if not  (( ((_ == 2) and (self.len_entry >= 19) and (self.len_entry <= 254) and (self.len_entry <= 4096 - self._io.pos())) ) or (_ == 255) or ( ((_ == 1) and (self.len_entry == (4096 - self._io.pos()) + 2)) ) or ( ((_ != 1) and (_ != 2) and (self.len_entry <= 254) and (self.len_entry <= 4096 - self._io.pos())) )) :
                 raise kaitaistruct.ValidationExprError(self.type_code, self._io, u"/types/entry/seq/1")
             if self.type_code == 2:
                 pass
-                self.body = Qcow2Journal.HashRecord(self.len_entry, self._io, self, self._root)
+                self.digest = self._io.read_bytes(self.len_entry - 18)
+
+            if self.type_code == 2:
+                pass
+                self.physical_sector = self._io.read_u8be()
+
+            if self.type_code == 2:
+                pass
+                self.first_logical_sector = self._io.read_u8be()
 
             if  ((self.type_code != 2) and (self.type_code != 255)) :
                 pass
-                self.payload = self._io.read_bytes(self.len_entry - 2)
+                self.body = self._io.read_bytes(self.len_entry - 2)
 
 
 
@@ -217,7 +229,12 @@ class Qcow2Journal(KaitaiStruct):
             pass
             if self.type_code == 2:
                 pass
-                self.body._fetch_instances()
+
+            if self.type_code == 2:
+                pass
+
+            if self.type_code == 2:
+                pass
 
             if  ((self.type_code != 2) and (self.type_code != 255)) :
                 pass
@@ -246,7 +263,7 @@ class Qcow2Journal(KaitaiStruct):
             if hasattr(self, '_m_has_dirty_padding'):
                 return self._m_has_dirty_padding
 
-            self._m_has_dirty_padding =  ((self.type_code == 1) and (self.len_entry > 2) and (KaitaiStream.byte_array_min(self.payload) != 255)) 
+            self._m_has_dirty_padding =  ((self.type_code == 1) and (self.len_entry > 2) and (KaitaiStream.byte_array_min(self.body) != 255)) 
             return getattr(self, '_m_has_dirty_padding', None)
 
         @property
@@ -283,33 +300,6 @@ class Qcow2Journal(KaitaiStruct):
 
             self._m_len_body = self.len_entry - 2
             return getattr(self, '_m_len_body', None)
-
-
-    class HashRecord(KaitaiStruct):
-        """Payload of a HASH entry: one deduplication record, from the series'
-        in-memory record (hash, physical sector, first logical sector), in
-        qcow2's big-endian convention. The RFC names the HASH type but not its
-        layout; this is the project's reading (D8). A SHA-256 digest gives a
-        50-byte (0x32) entry.
-        
-        .. seealso::
-           FORMAT-DECISIONS.md D8, D10
-        """
-        def __init__(self, len_entry, _io, _parent=None, _root=None):
-            super(Qcow2Journal.HashRecord, self).__init__(_io)
-            self._parent = _parent
-            self._root = _root
-            self.len_entry = len_entry
-            self._read()
-
-        def _read(self):
-            self.digest = self._io.read_bytes(self.len_entry - 18)
-            self.physical_sector = self._io.read_u8be()
-            self.first_logical_sector = self._io.read_u8be()
-
-
-        def _fetch_instances(self):
-            pass
 
 
     @property

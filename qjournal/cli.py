@@ -510,8 +510,7 @@ def cluster_items(cluster: Any, buf: bytes, base: int, markers: bool) -> Iterato
             if markers:
                 yield Marker(type_name(code), e.len_entry, base + o)
         elif code == _HASH:
-            b = e.body
-            yield HashEntry(b.digest, b.physical_sector, b.first_logical_sector, base + o)
+            yield HashEntry(e.digest, e.physical_sector, e.first_logical_sector, base + o)
         else:
             yield RawEntry(code, buf[o + LEN_HEADER : o + e.len_entry], base + o)
         o += e.len_entry

@@ -9,8 +9,8 @@ write, dirty tail, unassigned types, dirty END padding). Reading never writes.
 Speed (issue 6): the generated parser reads each cluster from a
 :class:`ClusterStream`, a read-only Kaitai stream over the cluster's bytes that
 answers the generated code's calls without an ``io.BytesIO`` under it; the
-.ksy keeps the type byte a plain integer (``type_code``) and parses a HASH
-payload in place; replay touches no instance and breaks each cluster's
+.ksy keeps the type byte a plain integer (``type_code``) and reads the HASH
+record's fields in the entry itself (no object per record); replay touches no instance and breaks each cluster's
 parent/child cycles as soon as its entries are out, so they are freed at once
 rather than by the cyclic garbage collector.
 """
@@ -316,9 +316,8 @@ def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
 
 def _to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
     if e.type_code == _HASH:
-        b = e.body
-        return HashEntry(b.digest, b.physical_sector, b.first_logical_sector, ofs)
-    return RawEntry(e.type_code, e.payload, ofs)
+        return HashEntry(e.digest, e.physical_sector, e.first_logical_sector, ofs)
+    return RawEntry(e.type_code, e.body, ofs)
 
 
 class JournalReader:
@@ -389,10 +388,9 @@ class JournalReader:
             last = entries.pop()  # the END or NONE that ends the cluster
             for e in entries:
                 if e.type_code == _HASH:
-                    b = e.body
-                    yield _new_tuple(HashEntry, (b.digest, b.physical_sector, b.first_logical_sector, ofs))
+                    yield _new_tuple(HashEntry, (e.digest, e.physical_sector, e.first_logical_sector, ofs))
                 else:
-                    yield RawEntry(e.type_code, e.payload, ofs)
+                    yield RawEntry(e.type_code, e.body, ofs)
                 ofs += e.len_entry
             # Entry <-> cluster are reference cycles (``_parent``): emptying the list
             # lets reference counting free the entries now, not the cyclic GC later.
@@ -437,7 +435,7 @@ class JournalReader:
                     break
                 if code == _END:
                     if e.has_dirty_padding:
-                        first = _first_dirty(e.payload)
+                        first = _first_dirty(e.body)
                         problems.append(Problem("dirty_padding", ofs + LEN_HEADER + first, "END padding holds a byte other than 0xFF (D6)", False))
                 else:
                     codes[code] += 1

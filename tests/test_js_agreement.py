@@ -157,9 +157,9 @@ def end_sizes(es: list[dict]) -> list[int]:
 BUILT: dict[str, tuple[bytes, Callable[[dict], None]]] = {
     # --- healthy shapes
     "d10_example": (D10, ok_entries(
-        lambda es: es[0]["body"]["physical_sector"] == 0x10
-        and es[0]["body"]["first_logical_sector"] == 0x20
-        and es[0]["body"]["digest"] == bytes(range(32)).hex()
+        lambda es: es[0]["physical_sector"] == 0x10
+        and es[0]["first_logical_sector"] == 0x20
+        and es[0]["digest"] == bytes(range(32)).hex()
         and es[1]["entry_type"] == {"value": NONE, "name": "none"},
         ofs_tail=0x32, num_clusters=1, is_full=False, is_torn=False, has_dirty_tail=False)),
     "reset_1_cluster": (b"\xff" * C, ok(num_clusters=1, num_clusters_replayed=1, ofs_tail=0,
@@ -184,8 +184,8 @@ BUILT: dict[str, tuple[bytes, Callable[[dict], None]]] = {
     "hash_digest_sizes": (
         area(open_(entry(HASH, b"\x07" + struct.pack(">QQ", 2**53 - 1, 0)),   # n = 17, size 19
                    entry(HASH, b"\x09" * 236 + struct.pack(">QQ", 1, 2)))),    # size 254
-        ok_entries(lambda es: [len(e["body"]["digest"]) // 2 for e in es[:2]] == [1, 236]
-                   and es[0]["body"]["physical_sector"] == 2**53 - 1, ofs_tail=19 + 254)),
+        ok_entries(lambda es: [len(e["digest"]) // 2 for e in es[:2]] == [1, 236]
+                   and es[0]["physical_sector"] == 2**53 - 1, ofs_tail=19 + 254)),
     "unassigned_types": (
         area(open_(entry(0x00, b"\x01\x02"), entry(0x03), entry(0x7F, b"\x00" * 100),
                    entry(0xFE, b"\xff" * 252), hash_entry())),
@@ -350,7 +350,7 @@ def test_built_input_parses_as_intended(name, dumps):
 
 def test_every_entry_and_root_field_is_dumped(dumps, ksy):
     """The dump really walks the whole tree: every seq field and instance of
-    every type of the .ksy appears, and a HASH body is a hash_record."""
+    every type of the .ksy appears, the HASH record fields included."""
     py, _ = dumps["built:multi_cluster_end_2_255"]
     tree = py["tree"]
     types = ksy_tree.collect_types(ksy)
@@ -406,15 +406,15 @@ def test_u8_above_2_53_is_rounded_by_the_js_runtime(js_parser, ksy, tmp_path):
     js = json.loads(proc.stdout)["result"]
     dumper, _ = ksy_tree.make_dumper(ksy)
     py = json.loads(json.dumps(dumper.dump(path.read_bytes())))
-    body = "/tree/clusters/0/entries/0/body"
+    entry0 = "/tree/clusters/0/entries/0"
     diff = differences(py, js)
     assert sorted(d.split(":")[0] for d in diff) == [
-        f"{body}/first_logical_sector", f"{body}/physical_sector"], diff
-    js_body = js["tree"]["clusters"][0]["entries"][0]["body"]
+        f"{entry0}/first_logical_sector", f"{entry0}/physical_sector"], diff
+    js_entry = js["tree"]["clusters"][0]["entries"][0]
     # JSON carries the Number's shortest decimal: the same double as float(x), not x
     for key, exact in (("physical_sector", phys), ("first_logical_sector", logical)):
-        assert js_body[key] != exact and float(js_body[key]) == float(exact), (key, js_body[key])
-    assert py["tree"]["clusters"][0]["entries"][0]["body"]["physical_sector"] == phys
+        assert js_entry[key] != exact and float(js_entry[key]) == float(exact), (key, js_entry[key])
+    assert py["tree"]["clusters"][0]["entries"][0]["physical_sector"] == phys
 
 
 def test_js_runtime_drops_the_stream_and_path_of_validation_errors():
