@@ -1,0 +1,720 @@
+"""``python -m qjournal.bench``: replay, append and open-for-append figures in one table.
+
+Builds journals of realistic shape (SHA-256 HASH entries, areas filled to 90%)
+and measures, each figure the median of several runs:
+
+- replay through the public API, through the bare generated parser (the stock
+  Kaitai runtime stream, one cluster at a time), through a hand-written
+  ``struct`` decoder that checks the same rules and yields the same fields (the
+  pure-Python ceiling), and through a construct parser of the same format (a
+  benchmark-only dependency: ``pip install 'qjournal[bench]'``);
+- appends: single, atomic batches of 100, and a hand-written minimal packer,
+  in memory and to a file with and without fsync;
+- opening a full journal for append, with the tail search and with the full
+  validation: time and bytes read;
+- the peak RSS of replaying the largest area from a file, in a fresh process.
+
+Every decoder's output is compared before anything is timed: a benchmark of a
+wrong answer fails. ``--json FILE`` writes the figures for comparing runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from kaitaistruct import KaitaiStream
+
+import qjournal
+from qjournal.area import Area
+from qjournal.entries import HashEntry
+from qjournal.format import LEN_CLUSTER, LEN_SHA256_DIGEST
+from qjournal.generated.qcow2_journal import Qcow2Journal
+from qjournal.tail import find_tail
+
+MIB = 1 << 20
+FILL = 0.9
+"""Areas are filled to 90% of their bytes, as the issue asks."""
+DEFAULT_SIZES = (1 * MIB, 16 * MIB, 256 * MIB)
+BATCH = 100
+
+_HASH, _END, _NONE = 0x02, 0x01, 0xFF
+_U8U8 = struct.Struct(">QQ").unpack_from
+
+
+# -- the journals --------------------------------------------------------------
+
+
+def digest_of(i: int) -> bytes:
+    """A SHA-256 digest, distinct per index (the shape of a real journal's digests)."""
+    return hashlib.sha256(i.to_bytes(8, "big")).digest()
+
+
+def hash_entries(count: int, start: int = 0) -> list[HashEntry]:
+    """``count`` SHA-256 HASH entries: cluster i at physical sector 8*i, logical sectors scattered."""
+    return [HashEntry(digest_of(i), 8 * i, (i * 2654435761 % (1 << 32)) * 8) for i in range(start, start + count)]
+
+
+def build_journal(len_area: int, fill: float = FILL) -> bytearray:
+    """An in-memory journal of ``len_area`` bytes, appended to until ``fill`` of it is used.
+
+    ``fill=1`` appends until the journal refuses a SHA-256 entry (full for that size).
+    """
+    buf = bytearray()
+    with qjournal.create(buf, len_area // LEN_CLUSTER) as w:
+        i = 0
+        goal = int(len_area * fill)
+        while w.ofs_tail < goal:
+            try:
+                w.append_hash(digest_of(i), 8 * i, i)
+            except qjournal.JournalFullError:
+                break
+            i += 1
+    return buf
+
+
+# -- the four decoders ---------------------------------------------------------
+# Each yields, for a HASH entry, (digest, physical_sector, first_logical_sector, ofs)
+# and for any other replayed entry (type_code, body, ofs): the same fields.
+
+
+def replay_public(data: bytes) -> Iterator[tuple]:
+    """The public API: ``qjournal.read(data)`` (HashEntry and RawEntry are tuples)."""
+    return iter(qjournal.read(data))
+
+
+def replay_generated(data: bytes) -> Iterator[tuple]:
+    """The bare generated parser, as its own docs use it: ``Cluster.from_bytes``, stock runtime stream."""
+    from_bytes = Qcow2Journal.Cluster.from_bytes
+    for base in range(0, len(data), LEN_CLUSTER):
+        cluster = from_bytes(data[base : base + LEN_CLUSTER])
+        ofs = base
+        for e in cluster.entries:
+            code = e.type_code
+            if code == _HASH:
+                yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
+            elif code == _END:
+                break
+            elif code == _NONE:
+                return
+            else:
+                yield (code, e.body, ofs)
+            ofs += e.len_entry
+
+
+class DecodeError(ValueError):
+    """The hand-written decoder met an entry that breaks D3/D5/D8."""
+
+
+def replay_struct(data: bytes) -> Iterator[tuple]:
+    """A hand-written decoder: D7 replay with the .ksy's checks (D3, D5, D8), ``struct`` for the sectors."""
+    for base in range(0, len(data), LEN_CLUSTER):
+        c = data[base : base + LEN_CLUSTER]
+        o = 0
+        while True:
+            size = c[o]
+            code = c[o + 1]
+            room = LEN_CLUSTER - o
+            if size < 2:
+                raise DecodeError(f"size {size} at {base + o}")
+            if code == _HASH:
+                if not 19 <= size <= 254 or size > room - 2:
+                    raise DecodeError(f"HASH of size {size} at {base + o}")
+                end = o + size
+                phys, logical = _U8U8(c, end - 16)
+                yield (c[o + 2 : end - 16], phys, logical, base + o)
+            elif code == _END:
+                if size != room:
+                    raise DecodeError(f"END of size {size} at {base + o}")
+                break
+            elif code == _NONE:
+                return
+            else:
+                if size > 254 or size > room - 2:
+                    raise DecodeError(f"entry of size {size} at {base + o}")
+                yield (code, c[o + 2 : o + size], base + o)
+            o += size
+
+
+def construct_cluster() -> Any:
+    """The format in construct (2.10): an entry list per cluster, with the .ksy's checks."""
+    from construct import Bytes, Check, If, Int8ub, Int64ub, RepeatUntil, Struct, Tell, this
+
+    def valid(c: Any) -> bool:
+        size, code, room = c.len_entry, c.type_code, LEN_CLUSTER - c.pos + 2
+        if code == _HASH:
+            return 19 <= size <= 254 and size <= room - 2
+        if code == _NONE:
+            return True
+        if code == _END:
+            return size == room
+        return size <= 254 and size <= room - 2
+
+    entry = Struct(
+        "len_entry" / Int8ub,
+        Check(this.len_entry >= 2),
+        "type_code" / Int8ub,
+        "pos" / Tell,
+        Check(valid),
+        "digest" / If(this.type_code == _HASH, Bytes(this.len_entry - 18)),
+        "physical_sector" / If(this.type_code == _HASH, Int64ub),
+        "first_logical_sector" / If(this.type_code == _HASH, Int64ub),
+        "body" / If(lambda c: c.type_code != _HASH and c.type_code != _NONE, Bytes(this.len_entry - 2)),
+    )
+    return RepeatUntil(lambda obj, lst, ctx: obj.type_code in (_END, _NONE), entry)
+
+
+def make_replay_construct() -> Callable[[bytes], Iterator[tuple]] | None:
+    """The construct decoder, or None when construct is not installed."""
+    try:
+        cluster = construct_cluster()
+    except ImportError:
+        return None
+    parse = cluster.parse
+
+    def replay_construct(data: bytes) -> Iterator[tuple]:
+        for base in range(0, len(data), LEN_CLUSTER):
+            ofs = base
+            for e in parse(data[base : base + LEN_CLUSTER]):
+                code = e.type_code
+                if code == _HASH:
+                    yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
+                elif code == _END:
+                    break
+                elif code == _NONE:
+                    return
+                else:
+                    yield (code, e.body, ofs)
+                ofs += e.len_entry
+
+    return replay_construct
+
+
+# -- the append baselines ------------------------------------------------------
+
+
+class MinimalPacker:
+    """The least a writer can do: pack each HASH entry at the tail, END when it does not fit (D6).
+
+    No argument checks, no write order, no lock: the baseline the writer is measured against.
+    """
+
+    def __init__(self, buf: bytearray) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> int:
+        size = len(digest) + 18
+        pos = self.pos
+        o = pos % LEN_CLUSTER
+        if o + size + 2 > LEN_CLUSTER:
+            self.buf[pos] = LEN_CLUSTER - o
+            self.buf[pos + 1] = _END
+            pos += LEN_CLUSTER - o
+        struct.pack_into(f">BB{len(digest)}sQQ", self.buf, pos, size, _HASH, digest, physical_sector, first_logical_sector)
+        self.pos = pos + size
+        return pos
+
+
+class FilePacker:
+    """The minimal packer writing to a file: one ``pwrite`` per entry (two with an END), optional fsync."""
+
+    def __init__(self, fd: int, sync: bool) -> None:
+        self.fd = fd
+        self.sync = sync
+        self.pos = 0
+
+    def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> int:
+        size = len(digest) + 18
+        pos = self.pos
+        o = pos % LEN_CLUSTER
+        if o + size + 2 > LEN_CLUSTER:
+            os.pwrite(self.fd, bytes((LEN_CLUSTER - o, _END)), pos)
+            pos += LEN_CLUSTER - o
+        os.pwrite(self.fd, struct.pack(f">BB{len(digest)}sQQ", size, _HASH, digest, physical_sector, first_logical_sector), pos)
+        if self.sync:
+            os.fsync(self.fd)
+        self.pos = pos + size
+        return pos
+
+
+# -- measuring -----------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    group: str
+    name: str
+    area: str
+    count: int
+    unit: str
+    seconds: float
+    runs: int
+    rate: float
+    mib_per_s: float | None = None
+    ratio: float | None = None
+    ratio_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def timed(fn: Callable[[], int], repeat: int, budget: float) -> tuple[float, int, int]:
+    """Median seconds of ``fn()`` over up to ``repeat`` runs (fewer when ``budget`` seconds are spent).
+
+    ``fn`` returns the count it processed; returns (median seconds, count, runs).
+    """
+    times: list[float] = []
+    count = 0
+    spent = 0.0
+    while len(times) < repeat:
+        t0 = time.perf_counter()
+        count = fn()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        spent += dt
+        if spent > budget:
+            break
+    return statistics.median(times), count, len(times)
+
+
+def consume(it: Iterable[Any]) -> int:
+    """Count what an iterator yields (every decoder yields materialised fields)."""
+    n = 0
+    for _ in it:
+        n += 1
+    return n
+
+
+def checksum(it: Iterable[tuple]) -> tuple[int, int, int]:
+    """(count, sum of offsets, digest of every field): what two decoders must agree on."""
+    h = hashlib.sha256()
+    n = total = 0
+    for t in it:
+        n += 1
+        total += t[-1]
+        for v in t[:-1]:
+            h.update(v if isinstance(v, bytes) else int(v).to_bytes(8, "big"))
+    return n, total, int.from_bytes(h.digest()[:8], "big")
+
+
+def size_label(n: int) -> str:
+    """1 MiB, 64 KiB, ..."""
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB} MiB"
+    return f"{n // 1024} KiB"
+
+
+def parse_size(text: str) -> int:
+    """``64K``, ``16M``, ``1G`` or bytes; a whole number of 4096-byte clusters."""
+    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.I)
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 64K, 16M)")
+    n = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+    if n <= 0 or n % LEN_CLUSTER:
+        raise argparse.ArgumentTypeError(f"{text}: an area is a non-zero multiple of {LEN_CLUSTER} bytes")
+    return n
+
+
+def read_bytes_of_process() -> int | None:
+    """Bytes this process has read through read(2) and friends (Linux /proc/self/io), or None."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Bench:
+    """One benchmark run: builds the journals, measures, and collects :class:`Row`s."""
+
+    def __init__(self, sizes: list[int], repeat: int, budget: float, sync_count: int, workdir: Path,
+                 say: Callable[[str], None]) -> None:
+        self.sizes = sizes
+        self.repeat = repeat
+        self.budget = budget
+        self.sync_count = sync_count
+        self.workdir = workdir
+        self.say = say
+        self.rows: list[Row] = []
+        self.notes: list[str] = []
+
+    # -- replay
+    def replay(self) -> None:
+        construct_replay = make_replay_construct()
+        decoders: list[tuple[str, Callable[[bytes], Iterator[tuple]] | None]] = [
+            ("public API (qjournal.read)", replay_public),
+            ("generated parser, stock stream", replay_generated),
+            ("hand-written struct decoder", replay_struct),
+            ("construct 2.10", construct_replay),
+        ]
+        if construct_replay is None:
+            self.notes.append("construct is not installed (pip install 'qjournal[bench]'): no construct row")
+        for len_area in self.sizes:
+            label = size_label(len_area)
+            self.say(f"building a {label} journal, {FILL:.0%} full")
+            data = bytes(build_journal(len_area))
+            # Every decoder must give the same answer before any is timed.
+            reference = checksum(replay_struct(data))
+            for name, fn in decoders:
+                if fn is None:
+                    continue
+                got = checksum(fn(data))
+                if got != reference:
+                    raise AssertionError(f"{name} disagrees with the hand-written decoder on {label}: {got} != {reference}")
+            hand_rate = None
+            group_rows = []
+            for name, fn in decoders:
+                if fn is None:
+                    continue
+                self.say(f"replay {label}: {name}")
+                sec, n, runs = timed(lambda fn=fn: consume(fn(data)), self.repeat, self.budget)
+                row = Row("replay", name, label, n, "entries/s", sec, runs, n / sec, len_area * FILL / MIB / sec)
+                group_rows.append(row)
+                if fn is replay_struct:
+                    hand_rate = row.rate
+            for row in group_rows:
+                if hand_rate:
+                    row.ratio, row.ratio_to = row.rate / hand_rate, "hand-written"
+                self.rows.append(row)
+            del data
+
+    # -- append
+    def append(self) -> None:
+        len_area = min(self.sizes[-1], 16 * MIB)
+        label = size_label(len_area)
+        num_clusters = len_area // LEN_CLUSTER
+        count = int(len_area * FILL) // (LEN_SHA256_DIGEST + 18)
+        entries = hash_entries(count)
+        batches = [entries[i : i + BATCH] for i in range(0, count, BATCH)]
+
+        def writer_single() -> int:
+            with qjournal.create(bytearray(), num_clusters) as w:
+                append = w.append_hash
+                for e in entries:
+                    append(e.digest, e.physical_sector, e.first_logical_sector)
+            return count
+
+        def writer_batches() -> int:
+            with qjournal.create(bytearray(), num_clusters) as w:
+                for b in batches:
+                    w.append_many(b)
+            return count
+
+        def packer() -> int:
+            p = MinimalPacker(bytearray(b"\xff" * len_area))
+            append = p.append_hash
+            for e in entries:
+                append(e.digest, e.physical_sector, e.first_logical_sector)
+            return count
+
+        self.say(f"append in memory, {label}")
+        measured = []
+        for name, fn in (("writer, single appends", writer_single), ("writer, batches of 100", writer_batches),
+                         ("minimal packer (baseline)", packer)):
+            sec, n, runs = timed(fn, self.repeat, self.budget)
+            measured.append(Row("append, in memory", name, label, n, "entries/s", sec, runs, n / sec))
+        base = measured[-1].rate
+        for row in measured:
+            row.ratio, row.ratio_to = row.rate / base, "packer"
+        self.rows += measured
+        # The writer in memory writes the same bytes as the packer: check it once.
+        with qjournal.create(bytearray(), num_clusters) as w:
+            for e in entries[:5000]:
+                w.append(e)
+            ours = bytes(w._view[: w.ofs_tail])  # type: ignore[index]
+        p = MinimalPacker(bytearray(b"\xff" * len_area))
+        for e in entries[:5000]:
+            p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
+        if ours != bytes(p.buf[: p.pos]):
+            raise AssertionError("the writer and the minimal packer wrote different bytes")
+
+        for sync in (False, True):
+            n_single = self.sync_count if sync else min(count, 20000)
+            n_batches = max(1, self.sync_count // 10) if sync else max(1, min(len(batches), 200))
+            how = "with fsync" if sync else "no fsync"
+            self.say(f"append to a file, {how}")
+            path = self.workdir / f"append-{'sync' if sync else 'nosync'}.qjournal"
+
+            def file_single() -> int:
+                with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
+                    for e in entries[:n_single]:
+                        w.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
+                return n_single
+
+            def file_batches() -> int:
+                with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
+                    for b in batches[:n_batches]:
+                        w.append_many(b)
+                return n_batches * BATCH
+
+            def file_packer() -> int:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+                try:
+                    os.pwrite(fd, b"\xff" * len_area, 0)
+                    os.fsync(fd)
+                    p = FilePacker(fd, sync)
+                    for e in entries[:n_single]:
+                        p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
+                finally:
+                    os.close(fd)
+                return n_single
+
+            rows = []
+            for name, fn in (("writer, single appends", file_single), ("writer, batches of 100", file_batches),
+                             ("minimal packer (baseline)", file_packer)):
+                sec, n, runs = timed(fn, self.repeat, self.budget)
+                rows.append(Row(f"append to a file, {how}", name, label, n, "entries/s", sec, runs, n / sec))
+            for row in rows:
+                row.ratio, row.ratio_to = row.rate / rows[-1].rate, "packer"
+            self.rows += rows
+            path.unlink()
+        self.notes.append(
+            "append to a file: each run creates the area first (reset to 0xFF and fsynced); "
+            "with fsync the writer makes each batch durable twice (D5 commit order), the packer once per entry"
+        )
+
+    # -- open for append
+    def open_for_append(self) -> None:
+        len_area = self.sizes[-1]
+        label = size_label(len_area)
+        for fill, what in ((1.0, "full"), (FILL, f"{FILL:.0%} full")):
+            self.say(f"open a {what} {label} journal for append")
+            path = self.workdir / f"open-{what.split()[0]}.qjournal"
+            path.write_bytes(build_journal(len_area, fill))
+            results = {}
+            for name, validate in (("tail search (validate=False)", False), ("full validation (validate=True)", True)):
+                rchar: list[int] = []
+
+                def run(validate: bool = validate) -> int:
+                    before = read_bytes_of_process()
+                    with qjournal.open_for_append(path, validate=validate, durable=False) as w:
+                        tail = w.ofs_tail
+                    after = read_bytes_of_process()
+                    if before is not None and after is not None:
+                        rchar.append(after - before)
+                    return tail
+
+                sec, tail, runs = timed(run, self.repeat, self.budget)
+                results[name] = (sec, tail, runs, statistics.median(rchar) if rchar else None)
+            area = Area(path)
+            try:
+                search = find_tail(area)  # what the search touched: clusters, not bytes
+            finally:
+                area.close()
+            (s_sec, s_tail, s_runs, s_read), (v_sec, v_tail, v_runs, v_read) = results.values()
+            if s_tail != v_tail or search.ofs_tail != v_tail:
+                raise AssertionError(f"the tail search found {s_tail:#x}, the full validation {v_tail:#x}")
+            self.rows.append(Row(f"open for append, {what}", "tail search (validate=False)", label, 1, "opens/s",
+                                 s_sec, s_runs, 1 / s_sec, ratio=v_sec / s_sec, ratio_to="faster than full",
+                                 extra={"bytes_read": s_read, "clusters_read": search.clusters_read,
+                                        "fallback": search.fallback, "ms": s_sec * 1e3}))
+            self.rows.append(Row(f"open for append, {what}", "full validation (validate=True)", label, 1, "opens/s",
+                                 v_sec, v_runs, 1 / v_sec, extra={"bytes_read": v_read, "ms": v_sec * 1e3}))
+            path.unlink()
+
+    # -- memory
+    def memory(self) -> None:
+        len_area = self.sizes[-1]
+        label = size_label(len_area)
+        self.say(f"peak RSS of replaying {label} from a file, in a fresh process")
+        path = self.workdir / "rss.qjournal"
+        path.write_bytes(build_journal(len_area))
+        proc = subprocess.run([sys.executable, "-m", "qjournal.bench", "--rss-child", str(path)],
+                              capture_output=True, text=True, check=True)
+        child = json.loads(proc.stdout)
+        path.unlink()
+        grow = (child["peak_kib"] - child["baseline_kib"]) / 1024
+        self.rows.append(Row("memory", "replay from a file: peak RSS above baseline", label, child["entries"], "MiB",
+                             child["seconds"], 1, grow,
+                             extra={"baseline_mib": child["baseline_kib"] / 1024, "peak_mib": child["peak_kib"] / 1024}))
+
+
+def rss_child(path: str) -> None:
+    """Run in a fresh interpreter: replay ``path`` and print the RSS high-water marks (KiB) as JSON."""
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    with qjournal.read(path) as j:
+        n = consume(j.replay())
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"baseline_kib": baseline, "peak_kib": peak, "entries": n, "seconds": seconds}))
+
+
+# -- the report ----------------------------------------------------------------
+
+TARGETS = (
+    ("replay: public API >= 0.30x the hand-written decoder", "replay", "public API (qjournal.read)", 0.30),
+    ("append in memory: single appends >= 0.5x the minimal packer", "append, in memory", "writer, single appends", 0.5),
+)
+
+
+def evaluate_targets(rows: list[Row]) -> list[dict[str, Any]]:
+    """Each target of issue 6 with the figure that decides it, per area size where it applies."""
+    out: list[dict[str, Any]] = []
+    for text, group, name, want in TARGETS:
+        for r in rows:
+            if r.group == group and r.name == name and r.ratio is not None:
+                out.append({"target": text, "area": r.area, "value": round(r.ratio, 3), "met": r.ratio >= want})
+    by = {(r.group, r.name, r.area): r for r in rows}
+    for r in rows:
+        if r.group == "replay" and r.name.startswith("public API"):
+            c = by.get(("replay", "construct 2.10", r.area))
+            if c is not None:
+                v = r.rate / c.rate
+                out.append({"target": "replay: public API >= 4x construct", "area": r.area, "value": round(v, 2), "met": v >= 4})
+        if r.group == "open for append, full" and r.name.startswith("tail search"):
+            clusters = r.extra["clusters_read"]
+            out.append({"target": "open for append (full): <= 20 clusters read", "area": r.area, "value": clusters,
+                        "met": clusters <= 20})
+            out.append({"target": "open for append (full): >= 100x faster than full validation", "area": r.area,
+                        "value": round(r.ratio or 0, 1), "met": (r.ratio or 0) >= 100})
+        if r.group == "memory":
+            out.append({"target": "replay: peak RSS < 64 MiB above baseline", "area": r.area, "value": round(r.rate, 1),
+                        "met": r.rate < 64})
+    return out
+
+
+def fmt_rate(r: Row) -> str:
+    if r.unit == "MiB":
+        return f"{r.rate:,.1f} MiB"
+    if r.unit == "opens/s":
+        return f"{r.seconds * 1e3:,.2f} ms"
+    return f"{r.rate:,.0f}/s"
+
+
+def render(rows: list[Row], targets: list[dict[str, Any]], header: str, notes: list[str]) -> str:
+    """The table, then the targets."""
+    lines = [header, ""]
+    cols = f"{'measurement':<44} {'area':>8} {'count':>10} {'rate / time':>14} {'MiB/s':>8} {'ratio':>18} {'runs':>4}"
+    group = None
+    for r in rows:
+        if r.group != group:
+            group = r.group
+            lines += ["", f"== {group}", cols]
+        ratio = f"{r.ratio:.2f}x {r.ratio_to}" if r.ratio is not None else ""
+        mibs = f"{r.mib_per_s:,.1f}" if r.mib_per_s is not None else ""
+        lines.append(f"{r.name:<44} {r.area:>8} {r.count:>10,} {fmt_rate(r):>14} {mibs:>8} {ratio:>18} {r.runs:>4}")
+        extra = {k: v for k, v in r.extra.items() if v is not None and k != "ms"}
+        if extra:
+            shown = ", ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
+                              for k, v in extra.items())
+            lines.append(f"{'':<4}{shown}")
+    lines += ["", "== targets (issue 6)"]
+    for t in targets:
+        lines.append(f"{'met    ' if t['met'] else 'NOT met'} {t['target']:<62} {t['area']:>8}: {t['value']}")
+    if notes:
+        lines += ["", "notes:"] + [f"- {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    """What the figures were measured on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "kaitaistruct": ver("kaitaistruct"),
+        "construct": ver("construct"),
+        "qjournal": ver("qjournal"),
+    }
+
+
+def profile_replay(len_area: int, top: int) -> str:
+    """cProfile of the public API replay of one journal: the hot path, by own time."""
+    data = bytes(build_journal(len_area))
+    prof = cProfile.Profile()
+    prof.enable()
+    consume(replay_public(data))
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the table; write JSON if asked."""
+    ap = argparse.ArgumentParser(prog="python -m qjournal.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=lambda s: [parse_size(x) for x in s.split(",")],
+                    default=list(DEFAULT_SIZES), help="area sizes, comma-separated (default 1M,16M,256M)")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per figure; the median is shown (default 5)")
+    ap.add_argument("--budget", type=float, default=60.0,
+                    help="seconds after which a figure takes no more runs (at least one; default 60)")
+    ap.add_argument("--sync-count", type=int, default=200, help="single appends timed with fsync (default 200)")
+    ap.add_argument("--only", choices=("replay", "append", "open", "memory"), action="append",
+                    help="run only these parts (repeatable)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile of the public API replay (16 MiB or the largest size below)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--rss-child", metavar="PATH", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return 0
+    if args.repeat < 1 or args.sync_count < 1:
+        ap.error("--repeat and --sync-count take a positive number")
+    sizes = sorted(set(args.sizes))
+    parts = args.only or ["replay", "append", "open", "memory"]
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(f"bench: {text}", file=sys.stderr, flush=True)
+
+    env = environment()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="qjournal-bench-") as tmp:
+        bench = Bench(sizes, args.repeat, args.budget, args.sync_count, Path(tmp), say)
+        for part in ("replay", "append", "open", "memory"):
+            if part in parts:
+                getattr(bench, "open_for_append" if part == "open" else part)()
+    rows = bench.rows
+    targets = evaluate_targets(rows)
+    header = (f"qjournal benchmark: Python {env['python']} ({env['machine']}, {env['cpus']} CPUs), "
+              f"kaitaistruct {env['kaitaistruct']}, construct {env['construct']}; "
+              f"SHA-256 HASH entries, areas {FILL:.0%} full; medians of up to {args.repeat} runs "
+              f"({time.perf_counter() - t0:.0f} s in all)")
+    print(render(rows, targets, header, bench.notes))
+    if args.profile:
+        small = [s for s in sizes if s <= 16 * MIB] or sizes[:1]
+        print(f"\n== cProfile of the public API replay, {size_label(small[-1])} (own time)")
+        print(profile_replay(small[-1], 15))
+    if args.json:
+        doc = {"environment": env, "settings": {"sizes": sizes, "repeat": args.repeat, "budget": args.budget,
+                                                "fill": FILL, "sync_count": args.sync_count},
+               "rows": [asdict(r) for r in rows], "targets": targets}
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        say(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
