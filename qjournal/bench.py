@@ -38,7 +38,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Generator, Iterable, Iterator
 
 from kaitaistruct import KaitaiStream
 
@@ -104,19 +104,27 @@ def replay_generated(data: bytes) -> Iterator[tuple]:
     """The bare generated parser, as its own docs use it: ``Cluster.from_bytes``, stock runtime stream."""
     from_bytes = Qcow2Journal.Cluster.from_bytes
     for base in range(0, len(data), LEN_CLUSTER):
-        cluster = from_bytes(data[base : base + LEN_CLUSTER])
-        ofs = base
-        for e in cluster.entries:
-            code = e.type_code
-            if code == _HASH:
-                yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
-            elif code == _END:
-                break
-            elif code == _NONE:
-                return
-            else:
-                yield (code, e.body, ofs)
-            ofs += e.len_entry
+        if not (yield from cluster_fields(from_bytes(data[base : base + LEN_CLUSTER]).entries, base)):
+            return
+
+
+def cluster_fields(entries: Iterable[Any], ofs: int) -> Generator[tuple, None, bool]:
+    """Yield the fields of one cluster's parsed entries (objects with the .ksy's field names).
+
+    Returns True when an END closed the cluster (replay goes on), False at NONE.
+    """
+    for e in entries:
+        code = e.type_code
+        if code == _HASH:
+            yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
+        elif code == _END:
+            return True
+        elif code == _NONE:
+            return False
+        else:
+            yield (code, e.body, ofs)
+        ofs += e.len_entry
+    return False
 
 
 class DecodeError(ValueError):
@@ -191,18 +199,8 @@ def make_replay_construct() -> Callable[[bytes], Iterator[tuple]] | None:
 
     def replay_construct(data: bytes) -> Iterator[tuple]:
         for base in range(0, len(data), LEN_CLUSTER):
-            ofs = base
-            for e in parse(data[base : base + LEN_CLUSTER]):
-                code = e.type_code
-                if code == _HASH:
-                    yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
-                elif code == _END:
-                    break
-                elif code == _NONE:
-                    return
-                else:
-                    yield (code, e.body, ofs)
-                ofs += e.len_entry
+            if not (yield from cluster_fields(parse(data[base : base + LEN_CLUSTER]), base)):
+                return
 
     return replay_construct
 
