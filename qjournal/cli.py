@@ -22,7 +22,7 @@ import textwrap
 import traceback
 from typing import Any, Callable, Iterator, NamedTuple, TextIO
 
-from qjournal import hexview
+from qjournal import hexview, writer
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, EntryType
@@ -674,8 +674,6 @@ def _plural(n: int, one: str, many: str) -> str:
 
 def cmd_create(args: argparse.Namespace) -> int:
     """qjournal create: a reset area in a new file or inside an existing one."""
-    from qjournal import writer
-
     num_clusters = args.clusters if args.size is None else args.size // LEN_CLUSTER
     try:
         w = writer.create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
@@ -703,8 +701,6 @@ def _cli_wording(exc: JournalError) -> JournalError:
 
 def cmd_append(args: argparse.Namespace) -> int:
     """qjournal append: one entry from the options, or a batch of JSON lines."""
-    from qjournal import writer
-
     hash_opts = [args.digest, args.physical, args.logical]
     raw_opts = [args.entry_type, args.body]
     if any(o is not None for o in hash_opts):
@@ -713,14 +709,14 @@ def cmd_append(args: argparse.Namespace) -> int:
         if any(o is not None for o in raw_opts) or args.from_file is not None:
             raise UsageError("--hash does not combine with --type, --body or --from (see 'qjournal append --help')")
         entries: list[Entry] = [HashEntry(args.digest, args.physical, args.logical)]
-        _check_entry(entries[0])
+        writer.check_entry(entries[0])
     elif any(o is not None for o in raw_opts):
         if args.entry_type is None:
             raise UsageError("--body needs --type (see 'qjournal append --help')")
         if args.from_file is not None:
             raise UsageError("--type does not combine with --from (see 'qjournal append --help')")
         entries = [RawEntry(args.entry_type, args.body or b"")]
-        _check_entry(entries[0])
+        writer.check_entry(entries[0])
     else:
         entries = _read_batch(args.from_file)
     with writer.open_for_append(args.path, args.offset, args.length) as w:
@@ -741,13 +737,6 @@ def cmd_append(args: argparse.Namespace) -> int:
 
 def _kind(e: Entry) -> str:
     return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.entry_type)}"
-
-
-def _check_entry(e: Entry) -> None:
-    """The writer's argument rules (D3, D4, D8), checked before anything is opened for writing."""
-    from qjournal.writer import check_entry
-
-    check_entry(e)
 
 
 _MARKER_TYPES = ("end", "none")
@@ -776,7 +765,7 @@ def _read_batch(from_file: str | None) -> list[Entry]:
                 if isinstance(d, dict) and d.get("entry_type") in _MARKER_TYPES:
                     continue  # an END or NONE record of dump --all: the writer places its own
                 entry = entry_from_dict(d)
-                _check_entry(entry)
+                writer.check_entry(entry)
             except UnicodeDecodeError as exc:
                 raise JournalArgumentError(
                     f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was written", source=name
@@ -820,8 +809,6 @@ class _CountingFile:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """qjournal pack: the live entries of SRC into a fresh DST."""
-    from qjournal import writer
-
     with _open(args) as reader:  # the source's checks (missing, directory, window) first
         len_area = reader.len_area
     with open(args.path, "rb") as f, _Progress(len_area, "pack") as progress:
@@ -852,8 +839,6 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     """qjournal reset: every byte of the area to 0xFF, only with --yes."""
-    from qjournal import writer
-
     with _open(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
         len_area, area_offset = reader.len_area, reader.area.area_offset
     if not args.yes:
