@@ -115,12 +115,14 @@ types:
           NONE (0xFF) where replay stops. A regular entry always leaves at
           least two bytes before the boundary (see `entry.type_code`), so the
           list never runs past the end of the cluster.
+        doc-ref: FORMAT-DECISIONS.md D5, D7
       - id: tail
         size-eos: true
         doc: |
           In an open cluster, the bytes after the NONE header: all 0xFF in a
           healthy journal. Empty in a closed cluster (the END reaches the
           boundary).
+        doc-ref: FORMAT-DECISIONS.md D5
     instances:
       terminator:
         value: entries.last

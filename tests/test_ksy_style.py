@@ -7,6 +7,9 @@ and the `doc` of what is selected. So:
 - every type but the root has a `-webide-representation`, and each `{name}`
   in it names a seq field or instance of that type;
 - the root, every type, every seq field and every instance has a `doc`;
+- the root, every type and every seq field has a `doc-ref` (where in the
+  spec or FORMAT-DECISIONS the thing is stated);
+- `meta` has a license, and its keys in the order of the Kaitai style guide;
 - every enum value has a `doc` (the long form `0x01: {id: end, doc: ...}`).
 
 The .ksy is read by js-yaml 4.1.0 with CORE_SCHEMA through node, as the Web
@@ -42,6 +45,33 @@ def _has_doc(spec: object) -> bool:
     return isinstance(spec, dict) and isinstance(spec.get("doc"), str) and spec["doc"].strip() != ""
 
 
+def _has_ref(spec: object) -> bool:
+    if not isinstance(spec, dict):
+        return False
+    ref = spec.get("doc-ref")
+    refs = ref if isinstance(ref, list) else [ref]
+    return bool(refs) and all(isinstance(r, str) and r.strip() for r in refs)
+
+
+META_ORDER = ("id", "title", "application", "file-extension", "xref", "tags", "license", "ks-version",
+              "ks-debug", "ks-opaque-types", "imports", "encoding", "endian", "bit-endian")
+"""The meta keys in the order the Kaitai Struct style guide gives them."""
+
+
+def _meta_gaps(meta: dict) -> list[str]:
+    gaps = []
+    if not meta.get("license"):
+        gaps.append("/meta: no license")
+    keys = list(meta)
+    unknown = [k for k in keys if k not in META_ORDER]
+    if unknown:
+        gaps.append(f"/meta: keys the style guide does not list: {unknown}")
+    known = [k for k in keys if k in META_ORDER]
+    if known != sorted(known, key=META_ORDER.index):
+        gaps.append(f"/meta: keys not in the style guide's order: {known}")
+    return gaps
+
+
 def _types(ksy: dict):
     """(path, name, spec, is_root) for the root and every type, nested ones included."""
     yield "/", ksy["meta"]["id"], ksy, True
@@ -63,15 +93,19 @@ def _enums(ksy: dict):
 
 def lint(ksy: dict) -> list[str]:
     """Every style gap of the .ksy, as 'path: problem'."""
-    gaps: list[str] = []
+    gaps: list[str] = _meta_gaps(ksy.get("meta") or {})
     for path, name, spec, is_root in _types(ksy):
         if not _has_doc(spec):
             gaps.append(f"{path}: no doc on {'the root' if is_root else 'type ' + name}")
+        if not _has_ref(spec):
+            gaps.append(f"{path}: no doc-ref on {'the root' if is_root else 'type ' + name}")
         seq_ids = [attr.get("id") for attr in spec.get("seq") or []]
         instances = spec.get("instances") or {}
         for i, attr in enumerate(spec.get("seq") or []):
             if not _has_doc(attr):
                 gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc")
+            if not _has_ref(attr):
+                gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc-ref")
         for inst_id, inst in instances.items():
             if not _has_doc(inst):
                 gaps.append(f"{path}instances/{inst_id}: no doc")
@@ -134,13 +168,29 @@ def test_lint_finds_each_kind_of_gap():
         "enums": {"e": {1: "short", 2: {"id": "long"}, 3: {"id": "ok", "doc": "d"}}},
     }
     assert lint(bad) == [
+        "/meta: no license",
         "/: no doc on the root",
+        "/: no doc-ref on the root",
         "/seq/0 (a): no doc",
+        "/seq/0 (a): no doc-ref",
         "/instances/i: no doc",
+        "/types/no_rep/: no doc-ref on type no_rep",
+        "/types/no_rep/seq/0 (x): no doc-ref",
         "/types/no_rep/: no -webide-representation on type no_rep",
+        "/types/bad_ref/: no doc-ref on type bad_ref",
+        "/types/bad_ref/seq/0 (x): no doc-ref",
         "/types/bad_ref/-webide-representation: {nope} is not a field or instance of bad_ref",
         "/types/bad_ref/types/inner/: no doc on type inner",
+        "/types/bad_ref/types/inner/: no doc-ref on type inner",
         "/types/bad_ref/types/inner/seq/0 (y): no doc",
+        "/types/bad_ref/types/inner/seq/0 (y): no doc-ref",
         "/enums/e/1: enum value without doc (short form 'short')",
         "/enums/e/2: enum value without doc",
     ]
+
+
+def test_lint_checks_the_meta_keys() -> None:
+    assert _meta_gaps({"id": "x", "title": "t", "license": "CC0-1.0", "endian": "be"}) == []
+    assert _meta_gaps({"id": "x", "license": "MIT", "endian": "le", "title": "t"}) == [
+        "/meta: keys not in the style guide's order: ['id', 'license', 'endian', 'title']"]
+    assert _meta_gaps({"id": "x", "license": "MIT", "foo": 1}) == ["/meta: keys the style guide does not list: ['foo']"]
