@@ -157,7 +157,7 @@ def _encode(entry: object) -> tuple[bytes, Entry]:
         fls = _sector("first_logical_sector", entry.first_logical_sector)
         len_entry = len(digest) + _HASH_HEADER
         data = _HASH_PACK[len_entry](len_entry, _HASH, digest, ps, fls)
-        return data, HashEntry(digest, ps, fls)
+        return data, _tuple_new(HashEntry, (digest, ps, fls, None))
     if isinstance(entry, RawEntry):
         t = _raw_type(entry.entry_type)
         body = _body(entry.body)
@@ -446,13 +446,13 @@ class JournalWriter:
                 buf = bytearray()
                 pos = start = at
             buf += data
-            out.append(entry._replace(ofs=pos))
+            out.append(_tuple_new(type(entry), entry[:-1] + (pos,)))  # entry._replace(ofs=pos), without its cost
             pos += len(data)
         runs.append((start, bytes(buf)))
         self._commit(runs)
         self._ofs_tail = pos
         for e in out:
-            if isinstance(e, HashEntry):
+            if type(e) is HashEntry:
                 self._num_hash += 1
             else:
                 self._raw_counts[e.entry_type] += 1

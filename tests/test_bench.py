@@ -151,3 +151,15 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     kinds = {t["target"] for t in doc["targets"]}
     assert len(kinds) == 6, kinds
     assert doc["environment"]["python"].startswith("3.")
+
+
+def test_peak_rss_sees_a_real_allocation_and_not_the_parents() -> None:
+    """The memory figure can fail: it rises with an allocation, and a child does not inherit its parent's peak."""
+    code = ("from qjournal.bench import peak_rss_kib; a = peak_rss_kib(); x = bytearray(96 << 20); "
+            "x[::4096] = b'\\x01' * len(x[::4096]); print(a, peak_rss_kib())")
+    hog = bytearray(256 << 20)  # this process's peak is now above 256 MiB
+    hog[::4096] = b"\x01" * len(hog[::4096])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = map(int, proc.stdout.split())
+    assert after - before >= 90 * 1024
+    assert before < 200 * 1024, "the child's baseline inherited the parent's peak"
