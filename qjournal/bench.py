@@ -622,7 +622,7 @@ def evaluate_targets(rows: list[Row]) -> list[dict[str, Any]]:
 
 def fmt_rate(r: Row) -> str:
     if r.unit == "MiB":
-        return f"{r.rate:,.1f} MiB"
+        return f"{r.rate:,.2f} MiB"
     if r.unit == "opens/s":
         return f"{r.seconds * 1e3:,.2f} ms"
     return f"{r.rate:,.0f}/s"

@@ -434,12 +434,13 @@ class JournalWriter:
         runs: list[tuple[int, bytes]] = []
         out: list[Entry] = []
         pos = start = self._ofs_tail
+        len_area = self._len_area
         buf = bytearray()
         for i, (data, entry) in enumerate(encoded):
             o = pos % LEN_CLUSTER
-            if pos >= self._len_area or not fits(o, len(data)):
+            if pos >= len_area or o + len(data) > _ROOM:  # not fits(o, len(data)), inlined
                 at = pos - o + LEN_CLUSTER
-                if at >= self._len_area:
+                if at >= len_area:
                     raise self._full(len(data), i, len(encoded), pos)
                 buf += bytes((LEN_CLUSTER - o, _END))
                 runs.append((start, bytes(buf)))
@@ -451,12 +452,14 @@ class JournalWriter:
         runs.append((start, bytes(buf)))
         self._commit(runs)
         self._ofs_tail = pos
+        num_hash = 0
         for e in out:
             if type(e) is HashEntry:
-                self._num_hash += 1
+                num_hash += 1
             else:
                 self._raw_counts[e.entry_type] += 1
                 self._raw_log.append((e.ofs, e.entry_type, e.len_entry))  # type: ignore[arg-type]
+        self._num_hash += num_hash
         return out
 
     def _commit(self, runs: Sequence[tuple[int, bytes]]) -> None:
