@@ -274,30 +274,18 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def timed(fn: Callable[[], int], repeat: int, budget: float) -> tuple[float, int, int]:
-    """Median seconds of ``fn()`` over up to ``repeat`` runs (fewer when ``budget`` seconds are spent).
-
-    ``fn`` returns the count it processed; returns (median seconds, count, runs).
-    """
-    times: list[float] = []
-    count = 0
-    spent = 0.0
-    while len(times) < repeat:
-        t0 = time.perf_counter()
-        count = fn()
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        spent += dt
-        if spent > budget:
-            break
-    return statistics.median(times), count, len(times)
+Run = Callable[[], "int | tuple[int, float]"]
+"""One timed run: returns the count it processed, or (count, seconds) when it
+times itself to leave its set-up out (creating a file, say)."""
 
 
-def timed_interleaved(fns: dict[str, Callable[[], int]], repeat: int, budget: float) -> dict[str, tuple[float, int, int]]:
-    """:func:`timed` for several functions at once, run in turns (a, b, c, a, b, c, ...).
+def timed_interleaved(fns: dict[str, Run], repeat: int, budget: float) -> dict[str, tuple[float, int, int]]:
+    """Median seconds of each run over up to ``repeat`` runs, run in turns (a, b, c, a, b, c, ...).
 
-    Figures compared as ratios are measured interleaved, so a slow phase of the
-    machine (another process, a frequency change) falls on all of them alike.
+    A run stops being repeated once it has spent ``budget`` seconds (it runs at
+    least once). Figures compared as ratios are measured in turns, so a slow
+    phase of the machine (another process, a frequency change) falls on all of
+    them alike. Returns {name: (median seconds, count, runs)}.
     """
     times: dict[str, list[float]] = {name: [] for name in fns}
     counts: dict[str, int] = {}
@@ -306,9 +294,16 @@ def timed_interleaved(fns: dict[str, Callable[[], int]], repeat: int, budget: fl
             if times[name] and sum(times[name]) > budget:
                 continue
             t0 = time.perf_counter()
-            counts[name] = fn()
-            times[name].append(time.perf_counter() - t0)
+            result = fn()
+            dt = time.perf_counter() - t0
+            counts[name], seconds = result if isinstance(result, tuple) else (result, dt)
+            times[name].append(seconds)
     return {name: (statistics.median(t), counts[name], len(t)) for name, t in times.items()}
+
+
+def timed(fn: Run, repeat: int, budget: float) -> tuple[float, int, int]:
+    """:func:`timed_interleaved` for one run: (median seconds, count, runs)."""
+    return timed_interleaved({"run": fn}, repeat, budget)["run"]
 
 
 def consume(it: Iterable[Any]) -> int:
@@ -407,6 +402,13 @@ class Bench:
                                      len_area * FILL / MIB / sec, n / sec / hand_rate, "hand-written"))
             del data
 
+    @staticmethod
+    def _ratio_rows(group: str, label: str, figures: dict[str, tuple[float, int, int]]) -> list[Row]:
+        """Rows of entries/s, each with its ratio to the last figure (the baseline)."""
+        base_sec, base_n, _ = list(figures.values())[-1]
+        return [Row(group, name, label, n, "entries/s", sec, runs, n / sec, ratio=(n / sec) / (base_n / base_sec),
+                    ratio_to="packer") for name, (sec, n, runs) in figures.items()]
+
     # -- append
     def append(self) -> None:
         len_area = min(self.sizes[-1], 16 * MIB)
@@ -439,17 +441,13 @@ class Bench:
         self.say(f"append in memory, {label}")
         figures = timed_interleaved({"writer, single appends": writer_single, "writer, batches of 100": writer_batches,
                                      "minimal packer (baseline)": packer}, self.repeat, self.budget)
-        measured = [Row("append, in memory", name, label, n, "entries/s", sec, runs, n / sec)
-                    for name, (sec, n, runs) in figures.items()]
-        base = measured[-1].rate
-        for row in measured:
-            row.ratio, row.ratio_to = row.rate / base, "packer"
-        self.rows += measured
+        self.rows += self._ratio_rows("append, in memory", label, figures)
         # The writer in memory writes the same bytes as the packer: check it once.
-        with qjournal.create(bytearray(), num_clusters) as w:
+        mem = bytearray()
+        with qjournal.create(mem, num_clusters) as w:
             for e in entries[:5000]:
                 w.append(e)
-            ours = bytes(w._view[: w.ofs_tail])  # type: ignore[index]
+            ours = bytes(mem[: w.ofs_tail])
         p = MinimalPacker(bytearray(b"\xff" * len_area))
         for e in entries[:5000]:
             p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
@@ -463,42 +461,45 @@ class Bench:
             self.say(f"append to a file, {how}")
             path = self.workdir / f"append-{'sync' if sync else 'nosync'}.qjournal"
 
-            def file_single() -> int:
+            # Each run creates a fresh area first, outside the time measured; closing
+            # (the writer's last sync) is inside it, as a writer's user pays it.
+            def file_single() -> tuple[int, float]:
                 with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
+                    t0 = time.perf_counter()
                     for e in entries[:n_single]:
                         w.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
-                return n_single
+                return n_single, time.perf_counter() - t0
 
-            def file_batches() -> int:
+            def file_batches() -> tuple[int, float]:
                 with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
+                    t0 = time.perf_counter()
                     for b in batches[:n_batches]:
                         w.append_many(b)
-                return n_batches * BATCH
+                return n_batches * BATCH, time.perf_counter() - t0
 
-            def file_packer() -> int:
+            def file_packer() -> tuple[int, float]:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
                 try:
                     os.pwrite(fd, b"\xff" * len_area, 0)
                     os.fsync(fd)
                     p = FilePacker(fd, sync)
+                    t0 = time.perf_counter()
                     for e in entries[:n_single]:
                         p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
+                    if not sync:
+                        os.fsync(fd)  # the writer's close syncs too
+                    return n_single, time.perf_counter() - t0
                 finally:
                     os.close(fd)
-                return n_single
 
-            rows = []
-            for name, fn in (("writer, single appends", file_single), ("writer, batches of 100", file_batches),
-                             ("minimal packer (baseline)", file_packer)):
-                sec, n, runs = timed(fn, self.repeat, self.budget)
-                rows.append(Row(f"append to a file, {how}", name, label, n, "entries/s", sec, runs, n / sec))
-            for row in rows:
-                row.ratio, row.ratio_to = row.rate / rows[-1].rate, "packer"
-            self.rows += rows
+            figures = timed_interleaved({"writer, single appends": file_single, "writer, batches of 100": file_batches,
+                                         "minimal packer (baseline)": file_packer}, self.repeat, self.budget)
+            self.rows += self._ratio_rows(f"append to a file, {how}", label, figures)
             path.unlink()
         self.notes.append(
-            "append to a file: each run creates the area first (reset to 0xFF and fsynced); "
-            "with fsync the writer makes each batch durable twice (D5 commit order), the packer once per entry"
+            "append to a file: each run creates the area first, outside the time measured; the time includes the "
+            "final sync (the writer's close); with fsync the writer makes each batch durable twice (its commit "
+            "order), the packer each entry once"
         )
 
     # -- open for append
