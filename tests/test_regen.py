@@ -65,3 +65,25 @@ def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
     assert "qjournal/generated/qcow2_journal.py" in names
     assert "qjournal/generated/__init__.py" in names
     assert "qjournal/reader.py" in names
+
+
+def test_a_source_checkout_imports_without_being_installed() -> None:
+    """From the repository's root, ``import qjournal`` finds the source tree before any
+    installed copy; ``qjournal/generated`` (a link to ``generated/``) makes that tree
+    whole, so the README's examples run there after a plain ``pip install .`` too.
+    The subprocess drops every import hook (an editable install's included) and
+    site-packages' qjournal, keeping only the source tree and the dependencies."""
+    root = Path(__file__).resolve().parents[1]
+    link = root / "qjournal" / "generated"
+    assert link.is_symlink() and link.resolve() == (root / "generated").resolve()
+    code = (
+        "import sys; "
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__name__.lower() "
+        "and 'editable' not in getattr(f, '__module__', '').lower()]; "
+        "import qjournal, qjournal.generated.qcow2_journal as g; "
+        "print(qjournal.__file__); print(g.__file__)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    package, generated = proc.stdout.split()
+    assert Path(package).parent == root / "qjournal"
+    assert Path(generated).resolve() == (root / "generated" / "qcow2_journal.py").resolve()
