@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterable, Iterator
 
-from kaitaistruct import KaitaiStream
 
 import qjournal
 from qjournal.area import Area
@@ -394,7 +393,7 @@ class Bench:
                 if got != reference:
                     raise AssertionError(f"{name} disagrees with the hand-written decoder on {label}: {got} != {reference}")
             self.say(f"replay {label}: timing {len(present)} decoders, in turns")
-            figures = timed_interleaved({name: (lambda fn=fn: consume(fn(data))) for name, fn in present.items()},
+            figures = timed_interleaved({name: (lambda fn=fn, data=data: consume(fn(data))) for name, fn in present.items()},
                                         self.repeat, self.budget)
             hand_rate = figures["hand-written struct decoder"][1] / figures["hand-written struct decoder"][0]
             for name, (sec, n, runs) in figures.items():

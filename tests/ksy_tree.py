@@ -27,7 +27,6 @@ import importlib
 import importlib.util
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys

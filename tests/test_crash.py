@@ -39,7 +39,7 @@ import pytest
 
 import qjournal
 from crash_sim import SECTOR, Barrier, Crash, Mark, Recorder, Write, crash_images
-from qjournal import CorruptJournalError, HashEntry, JournalError, JournalFullError, RawEntry
+from qjournal import CorruptJournalError, HashEntry, JournalFullError, RawEntry
 from test_fuzz import REGRESSIONS, build_journal, entry_key, run_cli
 
 writer_mod = pytest.importorskip("qjournal.writer")
