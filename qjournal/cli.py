@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator, NamedTuple, TextIO
 from qjournal import hexview, writer
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
-from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, EntryType
-from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, type_name
+from qjournal.format import LEN_CLUSTER, RESET_BYTE, EntryType
+from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, to_entry, type_name
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -501,18 +501,16 @@ def walk_clusters(
             return
 
 
-def cluster_items(cluster: Any, buf: bytes, base: int, markers: bool) -> Iterator[Entry | Marker]:
-    """The entries of parsed cluster ``buf``, with their area offsets; END/NONE too if ``markers``."""
+def cluster_items(cluster: Any, base: int, markers: bool) -> Iterator[Entry | Marker]:
+    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
     o = 0
     for e in cluster.entries:
         code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
         if code == _END or code == _NONE:
             if markers:
                 yield Marker(type_name(code), e.len_entry, base + o)
-        elif code == _HASH:
-            yield HashEntry(e.digest, e.physical_sector, e.first_logical_sector, base + o)
         else:
-            yield RawEntry(code, buf[o + LEN_HEADER : o + e.len_entry], base + o)
+            yield to_entry(e, base + o)
         o += e.len_entry
 
 
@@ -552,7 +550,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
         first = True
         for index, buf, cluster, error in walk_clusters(reader, progress):
             # In a corrupt cluster only the valid entries before the corruption are shown.
-            for item in cluster_items(cluster, buf, index * LEN_CLUSTER, args.all and error is None):
+            for item in cluster_items(cluster, index * LEN_CLUSTER, args.all and error is None):
                 if args.output == "human":
                     _out(format_item(item))
                 elif args.output == "jsonl":

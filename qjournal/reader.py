@@ -314,7 +314,8 @@ def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
         raise CorruptJournalError("crosses_boundary", f"an entry runs past the cluster: {exc}", 0) from None
 
 
-def _to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
+def to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
+    """The public entry for a parsed regular entry at area offset ``ofs``: HashEntry or RawEntry."""
     if e.type_code == _HASH:
         return HashEntry(e.digest, e.physical_sector, e.first_logical_sector, ofs)
     return RawEntry(e.type_code, e.body, ofs)
@@ -379,7 +380,7 @@ class JournalReader:
                 io = ClusterStream(buf)
                 while io.pos() < (exc.offset or 0):
                     e = Qcow2Journal.Entry(io)
-                    yield _to_entry(e, ofs)
+                    yield to_entry(e, ofs)
                     ofs += e.len_entry
                 raise self._corrupt(exc, index * LEN_CLUSTER) from None
             # The hot loop (issue 6): no instance, no enum, no call per entry but
