@@ -9,6 +9,7 @@ from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import (
     CORRUPTION_RULES,
     CorruptJournalError,
+    ForeignDataError,
     JournalArgumentError,
     JournalError,
     JournalFullError,
@@ -35,6 +36,7 @@ __all__ = [
     "CorruptJournalError",
     "Entry",
     "EntryType",
+    "ForeignDataError",
     "HashEntry",
     "JournalArgumentError",
     "JournalError",

@@ -2,18 +2,25 @@
 
 An :class:`Area` is a window ``[area_offset, area_offset + len_area)`` over a
 source. It checks the window once, up front, and then reads (and, for a writer,
-writes) only inside it, so bytes outside the area are never touched.
+writes) only inside it, so bytes outside the area are never touched. An
+in-memory source is held through a memoryview for the area's lifetime, so a
+bytearray cannot be resized under a reader or a writer (Python refuses with
+``BufferError``); a file that changes size under it is noticed and reported.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import stat
-from typing import BinaryIO, Union
+from typing import BinaryIO, Iterator, Union
 
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER
+
+CHUNK = 1 << 20
+"""Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
 
 Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
 """What a journal can be opened from: bytes, a path, or a binary file object."""
@@ -43,8 +50,10 @@ class Area:
         self.name = describe(source)
         self.writable = writable
         self._owned: BinaryIO | None = None
-        self._buf: bytearray | memoryview | bytes | None = None
+        self._buf: memoryview | None = None
         self._file: BinaryIO | None = None
+        self.length_given = length is not None
+        """False when the area runs to the end of the file because no length was given."""
         if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
             raise JournalArgumentError(f"offset must be a non-negative integer, not {offset!r}", source=self.name)
         if length is not None and (not isinstance(length, int) or isinstance(length, bool) or length < 0):
@@ -52,16 +61,19 @@ class Area:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if writable and not isinstance(source, bytearray):
                 raise JournalArgumentError("an in-memory journal opened for writing must be a bytearray", source=self.name)
-            self._buf = source
-            size = len(source)
+            try:
+                self._buf = memoryview(source).cast("B")  # an export: the bytearray cannot be resized while held
+            except TypeError:
+                raise JournalArgumentError("a memoryview source must be contiguous memory", source=self.name) from None
+            size = len(self._buf)
         elif isinstance(source, (str, os.PathLike)):
             self._file = self._owned = _open_path(source, writable, self.name)
             size = _size_of(self._file, self.name)
         elif hasattr(source, "read") and hasattr(source, "seek"):
+            check_file_object(source, writable, self.name)
             self._file = source  # type: ignore[assignment]
             size = _size_of(self._file, self.name)
         else:
-            self.close()
             raise JournalArgumentError(f"cannot open a journal from {type(source).__name__}", source=self.name)
         self.area_offset = offset
         self.len_file = size
@@ -77,12 +89,14 @@ class Area:
                     source=self.name,
                 )
             if self.len_area == 0 or self.len_area % LEN_CLUSTER:
+                what = "" if length is not None else f" (the rest of the {size}-byte file from offset {offset:#x})"
                 raise CorruptJournalError(
                     "area_length",
-                    f"the area is {self.len_area} bytes, not a non-zero multiple of {LEN_CLUSTER} (D1)",
+                    f"the area is {self.len_area} bytes{what}, not a non-zero multiple of {LEN_CLUSTER} (D1)",
                     0,
                     area_offset=offset,
                     source=self.name,
+                    hint=None if length is not None else LENGTH_HINT,
                 )
         except BaseException:
             self.close()
@@ -98,7 +112,8 @@ class Area:
         n = max(0, min(n, self.len_area - pos))
         if self._buf is not None:
             return bytes(self._buf[self.area_offset + pos : self.area_offset + pos + n])
-        assert self._file is not None
+        if self._file is None:
+            raise JournalArgumentError("the journal is closed", source=self.name)
         try:
             self._file.seek(self.area_offset + pos)
             data = self._file.read(n)
@@ -113,6 +128,15 @@ class Area:
                 source=self.name,
             )
         return data
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """The area's bytes from ``start`` to ``end`` (default: the end), as (area offset, bytes) of up to 1 MiB."""
+        end = self.len_area if end is None else min(end, self.len_area)
+        pos = start
+        while pos < end:
+            data = self.read(pos, min(CHUNK, end - pos))
+            yield pos, data
+            pos += len(data)
 
     def read_cluster(self, index: int) -> bytes:
         """The 4096 bytes of journal cluster ``index``."""
@@ -147,18 +171,27 @@ class Area:
                 area_offset=self.area_offset,
                 source=self.name,
             )
-        view = memoryview(data)
         try:
             self._file.seek(self.area_offset + pos)
-            while view:  # a raw file may write fewer bytes than asked
-                n = self._file.write(view)
-                if n is None or n >= len(view):
-                    break
-                if n <= 0:
-                    raise OSError(f"wrote {len(data) - len(view)} of {len(data)} bytes")
-                view = view[n:]
+            write_all(self._file, data)
         except OSError as exc:
             raise JournalIOError(f"cannot write: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name) from exc
+        try:
+            after = self._file.seek(0, os.SEEK_END)
+        except (OSError, ValueError):  # pragma: no cover - it could seek a moment ago
+            return
+        if after < self.area_offset + self.len_area:
+            # Truncated between the check above and the write: advisory locks cannot stop that.
+            start = self.area_offset + pos
+            raise JournalIOError(
+                f"the file was truncated while it was written: it now ends at {after} ({after:#x}), before the "
+                f"area's end at {self.area_offset + self.len_area:#x}; {len(data)} bytes were written at file offset "
+                f"{start:#x}, so the file holds zeros from its new end up to them if they lie past it; "
+                f"the area is no longer whole and its journal is not to be trusted",
+                pos,
+                area_offset=self.area_offset,
+                source=self.name,
+            )
 
     def flush(self) -> None:
         """Hand buffered writes to the operating system."""
@@ -186,15 +219,76 @@ class Area:
             return None
 
     def close(self) -> None:
-        """Close the file if this area opened it (a caller's file object stays open)."""
+        """Close the file if this area opened it (a caller's file object stays open); release a buffer."""
         if self._owned is not None:
             self._owned.close()
             self._owned = None
         self._file = None
-        self._buf = None
+        if self._buf is not None:
+            self._buf.release()
+            self._buf = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_owned", None) is not None or getattr(self, "_buf", None) is not None:
+            self.close()
+
+
+ADDRESS_HINT = (
+    "the area at this offset does not look like a journal: check the offset and the length "
+    "(${offset}, ${length}; both in bytes)"
+)
+"""The hint of an error that a wrong offset or length is likelier to cause than a corrupt journal."""
+LENGTH_HINT = (
+    "no length was given, so the area runs from the offset to the end of the file: check the offset "
+    "and give the area's length (${offset}, ${length}; both in bytes)"
+)
+"""The hint of an area length error when the length was not given."""
+
+
+def write_all(f: BinaryIO, data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` at ``f``'s position: a raw file may write fewer bytes than asked."""
+    view = memoryview(data)
+    total = len(view)
+    while view:
+        n = f.write(view)
+        if n is None or n >= len(view):
+            return
+        if n <= 0:
+            raise OSError(f"wrote {total - len(view)} of {total} bytes")
+        view = view[n:]
+
+
+def check_path(path: str | os.PathLike, name: str) -> None:
+    """Refuse a path the operating system cannot take (a NUL byte in it)."""
+    if b"\0" in os.fsencode(path):
+        raise JournalArgumentError("the path contains a NUL byte, which no file name can hold", source=name)
+
+
+def check_file_object(f: object, writable: bool, name: str) -> None:
+    """Refuse a file object the area cannot use: text mode, or append mode for writing."""
+    mode = getattr(f, "mode", "")
+    if isinstance(f, io.TextIOBase) or (isinstance(mode, str) and mode and "b" not in mode):
+        raise JournalArgumentError(
+            "the file object is in text mode; a journal is bytes: open it in binary mode ('rb', or 'r+b' to write)",
+            source=name,
+        )
+    if not writable:
+        return
+    appending = isinstance(mode, str) and "a" in mode
+    try:
+        appending = appending or bool(fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_APPEND)  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    if appending:
+        raise JournalArgumentError(
+            "the file object is open in append mode: every write would go to the end of the file, "
+            "outside the area, whatever the offset; open it with 'r+b'",
+            source=name,
+        )
 
 
 def _open_path(path: str | os.PathLike, writable: bool, name: str) -> BinaryIO:
+    check_path(path, name)
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -10,8 +10,8 @@ and measures, each figure the median of several runs:
   benchmark-only dependency: ``pip install 'qjournal[bench]'``);
 - appends: single, atomic batches of 100, and a hand-written minimal packer,
   in memory and to a file with and without fsync;
-- opening a full journal for append, with the tail search and with the full
-  validation: time and bytes read;
+- opening a full and a 90% full journal for append (validation by replay):
+  time and bytes read;
 - the peak RSS of replaying the largest area from a file, in a fresh process.
 
 Every decoder's output is compared before anything is timed: a benchmark of a
@@ -42,11 +42,9 @@ from typing import Any, Callable, Generator, Iterable, Iterator
 
 
 import qjournal
-from qjournal.area import Area
 from qjournal.entries import HashEntry
 from qjournal.format import LEN_CLUSTER, LEN_HASH_SECTORS, LEN_HEADER, LEN_SHA256_DIGEST, EntryType
 from qjournal.generated.qcow2_journal import Qcow2Journal
-from qjournal.tail import find_tail
 
 MIB = 1 << 20
 FILL = 0.9
@@ -510,36 +508,21 @@ class Bench:
             self.say(f"open a {what} {label} journal for append")
             path = self.workdir / f"open-{what.split()[0]}.qjournal"
             path.write_bytes(build_journal(len_area, fill))
-            results = {}
-            for name, validate in (("tail search (validate=False)", False), ("full validation (validate=True)", True)):
-                rchar: list[int] = []
+            rchar: list[int] = []
 
-                def run(validate: bool = validate) -> int:
-                    before = read_bytes_of_process()
-                    with qjournal.open_for_append(path, validate=validate, durable=False) as w:
-                        tail = w.ofs_tail
-                    after = read_bytes_of_process()
-                    if before is not None and after is not None:
-                        rchar.append(after - before)
-                    return tail
+            def run() -> int:
+                before = read_bytes_of_process()
+                with qjournal.open_for_append(path, durable=False) as w:
+                    tail = w.ofs_tail
+                after = read_bytes_of_process()
+                if before is not None and after is not None:
+                    rchar.append(after - before)
+                return tail
 
-                sec, tail, runs = timed(run, self.repeat, self.budget)
-                results[name] = (sec, tail, runs, statistics.median(rchar) if rchar else None)
-            area = Area(path)
-            try:
-                search = find_tail(area)  # what the search touched: clusters, not bytes
-            finally:
-                area.close()
-            (s_sec, s_tail, s_runs, s_read), (v_sec, v_tail, v_runs, v_read) = results.values()
-            if s_tail != v_tail or search.ofs_tail != v_tail:
-                raise AssertionError(f"the tail search found {s_tail:#x} (find_tail: {search.ofs_tail:#x}), "
-                                     f"the full validation {v_tail:#x}")
-            self.rows.append(Row(f"open for append, {what}", "tail search (validate=False)", label, 1, "opens/s",
-                                 s_sec, s_runs, 1 / s_sec, ratio=v_sec / s_sec, ratio_to="faster than full",
-                                 extra={"bytes_read": s_read, "clusters_read": search.clusters_read,
-                                        "fallback": search.fallback, "ms": s_sec * 1e3}))
-            self.rows.append(Row(f"open for append, {what}", "full validation (validate=True)", label, 1, "opens/s",
-                                 v_sec, v_runs, 1 / v_sec, extra={"bytes_read": v_read, "ms": v_sec * 1e3}))
+            sec, _tail, runs = timed(run, self.repeat, self.budget)
+            read = statistics.median(rchar) if rchar else None
+            self.rows.append(Row(f"open for append, {what}", "validation by replay", label, 1, "opens/s",
+                                 sec, runs, 1 / sec, extra={"bytes_read": read, "ms": sec * 1e3}))
             path.unlink()
 
     # -- memory
@@ -610,12 +593,6 @@ def evaluate_targets(rows: list[Row]) -> list[dict[str, Any]]:
             if c is not None:
                 v = r.rate / c.rate
                 out.append({"target": "replay: public API >= 4x construct", "area": r.area, "value": round(v, 2), "met": v >= 4})
-        if r.group == "open for append, full" and r.name.startswith("tail search"):
-            clusters = r.extra["clusters_read"]
-            out.append({"target": "open for append (full): <= 20 clusters read", "area": r.area, "value": clusters,
-                        "met": clusters <= 20})
-            out.append({"target": "open for append (full): >= 100x faster than full validation", "area": r.area,
-                        "value": round(r.ratio or 0, 1), "met": (r.ratio or 0) >= 100})
         if r.group == "memory":
             out.append({"target": "replay: peak RSS < 64 MiB above baseline", "area": r.area, "value": round(r.rate, 2),
                         "met": r.rate < 64})

@@ -254,6 +254,11 @@ def _add_write_commands(sub: Any) -> None:
     p.add_argument("--type", dest="entry_type", type=_type_code, metavar="CODE", help="type code of an unassigned-type entry (0x00, 0x03-0xfe)")
     p.add_argument("--body", type=_hex_bytes, metavar="HEX", help="body of the unassigned-type entry, in hex (default empty)")
     p.add_argument("--from", dest="from_file", metavar="FILE", help="read the JSON lines from FILE instead of stdin ('-': stdin)")
+    p.add_argument(
+        "--erase-foreign-data", action="store_true",
+        help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
+        "they may be another file's data; look at them with 'qjournal check' first)",
+    )
     _add_common(p)
     p.set_defaults(func=cmd_append)
 
@@ -326,6 +331,14 @@ def _err(message: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def _err_journal(exc: JournalError, suffix: str = "") -> None:
+    """A library error on stderr, options spelt as on the command line; its hint on a line of its own."""
+    _err(exc.message(cli=True) + suffix)
+    hint = exc.hint_text(cli=True)
+    if hint:
+        _err(f"hint: {hint}")
 
 
 def _human_size(n: int) -> str:
@@ -673,10 +686,7 @@ def _plural(n: int, one: str, many: str) -> str:
 def cmd_create(args: argparse.Namespace) -> int:
     """qjournal create: a reset area in a new file or inside an existing one."""
     num_clusters = args.clusters if args.size is None else args.size // LEN_CLUSTER
-    try:
-        w = writer.create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
-    except JournalError as exc:
-        raise _cli_wording(exc) from None
+    w = writer.create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
     with w:
         area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
     _out(
@@ -684,14 +694,6 @@ def cmd_create(args: argparse.Namespace) -> int:
         f"({len_area} bytes) at offset {area_offset:#x}"
     )
     return EXIT_OK
-
-
-def _cli_wording(exc: JournalError) -> JournalError:
-    """The writer names its keyword argument ``force=True``; on the command line it is ``--force``."""
-    if "force=True" in exc.reason:
-        exc.reason = exc.reason.replace("force=True", "--force")
-        exc.args = (str(exc),)
-    return exc
 
 
 # -- append --------------------------------------------------------------------
@@ -717,7 +719,7 @@ def cmd_append(args: argparse.Namespace) -> int:
         writer.check_entry(entries[0])
     else:
         entries = _read_batch(args.from_file)
-    with writer.open_for_append(args.path, args.offset, args.length) as w:
+    with writer.open_for_append(args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data) as w:
         placed = w.append_many(entries)
         tail = w.ofs_tail
     if len(placed) == 1:
@@ -811,14 +813,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
         len_area = reader.len_area
     with open(args.path, "rb") as f, _Progress(len_area, "pack") as progress:
         source = _CountingFile(f, progress, args.offset) if progress.bar is not None else f
-        try:
-            report = writer.pack(
-                source, args.dst, args.clusters,
-                source_offset=args.offset, source_length=args.length,
-                offset=args.dst_offset, length=args.dst_length, force=args.force,
-            )
-        except JournalError as exc:
-            raise _cli_wording(exc) from None
+        report = writer.pack(
+            source, args.dst, args.clusters,
+            source_offset=args.offset, source_length=args.length,
+            offset=args.dst_offset, length=args.dst_length, force=args.force,
+        )
     s = report.state
     _out(
         f"{args.path}: {report.num_entries_read} entries read ({report.num_hash_read} hash), "
@@ -839,13 +838,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     """qjournal reset: every byte of the area to 0xFF, only with --yes."""
     with _open(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
         len_area, area_offset = reader.len_area, reader.area.area_offset
+    where = f"the area of {len_area} bytes at file offsets {area_offset:#x}-{area_offset + len_area - 1:#x}"
     if not args.yes:
-        raise UsageError(
-            f"{args.path}: refusing to reset without --yes: every entry of the area "
-            f"({len_area} bytes at offset {area_offset:#x}) would be erased"
-        )
+        raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {where} would become 0xFF")
     writer.reset(args.path, args.offset, args.length)
-    _out(f"{args.path}: reset: the area of {len_area} bytes at offset {area_offset:#x} is all 0xFF (an empty journal)")
+    _out(f"{args.path}: reset: {where} is all 0xFF (an empty journal)")
     return EXIT_OK
 
 
@@ -893,12 +890,12 @@ def main(argv: list[str] | None = None) -> int:
     except CorruptJournalError as exc:
         if debug:
             traceback.print_exc()
-        _err(f"{exc} [{exc.rule}]")
+        _err_journal(exc, f" [{exc.rule}]")
         return EXIT_CORRUPT
     except JournalError as exc:
         if debug:
             traceback.print_exc()
-        _err(str(exc))
+        _err_journal(exc)
         return EXIT_ERROR
     except OSError as exc:
         if debug:

@@ -8,13 +8,33 @@ escapes the public API.
 
 from __future__ import annotations
 
+from string import Template
+
+OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
+    "force": ("force=True", "--force"),
+    "offset": ("offset=", "--offset"),
+    "length": ("length=", "--length"),
+    "erase_foreign_data": ("erase_foreign_data=True", "--erase-foreign-data"),
+}
+"""How a message names an option: ``${force}`` reads ``force=True`` from the library, ``--force`` from the CLI."""
+
+
+def spell(text: str, *, cli: bool = False) -> str:
+    """``text`` with every ``${option}`` of :data:`OPTION_SPELLINGS` spelt for the library or the command line."""
+    if "$" not in text:
+        return text
+    return Template(text).safe_substitute({k: v[1 if cli else 0] for k, v in OPTION_SPELLINGS.items()})
+
 
 class JournalError(Exception):
     """Base class: something about a journal, at an optional byte offset.
 
     ``offset`` is relative to the start of the area; ``area_offset`` is where the
     area starts in its file (0 for a standalone journal), so ``file_offset`` is
-    the absolute position.
+    the absolute position. ``hint``, when set, is one more line on what to check
+    or do. ``reason`` and ``hint`` name options as ``${name}`` (see
+    :data:`OPTION_SPELLINGS`); :meth:`message` spells them for the library
+    (``str(error)``) or for the command line.
     """
 
     def __init__(
@@ -24,11 +44,13 @@ class JournalError(Exception):
         *,
         area_offset: int = 0,
         source: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.reason = reason
         self.offset = offset
         self.area_offset = area_offset
         self.source = source
+        self.hint = hint
         super().__init__(self.__str__())
 
     @property
@@ -36,7 +58,8 @@ class JournalError(Exception):
         """Absolute byte offset in the file, or None when the error has no offset."""
         return None if self.offset is None else self.area_offset + self.offset
 
-    def __str__(self) -> str:
+    def message(self, *, cli: bool = False) -> str:
+        """The one-line message: the file, the offset, the reason (options spelt for ``cli`` or not)."""
         where = []
         if self.source:
             where.append(self.source)
@@ -45,7 +68,16 @@ class JournalError(Exception):
             if self.area_offset:
                 at += f" of the area, file offset {self.file_offset:#x}"
             where.append(at)
-        return f"{': '.join(where)}: {self.reason}" if where else self.reason
+        reason = spell(self.reason, cli=cli)
+        return f"{': '.join(where)}: {reason}" if where else reason
+
+    def hint_text(self, *, cli: bool = False) -> str | None:
+        """The hint line, options spelt for ``cli`` or not; None when there is none."""
+        return None if self.hint is None else spell(self.hint, cli=cli)
+
+    def __str__(self) -> str:
+        hint = self.hint_text()
+        return self.message() + (f"\nhint: {hint}" if hint else "")
 
 
 class CorruptJournalError(JournalError):
@@ -75,6 +107,25 @@ class JournalIOError(JournalError, OSError):
 
 class JournalLockedError(JournalError):
     """Another writer holds the journal's file (an exclusive advisory lock)."""
+
+
+class ForeignDataError(JournalError):
+    """Bytes past the tail that no interrupted append of this writer leaves: someone else's data.
+
+    Raised by an open for append before it writes anything. ``offset`` is the
+    first such byte; ``ofs_last`` the last; ``num_bytes`` how many bytes other
+    than 0xFF lie past the tail, in ``num_clusters`` clusters; ``ofs_tail`` the
+    journal's tail.
+    """
+
+    def __init__(
+        self, reason: str, offset: int, *, ofs_tail: int, ofs_last: int, num_bytes: int, num_clusters: int, **kw: object
+    ) -> None:
+        self.ofs_tail = ofs_tail
+        self.ofs_last = ofs_last
+        self.num_bytes = num_bytes
+        self.num_clusters = num_clusters
+        super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
 
 CORRUPTION_RULES: dict[str, str] = {

@@ -49,3 +49,16 @@ def fits(ofs_in_cluster: int, len_entry: int) -> bool:
     It must leave room for the two header bytes of the END that closes the cluster.
     """
     return ofs_in_cluster + len_entry + LEN_HEADER <= LEN_CLUSTER
+
+
+_RESET = bytes((RESET_BYTE,))
+
+
+def first_not_reset(data: bytes) -> int:
+    """Index of the first byte of ``data`` other than 0xFF (D2), or ``len(data)`` when every byte is 0xFF."""
+    return len(data) - len(data.lstrip(_RESET))
+
+
+def last_not_reset(data: bytes) -> int:
+    """Index of the last byte of ``data`` other than 0xFF (D2), or -1 when every byte is 0xFF."""
+    return len(data.rstrip(_RESET)) - 1

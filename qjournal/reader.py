@@ -30,7 +30,7 @@ from kaitaistruct import (
     NoTerminatorFoundError,
 )
 
-from qjournal.area import Area, Source
+from qjournal.area import ADDRESS_HINT, Area, Source
 from qjournal.entries import Entry, HashEntry, RawEntry
 from qjournal.errors import CorruptJournalError
 from qjournal.format import (
@@ -42,6 +42,7 @@ from qjournal.format import (
     MIN_LEN_HASH_BODY,
     RESET_BYTE,
     EntryType,
+    first_not_reset,
     fits,
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
@@ -51,7 +52,6 @@ from qjournal.generated.qcow2_journal import Qcow2Journal
 _END = int(EntryType.end)
 _HASH = int(EntryType.hash)
 _NONE = int(EntryType.none)
-_TAIL_CHUNK = 1 << 20
 _U8BE = struct.Struct(">Q").unpack_from
 _new_tuple = tuple.__new__  # HashEntry(...) without the NamedTuple's Python-level __new__
 
@@ -101,10 +101,16 @@ class JournalState:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """Everything a check found. ``state`` is None when the area is corrupt."""
+    """Everything a check found. ``state`` is None when the area is corrupt.
+
+    ``hint`` is set when the area does not start like a journal (a corruption in
+    cluster 0 with no well-formed HASH entry before it): a wrong offset or
+    length is then likelier than a corrupt journal.
+    """
 
     problems: tuple[Problem, ...]
     state: JournalState | None
+    hint: str | None = None
 
     @property
     def is_corrupt(self) -> bool:
@@ -314,6 +320,25 @@ def parse_cluster(buf: bytes) -> Qcow2Journal.Cluster:
         raise CorruptJournalError("crosses_boundary", f"an entry runs past the cluster: {exc}", 0) from None
 
 
+def valid_prefix(buf: bytes, stop: int) -> list[Qcow2Journal.Entry]:
+    """The well-formed entries of cluster ``buf`` before the corruption the parser found at ``stop``."""
+    io = ClusterStream(bytes(buf))
+    entries = []
+    while io.pos() < stop:
+        entries.append(Qcow2Journal.Entry(io))
+    return entries
+
+
+def start_hint(index: int, buf: bytes, stop: int) -> str | None:
+    """The hint for a corruption at ``stop`` of cluster ``index``: set when the area does not start like a journal.
+
+    That is a corruption in cluster 0 with no well-formed HASH entry before it.
+    """
+    if index != 0 or any(e.type_code == _HASH for e in valid_prefix(buf, stop)):
+        return None
+    return ADDRESS_HINT
+
+
 def to_entry(e: Qcow2Journal.Entry, ofs: int) -> Entry:
     """The public entry for a parsed regular entry at area offset ``ofs``: HashEntry or RawEntry."""
     if e.type_code == _HASH:
@@ -357,9 +382,9 @@ class JournalReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _corrupt(self, exc: CorruptJournalError, base: int) -> CorruptJournalError:
+    def _corrupt(self, exc: CorruptJournalError, base: int, hint: str | None = None) -> CorruptJournalError:
         return CorruptJournalError(
-            exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name
+            exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name, hint=hint
         )
 
     # -- replay -----------------------------------------------------------
@@ -377,12 +402,11 @@ class JournalReader:
                 cluster = parse_cluster(buf)
             except CorruptJournalError as exc:
                 # Yield the good entries before the bad one, then fail there.
-                io = ClusterStream(buf)
-                while io.pos() < (exc.offset or 0):
-                    e = Qcow2Journal.Entry(io)
+                stop = exc.offset or 0
+                for e in valid_prefix(buf, stop):
                     yield to_entry(e, ofs)
                     ofs += e.len_entry
-                raise self._corrupt(exc, index * LEN_CLUSTER) from None
+                raise self._corrupt(exc, index * LEN_CLUSTER, start_hint(index, buf, stop)) from None
             # The hot loop (issue 6): no instance, no enum, no call per entry but
             # the tuple's; HashEntry built as the NamedTuple's own __new__ builds it.
             entries = cluster.entries
@@ -412,6 +436,7 @@ class JournalReader:
         so far, after each cluster and each chunk of the tail scan (for a progress bar).
         """
         problems: list[Problem] = []
+        hint: str | None = None
         codes: Counter[int] = Counter()
         num_clusters = self.area.num_clusters
         ofs_tail = self.len_area
@@ -427,6 +452,8 @@ class JournalReader:
             except CorruptJournalError as exc:
                 e = self._corrupt(exc, base)
                 problems.append(Problem(e.rule, e.offset or base, e.reason, True))
+                if index == 0:
+                    hint = start_hint(index, buf, exc.offset or 0)
                 clusters_used += 1
                 continue
             ofs = base
@@ -436,7 +463,7 @@ class JournalReader:
                     break
                 if code == _END:
                     if e.has_dirty_padding:
-                        first = _first_dirty(e.body)
+                        first = first_not_reset(e.body)
                         problems.append(Problem("dirty_padding", ofs + LEN_HEADER + first, "END padding holds a byte other than 0xFF (D6)", False))
                 else:
                     codes[code] += 1
@@ -452,7 +479,7 @@ class JournalReader:
                 if term.is_torn:
                     problems.append(Problem("torn_write", ofs, f"size byte {term.len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D5)", False))
                 if cluster.has_dirty_tail:
-                    first = _first_dirty(cluster.tail)
+                    first = first_not_reset(cluster.tail)
                     problems.append(Problem("dirty_tail", ofs + LEN_HEADER + first, "byte other than 0xFF after the point where replay ends (D5)", False))
                     break
                 dirty = self._first_dirty_from((index + 1) * LEN_CLUSTER, progress)
@@ -462,7 +489,7 @@ class JournalReader:
         if progress is not None:
             progress(self.len_area)
         if any(p.is_corruption for p in problems):
-            return CheckReport(tuple(problems), None)
+            return CheckReport(tuple(problems), None, hint)
         counts = {type_name(code): n for code, n in codes.items()}
         in_cluster = ofs_tail % LEN_CLUSTER
         is_full = ofs_tail >= self.len_area or (
@@ -489,25 +516,20 @@ class JournalReader:
         report = self.check()
         if report.state is None:
             first = next(p for p in report.problems if p.is_corruption)
-            raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name)
+            raise CorruptJournalError(
+                first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name, hint=report.hint
+            )
         return report.state
 
     def _first_dirty_from(self, pos: int, progress: Callable[[int], None] | None = None) -> int | None:
         """Offset of the first byte other than 0xFF at or after ``pos``, or None."""
-        while pos < self.len_area:
-            chunk = self.area.read(pos, _TAIL_CHUNK)
-            first = _first_dirty(chunk)
+        for pos, chunk in self.area.chunks(pos):
+            first = first_not_reset(chunk)
             if first < len(chunk):
                 return pos + first
-            pos += len(chunk)
             if progress is not None:
-                progress(pos)
+                progress(pos + len(chunk))
         return None
-
-
-def _first_dirty(data: bytes) -> int:
-    """Index of the first byte other than 0xFF in ``data`` (``len(data)`` if none)."""
-    return len(data) - len(data.lstrip(b"\xff"))
 
 
 def read(source: Source, offset: int = 0, length: int | None = None) -> JournalReader:

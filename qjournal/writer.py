@@ -7,22 +7,27 @@ written through :meth:`Area.write`, which refuses to leave the area, and an
 in-memory journal through a memoryview of exactly the area (so a write cannot
 land outside it either; the bytearray cannot be resized while the writer is open).
 
-Crash safety (issue 5). Every append is a batch, committed all or nothing:
+Crash safety. Every append is a batch, committed all or nothing, in three steps
+separated by barriers (fsync; a flush when ``durable=False``):
 
-1. write every byte of the batch (entries, and the header of any END it needs)
-   except one: the type byte of the first thing it writes, at ``ofs_tail + 1``,
-   which stays 0xFF;
-2. make them durable (fsync; a flush when ``durable=False``);
-3. write that one type byte, and make it durable.
+0. the *anchor*: the first byte of the batch that is not 0xFF, alone (the size
+   byte at the tail; when the batch opens with an END of size 255, whose size
+   byte is 0xFF, the size byte at the start of the next cluster);
+1. every other byte of the batch (entries, and the header of any END it needs)
+   except the *commit byte*, the type byte at ``ofs_tail + 1``, which stays 0xFF;
+2. the commit byte.
 
-Until step 3 the batch starts with a NONE type byte, so replay stops before it
-and sees none of it. The one assumption: a single-byte write is atomic (it hits
-the medium whole or not at all). Bytes an interrupted batch left past the tail
-are a torn write or a dirty tail; opening for append erases them (back to 0xFF,
-only 0xFF is ever written there, so the wipe is itself crash-safe) before it
-writes anything new. An in-memory area (a bytearray) has no crash to survive
-apart from its own process: a batch is written there without barriers, its
-first run (with the commit byte) last.
+Until step 2 lands the batch starts with a NONE type byte, so replay stops
+before it and sees none of it. The one assumption: a single-byte write is
+atomic; of the bytes written since the last barrier, any subset may be lost.
+Because the anchor lands before anything else, bytes past the tail can be told
+apart: an interrupted append leaves its anchor; data that is not the writer's
+does not (:mod:`qjournal.leftovers` decides exactly). Opening for append
+erases proven leftovers (only 0xFF is ever written there, the anchor last, so
+the erase is itself crash-safe) and refuses anything else with
+:class:`ForeignDataError`, writing nothing, unless ``erase_foreign_data=True``.
+An in-memory area (a bytearray) has no crash to survive apart from its own
+process: a batch is written there in the same order, the barriers being no-ops.
 
 One writer at a time: opening a file for writing takes an exclusive,
 non-blocking ``flock`` for the writer's lifetime; a second writer gets
@@ -35,12 +40,17 @@ import fcntl
 import os
 import stat
 import struct
+import tempfile
+import warnings
 from collections import Counter
 from typing import Callable, Iterable, NamedTuple, Sequence
 
-from qjournal.area import Area, Source, describe
+from qjournal import leftovers
+from qjournal.area import CHUNK, Area, Source, check_path, describe, write_all
 from qjournal.entries import Entry, HashEntry, RawEntry
 from qjournal.errors import (
+    CorruptJournalError,
+    ForeignDataError,
     JournalArgumentError,
     JournalFullError,
     JournalIOError,
@@ -57,10 +67,11 @@ from qjournal.format import (
     MIN_LEN_ENTRY,
     RESET_BYTE,
     EntryType,
+    first_not_reset,
     fits,
+    last_not_reset,
 )
 from qjournal.reader import JournalReader, JournalState, Problem, type_name
-from qjournal.tail import find_tail
 
 __all__ = [
     "JournalWriter",
@@ -84,9 +95,8 @@ _HASH_PACK = [None] * _HASH_HEADER + [
 """``_HASH_PACK[len_entry](len_entry, type, digest, physical_sector, first_logical_sector)``: a whole HASH entry."""
 _ROOM = LEN_CLUSTER - LEN_HEADER  # fits(o, s) is o + s <= _ROOM
 _tuple_new = tuple.__new__
-_CHUNK = 1 << 20
 _FF = bytes([RESET_BYTE])
-_FF_CHUNK = _FF * _CHUNK
+_FF_CHUNK = _FF * CHUNK
 _WIPED_KINDS = frozenset({"torn_write", "dirty_tail"})
 
 
@@ -195,18 +205,21 @@ class JournalWriter:
     """A journal opened for appending: bytes (a bytearray), a path or a binary file, at an offset (D1).
 
     ``JournalWriter(source, offset, length)`` opens an existing journal: it takes
-    the lock, validates the area with the reader (a corrupt one is refused with
-    the reader's :class:`CorruptJournalError`), finds the tail, and erases what an
-    interrupted write left past it. :func:`create` makes a new one. Use as a
-    context manager: it syncs, unlocks and closes on exit.
+    the lock, validates the whole area with the reader (a corrupt one is refused
+    with the reader's :class:`CorruptJournalError`), finds the tail, and erases
+    what an interrupted append left past it. Bytes past the tail that are not
+    such leftovers are refused with :class:`ForeignDataError` before anything is
+    written, unless ``erase_foreign_data=True``. An area inside a larger file
+    (``offset`` not 0) addressed without ``length`` runs to the end of the file:
+    it is refused when it holds anything but 0xFF past the tail. :func:`create`
+    makes a new journal. Use as a context manager: it syncs, unlocks and closes
+    on exit.
 
-    ``validate=False`` only locates the tail, by the binary search of
-    :func:`qjournal.tail.find_tail` (about 20 clusters read for a 256 MiB area;
-    it falls back to the full validation on anything inconsistent it meets, but
-    does not see a corruption or a dirty tail in the clusters it does not read),
-    and takes the census that :meth:`state` reports on first use.
     ``durable=False`` keeps the write order but flushes instead of fsyncing:
-    safe against a crash of the process, not of the machine.
+    safe against a crash of the process, not of the machine. ``validate`` is
+    accepted for compatibility and ignored: the tail is always found by replay
+    (the binary search that ``validate=False`` used could, after a crash, place
+    an append where replay never reaches it).
     """
 
     def __init__(
@@ -217,11 +230,19 @@ class JournalWriter:
         *,
         validate: bool = True,
         durable: bool = True,
+        erase_foreign_data: bool = False,
     ) -> None:
+        if not validate:
+            warnings.warn(
+                "validate=False is ignored: an open for append always finds the tail by replay "
+                "(the tail search could lose an acknowledged append after a crash)",
+                DeprecationWarning,
+                stacklevel=3 if type(self) is JournalWriter else 2,
+            )
         self._attach(Area(source, offset, length, writable=True), _memory(source), durable)
         try:
             self._lock()
-            self._open_existing(validate)
+            self._open_existing(erase_foreign_data)
         except BaseException:
             self._release()
             raise
@@ -267,27 +288,50 @@ class JournalWriter:
             _flock(fd, self.name)
             self._lock_fd = fd
 
-    def _open_existing(self, validate: bool) -> None:
-        if validate:
-            state = _reader_on(self.area).state()  # raises the reader's CorruptJournalError
-            self._ofs_tail = state.ofs_tail
-            self._new_census(dict(state.entries_by_type), state.anomalies)
-            if any(p.kind in _WIPED_KINDS for p in state.anomalies):
-                self._erase(self._ofs_tail, self._len_area)
-        else:
-            self._ofs_tail = self._find_tail()
-            self._new_census(None)
-            self._erase(self._ofs_tail, self._len_area)
+    def _open_existing(self, erase_foreign_data: bool) -> None:
+        state = _reader_on(self.area).state()  # raises the reader's CorruptJournalError
+        self._ofs_tail = state.ofs_tail
+        self._new_census(dict(state.entries_by_type), state.anomalies)
+        if any(p.kind in _WIPED_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
+            self._clear_past_tail(erase_foreign_data)
         self._tail_moved()
 
-    def _find_tail(self) -> int:
-        """Offset of the NONE where replay stops (the area length when every cluster is closed).
-
-        :func:`qjournal.tail.find_tail`: a binary search over the clusters' first
-        bytes, checked, or the full validation (which raises the reader's
-        :class:`CorruptJournalError`) when the search meets an inconsistency.
-        """
-        return find_tail(self.area).ofs_tail
+    def _clear_past_tail(self, erase_foreign_data: bool) -> None:
+        """Erase what an interrupted append left past the tail; refuse, writing nothing, anything else."""
+        area, tail = self.area, self._ofs_tail
+        found = leftovers.survey(area.chunks(tail))
+        if found.is_clean:
+            return
+        assert found.ofs_first is not None and found.ofs_last is not None
+        what = (
+            f"{_count(found.num_bytes, 'byte')} other than 0xFF past the tail at {tail:#x} "
+            f"({found.ofs_first:#x} to {found.ofs_last:#x}, in {_count(found.num_clusters, 'cluster')})"
+        )
+        if not area.length_given and area.area_offset:
+            raise JournalArgumentError(
+                f"the area was given an offset ({area.area_offset:#x}) but no length, so it runs to the end of the "
+                f"file ({area.len_file} bytes), and it holds {what}: they may be data after the journal, not its "
+                f"own, so nothing was written; give the area's length (${{length}})",
+                found.ofs_first,
+                area_offset=area.area_offset,
+                source=self.name,
+            )
+        verdict = leftovers.explain(tail, self._len_area, found.ofs_last, area.read_cluster)
+        if not verdict.is_leftover and not erase_foreign_data:
+            raise ForeignDataError(
+                f"{what} are not what an interrupted append leaves: {verdict.reason}. They may be another "
+                f"file's data (an area addressed with a wrong offset or length?), so nothing was written. "
+                f"Check the offset and length ('qjournal check' shows the journal and what lies past its tail); "
+                f"if these bytes really are this journal's own, ${{erase_foreign_data}} erases them",
+                found.ofs_first,
+                ofs_tail=tail,
+                ofs_last=found.ofs_last,
+                num_bytes=found.num_bytes,
+                num_clusters=found.num_clusters,
+                area_offset=area.area_offset,
+                source=self.name,
+            )
+        self._erase(tail, self._len_area)
 
     # -- the area ------------------------------------------------------------
     @property
@@ -463,25 +507,35 @@ class JournalWriter:
         return out
 
     def _commit(self, runs: Sequence[tuple[int, bytes]]) -> None:
-        """Write a batch: every run but the commit byte, barrier, the commit byte, barrier.
+        """Write a batch: its anchor, barrier, the rest but the commit byte, barrier, the commit byte, barrier.
 
         ``runs`` are (area offset, bytes) in order; the first starts at the tail
-        and its byte 1 is the commit byte (the type byte of the first entry or END).
+        and its byte 1 is the commit byte (the type byte of the first entry or
+        END). The anchor is the batch's first byte that is not 0xFF: the first
+        run's size byte, or, when the first run is an END of size 255 (size
+        byte 0xFF), the size byte that opens the second run.
         """
         write = self._write
         if self._closed:
             self._check_open()
         if self._needs_wipe:
             self._erase(self._ofs_tail, self._len_area)
-        if self._in_memory:
-            for pos, data in reversed(runs):  # the run holding the commit byte goes last
-                write(pos, data)
-            return
+        # In memory the barriers cost nothing (there is no file), but the order still matters: an exception
+        # between two writes must leave what the leftovers rule accepts.
         pos, first = runs[0]
         self._needs_wipe = True  # until the commit byte is durable, a failure leaves bytes past the tail
-        write(pos, first[:1] + _FF + first[2:])
-        for p, data in runs[1:]:
-            write(p, data)
+        anchored = 0 if first[0] != RESET_BYTE else 1  # the run that opens with the anchor
+        at, data = runs[anchored]
+        write(at, data[:1])
+        self._barrier()
+        if len(first) > 2:
+            write(pos + 2, first[2:])
+        for i in range(1, len(runs)):
+            p, data = runs[i]
+            if i == anchored:
+                write(p + 1, data[1:])
+            else:
+                write(p, data)
         self._barrier()
         write(pos + 1, first[1:2])
         self._barrier()
@@ -501,39 +555,41 @@ class JournalWriter:
     def reset(self) -> None:
         """Reset the journal (D2): every byte of the area back to 0xFF, the first entry's type byte first."""
         self._check_open()
-        end = self._len_area if self._needs_wipe else self._ofs_tail
-        self._erase(0, end, scan=self._needs_wipe)
+        self._erase(0, self._len_area if self._needs_wipe else self._ofs_tail)
         self._ofs_tail = 0
         self._tail_moved()
         self._new_census({})
 
-    def _erase(self, start: int, end: int, *, scan: bool = True) -> None:
-        """Write 0xFF over ``[start, end)``: the type byte at ``start + 1`` first, then the rest.
+    def _erase(self, start: int, end: int) -> None:
+        """Write 0xFF over every byte other than 0xFF in ``[start, end)``, in three barriers.
 
-        The bytes at ``start`` begin the entry where replay stops (the tail, or 0
-        for a reset): once its type byte is 0xFF replay stops there, so the rest
-        may be written in any order. With ``scan`` only the runs holding a byte
-        other than 0xFF are written.
+        First the type byte at ``start + 1``: ``start`` is where replay stops
+        (the tail, or 0 for a reset), so from then on replay stops there. Then
+        every other such byte but the first (the anchor, see
+        :mod:`qjournal.leftovers`), then the first. A crash at any point leaves
+        bytes that are still provably leftovers: a subset of them, anchor included.
         """
-        if start + 1 < end and (not scan or self.area.read(start + 1, 1) != _FF):
+        area = self.area
+        if start + 1 < end and area.read(start + 1, 1) != _FF:
             self._write(start + 1, _FF)
             self._barrier()
-        pos = start
+        anchor = None
         wrote = False
-        while pos < end:
-            n = min(_CHUNK, end - pos)
-            if scan:
-                chunk = self.area.read(pos, n)
-                first = n - len(chunk.lstrip(_FF))
-                if first < n:
-                    last = len(chunk.rstrip(_FF))
-                    self._write(pos + first, _FF_CHUNK[: last - first])
-                    wrote = True
-            else:
-                self._write(pos, _FF_CHUNK[:n])
+        for pos, chunk in area.chunks(start, end):
+            lo = first_not_reset(chunk)
+            if lo == len(chunk):
+                continue
+            hi = last_not_reset(chunk) + 1
+            if anchor is None:
+                anchor = pos + lo
+                lo += 1
+            if lo < hi:
+                self._write(pos + lo, _FF_CHUNK[: hi - lo])
                 wrote = True
-            pos += n
         if wrote:
+            self._barrier()
+        if anchor is not None:
+            self._write(anchor, _FF)
             self._barrier()
         self._needs_wipe = False
 
@@ -616,6 +672,11 @@ class JournalWriter:
         return f"<JournalWriter {self.name} {self.num_clusters} clusters {state}>"
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun, singular or plural: "1 byte", "3 bytes"."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _memory(source: object) -> bytearray | None:
     """The bytearray of an in-memory journal, else None."""
     return source if isinstance(source, bytearray) else None
@@ -649,9 +710,16 @@ def open_for_append(
     *,
     validate: bool = True,
     durable: bool = True,
+    erase_foreign_data: bool = False,
 ) -> JournalWriter:
-    """Open an existing journal for appending: ``with qjournal.open_for_append("j.bin") as w: ...``."""
-    return JournalWriter(source, offset, length, validate=validate, durable=durable)
+    """Open an existing journal for appending: ``with qjournal.open_for_append("j.bin") as w: ...``.
+
+    See :class:`JournalWriter` (``validate`` is ignored; ``erase_foreign_data``
+    erases bytes past the tail that are not crash leftovers instead of refusing).
+    """
+    return JournalWriter(
+        source, offset, length, validate=validate, durable=durable, erase_foreign_data=erase_foreign_data
+    )
 
 
 def create(
@@ -666,11 +734,15 @@ def create(
     """Create a journal (D1, D2) and return a writer on it, at its empty tail.
 
     ``target`` is a path, a bytearray or a binary file. A path that does not
-    exist is created with ``num_clusters`` clusters. An existing file or
+    exist is created with ``num_clusters`` clusters, whole or not at all (a
+    temporary file beside it, linked into place once written; through a
+    dangling symbolic link, at the link's target). An existing file or
     bytearray exactly ``offset`` bytes long is extended by the area; otherwise
     the area (``offset``, and ``length`` or ``num_clusters``, else the rest of the
     file) must lie inside it, and is refused if it holds a byte other than
-    0xFF unless ``force=True``, which resets it. Bytes outside the area are never
+    0xFF unless ``force=True``, which resets it. With ``force=True`` and no size
+    the area runs to the end of the file: it is reset only when it holds a
+    journal and nothing but 0xFF past its tail. Bytes outside the area are never
     touched.
     """
     return _Target(target, num_clusters, offset, length, force, durable).make()
@@ -683,6 +755,7 @@ class _Target:
         self, target: Source, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool
     ) -> None:
         self.target = target
+        self.path = target  # where a new file goes: a dangling symbolic link's target
         self.name = describe(target)
         self.offset = offset
         self.force = force
@@ -690,10 +763,12 @@ class _Target:
         self.writer: JournalWriter | None = None  # an existing area, opened and locked
         self.file = None  # a file being extended, opened and locked
         self.grow = ""  # "", "new", "file" or "memory"
+        self.len_file = offset  # where the bytes written start: the end of a file being grown, 0 for a new one
         len_area = _len_area(num_clusters, length)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise JournalArgumentError(f"offset must be a non-negative integer, not {offset!r}", source=self.name)
         if isinstance(target, (str, os.PathLike)):
+            check_path(target, self.name)
             try:
                 st = os.stat(target)
             except FileNotFoundError:
@@ -701,13 +776,14 @@ class _Target:
             except OSError as exc:
                 raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=self.name) from None
             if st is None:
+                if os.path.islink(target):
+                    self.path = os.path.realpath(target)
                 if len_area is None:
                     raise JournalArgumentError("num_clusters (or length) is needed to create a new journal file", source=self.name)
                 if offset:
                     raise JournalArgumentError(f"offset {offset:#x} for a new file: a new journal file starts at 0", source=self.name)
                 self.grow = "new"
             elif stat.S_ISREG(st.st_mode) and st.st_size == offset and len_area is not None:
-                self.grow = "file"
                 self._open_end_of_file()
         elif isinstance(target, bytearray) and len(target) == offset and len_area is not None:
             self.grow = "memory"
@@ -721,13 +797,20 @@ class _Target:
         self.writer = writer
         try:
             writer._lock()
+            area = writer.area
+            implicit = "" if area.length_given or not offset else (
+                f"; the area was given an offset but no length, so it runs to the end of the file "
+                f"({area.len_file} bytes): give the area's length (${{length}})"
+            )
+            if force and not area.length_given:
+                _check_whole_rest(area, "create with ${force}")
             if not force:
-                dirty = _first_dirty(writer.area)
+                dirty = _first_dirty(area)
                 if dirty is not None:
-                    byte = writer.area.read(dirty, 1)[0]
+                    byte = area.read(dirty, 1)[0]
                     raise JournalArgumentError(
                         f"the area is not reset: byte {byte:#04x} where 0xFF was expected; it may hold a journal "
-                        f"or other data, and create does not overwrite it without force=True (D2)",
+                        f"or other data, and create does not overwrite it without ${{force}} (D2){implicit}",
                         dirty,
                         area_offset=offset,
                         source=self.name,
@@ -742,18 +825,21 @@ class _Target:
         if self.grow == "memory":
             return  # make() turns MemoryError into a JournalArgumentError
         try:
-            st = os.statvfs(os.path.dirname(os.path.abspath(self.target)))  # type: ignore[arg-type]
+            # the file system that will hold the bytes: the directory of the real file, links followed
+            st = os.statvfs(os.path.dirname(os.path.realpath(self.path)))  # type: ignore[arg-type]
         except (OSError, AttributeError):
             return
         free = st.f_bavail * st.f_frsize
-        if self.len_area > free:
+        needed = self.offset + self.len_area - self.len_file
+        if needed > free:
             self.abandon()
             raise JournalIOError(
-                f"the area needs {self.len_area} bytes and the file system has {free} bytes free; nothing written",
+                f"the area needs {needed} more bytes and the file system has {free} bytes free; nothing written",
                 source=self.name,
             )
 
     def _open_end_of_file(self) -> None:
+        """Open and lock a file that ends at the offset: the area grows it, only bytes past its end are written."""
         try:
             f = open(self.target, "r+b", buffering=0)  # type: ignore[arg-type]  # noqa: SIM115
         except OSError as exc:
@@ -766,6 +852,7 @@ class _Target:
             f.close()
             raise
         self.file = f
+        self.grow = "file"
 
     def identity(self) -> object:
         """See :func:`_identity`; None for a file that does not exist yet."""
@@ -811,27 +898,35 @@ class _Target:
         return self._write_file()
 
     def _write_file(self) -> JournalWriter:
+        """Write the reset area: a new file all or nothing (a temporary file linked into place), or an extension."""
         new = self.grow == "new"
         f = self.file
+        tmp = None
         if new:
+            folder = os.path.dirname(os.path.abspath(self.path))  # type: ignore[arg-type]
             try:
-                f = open(self.target, "x+b", buffering=0)  # type: ignore[arg-type]  # noqa: SIM115
+                fd, tmp = tempfile.mkstemp(prefix=".qjournal-", suffix=".tmp", dir=folder)
             except OSError as exc:
                 raise JournalIOError(f"cannot create: {exc.strerror or exc}", source=self.name) from None
+            f = os.fdopen(fd, "r+b", buffering=0)
         assert f is not None
         try:
             if new:
                 _flock(f.fileno(), self.name)
             try:
-                f.seek(self.offset)
-                for pos in range(0, self.len_area, _CHUNK):
-                    f.write(_FF_CHUNK[: min(_CHUNK, self.len_area - pos)])
+                f.seek(self.len_file)
+                end = self.offset + self.len_area
+                for pos in range(self.len_file, end, CHUNK):
+                    write_all(f, _FF_CHUNK[: min(CHUNK, end - pos)])
                 if self.durable:
                     os.fsync(f.fileno())
             except OSError as exc:
-                raise JournalIOError(f"cannot write the reset area: {exc.strerror or exc}", source=self.name) from None
-            if new and self.durable:
-                _sync_dir(self.target)  # type: ignore[arg-type]
+                raise JournalIOError(f"cannot write the reset area: {exc.strerror or exc}; nothing was left behind", source=self.name) from None
+            if tmp is not None:
+                _link_into_place(tmp, self.path, self.name)  # type: ignore[arg-type]
+                tmp = None
+                if self.durable:
+                    _sync_dir(self.path)  # type: ignore[arg-type]
             writer = JournalWriter.__new__(JournalWriter)
             writer._attach(Area(f, self.offset, self.len_area, writable=True), None, self.durable, owned=f)
             writer.area.name = self.name
@@ -839,14 +934,35 @@ class _Target:
             return writer
         except BaseException:
             f.close()
-            if new:
-                try:
-                    os.unlink(self.target)  # type: ignore[arg-type]
-                except OSError:
-                    pass
-            else:
-                _truncate(self.target, self.offset)  # type: ignore[arg-type]
+            if tmp is not None:
+                _unlink(tmp)
+            elif not new:
+                _truncate(self.target, self.len_file)  # type: ignore[arg-type]
             raise
+
+
+def _link_into_place(tmp: str, target: str | os.PathLike, name: str) -> None:
+    """Give the finished temporary file its name, never replacing a file that appeared meanwhile."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise JournalIOError("the file appeared while the journal was being created; nothing written", source=name) from None
+    except OSError:  # a file system without hard links: rename, after checking (a narrow race, documented)
+        if os.path.lexists(target):
+            raise JournalIOError("the file appeared while the journal was being created; nothing written", source=name) from None
+        try:
+            os.rename(tmp, target)
+        except OSError as exc:
+            raise JournalIOError(f"cannot create: {exc.strerror or exc}", source=name) from None
+        return
+    _unlink(tmp)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _truncate(path: str | os.PathLike, size: int) -> None:
@@ -870,11 +986,10 @@ def _sync_dir(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def _first_dirty(area: Area) -> int | None:
-    """Offset of the first byte other than 0xFF in the area, or None."""
-    for pos in range(0, area.len_area, _CHUNK):
-        chunk = area.read(pos, _CHUNK)
-        first = len(chunk) - len(chunk.lstrip(_FF))
+def _first_dirty(area: Area, start: int = 0) -> int | None:
+    """Offset of the first byte other than 0xFF in the area from ``start``, or None."""
+    for pos, chunk in area.chunks(start):
+        first = first_not_reset(chunk)
         if first < len(chunk):
             return pos + first
     return None
@@ -883,18 +998,47 @@ def _first_dirty(area: Area) -> int | None:
 def reset(target: Source, offset: int = 0, length: int | None = None, *, durable: bool = True) -> None:
     """Reset an existing area (D2): every byte back to 0xFF. A corrupt area can be reset too.
 
-    Crash-safe: the type byte of the first entry goes first, so from then on the
-    area replays as empty; a crash before the rest is erased leaves a dirty tail
-    that the next open for append erases.
+    An area addressed without ``length`` runs to the end of the file: it is reset
+    only when it holds a journal and nothing but 0xFF past its tail (else
+    refused, nothing written: give ``length``). Crash-safe:
+    the type byte of the first entry goes first, so from then on the area
+    replays as empty; the first byte other than 0xFF goes last, so a crash in
+    between leaves leftovers that the next open for append proves and erases.
     """
     writer = JournalWriter.__new__(JournalWriter)
     writer._attach(Area(target, offset, length, writable=True), _memory(target), durable)
     try:
         writer._lock()
+        if not writer.area.length_given:
+            _check_whole_rest(writer.area, "reset")
         writer._erase(0, writer._len_area)
         writer.close()
     finally:
         writer._release()
+
+
+def _check_whole_rest(area: Area, what: str) -> None:
+    """Refuse to erase an area addressed without a length unless it holds a journal and only 0xFF past its tail.
+
+    Without a length the area runs to the end of the file: a forgotten offset or
+    length must not cost the data that follows a journal, or that was never one.
+    """
+    why = None
+    try:
+        tail = _reader_on(area).state().ofs_tail
+    except CorruptJournalError as exc:
+        why = f"it does not hold a journal ({exc.rule} at {exc.offset or 0:#x} of the area)"
+    else:
+        dirty = _first_dirty(area, tail)
+        if dirty is not None:
+            why = f"past the journal's tail at {tail:#x} it holds bytes other than 0xFF (the first at {dirty:#x})"
+    if why is not None:
+        span = "the whole file" if not area.area_offset else f"every byte from offset {area.area_offset:#x} to the end of the file"
+        raise JournalArgumentError(
+            f"{what} without a length would erase {span} ({area.len_area} bytes), and {why}: they may be another "
+            f"file's data, so nothing was written; give the area's length (${{length}}) to erase exactly that area",
+            source=area.name,
+        )
 
 
 # -- pack (D9) ---------------------------------------------------------------

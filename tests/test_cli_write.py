@@ -377,11 +377,12 @@ def test_reset_needs_yes_subprocess(tmp_path: Path) -> None:
     path = write(tmp_path / "j.bin", original)
     proc = run("reset", path)
     assert proc.returncode == 1
-    assert "--yes" in one_error_line(proc.err)
+    line = one_error_line(proc.err)
+    assert "--yes" in line and "the area of 8192 bytes at file offsets 0x0-0x1fff would become 0xFF" in line
     assert Path(path).read_bytes() == original
     proc = run("reset", path, "--yes")
     assert proc.returncode == 0, proc.err
-    assert proc.out == f"{path}: reset: the area of 8192 bytes at offset 0x0 is all 0xFF (an empty journal)\n"
+    assert proc.out == f"{path}: reset: the area of 8192 bytes at file offsets 0x0-0x1fff is all 0xFF (an empty journal)\n"
     assert Path(path).read_bytes() == b"\xff" * 8192
 
 

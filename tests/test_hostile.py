@@ -124,6 +124,22 @@ CASES: dict[str, tuple[Setup, type[JournalError], str, int]] = {
 }
 
 
+def _error_lines(err: str, *, hint: bool) -> str:
+    """The one error line on stderr, checked; the hint line after it when ``hint`` (and none otherwise)."""
+    lines = err.splitlines()
+    assert err.endswith("\n") and lines[0].startswith("qjournal: "), err
+    if hint:
+        assert len(lines) == 2 and lines[1].startswith("qjournal: hint: ") and "--length" in lines[1], err
+    else:
+        assert len(lines) == 1, err
+    return lines[0]
+
+
+def _wants_hint(error: type[JournalError], length: int | None) -> bool:
+    """An area length error when no length was given says how to address the area."""
+    return error is CorruptJournalError and length is None
+
+
 def _cli_args(path: Path, offset: int, length: int | None) -> list[str]:
     args = [str(path), "--offset", str(offset)]
     return args + (["--length", str(length)] if length is not None else [])
@@ -144,7 +160,7 @@ def test_library_refuses_with_a_journal_error(case: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("command", CLI_COMMANDS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_cli_one_line_and_exit_code(case: str, command: str, tmp_path: Path) -> None:
-    setup, _, text, want = CASES[case]
+    setup, error, text, want = CASES[case]
     path, offset, length = setup(tmp_path)
     before = _fingerprint(path)
     with deadline(DEADLINE, f"qjournal {command} on {case}"):
@@ -155,8 +171,9 @@ def test_cli_one_line_and_exit_code(case: str, command: str, tmp_path: Path) -> 
         # check reports an invalid area as its finding, on stdout, exit 2
         assert "area_length" in out and os.fsdecode(path) in out and not err
         return
-    assert out == "" and err.count("\n") == 1 and err.startswith("qjournal: "), (out, err)
-    assert os.fsdecode(path) in err and text in err and "Traceback" not in err
+    assert out == "", (out, err)
+    line = _error_lines(err, hint=_wants_hint(error, length))
+    assert os.fsdecode(path) in line and text in line and "Traceback" not in err
 
 
 @pytest.mark.parametrize("case", ["a FIFO", "huge --length", "a directory"])
@@ -301,7 +318,8 @@ def test_cli_writes_refuse_before_writing(case: str, tmp_path: Path) -> None:
     for argv in argvs:
         with deadline(DEADLINE, f"qjournal {argv[0]} on {case}"):
             code, out, err = run_cli(argv)
-        assert code == want and out == "" and err.count("\n") == 1 and os.fsdecode(path) in err, (argv, code, out, err)
+        assert code == want and out == "", (argv, code, out, err)
+        assert os.fsdecode(path) in _error_lines(err, hint=_wants_hint(error, length)), (argv, err)
         assert _fingerprint(path) == before, f"qjournal {argv[0]} on {case} changed the file"
 
 

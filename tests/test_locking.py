@@ -111,7 +111,7 @@ def test_a_refused_open_releases_the_lock(tmp_path: Path) -> None:
     for _ in range(2):
         with pytest.raises(CorruptJournalError):
             writer.open_for_append(path)
-    with writer.create(path, force=True):  # and create --force can take it
+    with writer.create(path, length=len(data), force=True):  # and create --force can take it, given its length
         pass
 
 

@@ -10,6 +10,7 @@ appended.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -153,7 +154,10 @@ def test_create_an_in_memory_journal() -> None:
     with pytest.raises(JournalArgumentError, match="must be a bytearray"):
         qjournal.create(bytes(CLUSTER), force=True)
     zeros = bytearray(CLUSTER)
-    with qjournal.create(zeros, force=True):
+    with pytest.raises(JournalArgumentError, match="does not hold a journal") as info:
+        qjournal.create(zeros, force=True)  # no size: the area would be the whole buffer, which is no journal
+    assert "give the area's length (length=)" in str(info.value) and zeros == bytes(CLUSTER)
+    with qjournal.create(zeros, length=CLUSTER, force=True):
         pass
     assert zeros == reset_area(1)
 
@@ -379,10 +383,12 @@ def test_a_single_append_writes_its_type_byte_last(durable: bool) -> None:
         f.log.clear()
         w.append_hash(DIGEST, 0x10, 0x20)
         ops = list(f.log)
-    writes = [op for op in ops if op[0] == "w"]
-    assert ops[-1] == ("b",) and ops[-2] == ("w", 0x33, b"\x02")  # the type byte, alone, then a barrier
-    assert ("b",) in ops[: ops.index(ops[-2])]  # a barrier before it
-    assert writes[0] == ("w", 0x32, b"\x32\xff" + hash_bytes(DIGEST, 0x10, 0x20)[2:])
+    entry = hash_bytes(DIGEST, 0x10, 0x20)
+    assert ops == [
+        ("w", 0x32, b"\x32"), ("b",),  # the anchor (the size byte at the tail), alone, made durable first
+        ("w", 0x34, entry[2:]), ("b",),  # the rest of the entry, the commit byte left 0xFF
+        ("w", 0x33, b"\x02"), ("b",),  # the commit byte, alone, then a barrier
+    ]
 
 
 def test_an_append_that_closes_a_cluster_commits_with_the_ends_type_byte() -> None:
@@ -397,8 +403,33 @@ def test_an_append_that_closes_a_cluster_commits_with_the_ends_type_byte() -> No
         e = w.append_raw(0x03, b"\x00" * 252)
         ops = list(f.log)
     assert e.ofs == CLUSTER
-    assert ops[-2:] == [("w", tail + 1, b"\x01"), ("b",)]
-    assert ("w", tail, bytes([CLUSTER - tail, 0xFF])) in ops
+    entry = bytes([254, 0x03]) + b"\x00" * 252
+    assert ops == [
+        ("w", tail, bytes([CLUSTER - tail])), ("b",),  # the anchor: the END's size byte
+        ("w", CLUSTER, entry), ("b",),  # the entry in the next cluster (the END is only its header)
+        ("w", tail + 1, b"\x01"), ("b",),  # the commit byte: the END's type byte
+    ]
+
+
+def test_a_batch_that_opens_with_an_end_of_255_anchors_on_the_next_cluster() -> None:
+    """An END of size 255 has the size byte 0xFF: the first byte the batch changes is the next entry's size byte."""
+    data = bytearray(reset_area(2))
+    with qjournal.create(data) as w:
+        w.append_many([RawEntry(0x03, b"\x00" * 252)] * 15 + [RawEntry(0x03, b"\x00" * 29)])
+        assert w.ofs_tail == CLUSTER - 255
+    f = RecordingFile(bytes(data))
+    with qjournal.open_for_append(f) as w:
+        f.log.clear()
+        e = w.append_raw(0x04, b"\x11" * 252)  # 254 bytes: does not fit in 255 with an END after it
+        ops = list(f.log)
+    assert e.ofs == CLUSTER
+    entry = bytes([254, 0x04]) + b"\x11" * 252
+    assert ops == [
+        ("w", CLUSTER, bytes([254])), ("b",),  # the anchor: the entry's size byte, at the next cluster
+        ("w", CLUSTER + 1, entry[1:]), ("b",),  # the END's header is 0xFF 0xFF before the commit: nothing to write
+        ("w", CLUSTER - 255 + 1, b"\x01"), ("b",),
+    ]
+    assert replay(bytes(f.data))[-1] == e and f.data[CLUSTER - 255 : CLUSTER - 253] == b"\xff\x01"
 
 
 @settings(max_examples=LONG_RUN or 30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -443,21 +474,46 @@ def test_a_crash_during_single_appends_replays_a_prefix() -> None:
 
 
 def test_the_wipe_on_open_is_crash_safe_and_comes_before_any_new_write() -> None:
-    """A torn write and a dirty tail are erased (0xFF only) before anything new is written."""
-    dirty = bytearray(TORN)
-    dirty[3000:3010] = b"\x05\x03garbage!"  # a stray entry in the same cluster, past the tail
-    dirty += b"\x07\x02" + b"\x00" * (CLUSTER - 2)  # and a second cluster of garbage
-    f = RecordingFile(bytes(dirty))
+    """A torn write and the dirty tail after it are erased (0xFF only, the anchor last) before anything new is written."""
+    f = RecordingFile(TORN)
     with qjournal.open_for_append(f) as w:
         opened = list(f.log)
         e = w.append_hash(b"\x99" * 32, 5, 6)
     assert all(op[0] == "b" or set(op[2]) == {0xFF} for op in opened), "the wipe writes only 0xFF"
+    assert opened[-2:] == [("w", 0x32, b"\xff"), ("b",)], "the anchor (the torn size byte) is erased last"
     assert f.data[:0x32] == D10[:0x32] and f.data[0x32:0x64] == hash_bytes(b"\x99" * 32, 5, 6)
-    assert f.data[0x64:] == b"\xff" * (len(dirty) - 0x64)
+    assert f.data[0x64:] == b"\xff" * (len(TORN) - 0x64)
     want = replay(D10)
-    for img in crash_images(bytes(dirty), opened, random.Random(2)):
+    for img in crash_images(TORN, opened, random.Random(2)):
         assert replay(img) == want
+        with qjournal.open_for_append(bytearray(img)) as again:  # what a crash in the wipe leaves is still leftovers
+            assert again.ofs_tail == 0x32
     assert replay(bytes(f.data)) == want + [e]
+
+
+@pytest.mark.parametrize(
+    "where, garbage",
+    [
+        (3000, b"\x05\x03garbage!"),  # a stray entry in the tail's cluster, the tail byte still 0xFF
+        (CLUSTER, b"\x07\x02" + b"\x00" * (CLUSTER - 2)),  # a second cluster of other data
+    ],
+    ids=["stray entry", "cluster of data"],
+)
+def test_foreign_bytes_past_the_tail_are_refused_and_left_alone(where: int, garbage: bytes) -> None:
+    dirty = bytearray(D10 + reset_area(1))
+    dirty[where : where + len(garbage)] = garbage
+    f = RecordingFile(bytes(dirty))
+    with pytest.raises(qjournal.ForeignDataError) as info:
+        qjournal.open_for_append(f)
+    assert f.log == [] and f.data == dirty
+    err = info.value
+    assert (err.offset, err.ofs_tail) == (where, 0x32) and err.num_bytes == len(garbage) - garbage.count(0xFF)
+    assert "nothing was written" in str(err) and "erase_foreign_data=True" in str(err)
+    assert "the byte at the tail (0x32) is 0xff" in str(err).lower()
+    with qjournal.open_for_append(f, erase_foreign_data=True) as w:  # the opt-in, for the user who has looked
+        e = w.append_hash(b"\x99" * 32, 5, 6)
+    assert replay(bytes(f.data)) == replay(D10) + [e]
+    assert f.data[0x64:] == b"\xff" * (len(dirty) - 0x64)
 
 
 class FailingFile(RecordingFile):
@@ -504,7 +560,9 @@ def test_a_read_only_open_changes_nothing(tmp_path: Path) -> None:
 
 def test_open_without_validation_finds_the_same_tail_and_state() -> None:
     a, b = bytearray(TORN), bytearray(TORN)
-    with qjournal.open_for_append(a) as wa, qjournal.open_for_append(b, validate=False) as wb:
+    with pytest.warns(DeprecationWarning, match="validate=False is ignored"):
+        wb = qjournal.open_for_append(b, validate=False)
+    with qjournal.open_for_append(a) as wa, wb:
         assert wa.ofs_tail == wb.ofs_tail == 0x32
         assert a == b == D10
         for w in (wa, wb):
@@ -521,14 +579,21 @@ def test_a_corrupt_journal_is_refused_with_the_readers_error(tmp_path: Path) -> 
         path = tmp_path / f"{name}.bin"
         path.write_bytes(data)
         for validate in (True, False):
-            with pytest.raises(CorruptJournalError) as info:
+            with pytest.raises(CorruptJournalError) as info, contextlib.ExitStack() as stack:
+                if not validate:  # accepted, ignored, and said so
+                    stack.enter_context(pytest.warns(DeprecationWarning, match="validate=False is ignored"))
                 qjournal.open_for_append(path, validate=validate)
             assert (info.value.rule, info.value.offset) == (want["rule"], want["offset"])
             assert str(path) in str(info.value)
         assert path.read_bytes() == data
-    # the lock was released on the way out: a reset now works
-    qjournal.reset(tmp_path / "corrupt_size_one.bin")
-    assert (tmp_path / "corrupt_size_one.bin").read_bytes() == reset_area(1)
+    # the lock was released on the way out: a reset now works, given the length (a corrupt area is no journal:
+    # without a length the reset would erase the whole file on the word of its bytes alone)
+    path = tmp_path / "corrupt_size_one.bin"
+    with pytest.raises(JournalArgumentError, match="does not hold a journal"):
+        qjournal.reset(path)
+    assert path.read_bytes() == (VECTORS / "corrupt_size_one.bin").read_bytes()
+    qjournal.reset(path, length=CLUSTER)
+    assert path.read_bytes() == reset_area(1)
 
 
 # -- the lock ------------------------------------------------------------------------
@@ -638,7 +703,13 @@ def test_every_operation_stays_inside_an_embedded_area(tmp_path: Path, kind: str
         w.area.write(w.ofs_tail, b"\x20\xff\x00")  # a torn write, past the tail
         w.area.write(3 * CLUSTER - 1, b"\x00")  # and a stray byte at the very end
     guards_intact()
-    with qjournal.open_for_append(target, durable=False, **where) as w:  # erases both
+    before = area()
+    with pytest.raises(qjournal.ForeignDataError) as info:  # the stray byte is no append's: nothing is written
+        qjournal.open_for_append(target, durable=False, **where)
+    assert info.value.ofs_last == 3 * CLUSTER - 1 and info.value.num_bytes == 3 and info.value.num_clusters == 2
+    assert area() == before
+    guards_intact()
+    with qjournal.open_for_append(target, durable=False, erase_foreign_data=True, **where) as w:  # erases both
         assert w.state().anomalies == ()
         guards_intact()
     assert area()[-1] == 0xFF
@@ -668,7 +739,10 @@ def test_reset_erases_the_first_type_byte_first() -> None:
 
 def test_reset_a_corrupt_area() -> None:
     data = bytearray((VECTORS / "corrupt_crosses_boundary.bin").read_bytes())
-    qjournal.reset(data)
+    with pytest.raises(JournalArgumentError, match="does not hold a journal"):
+        qjournal.reset(data)
+    assert data == (VECTORS / "corrupt_crosses_boundary.bin").read_bytes()
+    qjournal.reset(data, length=len(data))
     assert data == reset_area(len(data) // CLUSTER)
     with pytest.raises(CorruptJournalError):
         qjournal.reset(bytearray(5000))
@@ -706,7 +780,10 @@ def test_pack_refuses_what_does_not_fit_before_writing(tmp_path: Path) -> None:
     assert not dst.exists()
     garbage = bytearray(b"\x00" * (2 * CLUSTER))
     with pytest.raises(JournalFullError):
-        qjournal.pack(src, garbage, force=True)
+        qjournal.pack(src, garbage, length=2 * CLUSTER, force=True)
+    assert garbage == bytes(2 * CLUSTER)
+    with pytest.raises(JournalArgumentError, match="does not hold a journal"):
+        qjournal.pack(src, garbage, force=True)  # no size given: the whole buffer, which holds no journal
     assert garbage == bytes(2 * CLUSTER)
     with pytest.raises(CorruptJournalError):
         qjournal.pack(garbage, tmp_path / "x.qjournal")
