@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, NamedTuple, TextIO
 
 from qjournal import hexview, writer
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
-from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError
+from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError, spell
 from qjournal.format import LEN_CLUSTER, RESET_BYTE, EntryType
 from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, to_entry, type_name
 
@@ -621,7 +621,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if exc.rule != "area_length":
             raise
         name = exc.source or args.path
-        report = CheckReport((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None)
+        report = CheckReport((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None, exc.hint)
         return _report_check(report, name, area_offset, args)
     with reader, _Progress(reader.len_area, "check") as progress:
         report = reader.check(progress)
@@ -643,6 +643,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
             "num_anomalies": sum(not p.is_corruption for p in report.problems),
             "problems": [_problem_dict(p, area_offset) for p in report.problems],
             "state": None if report.state is None else _state_dict(report.state, area_offset),
+            "hint": None if report.hint is None else spell(report.hint, cli=True),
         }
         _out(json.dumps(doc, indent=2))
         return code
@@ -673,6 +674,8 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
             f"{name}: {n_bad} {_plural(n_bad, 'corruption', 'corruptions')}, {n_odd} "
             f"{_plural(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt."
         )
+    if report.hint is not None:
+        _out(f"{name}: hint: {spell(report.hint, cli=True)}")
     return code
 
 
@@ -769,6 +772,10 @@ def _read_batch(from_file: str | None) -> list[Entry]:
             except UnicodeDecodeError as exc:
                 raise JournalArgumentError(
                     f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was written", source=name
+                ) from None
+            except RecursionError:
+                raise JournalArgumentError(
+                    f"line {number}: JSON nested too deeply to be an entry; nothing was written", source=name
                 ) from None
             except (ValueError, JournalError) as exc:  # JSONDecodeError is a ValueError
                 reason = exc.reason if isinstance(exc, JournalError) else str(exc)

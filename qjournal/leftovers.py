@@ -91,6 +91,7 @@ def survey(chunks: Iterable[tuple[int, bytes]]) -> Survey:
     first = last = None
     count = 0
     clusters = 0
+    counted = -1  # the last cluster counted: a cluster may straddle two chunks
     for pos, data in chunks:
         if first_not_reset(data) == len(data):
             continue
@@ -102,7 +103,9 @@ def survey(chunks: Iterable[tuple[int, bytes]]) -> Survey:
             piece = data[cut - pos : stop - pos]
             lead = first_not_reset(piece)
             if lead < len(piece):
-                clusters += 1
+                if cut // LEN_CLUSTER != counted:
+                    clusters += 1
+                    counted = cut // LEN_CLUSTER
                 if first is None:
                     first = cut + lead
                 last = cut + last_not_reset(piece)

@@ -1153,7 +1153,7 @@ def _is_empty_at(target: object, offset: int) -> bool:
     if isinstance(target, (str, os.PathLike)):
         try:
             st = os.stat(target)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in the path, which _Target refuses
             return offset == 0
         return stat.S_ISREG(st.st_mode) and st.st_size == offset
     return False

@@ -237,6 +237,10 @@ def test_survey_counts_bytes_and_clusters_across_chunks() -> None:
     whole = leftovers.survey([(50, area[50:])])
     chunked = leftovers.survey([(50 + i, area[50 + i : 50 + i + 1000]) for i in range(0, len(area) - 50, 1000)])
     assert whole == chunked == leftovers.Survey(100, 4 * CLUSTER - 1, 4, 3)
+    straddling = _area(2, (CLUSTER - 10, b"\x01" * 20))  # one cluster's bytes in two chunks: counted once
+    halves = leftovers.survey([(0, straddling[: CLUSTER - 5]), (CLUSTER - 5, straddling[CLUSTER - 5 : CLUSTER + 3]),
+                               (CLUSTER + 3, straddling[CLUSTER + 3 :])])
+    assert halves == leftovers.Survey(CLUSTER - 10, CLUSTER + 9, 20, 2)
     assert leftovers.survey([(0, b"\xff" * 10)]).is_clean
 
 
