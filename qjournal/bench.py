@@ -496,7 +496,7 @@ class Bench:
             path.unlink()
         self.notes.append(
             "append to a file: each run creates the area first, outside the time measured; the time includes the "
-            "final sync (the writer's close); with fsync the writer makes each batch durable twice (its commit "
+            "final sync (the writer's close); with fsync the writer makes each batch durable three times (its commit "
             "order), the packer each entry once"
         )
 

@@ -239,8 +239,10 @@ def _add_write_commands(sub: Any) -> None:
             "reported as 'line N: ...' and nothing is written; then all the entries are appended as one "
             "atomic batch, which is refused whole if it does not fit. Blank lines, and the END and NONE "
             "records of 'dump --all', are skipped.",
-            "Opening a journal for append erases what an interrupted write left after its tail "
-            "(a torn write, a dirty tail); a corrupt journal is refused.",
+            "Opening a journal for append erases what an interrupted append left after its tail, and "
+            "nothing else: other bytes there (data after the journal, an offset one cluster off) are "
+            "refused, nothing written, unless --erase-foreign-data. A corrupt journal is refused. An area "
+            "inside a larger file needs --length with --offset.",
         ),
         formatter_class=_Formatter,
         epilog="examples:\n"
