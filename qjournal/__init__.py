@@ -1,8 +1,9 @@
 """qjournal: the QCOW2 deduplication metadata journal, read and written.
 
-The byte layout lives in ``formats/qcow2_journal.ksy``; the reader parses with
-the Kaitai-generated :mod:`qjournal.generated.qcow2_journal`; the writer writes
-what that parser reads.
+The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
+:func:`ksy_path`); the reader parses with the Kaitai-generated
+:mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
+reads. The format reference is ``docs/format.md``.
 """
 
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
@@ -18,16 +19,10 @@ from qjournal.errors import (
 )
 from qjournal.format import EntryType
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
-from qjournal.writer import (
-    JournalWriter,
-    PackReport,
-    create,
-    live_entries,
-    num_clusters_needed,
-    open_for_append,
-    pack,
-    reset,
-)
+from qjournal.making import ResetReport, create, reset
+from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
+from qjournal.resources import ksy_path
+from qjournal.writer import JournalWriter, open_for_append
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -49,8 +44,10 @@ __all__ = [
     "PackReport",
     "Problem",
     "RawEntry",
+    "ResetReport",
     "create",
     "entry_from_dict",
+    "ksy_path",
     "live_entries",
     "num_clusters_needed",
     "open_for_append",

@@ -14,10 +14,10 @@ import fcntl
 import io
 import os
 import stat
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
-from qjournal.format import LEN_CLUSTER
+from qjournal.format import LEN_CLUSTER, first_not_reset
 
 CHUNK = 1 << 20
 """Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
@@ -137,6 +137,19 @@ class Area:
             data = self.read(pos, min(CHUNK, end - pos))
             yield pos, data
             pos += len(data)
+
+    def first_not_reset(self, start: int = 0, progress: Callable[[int], None] | None = None) -> int | None:
+        """Area offset of the first byte other than 0xFF at or after ``start``, or None (D2).
+
+        ``progress``, if given, is called with the area offset reached after each chunk.
+        """
+        for pos, chunk in self.chunks(start):
+            first = first_not_reset(chunk)
+            if first < len(chunk):
+                return pos + first
+            if progress is not None:
+                progress(pos + len(chunk))
+        return None
 
     def read_cluster(self, index: int) -> bytes:
         """The 4096 bytes of journal cluster ``index``."""

@@ -22,19 +22,33 @@ import textwrap
 import traceback
 from typing import Any, Callable, Iterator, NamedTuple, TextIO
 
-from qjournal import hexview, writer
-from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
+from qjournal import hexview
+from qjournal.cluster import parse_cluster, start_hint, valid_prefix
+from qjournal.entries import (
+    Entry,
+    HashEntry,
+    RawEntry,
+    check_body,
+    check_digest,
+    check_entry,
+    check_sector,
+    check_type_code,
+    decode,
+    entry_from_dict,
+)
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError, spell
-from qjournal.format import LEN_CLUSTER, RESET_BYTE, EntryType
-from qjournal.reader import CheckReport, JournalReader, JournalState, Problem, parse_cluster, to_entry, type_name
+from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
+from qjournal.making import create, len_area_of, reset
+from qjournal.packing import pack
+from qjournal.reader import CheckReport, JournalReader, JournalState, Problem
+from qjournal.wording import count
+from qjournal.writer import open_for_append
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CORRUPT = 2
 EXIT_ANOMALIES = 3
 EXIT_INTERRUPTED = 130
-
-_END, _HASH, _NONE = int(EntryType.end), int(EntryType.hash), int(EntryType.none)
 
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
@@ -73,38 +87,60 @@ def parse_size(text: str) -> int:
     return int(number, 16 if number.lower().startswith("0x") else 10) * _SIZE_UNITS[unit]
 
 
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """Run one of the library's argument checks for argparse: its message, as argparse reports a bad value."""
+    try:
+        return check(*args)
+    except JournalArgumentError as exc:
+        raise argparse.ArgumentTypeError(exc.message(cli=True)) from None
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+
+
 def _area_length(text: str) -> int:
+    """--length, --size: a non-zero multiple of 4096 (the library's rule, D1)."""
     n = parse_size(text)
-    if n == 0 or n % LEN_CLUSTER:
-        raise argparse.ArgumentTypeError(f"{text!r} is {n} bytes: an area is a non-zero multiple of {LEN_CLUSTER} bytes (D1)")
+    _checked(len_area_of, None, n)
     return n
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+def _num_clusters(text: str) -> int:
+    """--clusters: at least 1 (the library's rule, D1)."""
+    n = _integer(text, "number")
+    _checked(len_area_of, n, None)
     return n
 
 
 def _sector(text: str) -> int:
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid sector number {text!r}") from None
-    if not 0 <= n < 1 << 64:
-        raise argparse.ArgumentTypeError(f"sector {text!r} is out of range 0..2**64-1")
-    return n
+    """--physical, --logical: 0 to 2**64-1 (the library's rule, D8)."""
+    return _checked(check_sector, "sector", _integer(text, "sector number"))  # type: ignore[no-any-return]
 
 
-def _hex_bytes(text: str) -> bytes:
+def _hex(text: str) -> bytes:
     try:
         return bytes.fromhex(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a hex string: {text[:40]!r}") from None
+
+
+def _digest(text: str) -> bytes:
+    """--hash: a digest in hex, 1 to 236 bytes (the library's rule, D8)."""
+    return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
+
+
+def _body(text: str) -> bytes:
+    """--body: hex, at most 252 bytes (the library's rule, D3)."""
+    return _checked(check_body, _hex(text))  # type: ignore[no-any-return]
+
+
+def _type_code(text: str) -> int:
+    """--type: an unassigned type code (the library's rule, D4)."""
+    return _checked(check_type_code, _integer(text, "type code"))  # type: ignore[no-any-return]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,8 +158,9 @@ def _wrap(*paragraphs: str) -> str:
     return "\n\n".join(textwrap.fill(p, 78) for p in paragraphs)
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show a traceback on errors")
+def _add_common(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """--debug, before or after the command: one flag, one destination (a subcommand's leaves the top's alone)."""
+    p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS, help="show a traceback on errors")
 
 
 def _add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)") -> None:
@@ -150,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_wrap("Inspect, check, create and edit QCOW2 deduplication metadata journals."),
         epilog="Run 'qjournal COMMAND --help' for a command's options.\n\n" + EXIT_CODES_HELP,
     )
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    _add_common(parser, top=True)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -219,7 +256,7 @@ def _add_write_commands(sub: Any) -> None:
     )
     p.add_argument("path", metavar="PATH", help="journal file to create, or the existing file to format an area in")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--clusters", type=_positive_int, metavar="N", help="number of 4096-byte clusters")
+    size.add_argument("--clusters", type=_num_clusters, metavar="N", help="number of 4096-byte clusters")
     size.add_argument("--size", type=_area_length, metavar="BYTES", help="area size in bytes, a multiple of 4096 (64K, 1M...)")
     p.add_argument("--offset", type=parse_size, default=0, metavar="BYTES", help="where the area starts in the file (default 0)")
     p.add_argument(
@@ -250,11 +287,11 @@ def _add_write_commands(sub: Any) -> None:
         "  qjournal dump a.bin --output jsonl | qjournal append b.bin\n\n" + EXIT_CODES_HELP,
     )
     _add_area(p)
-    p.add_argument("--hash", dest="digest", type=_hex_bytes, metavar="HEX", help="digest of a HASH entry, in hex")
+    p.add_argument("--hash", dest="digest", type=_digest, metavar="HEX", help="digest of a HASH entry, in hex")
     p.add_argument("--physical", type=_sector, metavar="N", help="physical_sector of the HASH entry")
     p.add_argument("--logical", type=_sector, metavar="N", help="first_logical_sector of the HASH entry")
     p.add_argument("--type", dest="entry_type", type=_type_code, metavar="CODE", help="type code of an unassigned-type entry (0x00, 0x03-0xfe)")
-    p.add_argument("--body", type=_hex_bytes, metavar="HEX", help="body of the unassigned-type entry, in hex (default empty)")
+    p.add_argument("--body", type=_body, metavar="HEX", help="body of the unassigned-type entry, in hex (default empty)")
     p.add_argument("--from", dest="from_file", metavar="FILE", help="read the JSON lines from FILE instead of stdin ('-': stdin)")
     p.add_argument(
         "--erase-foreign-data", action="store_true",
@@ -278,7 +315,7 @@ def _add_write_commands(sub: Any) -> None:
     p.add_argument("dst", metavar="DST", help="the new journal (a new file, or an existing file to format an area in)")
     p.add_argument("--dst-offset", type=parse_size, default=0, metavar="BYTES", help="where DST's area starts in its file (default 0)")
     p.add_argument("--dst-length", type=_area_length, default=None, metavar="BYTES", help="DST's area length")
-    p.add_argument("--clusters", type=_positive_int, metavar="N", help="DST's number of clusters (default: SRC's, for a new file)")
+    p.add_argument("--clusters", type=_num_clusters, metavar="N", help="DST's number of clusters (default: SRC's, for a new file)")
     p.add_argument("--force", action="store_true", help="overwrite a DST area that is not reset")
     _add_common(p)
     p.set_defaults(func=cmd_pack)
@@ -296,19 +333,6 @@ def _add_write_commands(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
     _add_common(p)
     p.set_defaults(func=cmd_reset)
-
-
-def _type_code(text: str) -> int:
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid type code {text!r}") from None
-    if not 0 <= n <= 0xFF or n in (EntryType.end, EntryType.hash, EntryType.none):
-        raise argparse.ArgumentTypeError(
-            f"type code {text!r}: an unassigned type is 0x00 or 0x03-0xfe (HASH is appended with --hash; "
-            "END and NONE are the writer's) (D4)"
-        )
-    return n
 
 
 def _version() -> str:
@@ -484,15 +508,22 @@ class Marker(NamedTuple):
         return d
 
 
-def walk_clusters(
-    reader: JournalReader, progress: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, bytes, Any, CorruptJournalError | None]]:
-    """Yield ``(index, buf, cluster, error)`` for each cluster replay visits (D7).
+class Walked(NamedTuple):
+    """One cluster replay visits: its bytes, the parsed cluster (None when corrupt), its well-formed entries."""
 
-    ``cluster`` is the generated parser's ``Cluster``. In a corrupt cluster,
-    ``error`` is the corruption (with its area offset), ``cluster`` holds the
-    valid entries before it (then a NONE that is not in the file), and the walk
-    ends there.
+    index: int
+    buf: bytes
+    cluster: Any
+    entries: list[Any]
+    error: CorruptJournalError | None
+
+
+def walk_clusters(reader: JournalReader, progress: Callable[[int], None] | None = None) -> Iterator[Walked]:
+    """Each cluster replay visits (D7), parsed once.
+
+    In a corrupt cluster, ``error`` is the corruption (with its area offset and,
+    when the area does not start like a journal, its hint), ``entries`` the
+    well-formed entries before it, and the walk ends there.
     """
     area = reader.area
     for index in range(area.num_clusters):
@@ -502,30 +533,29 @@ def walk_clusters(
             cluster = parse_cluster(buf)
         except CorruptJournalError as exc:
             stop = exc.offset or 0
-            # The entries before the corrupt one are valid, each leaving room for a
-            # header: cut the cluster there (reset bytes) and the parser reads them.
-            prefix = parse_cluster(buf[:stop] + bytes([RESET_BYTE]) * (LEN_CLUSTER - stop))
-            yield index, buf, prefix, CorruptJournalError(
-                exc.rule, exc.reason, base + stop, area_offset=area.area_offset, source=reader.name
+            error = CorruptJournalError(
+                exc.rule, exc.reason, base + stop, area_offset=area.area_offset, source=reader.name,
+                hint=start_hint(index, buf, stop),
             )
+            yield Walked(index, buf, None, valid_prefix(buf, stop), error)
             return
         if progress is not None:
             progress(base + LEN_CLUSTER)
-        yield index, buf, cluster, None
+        yield Walked(index, buf, cluster, cluster.entries, None)
         if not cluster.is_closed:
             return
 
 
-def cluster_items(cluster: Any, base: int, markers: bool) -> Iterator[Entry | Marker]:
+def cluster_items(entries: list[Any], base: int, markers: bool) -> Iterator[Entry | Marker]:
     """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
     o = 0
-    for e in cluster.entries:
+    for e in entries:
         code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
-        if code == _END or code == _NONE:
+        if code == TYPE_END or code == TYPE_NONE:
             if markers:
                 yield Marker(type_name(code), e.len_entry, base + o)
         else:
-            yield to_entry(e, base + o)
+            yield decode(e, base + o)
         o += e.len_entry
 
 
@@ -563,9 +593,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             _out(_json_line(head)[:-1] + ', "entries": [')
         first = True
-        for index, buf, cluster, error in walk_clusters(reader, progress):
+        for walked in walk_clusters(reader, progress):
+            error = walked.error
             # In a corrupt cluster only the valid entries before the corruption are shown.
-            for item in cluster_items(cluster, index * LEN_CLUSTER, args.all and error is None):
+            for item in cluster_items(walked.entries, walked.index * LEN_CLUSTER, args.all and error is None):
                 if args.output == "human":
                     _out(format_item(item))
                 elif args.output == "jsonl":
@@ -589,21 +620,21 @@ def _dump_hex(reader: JournalReader, progress: _Progress) -> int:
     area_offset = reader.area.area_offset
     _out(
         f"journal {reader.name}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
-        f"{reader.num_clusters} {_plural(reader.num_clusters, 'cluster', 'clusters')} of {LEN_CLUSTER} bytes"
+        f"{count(reader.num_clusters, 'cluster')} of {LEN_CLUSTER} bytes"
     )
     for line in hexview.legend_lines():
         _out(line)
     last = -1
-    for index, buf, _cluster, error in walk_clusters(reader, progress):
-        base = index * LEN_CLUSTER
-        spans = hexview.cluster_spans(buf, base, error)
+    for walked in walk_clusters(reader, progress):
+        base = walked.index * LEN_CLUSTER
+        view = hexview.cluster_view(walked.buf, base, walked.error, walked.cluster, walked.entries)
         _out()
-        _out(hexview.cluster_header(index, base, spans))
-        for line in hexview.render_spans(spans, buf, base):
+        _out(hexview.cluster_header(walked.index, base, view))
+        for line in hexview.render_spans(view.spans, walked.buf, base):
             _out(line)
-        if error is not None:
-            raise error
-        last = index
+        if walked.error is not None:
+            raise walked.error
+        last = walked.index
     summary = hexview.rest_summary(reader.area, last + 1)
     if summary:
         _out()
@@ -663,26 +694,21 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         )
     elif code == EXIT_ANOMALIES:
         _out(
-            f"{name}: {n_odd} {_plural(n_odd, 'anomaly', 'anomalies')}, no corruption: the journal replays, "
+            f"{name}: {count(n_odd, 'anomaly', 'anomalies')}, no corruption: the journal replays, "
             "but a check reports them (--strict fails them)."
         )
     elif not n_bad:
         _out(
-            f"{name}: {n_odd} {_plural(n_odd, 'anomaly', 'anomalies')}, no corruption; "
+            f"{name}: {count(n_odd, 'anomaly', 'anomalies')}, no corruption; "
             "--strict counts anomalies as corruption: the check fails."
         )
     else:
         _out(
-            f"{name}: {n_bad} {_plural(n_bad, 'corruption', 'corruptions')}, {n_odd} "
-            f"{_plural(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt."
+            f"{name}: {count(n_bad, 'corruption')}, {count(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt."
         )
     if report.hint is not None:
         _out(f"{name}: hint: {spell(report.hint, cli=True)}")
     return code
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return one if n == 1 else many
 
 
 # -- create --------------------------------------------------------------------
@@ -691,11 +717,11 @@ def _plural(n: int, one: str, many: str) -> str:
 def cmd_create(args: argparse.Namespace) -> int:
     """qjournal create: a reset area in a new file or inside an existing one."""
     num_clusters = args.clusters if args.size is None else args.size // LEN_CLUSTER
-    w = writer.create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
+    w = create(args.path, num_clusters, offset=args.offset, length=args.length, force=args.force)
     with w:
         area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
     _out(
-        f"{args.path}: created an empty journal of {n} {_plural(n, 'cluster', 'clusters')} "
+        f"{args.path}: created an empty journal of {count(n, 'cluster')} "
         f"({len_area} bytes) at offset {area_offset:#x}"
     )
     return EXIT_OK
@@ -714,17 +740,17 @@ def cmd_append(args: argparse.Namespace) -> int:
         if any(o is not None for o in raw_opts) or args.from_file is not None:
             raise UsageError("--hash does not combine with --type, --body or --from (see 'qjournal append --help')")
         entries: list[Entry] = [HashEntry(args.digest, args.physical, args.logical)]
-        writer.check_entry(entries[0])
+        check_entry(entries[0])
     elif any(o is not None for o in raw_opts):
         if args.entry_type is None:
             raise UsageError("--body needs --type (see 'qjournal append --help')")
         if args.from_file is not None:
             raise UsageError("--type does not combine with --from (see 'qjournal append --help')")
         entries = [RawEntry(args.entry_type, args.body or b"")]
-        writer.check_entry(entries[0])
+        check_entry(entries[0])
     else:
         entries = _read_batch(args.from_file)
-    with writer.open_for_append(args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data) as w:
+    with open_for_append(args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data) as w:
         placed = w.append_many(entries)
         tail = w.ofs_tail
     if len(placed) == 1:
@@ -770,7 +796,7 @@ def _read_batch(from_file: str | None) -> list[Entry]:
                 if isinstance(d, dict) and d.get("entry_type") in _MARKER_TYPES:
                     continue  # an END or NONE record of dump --all: the writer places its own
                 entry = entry_from_dict(d)
-                writer.check_entry(entry)
+                check_entry(entry)
             except UnicodeDecodeError as exc:
                 raise JournalArgumentError(
                     f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was written", source=name
@@ -792,44 +818,18 @@ def _read_batch(from_file: str | None) -> list[Entry]:
 # -- pack ----------------------------------------------------------------------
 
 
-class _CountingFile:
-    """A read-only file that reports how far it has been read (pack's progress bar)."""
-
-    def __init__(self, f: Any, progress: Callable[[int], None], base: int) -> None:
-        self._f = f
-        self._progress = progress
-        self._base = base
-        self.name = f.name
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._f.read(n)
-        self._progress(self._f.tell() - self._base)
-        return data
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self._f.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._f.tell()
-
-    def fileno(self) -> int:
-        return self._f.fileno()
-
-
 def cmd_pack(args: argparse.Namespace) -> int:
     """qjournal pack: the live entries of SRC into a fresh DST."""
-    with _open(args) as reader:  # the source's checks (missing, directory, window) first
-        len_area = reader.len_area
-    with open(args.path, "rb") as f, _Progress(len_area, "pack") as progress:
-        source = _CountingFile(f, progress, args.offset) if progress.bar is not None else f
-        report = writer.pack(
-            source, args.dst, args.clusters,
+    with _Progress(_area_length_of(args), "pack") as progress:
+        report = pack(
+            args.path, args.dst, args.clusters,
             source_offset=args.offset, source_length=args.length,
             offset=args.dst_offset, length=args.dst_length, force=args.force,
+            progress=progress if progress.bar is not None else None,
         )
     s = report.state
     _out(
-        f"{args.path}: {report.num_entries_read} entries read ({report.num_hash_read} hash), "
+        f"{args.path}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
         f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
         f"({report.num_raw_dropped} of unassigned types)"
     )
@@ -840,19 +840,32 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _area_length_of(args: argparse.Namespace) -> int:
+    """The length of the area the arguments address, for a progress bar (0 when it cannot be told yet)."""
+    if args.length is not None:
+        return int(args.length)
+    try:
+        return max(0, os.stat(args.path).st_size - args.offset)
+    except (OSError, ValueError):
+        return 0
+
+
 # -- reset ---------------------------------------------------------------------
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
     """qjournal reset: every byte of the area to 0xFF, only with --yes."""
-    with _open(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
-        len_area, area_offset = reader.len_area, reader.area.area_offset
-    where = f"the area of {len_area} bytes at file offsets {area_offset:#x}-{area_offset + len_area - 1:#x}"
     if not args.yes:
-        raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {where} would become 0xFF")
-    writer.reset(args.path, args.offset, args.length)
-    _out(f"{args.path}: reset: {where} is all 0xFF (an empty journal)")
+        with _open(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
+            area_offset, len_area = reader.area.area_offset, reader.len_area
+        raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF")
+    done = reset(args.path, args.offset, args.length)
+    _out(f"{args.path}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
     return EXIT_OK
+
+
+def _span(area_offset: int, len_area: int) -> str:
+    return f"the area of {len_area} bytes at file offsets {area_offset:#x}-{area_offset + len_area - 1:#x}"
 
 
 # -- main ----------------------------------------------------------------------
@@ -871,54 +884,46 @@ def _silence_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code (the console script exits with it)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
+    args: argparse.Namespace | None = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        debug = bool(getattr(args, "debug", False))
         if args.command is None:
             sys.stderr.write(parser.format_usage())
             _err("a COMMAND is required (see 'qjournal --help')")
             return EXIT_ERROR
-        code = args.func(args)
+        code: int = args.func(args)
         sys.stdout.flush()
         return code
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
-    except BrokenPipeError:
+    except BaseException as exc:  # noqa: BLE001 - every failure ends here: one line (and a hint), an exit code
+        return _report_failure(exc, debug=bool(getattr(args, "debug", False)))
+
+
+def _report_failure(exc: BaseException, *, debug: bool) -> int:
+    """The one error handler: say what failed on stderr (the traceback too with --debug); the exit code."""
+    if isinstance(exc, BrokenPipeError):
         _silence_stdout()  # the reader (head, less) went away: stop quietly
         return EXIT_OK
-    except KeyboardInterrupt:
-        if debug:
-            traceback.print_exc()
+    if debug and not isinstance(exc, UsageError):
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
         _err("interrupted")
         return EXIT_INTERRUPTED
-    except UsageError as exc:
+    if isinstance(exc, UsageError):
         _err(str(exc))
         return EXIT_ERROR
-    except CorruptJournalError as exc:
-        if debug:
-            traceback.print_exc()
+    if isinstance(exc, CorruptJournalError):
         _err_journal(exc, f" [{exc.rule}]")
         return EXIT_CORRUPT
-    except JournalError as exc:
-        if debug:
-            traceback.print_exc()
+    if isinstance(exc, JournalError):
         _err_journal(exc)
         return EXIT_ERROR
-    except OSError as exc:
-        if debug:
-            traceback.print_exc()
-        where = f"{exc.filename}: " if exc.filename else ""
-        _err(f"{where}{exc.strerror or exc}")
+    if isinstance(exc, OSError):
+        _err(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}")
         return EXIT_ERROR
-    except ValueError as exc:
-        if debug:
-            traceback.print_exc()
-        _err(str(exc))
-        return EXIT_ERROR
-    except Exception as exc:  # noqa: BLE001 - a bug: still one line, unless --debug
-        if debug:
-            traceback.print_exc()
+    if isinstance(exc, Exception):  # a bug: still one line, unless --debug
         _err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
         return EXIT_ERROR
+    raise exc  # SystemExit and the like: not ours to report

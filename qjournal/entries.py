@@ -1,19 +1,38 @@
-"""The entries replay yields and the writer appends: one type per kind of entry.
+"""The entries replay yields and the writer appends, and their encoding and decoding, side by side.
 
-A :class:`HashEntry` is one deduplication record (D8); a :class:`RawEntry` is an
-entry of an unassigned type kept as raw bytes (D4). Field names are the .ksy's
-(``digest``, ``physical_sector``, ``first_logical_sector``, ``body``,
-``entry_type``, ``len_entry``). ``ofs`` is the entry's byte offset in the area:
-set on what the reader yields and the writer returns, None on an entry a caller
-builds to append.
+Strategy (msgpack's Packer and Unpacker as mirror images): one module knows an
+entry's bytes both ways. :func:`encode` turns a :class:`HashEntry` or
+:class:`RawEntry` into the bytes the .ksy describes, checking every rule a
+caller's value can break (the ``check_*`` functions, which the CLI calls too);
+:func:`decode` turns an entry the generated parser read into the same types.
+The vocabulary is the .ksy's: ``type_code`` is the type byte as a number,
+``entry_type`` the same byte resolved to the enum (an unassigned type stays a
+number, as the .ksy's ``entry_type`` instance does); ``len_entry``, ``digest``,
+``physical_sector``, ``first_logical_sector``, ``body``. ``ofs`` is the entry's
+byte offset in the area: set on what the reader yields and the writer returns,
+None on an entry a caller builds to append.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any, NamedTuple, Union
 
 from qjournal.errors import JournalArgumentError
-from qjournal.format import LEN_HASH_SECTORS, LEN_HEADER, EntryType
+from qjournal.format import (
+    LEN_HASH_OVERHEAD,
+    LEN_HASH_SECTORS,
+    LEN_HEADER,
+    MAX_LEN_BODY,
+    MAX_LEN_DIGEST,
+    MAX_LEN_REGULAR,
+    MAX_SECTOR,
+    TYPE_END,
+    TYPE_HASH,
+    TYPE_NONE,
+    EntryType,
+)
+from qjournal.generated.qcow2_journal import Qcow2Journal
 
 
 class HashEntry(NamedTuple):
@@ -24,7 +43,10 @@ class HashEntry(NamedTuple):
     first_logical_sector: int
     ofs: int | None = None
 
+    type_code = TYPE_HASH
+    """The type byte (D4), the same for every HASH entry."""
     entry_type = EntryType.hash
+    """The type byte as the .ksy's enum."""
 
     @property
     def len_body(self) -> int:
@@ -34,10 +56,14 @@ class HashEntry(NamedTuple):
     @property
     def len_entry(self) -> int:
         """Whole entry size, header included (the size byte, D3)."""
-        return LEN_HEADER + len(self.digest) + LEN_HASH_SECTORS
+        return len(self.digest) + LEN_HASH_OVERHEAD
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (bytes as lowercase hex), the schema of ``dump --output jsonl``."""
+        """A JSON-ready dict (bytes as lowercase hex), the schema of ``dump --output jsonl``.
+
+        ``entry_type`` is the type's enum name, ``"hash"``, as for an unassigned
+        type it is the number: the .ksy's ``entry_type``, written out.
+        """
         return {
             "ofs": self.ofs,
             "entry_type": "hash",
@@ -48,12 +74,38 @@ class HashEntry(NamedTuple):
         }
 
 
-class RawEntry(NamedTuple):
-    """An entry of an unassigned type (0x00, 0x03-0xFE), its body kept raw (D4)."""
-
-    entry_type: int
+class _Raw(NamedTuple):
+    type_code: int
     body: bytes
     ofs: int | None = None
+
+
+class RawEntry(_Raw):
+    """An entry of an unassigned type (0x00, 0x03-0xFE), its body kept raw (D4).
+
+    ``RawEntry(type_code, body, ofs=None)``. Before 0.2 the first field was
+    named ``entry_type``: ``RawEntry(entry_type=0x03, body=...)`` and the
+    attribute ``entry_type`` still work (for an unassigned type the .ksy's
+    ``entry_type`` is the number itself).
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls, type_code: int | None = None, body: bytes = b"", ofs: int | None = None, *, entry_type: int | None = None
+    ) -> RawEntry:
+        if entry_type is not None:
+            if type_code is not None:
+                raise TypeError("RawEntry takes type_code or its old name entry_type, not both")
+            type_code = entry_type
+        if type_code is None:
+            raise TypeError("RawEntry needs a type_code")
+        return tuple.__new__(cls, (type_code, body, ofs))
+
+    @property
+    def entry_type(self) -> int:
+        """The type byte as the .ksy's ``entry_type``: for an unassigned type, the number (the old field name)."""
+        return self.type_code
 
     @property
     def len_body(self) -> int:
@@ -69,7 +121,7 @@ class RawEntry(NamedTuple):
         """A JSON-ready dict (bytes as lowercase hex), the schema of ``dump --output jsonl``."""
         return {
             "ofs": self.ofs,
-            "entry_type": self.entry_type,
+            "entry_type": self.type_code,
             "len_entry": self.len_entry,
             "body": self.body.hex(),
         }
@@ -77,6 +129,115 @@ class RawEntry(NamedTuple):
 
 Entry = Union[HashEntry, RawEntry]
 """Any entry replay yields or the writer appends."""
+
+_new = tuple.__new__  # an entry without its class's Python-level __new__ (the hot paths build many)
+
+
+# -- the rules a caller's value can break: one check each, named for the field -----------------
+
+
+def check_digest(digest: object) -> bytes:
+    """A HASH entry's digest as bytes: 1 to 236 bytes (D8)."""
+    if type(digest) is not bytes:
+        if not isinstance(digest, (bytes, bytearray, memoryview)):
+            raise JournalArgumentError(f"digest must be bytes, not {type(digest).__name__}")
+        digest = bytes(digest)
+    n = len(digest)
+    if not 0 < n <= MAX_LEN_DIGEST:
+        if n == 0:
+            raise JournalArgumentError("digest is empty: a HASH entry needs a digest of at least 1 byte (D8)")
+        raise JournalArgumentError(
+            f"digest of {n} bytes is too long: at most {MAX_LEN_DIGEST} bytes fit in a HASH entry "
+            f"(a regular entry is at most 254 bytes, 18 of them header and sectors) (D3, D8)"
+        )
+    return digest
+
+
+def check_sector(name: str, value: object) -> int:
+    """A sector number (``physical_sector``, ``first_logical_sector``): an integer 0 to 2**64-1 (D8)."""
+    if type(value) is int and 0 <= value <= MAX_SECTOR:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JournalArgumentError(f"{name} must be an integer, not {value!r}")
+    if not 0 <= value <= MAX_SECTOR:
+        raise JournalArgumentError(f"{name} {value} is out of range: a sector is an unsigned 64-bit integer, 0 to 2**64-1")
+    return int(value)
+
+
+def check_type_code(type_code: object) -> int:
+    """The type code of an entry appended raw: an unassigned type, 0x00 or 0x03-0xFE (D4)."""
+    unassigned = "an entry appended raw has an unassigned type, 0x00 or 0x03-0xfe"
+    if isinstance(type_code, bool) or not isinstance(type_code, int):
+        raise JournalArgumentError(f"entry_type must be an integer type code, not {type_code!r}: {unassigned} (D4)")
+    t = int(type_code)
+    if t == TYPE_END:
+        raise JournalArgumentError(f"entry_type 0x01 (END) cannot be appended: the writer writes an END itself when an entry does not fit; {unassigned} (D4, D6)")
+    if t == TYPE_NONE:
+        raise JournalArgumentError(f"entry_type 0xff (NONE) cannot be appended: it marks the unwritten bytes of a reset area; {unassigned} (D4)")
+    if t == TYPE_HASH:
+        raise JournalArgumentError(f"entry_type 0x02 (HASH) is appended with ${{append_hash}}, its payload has a layout (D8); {unassigned} (D4)")
+    if not 0 <= t <= 0xFF:
+        raise JournalArgumentError(f"entry_type {t} is out of range: a type code is one byte; {unassigned} (D4)")
+    return t
+
+
+def check_body(body: object) -> bytes:
+    """The body of an entry appended raw: at most 252 bytes (D3)."""
+    if type(body) is not bytes:
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            raise JournalArgumentError(f"body must be bytes, not {type(body).__name__}")
+        body = bytes(body)
+    if len(body) > MAX_LEN_BODY:
+        raise JournalArgumentError(
+            f"body of {len(body)} bytes is too long: at most {MAX_LEN_BODY} (a regular entry is at most 254 bytes) (D3)"
+        )
+    return body
+
+
+# -- encoding (the writer's side) and decoding (the reader's side) ------------------------------------
+
+_HASH_PACK: list[Any] = [None] * LEN_HASH_OVERHEAD + [
+    struct.Struct(f">BB{n - LEN_HASH_OVERHEAD}sQQ").pack for n in range(LEN_HASH_OVERHEAD, MAX_LEN_REGULAR + 1)
+]
+"""``_HASH_PACK[len_entry](len_entry, TYPE_HASH, digest, physical_sector, first_logical_sector)``: a whole HASH entry."""
+
+
+def encode_hash(digest: bytes, physical_sector: int, first_logical_sector: int) -> bytes:
+    """The bytes of a HASH entry whose fields are already checked (D3, D8): size, type, digest, two u64be."""
+    len_entry = len(digest) + LEN_HASH_OVERHEAD
+    return _HASH_PACK[len_entry](len_entry, TYPE_HASH, digest, physical_sector, first_logical_sector)  # type: ignore[no-any-return]
+
+
+def encode(entry: object) -> tuple[bytes, Entry]:
+    """The bytes of one entry, header included, and the entry as the writer appends it (checked, no ``ofs``).
+
+    Raises :class:`JournalArgumentError` naming the field and the rule it breaks.
+    """
+    if isinstance(entry, HashEntry):
+        digest = check_digest(entry.digest)
+        ps = check_sector("physical_sector", entry.physical_sector)
+        fls = check_sector("first_logical_sector", entry.first_logical_sector)
+        return encode_hash(digest, ps, fls), _new(HashEntry, (digest, ps, fls, None))
+    if isinstance(entry, RawEntry):
+        t = check_type_code(entry.type_code)
+        body = check_body(entry.body)
+        return bytes((len(body) + LEN_HEADER, t)) + body, _new(RawEntry, (t, body, None))
+    raise JournalArgumentError(f"an entry to append must be a HashEntry or a RawEntry, not {type(entry).__name__}")
+
+
+def check_entry(entry: Entry) -> Entry:
+    """Check an entry against the writer's rules (D3, D4, D8) without writing it; return it as it would be appended."""
+    return encode(entry)[1]
+
+
+def decode(e: Qcow2Journal.Entry, ofs: int) -> Entry:
+    """The entry for a regular entry the generated parser read at area offset ``ofs``: HashEntry or RawEntry."""
+    if e.type_code == TYPE_HASH:
+        return _new(HashEntry, (e.digest, e.physical_sector, e.first_logical_sector, ofs))
+    return _new(RawEntry, (e.type_code, e.body, ofs))
+
+
+# -- the JSON-lines schema ------------------------------------------------------------------------------------
 
 
 def entry_from_dict(d: dict[str, Any]) -> Entry:
@@ -89,10 +250,8 @@ def entry_from_dict(d: dict[str, Any]) -> Entry:
         raise JournalArgumentError(f"an entry must be a JSON object, not {type(d).__name__}")
     kind = d.get("entry_type")
     try:
-        if kind in ("hash", int(EntryType.hash)):
-            return HashEntry(
-                _hex(d, "digest"), _int(d, "physical_sector"), _int(d, "first_logical_sector")
-            )
+        if kind in ("hash", TYPE_HASH):
+            return HashEntry(_hex(d, "digest"), _int(d, "physical_sector"), _int(d, "first_logical_sector"))
         if isinstance(kind, int) and not isinstance(kind, bool):
             return RawEntry(kind, _hex(d, "body"))
     except KeyError as exc:

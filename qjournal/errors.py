@@ -15,6 +15,8 @@ OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "offset": ("offset=", "--offset"),
     "length": ("length=", "--length"),
     "erase_foreign_data": ("erase_foreign_data=True", "--erase-foreign-data"),
+    "num_clusters": ("num_clusters", "--clusters"),
+    "append_hash": ("append_hash", "--hash"),
 }
 """How a message names an option: ``${force}`` reads ``force=True`` from the library, ``--force`` from the CLI."""
 

@@ -1,29 +1,34 @@
 """An annotated hex view of a journal: every byte labelled by the field it belongs to.
 
-Used by ``qjournal dump --hex``. Each replayed cluster is cut into :class:`Span`
-s that tile it exactly (no byte unlabelled, none labelled twice), named after the
-.ksy fields: ``len_entry``, ``entry_type``, ``digest``, ``physical_sector``,
-``first_logical_sector``, ``body``, ``padding`` (an END's bytes up to the
-boundary), ``none`` (the NONE header where replay stops), ``tail`` (the bytes
-after it) and ``unparsed`` (from a corrupt entry to the boundary). Spans are
-printed one field per line, 16 bytes a row, with long runs of 0xFF folded into
-one line. The clusters replay never reaches are summarised, not printed.
+Strategy: used by ``qjournal dump --hex``. Each replayed cluster is parsed by
+the generated parser (:mod:`qjournal.cluster`; for a corrupt cluster, the
+well-formed entries before the corruption), and its entries are cut into
+:class:`Span` s that tile the cluster exactly (no byte unlabelled, none
+labelled twice), named after the .ksy fields: ``len_entry``, ``entry_type``,
+``digest``, ``physical_sector``, ``first_logical_sector``, ``body``,
+``padding`` (an END's bytes up to the boundary), ``none`` (the NONE header
+where replay stops), ``tail`` (the bytes after it) and ``unparsed`` (from a
+corrupt entry to the boundary). Spans are printed one field per line, 16 bytes
+a row, with long runs of 0xFF folded into one line. The clusters replay never
+reaches are summarised, not printed.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
+from qjournal import leftovers
+from qjournal.area import Area
+from qjournal.cluster import parse_cluster, valid_prefix
 from qjournal.errors import CorruptJournalError
-from qjournal.format import LEN_CLUSTER, LEN_HASH_SECTORS, LEN_HEADER, RESET_BYTE, EntryType
-from qjournal.reader import type_name
+from qjournal.format import LEN_CLUSTER, LEN_HEADER, RESET_BYTE, TYPE_END, TYPE_HASH, TYPE_NONE, type_name
+from qjournal.wording import count
 
 ROW = 16
 """Bytes per hex row."""
 MIN_FOLD = ROW
 """Runs of 0xFF at least this long (in padding, tail, body, unparsed) print as one line."""
 _FOLDABLE = frozenset({"padding", "tail", "body", "unparsed"})
-_SCAN_CHUNK = 1 << 20
 
 LEGEND = {
     "len_entry": "size byte: the whole entry's length, header included (D3)",
@@ -49,72 +54,90 @@ class Span(NamedTuple):
     note: str = ""
 
 
-def _entry_spans(buf: bytes, o: int, base: int) -> tuple[list[Span], int, bool]:
-    """Spans of the entry at cluster offset ``o``; its end offset; True if it ends the cluster."""
-    len_entry, code = buf[o], buf[o + 1]
-    at = base + o
-    if code == EntryType.none:
+class ClusterView(NamedTuple):
+    """A cluster cut into spans, with what its header line says: its regular entries and how it ends."""
+
+    spans: list[Span]
+    num_entries: int
+    ending: str
+
+
+def _dirty(data: bytes) -> str:
+    n = len(data) - data.count(RESET_BYTE)
+    return f"{count(n, 'byte')} other than 0xff" if n else "all 0xff"
+
+
+def _entry_spans(e: object, at: int, base: int) -> list[Span]:
+    """The spans of one parsed entry (a generated ``Qcow2Journal.Entry``) at area offset ``at``."""
+    code, len_entry = e.type_code, e.len_entry  # type: ignore[attr-defined]
+    if code == TYPE_NONE:
         note = "replay stops here"
         if len_entry != RESET_BYTE:
             note = f"torn write: size byte {len_entry:#04x} under type NONE; replay stops here"
-        spans = [Span(at, LEN_HEADER, "none", note)]
-        rest = LEN_CLUSTER - o - LEN_HEADER
-        if rest:
-            tail = buf[o + LEN_HEADER :]
-            dirty = sum(1 for b in tail if b != RESET_BYTE)
-            spans.append(Span(at + LEN_HEADER, rest, "tail", f"{_n(dirty, 'byte', 'bytes')} other than 0xff: dirty tail" if dirty else "all 0xff"))
-        return spans, LEN_CLUSTER, True
-    spans = [
-        Span(at, 1, "len_entry", str(len_entry)),
-        Span(at + 1, 1, "entry_type", type_name(code)),
-    ]
-    n = len_entry - LEN_HEADER
+        return [Span(at, LEN_HEADER, "none", note)]
+    head = Span(at, 1, "len_entry", str(len_entry))
     p = at + LEN_HEADER
-    if code == EntryType.end:
-        spans[1] = spans[1]._replace(note=f"end: closes the cluster, replay goes on at {base + LEN_CLUSTER:#x}")
-        if n:
-            pad = buf[o + LEN_HEADER : o + len_entry]
-            dirty = sum(1 for b in pad if b != RESET_BYTE)
-            spans.append(Span(p, n, "padding", f"{_n(dirty, 'byte', 'bytes')} other than 0xff: dirty padding" if dirty else "all 0xff"))
-        return spans, o + len_entry, True
-    if code == EntryType.hash:
-        h = n - LEN_HASH_SECTORS
-        q = o + LEN_HEADER + h
-        physical = int.from_bytes(buf[q : q + 8], "big")
-        logical = int.from_bytes(buf[q + 8 : q + 16], "big")
-        spans += [
+    if code == TYPE_END:
+        spans = [head, Span(at + 1, 1, "entry_type", f"end: closes the cluster, replay goes on at {base + LEN_CLUSTER:#x}")]
+        if len_entry > LEN_HEADER:
+            padding = e.body  # type: ignore[attr-defined]
+            spans.append(Span(p, len(padding), "padding", _dirty(padding) + (": dirty padding" if e.has_dirty_padding else "")))  # type: ignore[attr-defined]
+        return spans
+    if code == TYPE_HASH:
+        h = len(e.digest)  # type: ignore[attr-defined]
+        physical, logical = e.physical_sector, e.first_logical_sector  # type: ignore[attr-defined]
+        return [
+            head,
+            Span(at + 1, 1, "entry_type", "hash"),
             Span(p, h, "digest", f"{h} bytes"),
             Span(p + h, 8, "physical_sector", f"{physical} ({physical:#x})"),
             Span(p + h + 8, 8, "first_logical_sector", f"{logical} ({logical:#x})"),
         ]
+    spans = [head, Span(at + 1, 1, "entry_type", f"{type_name(code)}: unassigned type (D4)")]
+    if len_entry > LEN_HEADER:
+        spans.append(Span(p, len_entry - LEN_HEADER, "body", f"{len_entry - LEN_HEADER} bytes"))
+    return spans
+
+
+def cluster_view(
+    buf: bytes, base: int, error: CorruptJournalError | None = None, cluster: Any = None, entries: list[Any] | None = None
+) -> ClusterView:
+    """The spans tiling the 4096-byte cluster ``buf`` at area offset ``base``, from its parsed entries.
+
+    ``error`` is the corruption the parser found in this cluster (its ``offset``
+    an area offset): the entries before it are shown, the rest is ``unparsed``.
+    ``cluster`` (the parsed cluster) or ``entries`` (the well-formed entries
+    before ``error``), when the caller has them, spare a second parse.
+    """
+    spans: list[Span] = []
+    if error is not None:
+        stop = (error.offset or base) - base
+        entries = valid_prefix(buf, stop) if entries is None else entries
+        ending = f"corrupt at {base + stop:#x}: {error.rule}"
     else:
-        spans[1] = spans[1]._replace(note=f"{type_name(code)}: unassigned type (D4)")
-        if n:
-            spans.append(Span(p, n, "body", f"{n} bytes"))
-    return spans, o + len_entry, False
+        cluster = parse_cluster(buf) if cluster is None else cluster
+        entries = cluster.entries
+        stop = LEN_CLUSTER
+        ending = "closed by END" if cluster.is_closed else (
+            "empty" if not cluster.num_regular else f"open, tail at {base + cluster.ofs_tail:#x}"
+        )
+    o = 0
+    num_entries = 0
+    for e in entries:
+        spans += _entry_spans(e, base + o, base)
+        if e.type_code not in (TYPE_END, TYPE_NONE):
+            num_entries += 1
+        o += e.len_entry if e.type_code != TYPE_NONE else LEN_HEADER
+    if error is None and o < LEN_CLUSTER:  # the bytes after the NONE header
+        spans.append(Span(base + o, LEN_CLUSTER - o, "tail", _dirty(cluster.tail) + (": dirty tail" if cluster.has_dirty_tail else "")))
+    elif error is not None:
+        spans.append(Span(base + stop, LEN_CLUSTER - stop, "unparsed", ending))
+    return ClusterView(spans, num_entries, ending)
 
 
 def cluster_spans(buf: bytes, base: int, error: CorruptJournalError | None = None) -> list[Span]:
-    """Spans tiling the 4096-byte cluster ``buf`` at area offset ``base``.
-
-    ``error`` is the corruption the parser found in this cluster (its ``offset``
-    an area offset): the entries before it are walked, the rest is ``unparsed``.
-    Without it the cluster must be one the generated parser accepted.
-    """
-    stop = LEN_CLUSTER if error is None else (error.offset or base) - base
-    spans: list[Span] = []
-    o = 0
-    while o < stop:
-        if o + LEN_HEADER > LEN_CLUSTER or (error is not None and o + buf[o] > stop):
-            break  # only on a corrupt cluster: label the rest unparsed
-        entry, o, last = _entry_spans(buf, o, base)
-        spans += entry
-        if last:
-            break
-    if o < LEN_CLUSTER:
-        note = f"corrupt at {base + o:#x}: {error.rule}" if error is not None else ""
-        spans.append(Span(base + o, LEN_CLUSTER - o, "unparsed", note))
-    return spans
+    """The spans of :func:`cluster_view`."""
+    return cluster_view(buf, base, error).spans
 
 
 def _rows(data: bytes, ofs: int, fold: bool) -> Iterator[tuple[int, str]]:
@@ -151,17 +174,12 @@ def render_spans(spans: list[Span], buf: bytes, base: int) -> Iterator[str]:
             first = False
 
 
-def cluster_header(index: int, base: int, spans: list[Span]) -> str:
-    """One line naming the cluster and how it ends."""
-    entries = sum(1 for s in spans if s.label == "entry_type" and "end:" not in s.note)
-    last = next((s for s in reversed(spans) if s.label in ("none", "entry_type", "unparsed")), None)
-    if last is not None and last.label == "unparsed":
-        how = last.note
-    elif last is not None and last.label == "none":
-        how = "empty" if last.ofs == base else f"open, tail at {last.ofs:#x}"
-    else:
-        how = "closed by END"
-    return f"== cluster {index} at {base:#x}-{base + LEN_CLUSTER - 1:#x}: {_n(entries, 'entry', 'entries')}, {how}"
+def cluster_header(index: int, base: int, view: ClusterView) -> str:
+    """One line naming the cluster, its regular entries and how it ends."""
+    return (
+        f"== cluster {index} at {base:#x}-{base + LEN_CLUSTER - 1:#x}: "
+        f"{count(view.num_entries, 'entry', 'entries')}, {view.ending}"
+    )
 
 
 def legend_lines() -> Iterator[str]:
@@ -171,35 +189,17 @@ def legend_lines() -> Iterator[str]:
         yield f"  {label:<20} {meaning}"
 
 
-def rest_summary(area: object, first_cluster: int) -> str | None:
-    """One line on the clusters after the last replayed one: all 0xFF or dirty (D5).
-
-    ``area`` is an :class:`qjournal.area.Area`; it is scanned in 1 MiB chunks.
-    """
-    num_clusters = area.num_clusters  # type: ignore[attr-defined]
-    if first_cluster >= num_clusters:
+def rest_summary(area: Area, first_cluster: int) -> str | None:
+    """One line on the clusters after the last replayed one: all 0xFF or dirty (D5)."""
+    if first_cluster >= area.num_clusters:
         return None
-    start = first_cluster * LEN_CLUSTER
-    end = area.len_area  # type: ignore[attr-defined]
-    dirty = 0
-    first_dirty: int | None = None
-    pos = start
-    while pos < end:
-        chunk = area.read(pos, min(_SCAN_CHUNK, end - pos))  # type: ignore[attr-defined]
-        stripped = chunk.replace(b"\xff", b"")
-        if stripped:
-            dirty += len(stripped)
-            if first_dirty is None:
-                first_dirty = pos + len(chunk) - len(chunk.lstrip(b"\xff"))
-        pos += len(chunk)
-    which = f"cluster {first_cluster}" if first_cluster == num_clusters - 1 else f"clusters {first_cluster}-{num_clusters - 1}"
+    start, end = first_cluster * LEN_CLUSTER, area.len_area
+    found = leftovers.survey(area.chunks(start))
+    last = area.num_clusters - 1
+    which = f"cluster {first_cluster}" if first_cluster == last else f"clusters {first_cluster}-{last}"
     what = (
         "all 0xff"
-        if first_dirty is None
-        else f"{_n(dirty, 'byte', 'bytes')} other than 0xff (dirty tail), the first at {first_dirty:#x}"
+        if found.is_clean
+        else f"{count(found.num_bytes, 'byte')} other than 0xff (dirty tail), the first at {found.ofs_first:#x}"
     )
     return f"== {which} at {start:#x}-{end - 1:#x} ({end - start} bytes), not replayed: {what}"
-
-
-def _n(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"

@@ -41,18 +41,15 @@ from qjournal.format import (
     MAX_LEN_END,
     MAX_LEN_REGULAR,
     MIN_LEN_ENTRY,
-    MIN_LEN_HASH_BODY,
+    MIN_LEN_HASH,
     RESET_BYTE,
-    EntryType,
+    ROOM,
+    TYPE_END,
+    TYPE_HASH,
     first_not_reset,
     last_not_reset,
 )
 
-_END = int(EntryType.end)
-_HASH = int(EntryType.hash)
-_ROOM = LEN_CLUSTER - LEN_HEADER
-"""A regular entry at offset o fits when o + len_entry <= _ROOM (D6)."""
-_MIN_LEN_HASH = LEN_HEADER + MIN_LEN_HASH_BODY
 _OFS_END_255 = LEN_CLUSTER - MAX_LEN_END
 """The one offset where an END's size byte is 0xFF (D6 erratum): its entry, 254 bytes, opens the next cluster."""
 
@@ -162,15 +159,15 @@ def explain(ofs_tail: int, len_area: int, ofs_last: int, cluster: Callable[[int]
                     if size == room:  # the commit byte is the END's type byte, 0xFF at the tail
                         end_at = p
                         end_255_first = room == MAX_LEN_END
-                elif (size == room or size == RESET_BYTE) and code in (_END, RESET_BYTE):
+                elif (size == room or size == RESET_BYTE) and code in (TYPE_END, RESET_BYTE):
                     end_at = p
             # A regular entry at p.
-            if code != _END:
-                lo, hi = MIN_LEN_ENTRY, min(MAX_LEN_REGULAR, _ROOM - p)
+            if code != TYPE_END:
+                lo, hi = MIN_LEN_ENTRY, min(MAX_LEN_REGULAR, ROOM - p)
                 if entered:
                     lo = max(lo, threshold + 1)
-                if code == _HASH:
-                    lo = max(lo, _MIN_LEN_HASH)
+                if code == TYPE_HASH:
+                    lo = max(lo, MIN_LEN_HASH)
                 if size != RESET_BYTE:
                     if lo <= size <= hi and not (entered and need_anchor and size != MAX_LEN_REGULAR):
                         reach[p + size] = 1
@@ -184,7 +181,7 @@ def explain(ofs_tail: int, len_area: int, ofs_last: int, cluster: Callable[[int]
                 f"past {reached:#x}, and nothing closes cluster {index} as D6 would",
                 reached,
             )
-        threshold = _ROOM - end_at
+        threshold = ROOM - end_at
         need_anchor = end_255_first
         index += 1
         start = 0

@@ -327,13 +327,14 @@ def test_writer_file_shrinks_while_opening(tmp_path: Path, monkeypatch: pytest.M
     """Truncated after the writer opened (and locked) the file, before it read: JournalIOError, nothing written."""
     writer: Any = _writer_or_skip()
     path = _journal(tmp_path, num_clusters=3)
-    real_lock = writer.JournalWriter._lock
+    real_lock = writer.lock
 
-    def lock_then_shrink(self: Any) -> None:
-        real_lock(self)
+    def lock_then_shrink(fd: Any, name: Any) -> Any:
+        got = real_lock(fd, name)
         os.truncate(path, 4096 + 10)
+        return got
 
-    monkeypatch.setattr(writer.JournalWriter, "_lock", lock_then_shrink)
+    monkeypatch.setattr(writer, "lock", lock_then_shrink)
     with pytest.raises(JournalIOError, match="short read"):
         writer.open_for_append(path)
     assert path.stat().st_size == 4096 + 10

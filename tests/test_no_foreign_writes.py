@@ -34,7 +34,7 @@ from qjournal import (
     JournalIOError,
     RawEntry,
 )
-from qjournal import writer as writer_mod
+from qjournal import making as making_mod
 from test_cli import SUBPROCESS_ENV
 
 CLUSTER = 4096
@@ -348,11 +348,11 @@ class ShortWrites(io.FileIO):
 
 def test_create_completes_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_fdopen = os.fdopen
-    monkeypatch.setattr(writer_mod.os, "fdopen", lambda fd, *a, **k: ShortWrites(fd, "r+b", closefd=True))
+    monkeypatch.setattr(making_mod.os, "fdopen", lambda fd, *a, **k: ShortWrites(fd, "r+b", closefd=True))
     path = tmp_path / "j.bin"
     with qjournal.create(path, 3) as w:
         w.append_hash(bytes(32), 1, 2)
-    monkeypatch.setattr(writer_mod.os, "fdopen", real_fdopen)
+    monkeypatch.setattr(making_mod.os, "fdopen", real_fdopen)
     assert path.stat().st_size == 3 * CLUSTER
     assert qjournal.read(path).state().num_entries == 1
 
@@ -360,7 +360,7 @@ def test_create_completes_short_writes(tmp_path: Path, monkeypatch: pytest.Monke
 def test_create_is_all_or_nothing_when_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "j.bin"
     calls = []
-    real = writer_mod.write_all
+    real = making_mod.write_all
 
     def failing(f: Any, data: Any) -> None:
         calls.append(1)
@@ -368,7 +368,7 @@ def test_create_is_all_or_nothing_when_cut_short(tmp_path: Path, monkeypatch: py
             raise KeyboardInterrupt  # the user's Ctrl-C, mid-way
         real(f, data)
 
-    monkeypatch.setattr(writer_mod, "write_all", failing)
+    monkeypatch.setattr(making_mod, "write_all", failing)
     with pytest.raises(KeyboardInterrupt):
         qjournal.create(path, 1024)  # 4 MiB: four chunks
     monkeypatch.undo()
@@ -382,7 +382,7 @@ def test_create_killed_leaves_no_journal(tmp_path: Path) -> None:
     """A real SIGKILL part-way: no file under the journal's name (a temporary file may stay), and a re-run works."""
     path = tmp_path / "j.bin"
     code = (
-        "import time, qjournal, qjournal.writer as w\n"
+        "import time, qjournal, qjournal.making as w\n"
         "real = w.write_all\n"
         "def slow(f, d):\n"
         "    real(f, d); print('wrote', flush=True); time.sleep(0.2)\n"
@@ -415,7 +415,7 @@ def test_free_space_is_checked_where_a_symlink_points(tmp_path: Path, monkeypatc
         asked.append(os.fspath(p))
         return real_statvfs(p)
 
-    monkeypatch.setattr(writer_mod.os, "statvfs", statvfs)
+    monkeypatch.setattr(making_mod.os, "statvfs", statvfs)
     with qjournal.create(link, 2):
         pass
     assert asked == [str(real_dir)]
@@ -426,7 +426,7 @@ def test_create_refuses_more_than_the_target_file_system_holds(tmp_path: Path, m
     class Full:
         f_bavail, f_frsize = 1, 4096
 
-    monkeypatch.setattr(writer_mod.os, "statvfs", lambda p: Full())
+    monkeypatch.setattr(making_mod.os, "statvfs", lambda p: Full())
     with pytest.raises(JournalIOError, match="file system has 4096 bytes free; nothing written"):
         qjournal.create(tmp_path / "j.bin", 2)
     assert not list(tmp_path.iterdir())

@@ -1,0 +1,142 @@
+"""Packing a journal (D9): its live HASH entries, and nothing else, into a fresh area.
+
+Strategy: replay the source once, keep the last HASH entry per digest in the
+order of those last occurrences (the log-store view of D9), plan the target's
+size with :func:`qjournal.format.tail_after`, refuse before anything is written
+when the entries do not fit, then make the target as :func:`qjournal.create`
+does and append the live entries as one atomic batch.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Callable, Iterable, NamedTuple
+
+from qjournal.area import Area, Source
+from qjournal.making import Destination
+from qjournal.entries import Entry, HashEntry, encode
+from qjournal.errors import JournalArgumentError, JournalFullError
+from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
+from qjournal.reader import JournalReader, JournalState
+
+__all__ = ["PackReport", "identity", "live_entries", "num_clusters_needed", "pack"]
+
+
+class PackReport(NamedTuple):
+    """What :func:`pack` read and wrote."""
+
+    num_entries_read: int
+    """Entries replayed from the source, every type."""
+    num_hash_read: int
+    """HASH entries among them."""
+    num_live: int
+    """Live HASH entries written to the target: the last one per digest."""
+    num_raw_dropped: int
+    """Entries of unassigned types, not written again (D9 keeps only live HASH entries)."""
+    state: JournalState
+    """The target's state after the pack."""
+
+
+def live_entries(entries: Iterable[Entry]) -> list[HashEntry]:
+    """The live HASH entries (D9): the last one per digest, in the order of their last occurrence.
+
+    Raw entries of unassigned types are dropped.
+    """
+    live: dict[bytes, HashEntry] = {}
+    for e in entries:
+        if isinstance(e, HashEntry):
+            live.pop(e.digest, None)
+            live[e.digest] = e
+    return list(live.values())
+
+
+def num_clusters_needed(entries: Iterable[Entry]) -> int:
+    """The fewest clusters (at least 1) that hold these entries, appended in order to a reset area (D6)."""
+    return clusters_for(tail_after(encode(e)[1].len_entry for e in entries))
+
+
+def identity(source: object, area: Area) -> object:
+    """Something equal for two handles on the same file or buffer (None when unknown)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("mem", id(source))
+    fd = area.fileno()
+    if fd is None:
+        return ("obj", id(source))
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", st.st_dev, st.st_ino)
+
+
+def _ends_at(target: object, offset: int) -> bool:
+    """True when ``target`` ends at ``offset`` (a path that does not exist ends at 0): create would grow it."""
+    if isinstance(target, bytearray):
+        return len(target) == offset
+    if isinstance(target, (str, os.PathLike)):
+        try:
+            st = os.stat(target)
+        except (OSError, ValueError):  # ValueError: a NUL byte in the path, which Destination refuses
+            return offset == 0
+        return stat.S_ISREG(st.st_mode) and st.st_size == offset
+    return False
+
+
+def pack(
+    source: Source,
+    target: Source,
+    num_clusters: int | None = None,
+    *,
+    source_offset: int = 0,
+    source_length: int | None = None,
+    offset: int = 0,
+    length: int | None = None,
+    force: bool = False,
+    durable: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> PackReport:
+    """Pack a journal (D9): write only its live HASH entries into a fresh area.
+
+    The source is replayed (a corruption before its tail is refused with the
+    reader's error); the last entry per digest wins, in the order of the last
+    occurrences; entries of unassigned types are dropped. The target is made as
+    by :func:`qjournal.create` (``num_clusters`` defaults to the source's when
+    the target is a new file) and the live entries are appended as one atomic
+    batch. When they do not fit, :class:`JournalFullError` is raised before the
+    target is created or changed. The target area may not overlap the source
+    area. ``progress``, if given, is called with the source bytes replayed so far.
+    """
+    with JournalReader(source, source_offset, source_length) as reader:
+        read = list(reader.replay(progress))
+        src_clusters = reader.num_clusters
+        src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
+        src_id = identity(source, reader.area)
+    live = live_entries(read)
+    num_hash = sum(isinstance(e, HashEntry) for e in read)
+    if num_clusters is None and length is None and _ends_at(target, offset):
+        num_clusters = src_clusters
+    dest = Destination(target, num_clusters, offset, length, force, durable)
+    try:
+        if src_id is not None and dest.identity() == src_id:
+            lo, hi = dest.offset, dest.offset + dest.len_area
+            if lo < src_range[1] and src_range[0] < hi:
+                raise JournalArgumentError(
+                    f"the target area [{lo:#x}, {hi:#x}) overlaps the source area [{src_range[0]:#x}, {src_range[1]:#x}): "
+                    f"pack writes into a fresh area",
+                    source=dest.name,
+                )
+        needed = clusters_for(tail_after(e.len_entry for e in live))
+        if needed * LEN_CLUSTER > dest.len_area:
+            raise JournalFullError(
+                f"journal full: the {len(live)} live entries need {needed} clusters, the target area has "
+                f"{dest.len_area // LEN_CLUSTER}; nothing was written",
+                source=dest.name,
+            )
+    except BaseException:
+        dest.abandon()
+        raise
+    with dest.make() as writer:
+        writer.append_many(live)
+        state = writer.state()
+    return PackReport(len(read), num_hash, len(live), len(read) - num_hash, state)
