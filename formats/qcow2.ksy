@@ -24,8 +24,9 @@ doc: |
   positioned read from the image's stream that is only parsed when asked:
   `backing_file_name`, `l1_table` (and, under each L1 entry, its `l2_table`),
   `refcount_table` (and each `refcount_block`), `snapshots` (each with its
-  own `l1_table`), and `guest_clusters`. Opening a large image in the Web IDE
-  or in a generated parser therefore reads the header only.
+  own `l1_table`), `guest_clusters` and `host_clusters`. Opening a large
+  image in the Web IDE or in a generated parser therefore reads the header
+  only.
 
   Walking the guest disk: guest cluster number i (guest offset X, i = X /
   header.cluster_size) is `guest_clusters[i]`, a `guest_cluster` whose lazy
@@ -37,6 +38,9 @@ doc: |
   `ofs_host_cluster` (standard clusters), `ofs_compressed_data` and
   `len_compressed_data` (compressed clusters), and for images with extended
   L2 entries the per-subcluster `alloc_bitmap` and `zero_bitmap`.
+  Likewise host cluster j (file offset j * header.cluster_size) is
+  `host_clusters[j]`, whose `refcount` reads the one refcount of that
+  cluster (`Qcow2.HostCluster(j, img._io, img, img)` in Python).
 
   Every rule the spec states with "must" that a parser can check is a
   `valid` key and fails the parse where it is broken. Encrypted guest data
@@ -93,7 +97,7 @@ instances:
       clusters of refcount table entries.
   snapshots:
     pos: header.ofs_snapshots
-    type: snapshot
+    type: snapshot(_index)
     repeat: expr
     repeat-expr: header.num_snapshots
     doc: |
@@ -108,6 +112,15 @@ instances:
       Every guest cluster of the virtual disk, in order: item i is guest
       cluster i (guest offsets i * cluster_size onwards). Each item reads
       nothing until its `l1_entry` or `l2_entry` is asked for.
+  host_clusters:
+    pos: 0
+    type: host_cluster(_index)
+    repeat: expr
+    repeat-expr: (_io.size + header.cluster_size - 1) / header.cluster_size
+    doc: |
+      Every host cluster of the image file, in order: item i is the cluster
+      at offset i * cluster_size. Each item reads nothing until its
+      `refcount_table_entry` or `refcount` is asked for.
 types:
   header:
     -webide-representation: 'v{version:dec}, {cluster_size:dec} B clusters, {len_virtual_disk:dec} B disk'
@@ -367,18 +380,14 @@ types:
     seq:
       - id: reserved_hi
         type: b32
-        valid: 0
         doc: Bits 32-63, reserved (must be unset for an image to be opened).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Header ==", incompatible_features, bits 5-63'
       - id: reserved_lo
         type: b27
-        valid: 0
         doc: Bits 5-31, reserved (must be unset for an image to be opened).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Header ==", incompatible_features, bits 5-63'
       - id: has_extended_l2
         type: b1
-        valid:
-          expr: not _ or _parent.cluster_bits >= 14
         doc: |
           Bit 4, Extended L2 Entries: L2 entries are 128 bits, with a
           subcluster allocation bitmap. The image's cluster_bits must then be
@@ -411,6 +420,25 @@ types:
           Bit 0, dirty bit: refcounts may be inconsistent; the L1/L2 tables
           must be scanned to repair them before the image is used.
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Header ==", incompatible_features, bit 0'
+      - id: reserved_rule
+        size: 0
+        valid:
+          expr: reserved_hi == 0 and reserved_lo == 0
+        doc: |
+          No unknown incompatible bit (5-63) is set: an implementation must
+          fail to open such an image. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Header ==", incompatible_features'
+      - id: extended_l2_rule
+        size: 0
+        valid:
+          expr: not has_extended_l2 or _parent.cluster_bits >= 14
+        doc: |
+          With extended L2 entries, cluster_bits must be at least 14 (16 KiB
+          clusters). Checked after the bitmask, like `reserved_rule`.
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Header ==", bytes 20-23: cluster_bits'
   compatible_features:
     -webide-representation: 'lazy_refcounts={has_lazy_refcounts}'
     doc: |
@@ -692,8 +720,7 @@ types:
     seq:
       - id: reserved
         type: b29
-        valid: 0
-        doc: Bits 3-31, reserved; must be 0.
+        doc: Bits 3-31, reserved; must be 0 (see `reserved_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap directory ===", flags, bits 3-31'
       - id: is_extra_data_compatible
         type: b1
@@ -713,6 +740,16 @@ types:
           Bit 0, in_use: the bitmap was not saved correctly and may be
           inconsistent.
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap directory ===", flags, bit 0'
+      - id: reserved_rule
+        size: 0
+        valid:
+          expr: reserved == 0
+        doc: |
+          Reserved bits 3-31 must be 0. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap directory ===", flags, bits 3-31'
   bitmap_table_entry:
     -webide-representation: '{ofs_bitmap_data:hex} all_ones={is_all_ones}'
     doc: |
@@ -722,8 +759,7 @@ types:
     seq:
       - id: reserved_hi
         type: b8
-        valid: 0
-        doc: Bits 56-63, reserved; must be zero.
+        doc: Bits 56-63, reserved; must be zero (see `reserved_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bits 56-63'
       - id: ofs_hi
         type: b24
@@ -731,25 +767,38 @@ types:
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bits 9-55'
       - id: ofs_lo
         type: b23
-        valid:
-          expr: _ % (_root.header.cluster_size / 512) == 0
         doc: |
           Bits 9-31 of the host cluster offset. The offset must be aligned to
-          a cluster boundary.
+          a cluster boundary (see `alignment_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bits 9-55'
       - id: reserved_lo
         type: b8
-        valid: 0
-        doc: Bits 1-8, reserved; must be zero.
+        doc: Bits 1-8, reserved; must be zero (see `reserved_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bits 1-8'
       - id: is_all_ones
         type: b1
-        valid:
-          expr: not _ or (ofs_hi == 0 and ofs_lo == 0)
         doc: |
           Bit 0: for an unallocated cluster (offset 0), 1 if it reads as all
-          ones, 0 if all zeros. Must be zero when the offset is not.
+          ones, 0 if all zeros. Must be zero when the offset is not (see
+          `reserved_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bit 0'
+      - id: reserved_rule
+        size: 0
+        valid:
+          expr: reserved_hi == 0 and reserved_lo == 0 and (not is_all_ones or (ofs_hi == 0 and ofs_lo == 0))
+        doc: |
+          Bits 1-8 and 56-63 must be zero, and bit 0 too when the offset is
+          not zero. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ==="'
+      - id: alignment_rule
+        size: 0
+        valid:
+          expr: ofs_lo % (_root.header.cluster_size / 512) == 0
+        doc: The host cluster offset must be aligned to a cluster boundary.
+        doc-ref: 'QEMU docs/interop/qcow2.txt "=== Bitmap table ===", bits 9-55'
     instances:
       ofs_bitmap_data:
         value: ofs_hi * 0x100000000 + ofs_lo * 512
@@ -820,16 +869,24 @@ types:
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L1 table entry, bits 9-55'
       - id: ofs_lo
         type: b23
-        valid:
-          expr: _ % (_root.header.cluster_size / 512) == 0
         doc: |
           Bits 9-31 of the L2 table offset. The offset must be aligned to a
-          cluster boundary.
+          cluster boundary (see `alignment_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L1 table entry, bits 9-55'
       - id: reserved_lo
         type: b9
         doc: Bits 0-8, reserved (set to 0).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L1 table entry, bits 0-8'
+      - id: alignment_rule
+        size: 0
+        valid:
+          expr: ofs_lo % (_root.header.cluster_size / 512) == 0
+        doc: |
+          The L2 table offset must be aligned to a cluster boundary. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L1 table entry, bits 9-55'
     instances:
       ofs_l2_table:
         value: ofs_hi * 0x100000000 + ofs_lo * 512
@@ -898,11 +955,10 @@ types:
       - id: ofs_lo
         type: b23
         if: not is_compressed
-        valid:
-          expr: _ % (_root.header.cluster_size / 512) == 0
         doc: |
           Standard cluster descriptor, bits 9-31 of the host cluster offset.
-          The offset must be aligned to a cluster boundary.
+          The offset must be aligned to a cluster boundary (see
+          `alignment_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", Standard Cluster Descriptor, bits 9-55'
       - id: reserved_lo
         type: b8
@@ -921,17 +977,38 @@ types:
       - id: compressed_hi
         type: b30
         if: is_compressed
-        valid:
-          expr: _ % (1 << (_root.header.num_compressed_offset_bits - 32)) < 0x1000000
         doc: |
           Compressed cluster descriptor, bits 32-61: the additional sector
           count (bits x to 61) and the top of the host offset (bits 32 to
-          x - 1). Offset bits above 55 must be 0 (see `ofs_compressed_data`).
+          x - 1). Offset bits above 55 must be 0 (see
+          `compressed_offset_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", Compressed Clusters Descriptor'
       - id: compressed_lo
         type: b32
         if: is_compressed
         doc: Compressed cluster descriptor, bits 0-31 of the host offset.
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", Compressed Clusters Descriptor, bits 0 to x-1'
+      - id: alignment_rule
+        size: 0
+        if: not is_compressed
+        valid:
+          expr: ofs_lo % (_root.header.cluster_size / 512) == 0
+        doc: |
+          Standard clusters: the host cluster offset must be aligned to a
+          cluster boundary. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", Standard Cluster Descriptor, bits 9-55'
+      - id: compressed_offset_rule
+        size: 0
+        if: is_compressed
+        valid:
+          expr: compressed_hi % (1 << (_root.header.num_compressed_offset_bits - 32)) < 0x1000000
+        doc: |
+          Compressed clusters: when cluster_bits is small enough for the host
+          offset field to reach past bit 55 (x > 56), those upper bits must be
+          0. Checked after the 64 bits, like `alignment_rule`.
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Cluster mapping ==", Compressed Clusters Descriptor, bits 0 to x-1'
       - id: zero_bitmap
         type: u4
@@ -1067,6 +1144,71 @@ types:
         doc: |
           The L2 entry that describes this cluster; absent when its L1 entry
           has no L2 table (the cluster is unallocated).
+  host_cluster:
+    -webide-representation: 'host {ofs_host_cluster:hex}, refcount {refcount:dec}'
+    doc: |
+      One host cluster and the refcount lookup of the spec's "Host cluster
+      management" section: its refcount table and refcount block indexes,
+      and (lazily) the one refcount table entry and the one refcount that
+      concern it, read in place.
+    doc-ref: 'QEMU docs/interop/qcow2.txt "== Host cluster management =="'
+    params:
+      - id: idx
+        type: u8
+        doc: Host cluster number (offset in the image file / cluster size).
+    instances:
+      ofs_host_cluster:
+        value: idx * _root.header.cluster_size
+        doc: Offset of the cluster in the image file.
+      refcount_table_index:
+        value: idx / _root.header.num_refcount_block_entries
+        doc: Index of the refcount table entry that covers this cluster.
+      refcount_block_index:
+        value: idx % _root.header.num_refcount_block_entries
+        doc: Index of this cluster's refcount in its refcount block.
+      refcount_table_entry:
+        io: _root._io
+        pos: _root.header.ofs_refcount_table + refcount_table_index * 8
+        type: refcount_table_entry
+        if: refcount_table_index < _root.header.num_refcount_table_entries
+        doc: |
+          The refcount table entry that covers this cluster; absent when the
+          refcount table is too short to reach it.
+      has_refcount_block:
+        value: >-
+          refcount_table_index < _root.header.num_refcount_table_entries
+          and refcount_table_entry.ofs_refcount_block != 0
+        doc: True when a refcount block holds this cluster's refcount.
+      refcount_word:
+        io: _root._io
+        pos: >-
+          refcount_table_entry.ofs_refcount_block
+          + refcount_block_index * _root.header.refcount_bits / 8
+        type:
+          switch-on: _root.header.refcount_bits
+          cases:
+            1: u1
+            2: u1
+            4: u1
+            8: u1
+            16: u2
+            32: u4
+            64: u8
+        if: has_refcount_block
+        doc: |
+          The refcount block entry as read: the refcount itself for widths of
+          8 bits and more, else the byte that holds it.
+      refcount:
+        value: >-
+          not has_refcount_block ? 0
+          : (_root.header.refcount_bits >= 8 ? refcount_word
+          : (refcount_word >> ((refcount_block_index * _root.header.refcount_bits) % 8))
+          % (1 << _root.header.refcount_bits))
+        doc: |
+          The cluster's refcount: 0 when free (or when no refcount block
+          covers it), 1 when used once, 2 or more when shared (a write must
+          copy it). Sub-byte refcounts are taken from their byte, bit 0 being
+          its least significant bit.
   refcount_table:
     -webide-representation: 'refcount table'
     doc: The refcount table, pointers to the refcount blocks.
@@ -1091,16 +1233,24 @@ types:
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount table entry, bits 9-63'
       - id: ofs_lo
         type: b23
-        valid:
-          expr: _ % (_root.header.cluster_size / 512) == 0
         doc: |
           Bits 9-31 of the refcount block offset. The offset must be aligned
-          to a cluster boundary.
+          to a cluster boundary (see `alignment_rule`).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount table entry, bits 9-63'
       - id: reserved
         type: b9
         doc: Bits 0-8, reserved (set to 0).
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount table entry, bits 0-8'
+      - id: alignment_rule
+        size: 0
+        valid:
+          expr: ofs_lo % (_root.header.cluster_size / 512) == 0
+        doc: |
+          The refcount block offset must be aligned to a cluster boundary. Zero-length marker placed after the entry's last bit: a rule checked
+          there fails with no byte half read (the JavaScript runtime, unlike
+          Python's, keeps a half-read byte's bits across a seek, so a failure
+          in the middle of the bit fields would spoil the next entry it reads).
+        doc-ref: 'QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount table entry, bits 9-63'
     instances:
       ofs_refcount_block:
         value: ofs_hi * 0x100000000 + ofs_lo * 512
@@ -1150,8 +1300,13 @@ types:
     -webide-representation: 'id {id_str} "{name}"'
     doc: |
       One snapshot table entry, of variable length (40 bytes, extra data, ID
-      and name), padded to a multiple of 8 bytes.
+      and name), padded to a multiple of 8 bytes, except the last entry of the
+      table (see `padding`).
     doc-ref: 'QEMU docs/interop/qcow2.txt "== Snapshots =="'
+    params:
+      - id: idx
+        type: u4
+        doc: Index of the entry in the snapshot table (0 for the first).
     seq:
       - id: ofs_l1_table
         -orig-id: l1_table_offset
@@ -1222,7 +1377,12 @@ types:
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Snapshots ==", Snapshot table entry, name'
       - id: padding
         size: (8 - (40 + len_extra_data + len_id_str + len_name) % 8) % 8
-        doc: Padding up to a multiple of 8 bytes.
+        if: idx + 1 < _root.header.num_snapshots
+        doc: |
+          Padding up to a multiple of 8 bytes, before the next entry. Not read
+          after the last entry: QEMU rounds the offset up before each entry
+          it writes, not after, so the table ends with the last name, and
+          when the table is at the end of the file the padding is not there.
         doc-ref: 'QEMU docs/interop/qcow2.txt "== Snapshots ==", Snapshot table entry, padding'
     instances:
       len_vm_state:

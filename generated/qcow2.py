@@ -25,8 +25,9 @@ class Qcow2(KaitaiStruct):
     positioned read from the image's stream that is only parsed when asked:
     `backing_file_name`, `l1_table` (and, under each L1 entry, its `l2_table`),
     `refcount_table` (and each `refcount_block`), `snapshots` (each with its
-    own `l1_table`), and `guest_clusters`. Opening a large image in the Web IDE
-    or in a generated parser therefore reads the header only.
+    own `l1_table`), `guest_clusters` and `host_clusters`. Opening a large
+    image in the Web IDE or in a generated parser therefore reads the header
+    only.
     
     Walking the guest disk: guest cluster number i (guest offset X, i = X /
     header.cluster_size) is `guest_clusters[i]`, a `guest_cluster` whose lazy
@@ -38,6 +39,9 @@ class Qcow2(KaitaiStruct):
     `ofs_host_cluster` (standard clusters), `ofs_compressed_data` and
     `len_compressed_data` (compressed clusters), and for images with extended
     L2 entries the per-subcluster `alloc_bitmap` and `zero_bitmap`.
+    Likewise host cluster j (file offset j * header.cluster_size) is
+    `host_clusters[j]`, whose `refcount` reads the one refcount of that
+    cluster (`Qcow2.HostCluster(j, img._io, img, img)` in Python).
     
     Every rule the spec states with "must" that a parser can check is a
     `valid` key and fails the parse where it is broken. Encrypted guest data
@@ -114,6 +118,14 @@ class Qcow2(KaitaiStruct):
             for i in range(len(self._m_guest_clusters)):
                 pass
                 self._m_guest_clusters[i]._fetch_instances()
+
+
+        _ = self.host_clusters
+        if hasattr(self, '_m_host_clusters'):
+            pass
+            for i in range(len(self._m_host_clusters)):
+                pass
+                self._m_host_clusters[i]._fetch_instances()
 
 
         _ = self.l1_table
@@ -264,11 +276,13 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved = self._io.read_bits_int_be(29)
-            if not self.reserved == 0:
-                raise kaitaistruct.ValidationNotEqualError(0, self.reserved, self._io, u"/types/bitmap_flags/seq/0")
             self.is_extra_data_compatible = self._io.read_bits_int_be(1) != 0
             self.is_auto = self._io.read_bits_int_be(1) != 0
             self.is_in_use = self._io.read_bits_int_be(1) != 0
+            self.reserved_rule = self._io.read_bytes(0)
+            _ = self.reserved_rule
+            if not self.reserved == 0:
+                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/bitmap_flags/seq/4")
 
 
         def _fetch_instances(self):
@@ -290,20 +304,18 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved_hi = self._io.read_bits_int_be(8)
-            if not self.reserved_hi == 0:
-                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_hi, self._io, u"/types/bitmap_table_entry/seq/0")
             self.ofs_hi = self._io.read_bits_int_be(24)
             self.ofs_lo = self._io.read_bits_int_be(23)
-            _ = self.ofs_lo
-            if not _ % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/bitmap_table_entry/seq/2")
             self.reserved_lo = self._io.read_bits_int_be(8)
-            if not self.reserved_lo == 0:
-                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_lo, self._io, u"/types/bitmap_table_entry/seq/3")
             self.is_all_ones = self._io.read_bits_int_be(1) != 0
-            _ = self.is_all_ones
-            if not  (((not (_))) or ( ((self.ofs_hi == 0) and (self.ofs_lo == 0)) )) :
-                raise kaitaistruct.ValidationExprError(self.is_all_ones, self._io, u"/types/bitmap_table_entry/seq/4")
+            self.reserved_rule = self._io.read_bytes(0)
+            _ = self.reserved_rule
+            if not  ((self.reserved_hi == 0) and (self.reserved_lo == 0) and ( (((not (self.is_all_ones))) or ( ((self.ofs_hi == 0) and (self.ofs_lo == 0)) )) )) :
+                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/bitmap_table_entry/seq/5")
+            self.alignment_rule = self._io.read_bytes(0)
+            _ = self.alignment_rule
+            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/bitmap_table_entry/seq/6")
 
 
         def _fetch_instances(self):
@@ -981,6 +993,160 @@ class Qcow2(KaitaiStruct):
 
 
 
+    class HostCluster(KaitaiStruct):
+        """One host cluster and the refcount lookup of the spec's "Host cluster
+        management" section: its refcount table and refcount block indexes,
+        and (lazily) the one refcount table entry and the one refcount that
+        concern it, read in place.
+        
+        .. seealso::
+           QEMU docs/interop/qcow2.txt "== Host cluster management =="
+        """
+        def __init__(self, idx, _io, _parent=None, _root=None):
+            super(Qcow2.HostCluster, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self.idx = idx
+            self._read()
+
+        def _read(self):
+            pass
+
+
+        def _fetch_instances(self):
+            pass
+            _ = self.refcount_table_entry
+            if hasattr(self, '_m_refcount_table_entry'):
+                pass
+                self._m_refcount_table_entry._fetch_instances()
+
+            _ = self.refcount_word
+            if hasattr(self, '_m_refcount_word'):
+                pass
+                _on = self._root.header.refcount_bits
+                if _on == 1:
+                    pass
+                elif _on == 16:
+                    pass
+                elif _on == 2:
+                    pass
+                elif _on == 32:
+                    pass
+                elif _on == 4:
+                    pass
+                elif _on == 64:
+                    pass
+                elif _on == 8:
+                    pass
+
+
+        @property
+        def has_refcount_block(self):
+            """True when a refcount block holds this cluster's refcount."""
+            if hasattr(self, '_m_has_refcount_block'):
+                return self._m_has_refcount_block
+
+            self._m_has_refcount_block =  ((self.refcount_table_index < self._root.header.num_refcount_table_entries) and (self.refcount_table_entry.ofs_refcount_block != 0)) 
+            return getattr(self, '_m_has_refcount_block', None)
+
+        @property
+        def ofs_host_cluster(self):
+            """Offset of the cluster in the image file."""
+            if hasattr(self, '_m_ofs_host_cluster'):
+                return self._m_ofs_host_cluster
+
+            self._m_ofs_host_cluster = self.idx * self._root.header.cluster_size
+            return getattr(self, '_m_ofs_host_cluster', None)
+
+        @property
+        def refcount(self):
+            """The cluster's refcount: 0 when free (or when no refcount block
+            covers it), 1 when used once, 2 or more when shared (a write must
+            copy it). Sub-byte refcounts are taken from their byte, bit 0 being
+            its least significant bit.
+            """
+            if hasattr(self, '_m_refcount'):
+                return self._m_refcount
+
+            self._m_refcount = (0 if (not (self.has_refcount_block)) else (self.refcount_word if self._root.header.refcount_bits >= 8 else (self.refcount_word >> (self.refcount_block_index * self._root.header.refcount_bits) % 8) % (1 << self._root.header.refcount_bits)))
+            return getattr(self, '_m_refcount', None)
+
+        @property
+        def refcount_block_index(self):
+            """Index of this cluster's refcount in its refcount block."""
+            if hasattr(self, '_m_refcount_block_index'):
+                return self._m_refcount_block_index
+
+            self._m_refcount_block_index = self.idx % self._root.header.num_refcount_block_entries
+            return getattr(self, '_m_refcount_block_index', None)
+
+        @property
+        def refcount_table_entry(self):
+            """The refcount table entry that covers this cluster; absent when the
+            refcount table is too short to reach it.
+            """
+            if hasattr(self, '_m_refcount_table_entry'):
+                return self._m_refcount_table_entry
+
+            if self.refcount_table_index < self._root.header.num_refcount_table_entries:
+                pass
+                io = self._root._io
+                _pos = io.pos()
+                io.seek(self._root.header.ofs_refcount_table + self.refcount_table_index * 8)
+                self._m_refcount_table_entry = Qcow2.RefcountTableEntry(io, self, self._root)
+                io.seek(_pos)
+
+            return getattr(self, '_m_refcount_table_entry', None)
+
+        @property
+        def refcount_table_index(self):
+            """Index of the refcount table entry that covers this cluster."""
+            if hasattr(self, '_m_refcount_table_index'):
+                return self._m_refcount_table_index
+
+            self._m_refcount_table_index = self.idx // self._root.header.num_refcount_block_entries
+            return getattr(self, '_m_refcount_table_index', None)
+
+        @property
+        def refcount_word(self):
+            """The refcount block entry as read: the refcount itself for widths of
+            8 bits and more, else the byte that holds it.
+            """
+            if hasattr(self, '_m_refcount_word'):
+                return self._m_refcount_word
+
+            if self.has_refcount_block:
+                pass
+                io = self._root._io
+                _pos = io.pos()
+                io.seek(self.refcount_table_entry.ofs_refcount_block + (self.refcount_block_index * self._root.header.refcount_bits) // 8)
+                _on = self._root.header.refcount_bits
+                if _on == 1:
+                    pass
+                    self._m_refcount_word = io.read_u1()
+                elif _on == 16:
+                    pass
+                    self._m_refcount_word = io.read_u2be()
+                elif _on == 2:
+                    pass
+                    self._m_refcount_word = io.read_u1()
+                elif _on == 32:
+                    pass
+                    self._m_refcount_word = io.read_u4be()
+                elif _on == 4:
+                    pass
+                    self._m_refcount_word = io.read_u1()
+                elif _on == 64:
+                    pass
+                    self._m_refcount_word = io.read_u8be()
+                elif _on == 8:
+                    pass
+                    self._m_refcount_word = io.read_u1()
+                io.seek(_pos)
+
+            return getattr(self, '_m_refcount_word', None)
+
+
     class IncompatibleFeatures(KaitaiStruct):
         """The incompatible feature bitmask (u8), bit 63 first. Bits 5 to 63 are
         reserved; an implementation must fail to open an image in which an
@@ -998,19 +1164,20 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved_hi = self._io.read_bits_int_be(32)
-            if not self.reserved_hi == 0:
-                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_hi, self._io, u"/types/incompatible_features/seq/0")
             self.reserved_lo = self._io.read_bits_int_be(27)
-            if not self.reserved_lo == 0:
-                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_lo, self._io, u"/types/incompatible_features/seq/1")
             self.has_extended_l2 = self._io.read_bits_int_be(1) != 0
-            _ = self.has_extended_l2
-            if not  (((not (_))) or (self._parent.cluster_bits >= 14)) :
-                raise kaitaistruct.ValidationExprError(self.has_extended_l2, self._io, u"/types/incompatible_features/seq/2")
             self.has_compression_type = self._io.read_bits_int_be(1) != 0
             self.has_external_data_file = self._io.read_bits_int_be(1) != 0
             self.is_corrupt = self._io.read_bits_int_be(1) != 0
             self.is_dirty = self._io.read_bits_int_be(1) != 0
+            self.reserved_rule = self._io.read_bytes(0)
+            _ = self.reserved_rule
+            if not  ((self.reserved_hi == 0) and (self.reserved_lo == 0)) :
+                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/incompatible_features/seq/7")
+            self.extended_l2_rule = self._io.read_bytes(0)
+            _ = self.extended_l2_rule
+            if not  (((not (self.has_extended_l2))) or (self._parent.cluster_bits >= 14)) :
+                raise kaitaistruct.ValidationExprError(self.extended_l2_rule, self._io, u"/types/incompatible_features/seq/8")
 
 
         def _fetch_instances(self):
@@ -1034,10 +1201,11 @@ class Qcow2(KaitaiStruct):
             self.reserved_hi = self._io.read_bits_int_be(7)
             self.ofs_hi = self._io.read_bits_int_be(24)
             self.ofs_lo = self._io.read_bits_int_be(23)
-            _ = self.ofs_lo
-            if not _ % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/l1_entry/seq/3")
             self.reserved_lo = self._io.read_bits_int_be(9)
+            self.alignment_rule = self._io.read_bytes(0)
+            _ = self.alignment_rule
+            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/l1_entry/seq/5")
 
 
         def _fetch_instances(self):
@@ -1152,9 +1320,6 @@ class Qcow2(KaitaiStruct):
             if (not (self.is_compressed)):
                 pass
                 self.ofs_lo = self._io.read_bits_int_be(23)
-                _ = self.ofs_lo
-                if not _ % (self._root.header.cluster_size // 512) == 0:
-                    raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/l2_entry/seq/4")
 
             if (not (self.is_compressed)):
                 pass
@@ -1167,13 +1332,24 @@ class Qcow2(KaitaiStruct):
             if self.is_compressed:
                 pass
                 self.compressed_hi = self._io.read_bits_int_be(30)
-                _ = self.compressed_hi
-                if not _ % (1 << self._root.header.num_compressed_offset_bits - 32) < 16777216:
-                    raise kaitaistruct.ValidationExprError(self.compressed_hi, self._io, u"/types/l2_entry/seq/7")
 
             if self.is_compressed:
                 pass
                 self.compressed_lo = self._io.read_bits_int_be(32)
+
+            if (not (self.is_compressed)):
+                pass
+                self.alignment_rule = self._io.read_bytes(0)
+                _ = self.alignment_rule
+                if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
+                    raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/l2_entry/seq/9")
+
+            if self.is_compressed:
+                pass
+                self.compressed_offset_rule = self._io.read_bytes(0)
+                _ = self.compressed_offset_rule
+                if not self.compressed_hi % (1 << self._root.header.num_compressed_offset_bits - 32) < 16777216:
+                    raise kaitaistruct.ValidationExprError(self.compressed_offset_rule, self._io, u"/types/l2_entry/seq/10")
 
             if self._root.header.has_extended_l2:
                 pass
@@ -1184,7 +1360,7 @@ class Qcow2(KaitaiStruct):
                 self.alloc_bitmap = self._io.read_u4be()
                 _ = self.alloc_bitmap
                 if not  ((_ & self.zero_bitmap == 0) and ( ((_ == 0) or (self.ofs_host_cluster != 0) or (self.is_copied)) )) :
-                    raise kaitaistruct.ValidationExprError(self.alloc_bitmap, self._io, u"/types/l2_entry/seq/10")
+                    raise kaitaistruct.ValidationExprError(self.alloc_bitmap, self._io, u"/types/l2_entry/seq/12")
 
 
 
@@ -1206,6 +1382,12 @@ class Qcow2(KaitaiStruct):
                 pass
 
             if self.is_compressed:
+                pass
+
+            if self.is_compressed:
+                pass
+
+            if (not (self.is_compressed)):
                 pass
 
             if self.is_compressed:
@@ -1480,10 +1662,11 @@ class Qcow2(KaitaiStruct):
         def _read(self):
             self.ofs_hi = self._io.read_bits_int_be(32)
             self.ofs_lo = self._io.read_bits_int_be(23)
-            _ = self.ofs_lo
-            if not _ % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/refcount_table_entry/seq/1")
             self.reserved = self._io.read_bits_int_be(9)
+            self.alignment_rule = self._io.read_bytes(0)
+            _ = self.alignment_rule
+            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/refcount_table_entry/seq/3")
 
 
         def _fetch_instances(self):
@@ -1526,15 +1709,17 @@ class Qcow2(KaitaiStruct):
 
     class Snapshot(KaitaiStruct):
         """One snapshot table entry, of variable length (40 bytes, extra data, ID
-        and name), padded to a multiple of 8 bytes.
+        and name), padded to a multiple of 8 bytes, except the last entry of the
+        table (see `padding`).
         
         .. seealso::
            QEMU docs/interop/qcow2.txt "== Snapshots =="
         """
-        def __init__(self, _io, _parent=None, _root=None):
+        def __init__(self, idx, _io, _parent=None, _root=None):
             super(Qcow2.Snapshot, self).__init__(_io)
             self._parent = _parent
             self._root = _root
+            self.idx = idx
             self._read()
 
         def _read(self):
@@ -1558,12 +1743,18 @@ class Qcow2(KaitaiStruct):
             self.extra_data = Qcow2.SnapshotExtraData(_io__raw_extra_data, self, self._root)
             self.id_str = (self._io.read_bytes(self.len_id_str)).decode(u"UTF-8")
             self.name = (self._io.read_bytes(self.len_name)).decode(u"UTF-8")
-            self.padding = self._io.read_bytes((8 - (((40 + self.len_extra_data) + self.len_id_str) + self.len_name) % 8) % 8)
+            if self.idx + 1 < self._root.header.num_snapshots:
+                pass
+                self.padding = self._io.read_bytes((8 - (((40 + self.len_extra_data) + self.len_id_str) + self.len_name) % 8) % 8)
+
 
 
         def _fetch_instances(self):
             pass
             self.extra_data._fetch_instances()
+            if self.idx + 1 < self._root.header.num_snapshots:
+                pass
+
             _ = self.l1_table
             if hasattr(self, '_m_l1_table'):
                 pass
@@ -1695,6 +1886,24 @@ class Qcow2(KaitaiStruct):
         return getattr(self, '_m_guest_clusters', None)
 
     @property
+    def host_clusters(self):
+        """Every host cluster of the image file, in order: item i is the cluster
+        at offset i * cluster_size. Each item reads nothing until its
+        `refcount_table_entry` or `refcount` is asked for.
+        """
+        if hasattr(self, '_m_host_clusters'):
+            return self._m_host_clusters
+
+        _pos = self._io.pos()
+        self._io.seek(0)
+        self._m_host_clusters = []
+        for i in range(((self._io.size() + self.header.cluster_size) - 1) // self.header.cluster_size):
+            self._m_host_clusters.append(Qcow2.HostCluster(i, self._io, self, self._root))
+
+        self._io.seek(_pos)
+        return getattr(self, '_m_host_clusters', None)
+
+    @property
     def l1_table(self):
         """The active L1 table: header.num_l1_entries entries at
         header.ofs_l1_table. Each allocated entry's `l2_table` instance is the
@@ -1737,7 +1946,7 @@ class Qcow2(KaitaiStruct):
         self._io.seek(self.header.ofs_snapshots)
         self._m_snapshots = []
         for i in range(self.header.num_snapshots):
-            self._m_snapshots.append(Qcow2.Snapshot(self._io, self, self._root))
+            self._m_snapshots.append(Qcow2.Snapshot(i, self._io, self, self._root))
 
         self._io.seek(_pos)
         return getattr(self, '_m_snapshots', None)

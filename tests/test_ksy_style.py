@@ -185,7 +185,7 @@ def test_lint_covers_every_qcow2_type_and_enum():
         "header_extension_area", "header_extension", "string_extension", "feature_name_table",
         "feature_name", "bitmaps_extension", "bitmap_directory", "bitmap_directory_entry",
         "bitmap_flags", "bitmap_table_entry", "full_disk_encryption_header_pointer", "l1_table",
-        "l1_entry", "l2_table", "l2_entry", "guest_cluster", "refcount_table", "refcount_table_entry",
+        "l1_entry", "l2_table", "l2_entry", "guest_cluster", "host_cluster", "refcount_table", "refcount_table_entry",
         "refcount_block", "snapshot", "snapshot_extra_data"]), names
     values = {path: sorted(int(k) for k in v) for path, v in _enums(spec)}
     assert values == {
