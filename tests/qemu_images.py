@@ -15,6 +15,7 @@ later index/verify feature) uses this one API::
     image.map()                            # qemu-img map --output=json
     image.guest_bytes()                    # the guest disk, by qemu-img convert -O raw
     image.guest_bytes(snapshot="s1")       # ... as snapshot s1 holds it
+    simulate_guest(spec)                   # what the steps should give, without QEMU
 
 An image is created with ``qemu-img create -f qcow2 -o cluster_size=...,compat=...``
 (compat "0.10" is version 2, "1.1" version 3), then its steps are applied in
@@ -368,6 +369,31 @@ def build_all(specs: Iterable[ImageSpec], directory: Path) -> dict[str, Image]:
         names.append(spec.name)
         build(spec, directory, built)
     return {name: built[name] for name in names}
+
+
+def simulate_guest(spec: ImageSpec, snapshot: str | None = None) -> bytes:
+    """The guest disk the steps of ``spec`` should leave (or leave in snapshot
+    ``snapshot``), computed without QEMU: the backing image's disk (or zeros),
+    then each Write (its pattern), Zero (zeros) and Discard (zeros: QEMU reads a
+    discarded cluster of a version 3 image as zeros, with or without a backing
+    file). A check of ``build()`` and of QEMU itself."""
+    if spec.backing is not None:
+        base = simulate_guest(spec.backing)
+        disk = bytearray(base[:spec.size].ljust(spec.size, b"\0"))
+    else:
+        disk = bytearray(spec.size)
+    for step in spec.steps:
+        if isinstance(step, Snapshot) and step.name == snapshot:
+            return bytes(disk)
+        if isinstance(step, Write):
+            disk[step.offset:step.offset + step.length] = bytes([step.pattern]) * step.length
+        elif isinstance(step, (Zero, Discard)):
+            if isinstance(step, Discard) and spec.version < 3 and spec.backing is not None:
+                raise ValueError(f"{spec.name}: a discard in a version 2 image reveals the backing file")
+            disk[step.offset:step.offset + step.length] = bytes(step.length)
+    if snapshot is not None:
+        raise ValueError(f"{spec.name} has no snapshot {snapshot!r}")
+    return bytes(disk)
 
 
 def map_units(entries: list[dict], unit: int, size: int) -> list[dict]:

@@ -27,6 +27,7 @@ import importlib.util
 import io
 import shutil
 import struct
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -182,13 +183,17 @@ def chain_of(name, images, parsed):
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
 def test_header_agrees_with_qemu_img_info(name, parsed, qemu, images):
-    img, info = parsed[name], qemu[name]["info"]
+    assert_header_agrees(parsed[name], qemu[name]["info"], SPECS[name], images[name].path)
+
+
+def assert_header_agrees(img, info, spec, path):
+    """The parse of an image says what ``qemu-img info`` says of it."""
     h = img.header
     fs = info["format-specific"]["data"]
     assert info["format-specific"]["type"] == "qcow2"
     assert h.cluster_size == info["cluster-size"]
     assert h.len_virtual_disk == info["virtual-size"]
-    assert h.version == {"0.10": 2, "1.1": 3}[fs["compat"]] == SPECS[name].version
+    assert h.version == {"0.10": 2, "1.1": 3}[fs["compat"]] == spec.version
     assert h.refcount_bits == fs["refcount-bits"]
     assert h.compression.name == fs["compression-type"]
     assert h.is_dirty == info["dirty-flag"]
@@ -217,12 +222,12 @@ def test_header_agrees_with_qemu_img_info(name, parsed, qemu, images):
     if encrypted:
         assert h.crypt_method.name == fs["encrypt"]["format"]
         assert fde is not None and fde.encryption_header[:6] == b"LUKS\xba\xbe"
-        assert fde.len_encryption_header <= len(images[name].path.read_bytes()) - fde.ofs_encryption_header
+        assert fde.len_encryption_header <= path.stat().st_size - fde.ofs_encryption_header
     else:
         assert fde is None
     # snapshots
     snapshots = info.get("snapshots", [])
-    assert h.num_snapshots == len(snapshots) == len(SPECS[name].snapshots)
+    assert h.num_snapshots == len(snapshots) == len(spec.snapshots)
     for snap, want in zip(img.snapshots, snapshots):
         assert (snap.id_str, snap.name) == (want["id"], want["name"])
         assert (snap.date_sec, snap.date_nsec) == (want["date-sec"], want["date-nsec"])
@@ -275,11 +280,16 @@ def test_feature_name_table_names_every_feature_bit_of_the_definition(parsed, qc
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
 def test_every_guest_cluster_agrees_with_qemu_img_map(name, images, parsed, qemu):
-    chain = chain_of(name, images, parsed)
+    assert_map_agrees(chain_of(name, images, parsed), qemu[name]["map"])
+
+
+def assert_map_agrees(chain, qemu_map):
+    """Every unit of the guest disk, looked up through the parses of the chain,
+    is what ``qemu-img map`` says of it."""
     img = chain[0]
     encrypted = img.header.crypt_method != Qcow2.CryptMethod.none
     unit = map_unit(img)
-    units = qi.map_units(qemu[name]["map"], unit, img.header.len_virtual_disk)
+    units = qi.map_units(qemu_map, unit, img.header.len_virtual_disk)
     assert len(units) == -(-img.header.len_virtual_disk // unit)
     wrong = []
     for got in units:
@@ -403,22 +413,37 @@ def _compare(units, guest, what):
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
 def test_guest_data_agrees_with_qemu_img_convert(name, images, parsed, qemu):
-    chain = chain_of(name, images, parsed)
+    assert_data_agrees(chain_of(name, images, parsed), images[name], qemu[name]["guest"])
+
+
+def assert_data_agrees(chain, image, guest):
+    """The guest disk read through the parser's mapping is ``guest`` (what
+    ``qemu-img convert`` reads), wherever this test can read it itself."""
     h = chain[0].header
-    guest = qemu[name]["guest"]
+    name = image.spec.name
     assert len(guest) == h.len_virtual_disk
-    units = read_through_parser(chain, images[name].chain(), h.len_virtual_disk)
+    units = read_through_parser(chain, image.chain(), h.len_virtual_disk)
     compared = _compare(units, guest, name)
     unread = [start for start, data in units if data is None]
     if h.crypt_method != Qcow2.CryptMethod.none:
         assert unread, "an encrypted image with writes has encrypted clusters"
         for start in unread:  # what is stored is not the plaintext
             _, host, _ = layer_status(chain[0], start)
-            stored = images[name].path.read_bytes()[host:host + map_unit(chain[0])]
+            stored = image.path.read_bytes()[host:host + map_unit(chain[0])]
             assert stored != guest[start:start + len(stored)]
     elif h.compression != Qcow2.CompressionType.zstd:
         assert not unread
     assert compared > 0
+
+
+@pytest.mark.parametrize("name", IMAGE_NAMES)
+def test_qemu_images_hold_what_their_steps_write(name, images, qemu):
+    """tests/qemu_images.py's check of itself (and of QEMU): each image's guest
+    disk, and each snapshot's, is what simulate_guest computes from the steps."""
+    spec = SPECS[name]
+    assert qemu[name]["guest"] == qi.simulate_guest(spec)
+    for snapshot in spec.snapshots:
+        assert images[name].guest_bytes(snapshot=snapshot) == qi.simulate_guest(spec, snapshot=snapshot)
 
 
 @pytest.mark.parametrize("name", [n for n in IMAGE_NAMES if SPECS[n].snapshots])
@@ -760,3 +785,54 @@ def test_qemu_tools_are_found_or_the_reason_is_given():
         assert qi.qemu_version().startswith("qemu-img version")
     else:
         assert "qemu-utils" in reason
+
+
+# ---------------------------------------------------------------------------
+# The Web IDE samples (formats/samples/*.qcow2, made by make_qcow2_samples.py)
+
+SAMPLES_DIR = ksy_tree.ROOT / "formats" / "samples"
+SAMPLE_SCRIPT = SAMPLES_DIR / "make_qcow2_samples.py"
+
+
+def _sample_specs():
+    spec = importlib.util.spec_from_file_location("make_qcow2_samples", SAMPLE_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {s.name: s for s in module.SAMPLES}
+
+
+SAMPLE_SPECS = _sample_specs()
+
+
+def test_every_qcow2_sample_has_a_spec():
+    assert sorted(p.name for p in SAMPLES_DIR.glob("*.qcow2")) == sorted(s.file_name for s in SAMPLE_SPECS.values())
+
+
+def test_samples_hold_what_their_script_says():
+    """`make_qcow2_samples.py --check`: QEMU reads the committed samples as their specs say."""
+    qi.require_qemu()
+    run = subprocess.run([sys.executable, str(SAMPLE_SCRIPT), "--check"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("name", list(SAMPLE_SPECS))
+def test_sample_parses_and_agrees_with_qemu(name):
+    """Each sample is small, has 4 KiB clusters, and its parse agrees with
+    qemu-img info, map and convert, as the test images do."""
+    qi.require_qemu()
+    spec = SAMPLE_SPECS[name]
+    image = qi.Image(SAMPLES_DIR / spec.file_name, spec)
+    assert image.path.stat().st_size <= 64 * qi.KiB
+    chain_images = image.chain()
+    chain = [Qcow2.from_bytes(i.path.read_bytes()) for i in chain_images]
+    assert chain[0].header.cluster_size == 4 * qi.KiB
+    assert_header_agrees(chain[0], image.info(), spec, image.path)
+    assert_map_agrees(chain, image.map())
+    assert_data_agrees(chain, image, image.guest_bytes())
+
+
+def test_mixed_sample_shows_every_cluster_type():
+    """The sample the README points Web IDE users to for L2 entries has one of each."""
+    img = Qcow2.from_bytes((SAMPLES_DIR / "mixed_clusters.qcow2").read_bytes())
+    types = {gc.l2_entry.cluster_type for gc in img.guest_clusters if gc.l2_entry is not None}
+    assert types == set(CT), types
