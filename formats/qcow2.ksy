@@ -43,9 +43,16 @@ doc: |
   cluster (`Qcow2.HostCluster(j, img._io, img, img)` in Python).
 
   Every rule the spec states with "must" that a parser can check is a
-  `valid` key and fails the parse where it is broken. Encrypted guest data
-  and compressed cluster payloads are not decoded: they are exposed as raw
-  bytes.
+  `valid` key and fails the parse where it is broken; in the entries made
+  of bit fields, each rule is a zero-length `*_rule` field after the last
+  bit. The rules of a lazy structure fail when it is read. Encrypted guest
+  data and compressed cluster payloads are not decoded: they are exposed as
+  raw bytes.
+
+  Where the spec is silent, this definition follows QEMU: the header
+  extensions are read up to the backing file name, else to the end of the
+  first cluster; the last snapshot table entry has no padding; clusters are
+  classified (`cluster_type`) as QEMU classifies them.
 
   64-bit entries whose top bits are flags (L1, L2 and refcount table
   entries, feature bitmaps) are read as bit fields of at most 32 bits, and
