@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import re
 import shutil
 import struct
 import subprocess
@@ -836,3 +837,73 @@ def test_mixed_sample_shows_every_cluster_type():
     img = Qcow2.from_bytes((SAMPLES_DIR / "mixed_clusters.qcow2").read_bytes())
     types = {gc.l2_entry.cluster_type for gc in img.guest_clusters if gc.l2_entry is not None}
     assert types == set(CT), types
+
+
+# ---------------------------------------------------------------------------
+# The README's qcow2 section says what the parser gives
+
+
+README = (ksy_tree.ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_py_blocks() -> list[str]:
+    """The README's ```py blocks: the qcow2 examples. (tests/test_readme.py runs
+    the ```python blocks from a temporary folder, with the installed package;
+    these run from the repository's root, whose source tree has the qcow2
+    parser even when an older installed copy does not.)"""
+    return re.findall(r"```py\n(.*?)```", README, re.S)
+
+
+def _printed(block: str) -> list[str]:
+    """What a block says it prints: the comment of a print line, and comment lines right after one."""
+    out, after_print = [], False
+    for line in block.splitlines():
+        code, _, comment = line.partition("# ")
+        if "print(" in code:
+            after_print = True
+            if comment:
+                out.append(comment.strip())
+        elif not code.strip() and comment and after_print:
+            out.append(comment.strip())
+        else:
+            after_print = False
+    return out
+
+
+def test_readme_qcow2_example_prints_what_it_says():
+    (block,) = _readme_py_blocks()
+    proc = subprocess.run([sys.executable, "-c", block], cwd=ksy_tree.ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    expected = _printed(block)
+    assert len(expected) >= 6
+    assert proc.stdout.splitlines() == expected
+
+
+def _numbers(text: str) -> list[int]:
+    out = []
+    for part in text.split(","):
+        a, _, b = part.strip().partition(" to ")
+        out += list(range(int(a), int(b or a) + 1))
+    return out
+
+
+def test_readme_sample_table_says_what_the_mixed_sample_holds():
+    row = next(line for line in README.splitlines() if line.startswith("| `mixed_clusters.qcow2` |"))
+    said = {
+        "compressed": _numbers(re.search(r"compressed clusters \(([^)]*)\)", row).group(1)),
+        "normal": _numbers(re.search(r"standard ones \(([^)]*)\)", row).group(1)),
+        "zero_plain": _numbers(re.search(r"a zero cluster \(([^)]*)\)", row).group(1)),
+        "zero_allocated": _numbers(re.search(r"a preallocated zero cluster \(([^)]*)\)", row).group(1)),
+        "unallocated": _numbers(re.search(r"unallocated ones \(([^)]*)\)", row).group(1)),
+    }
+    img = Qcow2.from_bytes((SAMPLES_DIR / "mixed_clusters.qcow2").read_bytes())
+    found: dict[str, list[int]] = {}
+    for gc in img.guest_clusters:
+        found.setdefault(gc.l2_entry.cluster_type.name, []).append(gc.idx)
+    assert found == said
+    row = next(line for line in README.splitlines() if line.startswith("| `backed_snapshot_v2.qcow2` |"))
+    img = Qcow2.from_bytes((SAMPLES_DIR / "backed_snapshot_v2.qcow2").read_bytes())
+    assert img.header.version == 2 and "version 2" in row
+    assert img.backing_file_name == "mixed_clusters.qcow2" and "on top of `mixed_clusters.qcow2`" in row
+    assert img.header.num_snapshots == 1 and "one internal snapshot" in row
