@@ -14,6 +14,10 @@
 //                                             one line per language, writes
 //                                             DIR/report.json, exits 1 if any
 //                                             language failed
+//   ... --ksy NAME                            any of the above for formats/NAME
+//                                             only (e.g. --ksy qcow2.ksy;
+//                                             repeatable); default: every
+//                                             formats/*.ksy
 //
 // The YAML is parsed the way the Kaitai Web IDE parses it (js-yaml, CORE_SCHEMA),
 // so a .ksy that compiles here compiles there.
@@ -30,7 +34,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..");
 
 function parseArgs(argv) {
-  const opts = { lang: null, out: null, languages: false, allLanguages: false, debug: false };
+  const opts = { lang: null, out: null, languages: false, allLanguages: false, debug: false, ksy: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--lang") opts.lang = argv[++i];
@@ -38,6 +42,7 @@ function parseArgs(argv) {
     else if (a === "--out") opts.out = argv[++i];
     else if (a === "--languages") opts.languages = true;
     else if (a === "--debug") opts.debug = true;
+    else if (a === "--ksy") opts.ksy.push(argv[++i]);
     else throw new Error(`unknown argument: ${a}`);
   }
   return opts;
@@ -55,12 +60,22 @@ function ksyFiles() {
   return readdirSync(here).filter((f) => f.endsWith(".ksy")).sort();
 }
 
-// Compile every .ksy to `lang`; returns [[relative file name, text], ...].
-// The YAML is parsed afresh for every call: the compiler gets an object no
-// earlier compilation has seen.
-async function compileAll(lang, debug) {
+// The .ksy files of formats/ to compile: `selected` (file names, from --ksy),
+// or every one.
+function chooseKsy(selected) {
+  const all = ksyFiles();
+  if (!selected.length) return all;
+  const unknown = selected.filter((n) => !all.includes(n));
+  if (unknown.length) throw new Error(`no such .ksy in formats/: ${unknown.join(", ")} (there are: ${all.join(", ")})`);
+  return [...selected].sort();
+}
+
+// Compile the chosen .ksy files to `lang`; returns [[relative file name, text],
+// ...]. The YAML is parsed afresh for every call: the compiler gets an object
+// no earlier compilation has seen.
+async function compileAll(lang, debug, names) {
   const out = [];
-  for (const name of ksyFiles()) {
+  for (const name of names) {
     const files = await compiler.compile(lang, loadKsy(join(here, name)), null, debug);
     out.push(...Object.entries(files));
   }
@@ -98,14 +113,14 @@ export function describeError(err) {
   return text;
 }
 
-async function compileEveryLanguage(outDir, debug) {
+async function compileEveryLanguage(outDir, debug, names) {
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
-  const report = { compiler: compiler.version, languages: {} };
+  const report = { compiler: compiler.version, ksy: names, languages: {} };
   let failed = 0;
   for (const lang of compiler.languages) {
     try {
-      const files = await compileAll(lang, debug);
+      const files = await compileAll(lang, debug, names);
       writeFiles(join(out, lang), files);
       const sizes = Object.fromEntries(files.map(([f, t]) => [f.replace(/^\/+/, ""), Buffer.byteLength(t)]));
       report.languages[lang] = { ok: true, files: sizes };
@@ -133,14 +148,15 @@ async function main() {
   }
   if (opts.allLanguages) {
     if (opts.out === null || opts.lang !== null) throw new Error("--all-languages needs --out DIR and no --lang");
-    await compileEveryLanguage(opts.out, opts.debug);
+    await compileEveryLanguage(opts.out, opts.debug, chooseKsy(opts.ksy));
     return;
   }
+  const names = chooseKsy(opts.ksy);
   const isDefault = opts.out === null;
   const out = resolve(opts.out ?? join(root, "generated"));
   mkdirSync(out, { recursive: true });
   for (const lang of opts.lang === null ? DEFAULT_LANGS : [opts.lang]) {
-    writeFiles(out, await compileAll(lang, opts.debug));
+    writeFiles(out, await compileAll(lang, opts.debug, names));
   }
   if (isDefault || opts.lang === null || opts.lang === "python") {
     writeFileSync(

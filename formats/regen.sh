@@ -5,22 +5,20 @@
 #
 # 1. node formats/ksc.mjs: the pinned Kaitai Struct compiler (0.11.0, see
 #    formats/package-lock.json; install it with `npm ci --prefix formats`)
-#    writes generated/qcow2_journal.py, generated/__init__.py and
-#    generated/qcow2_journal.dot (the compiler's Graphviz target).
-# 2. Graphviz `dot -Tsvg` renders generated/qcow2_journal.dot to
-#    docs/qcow2_journal.svg, the picture of the format's types (Debian:
-#    apt-get install graphviz). The SVG records the sha256 of the .dot it was
-#    rendered from, so tests can tell a stale picture without Graphviz.
+#    writes, for every formats/NAME.ksy, generated/NAME.py and generated/NAME.dot
+#    (the compiler's Graphviz target), and generated/__init__.py.
+# 2. Graphviz `dot -Gnewrank=true -Tsvg` renders each generated/NAME.dot to docs/NAME.svg, the
+#    picture of that format's types (Debian: apt-get install graphviz). Each SVG
+#    records the sha256 of the .dot it was rendered from, so tests can tell a
+#    stale picture without Graphviz.
 #
-# Commit generated/ and docs/qcow2_journal.svg together with the .ksy change.
-# To regenerate only the Python module and the .dot (no Graphviz needed), run
-# `node formats/ksc.mjs`.
+# Commit generated/ and docs/*.svg together with the .ksy change.
+# To regenerate only the Python modules and the .dot files (no Graphviz needed),
+# run `node formats/ksc.mjs`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-dotfile="$root/generated/qcow2_journal.dot"
-svgfile="$root/docs/qcow2_journal.svg"
 
 die() { echo "regen: $*" >&2; exit 1; }
 
@@ -33,26 +31,35 @@ command -v dot >/dev/null 2>&1 \
 node "$here/ksc.mjs"
 echo "regen: wrote generated/ ($(cd "$root/generated" && ls | tr '\n' ' '))"
 
-[ -s "$dotfile" ] || die "node formats/ksc.mjs did not write $dotfile"
-mkdir -p "$(dirname "$svgfile")"
-sha=$(sha256sum "$dotfile" | cut -d' ' -f1)
 tmp=$(mktemp)
 errs=$(mktemp)
 trap 'rm -f "$tmp" "$errs"' EXIT
-if ! dot -Tsvg "$dotfile" -o "$tmp" 2>"$errs"; then
-  cat "$errs" >&2
-  die "dot -Tsvg failed on $dotfile"
-fi
-# The compiler's .dot points some edges at a port "<id>_type" that instance
-# tables do not have; dot warns and attaches the edge to the table itself.
-# Summarise those known warnings, show any other.
-known=$(grep -c 'port .*_type unrecognized' "$errs" || true)
-grep -v 'port .*_type unrecognized' "$errs" >&2 || true
-[ "$known" -eq 0 ] || echo "regen: dot: $known known 'port ..._type unrecognized' warnings (edges to instance tables attach to the table)"
-# Record which .dot the picture was rendered from, after the XML declaration.
-{
-  head -n 1 "$tmp"
-  echo "<!-- Rendered by formats/regen.sh from generated/qcow2_journal.dot sha256:$sha -->"
-  tail -n +2 "$tmp"
-} >"$svgfile"
-echo "regen: wrote docs/qcow2_journal.svg ($(dot -V 2>&1))"
+mkdir -p "$root/docs"
+for ksy in "$here"/*.ksy; do
+  name=$(basename "$ksy" .ksy)
+  dotfile="$root/generated/$name.dot"
+  svgfile="$root/docs/$name.svg"
+  [ -s "$dotfile" ] || die "node formats/ksc.mjs did not write $dotfile"
+  sha=$(sha256sum "$dotfile" | cut -d' ' -f1)
+  # newrank=true: with dot's default ranking, Graphviz 2.43 lays out some edges
+  # of generated/qcow2.dot differently from run to run (the bold edges into
+  # incompatible_features and snapshot_extra_data); with it every run gives the
+  # same picture, so the committed SVG can be compared with a fresh render.
+  if ! dot -Gnewrank=true -Tsvg "$dotfile" -o "$tmp" 2>"$errs"; then
+    cat "$errs" >&2
+    die "dot -Tsvg failed on $dotfile"
+  fi
+  # The compiler's .dot points some edges at a port "<id>_type" that instance
+  # tables do not have; dot warns and attaches the edge to the table itself.
+  # Summarise those known warnings, show any other.
+  known=$(grep -c 'port .*_type unrecognized' "$errs" || true)
+  grep -v 'port .*_type unrecognized' "$errs" >&2 || true
+  [ "$known" -eq 0 ] || echo "regen: dot: $name.dot: $known known 'port ..._type unrecognized' warnings (edges to instance tables attach to the table)"
+  # Record which .dot the picture was rendered from, after the XML declaration.
+  {
+    head -n 1 "$tmp"
+    echo "<!-- Rendered by formats/regen.sh from generated/$name.dot sha256:$sha -->"
+    tail -n +2 "$tmp"
+  } >"$svgfile"
+  echo "regen: wrote docs/$name.svg ($(dot -V 2>&1))"
+done

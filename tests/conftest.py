@@ -6,11 +6,19 @@ limit only makes tests flaky; speed is measured by benchmarks, never by unit
 tests). Long property runs: set ``QJOURNAL_HYPOTHESIS_EXAMPLES`` (e.g. 5000);
 it becomes every property test's example count, where a test's own short
 default is otherwise used.
+
+qcow2 images: the session fixture ``qemu_test_images`` builds
+``tests/qemu_images.py``'s ``TEST_IMAGES`` once, with QEMU's tools, for every
+test that compares the qcow2 parser with QEMU (it skips without qemu-img and
+qemu-io, or fails under CI=true).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -34,3 +42,21 @@ def _long_run_examples() -> int | None:
 _EXAMPLES = _long_run_examples()
 settings.register_profile("qjournal", deadline=None, **({"max_examples": _EXAMPLES} if _EXAMPLES else {}))
 settings.load_profile("qjournal")
+
+
+def _qemu_images():
+    name = "qemu_images"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def qemu_test_images(tmp_path_factory):
+    """name -> qemu_images.Image for every spec of qemu_images.TEST_IMAGES."""
+    qi = _qemu_images()
+    qi.require_qemu()
+    return qi.build_all(qi.TEST_IMAGES, tmp_path_factory.mktemp("qemu-images"))

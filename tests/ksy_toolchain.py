@@ -4,6 +4,10 @@ Tests that need node call ``require_node()``: without node or without
 ``npm ci --prefix formats`` they are skipped, with the reason, unless the
 environment variable CI is set (CI=true, as CI services set it): there a
 missing toolchain is a failure, never a silent skip.
+
+``KSY`` is the journal's definition (the first this project had); ``KSY_FILES``
+is every ``formats/*.ksy``, which tests that apply to any definition
+parametrise over (``ksy_id(path)`` names a parameter).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORMATS = ROOT / "formats"
 KSC = FORMATS / "ksc.mjs"
 KSY = FORMATS / "qcow2_journal.ksy"
+KSY_FILES = tuple(sorted(FORMATS.glob("*.ksy")))
 NODE_MODULES = FORMATS / "node_modules"
 PINNED_PACKAGES = ("kaitai-struct-compiler", "kaitai-struct", "js-yaml")
 
@@ -66,8 +71,14 @@ def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return run_node([str(KSC), *args], check=check)
 
 
-def load_ksy() -> dict:
-    """The .ksy parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does."""
+def ksy_id(path: Path) -> str:
+    """The test id of a .ksy: its file name without the extension (its meta id)."""
+    return Path(path).stem
+
+
+def load_ksy(path: Path = KSY) -> dict:
+    """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA,
+    as the Web IDE does."""
     import json
 
     script = (
@@ -76,5 +87,5 @@ def load_ksy() -> dict:
         "process.stdout.write(JSON.stringify(yaml.load(fs.readFileSync(process.argv[2], 'utf8'),"
         " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]})));"
     )
-    out = run_node(["-e", script, str(NODE_MODULES / "js-yaml"), str(KSY)]).stdout
+    out = run_node(["-e", script, str(NODE_MODULES / "js-yaml"), str(path)]).stdout
     return json.loads(out)

@@ -1,8 +1,9 @@
-"""Dump the whole Kaitai parse of journal areas as JSON, with the Python parser.
+"""Dump the whole Kaitai parse of a file as JSON, with the Python parser.
 
-The Python counterpart of tests/js/dump_tree.mjs: the same walk, driven by the
-.ksy, over generated/qcow2_journal.py (the compiler's Python output), giving
-the same JSON (see the format described at the top of dump_tree.mjs):
+The Python counterpart of tests/js/dump_tree.mjs: the same walk, driven by a
+.ksy (the journal's, formats/qcow2_journal.ksy, unless told otherwise), over
+generated/<meta id>.py (the compiler's Python output), giving the same JSON
+(see the format described at the top of dump_tree.mjs):
 
     {"ok": true, "tree": {"_type": "qcow2_journal", "clusters": [...], ...}}
     {"ok": false, "error": {"kind": "ValidationExprError",
@@ -11,10 +12,14 @@ the same JSON (see the format described at the top of dump_tree.mjs):
 
 Command line (one JSON line per file, like dump_tree.mjs):
 
-    python tests/ksy_tree.py FILE...
+    python tests/ksy_tree.py [--ksy formats/qcow2.ksy] [--skip TYPE.INSTANCE]... FILE...
 
-The parser is imported as ``qjournal.generated.qcow2_journal`` when the
-package import works, else loaded from generated/qcow2_journal.py by path.
+--skip leaves an instance unevaluated (dumped as {"_skipped": true}), as
+dump_tree.mjs does: for lazy instances too large to dump (the L2 tables of an
+image with 2 MiB clusters, say).
+
+The parser is imported as ``qjournal.generated.<meta id>`` when the package
+import works, else loaded from generated/<meta id>.py by path.
 The .ksy is parsed by js-yaml with CORE_SCHEMA through node (as the Web IDE
 and formats/ksc.mjs parse it), or by PyYAML when node or formats/node_modules
 is missing.
@@ -56,17 +61,23 @@ def upper_camel(ksy_id: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in ksy_id.split("_"))
 
 
-def load_parser_module():
-    """The generated parser module, and where it came from."""
+def generated_path(ksy_id: str = "qcow2_journal") -> Path:
+    """generated/<meta id>.py, the compiler's Python output for that .ksy."""
+    return ROOT / "generated" / f"{ksy_id}.py"
+
+
+def load_parser_module(ksy_id: str = "qcow2_journal"):
+    """The generated parser module of a .ksy (by meta id), and where it came from."""
+    name = f"qjournal.generated.{ksy_id}"
     try:
-        module = importlib.import_module("qjournal.generated.qcow2_journal")
-        return module, "qjournal.generated.qcow2_journal"
+        module = importlib.import_module(name)
+        return module, name
     except ImportError:
         pass
-    spec = importlib.util.spec_from_file_location("_ksy_tree_qcow2_journal", GENERATED)
+    spec = importlib.util.spec_from_file_location(f"_ksy_tree_{ksy_id}", generated_path(ksy_id))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module, str(GENERATED)
+    return module, str(generated_path(ksy_id))
 
 
 def load_ksy(path: Path = KSY) -> dict:
@@ -113,10 +124,15 @@ _MISSING = object()
 
 
 class Dumper:
-    def __init__(self, ksy: dict, root_cls: type) -> None:
+    """Walks a parse by the .ksy: every param, seq field and instance of every
+    type, except the instances named in ``skip`` ("type.instance", e.g.
+    "l1_entry.l2_table"), which are not evaluated."""
+
+    def __init__(self, ksy: dict, root_cls: type, skip: frozenset[str] | set[str] = frozenset()) -> None:
         self.ksy = ksy
         self.root_cls = root_cls
         self.types = collect_types(ksy)
+        self.skip = frozenset(skip)
 
     def value(self, v: Any, attr: dict | None = None) -> Any:
         if v is None or v is _MISSING:
@@ -147,10 +163,15 @@ class Dumper:
             raise TypeError(f"no .ksy type for class {cls_name}")
         name, spec = self.types[cls_name]
         out: dict[str, Any] = {"_type": name}
+        for param in spec.get("params") or []:
+            out[param["id"]] = self.value(getattr(obj, param["id"], _MISSING), param)
         for i, attr in enumerate(spec.get("seq") or []):
             ksy_id = attr.get("id", f"_unnamed{i}")
             out[ksy_id] = self.value(getattr(obj, ksy_id, _MISSING), attr)
         for ksy_id, inst in (spec.get("instances") or {}).items():
+            if f"{name}.{ksy_id}" in self.skip:
+                out[ksy_id] = {"_skipped": True}
+                continue
             try:
                 v = getattr(obj, ksy_id)
             except Exception as err:  # an instance whose evaluation fails
@@ -187,20 +208,30 @@ class Dumper:
         return out
 
 
-def make_dumper(ksy: dict | None = None) -> tuple[Dumper, str]:
-    """A Dumper over the generated Python parser, and the parser's origin."""
+def make_dumper(ksy: dict | None = None, skip: frozenset[str] | set[str] = frozenset()) -> tuple[Dumper, str]:
+    """A Dumper over the generated Python parser of ``ksy`` (the journal's by
+    default), and the parser's origin."""
     ksy = load_ksy() if ksy is None else ksy
-    module, origin = load_parser_module()
+    module, origin = load_parser_module(ksy["meta"]["id"])
     root_cls = getattr(module, upper_camel(ksy["meta"]["id"]))
-    return Dumper(ksy, root_cls), origin
+    return Dumper(ksy, root_cls, skip), origin
 
 
 def main(argv: list[str]) -> int:
-    if not argv:
-        print("usage: python tests/ksy_tree.py FILE...", file=sys.stderr)
+    ksy_path, skip, files = KSY, set(), []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--ksy":
+            ksy_path = Path(next(args))
+        elif arg == "--skip":
+            skip.add(next(args))
+        else:
+            files.append(arg)
+    if not files:
+        print("usage: python tests/ksy_tree.py [--ksy KSY] [--skip TYPE.INSTANCE]... FILE...", file=sys.stderr)
         return 2
-    dumper, _ = make_dumper()
-    for path in argv:
+    dumper, _ = make_dumper(load_ksy(ksy_path), skip)
+    for path in files:
         data = Path(path).read_bytes()
         print(json.dumps({"path": path, "result": dumper.dump(data)}, separators=(",", ":")))
     return 0

@@ -1,12 +1,14 @@
-"""Style of formats/qcow2_journal.ksy for readers of the Kaitai Web IDE.
+"""Style of every formats/*.ksy (the journal's and qcow2.ksy) for readers of the
+Kaitai Web IDE; each test that applies to a definition runs for each.
 
 The Web IDE (https://ide.kaitai.io/, stable: compiler 0.11.0, YAML read by
 js-yaml with CORE_SCHEMA) shows a node by its type's `-webide-representation`
 and the `doc` of what is selected. So:
 
 - every type but the root has a `-webide-representation`, and each `{name}`
-  in it names a seq field or instance of that type;
-- the root, every type, every seq field and every instance has a `doc`;
+  in it names a seq field, instance or param of that type;
+- the root, every type, every seq field, every instance and every param has a
+  `doc`;
 - the root, every type and every seq field has a `doc-ref` (where in the
   spec or FORMAT-DECISIONS the thing is stated);
 - `meta` has a license, and its keys in the order of the Kaitai style guide;
@@ -101,6 +103,10 @@ def lint(ksy: dict) -> list[str]:
             gaps.append(f"{path}: no doc-ref on {'the root' if is_root else 'type ' + name}")
         seq_ids = [attr.get("id") for attr in spec.get("seq") or []]
         instances = spec.get("instances") or {}
+        params = [param.get("id") for param in spec.get("params") or []]
+        for i, param in enumerate(spec.get("params") or []):
+            if not _has_doc(param):
+                gaps.append(f"{path}params/{i} ({param.get('id', 'unnamed')}): no doc")
         for i, attr in enumerate(spec.get("seq") or []):
             if not _has_doc(attr):
                 gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc")
@@ -115,7 +121,7 @@ def lint(ksy: dict) -> list[str]:
         if not isinstance(rep, str) or not rep.strip():
             gaps.append(f"{path}: no -webide-representation on type {name}")
             continue
-        known = set(seq_ids) | set(instances)
+        known = set(seq_ids) | set(instances) | set(params)
         for ref in PLACEHOLDER.findall(rep):
             if ref not in known:
                 gaps.append(f"{path}-webide-representation: {{{ref}}} is not a field or instance of {name}")
@@ -127,21 +133,37 @@ def lint(ksy: dict) -> list[str]:
     return gaps
 
 
-@pytest.fixture(scope="module")
-def ksy() -> dict:
+def _read_ksy(path: Path) -> dict:
     if tc.missing_toolchain() is not None:
         try:
             import yaml  # PyYAML
         except ImportError:
             tc.require_node()  # skips, or fails under CI
         else:
-            return yaml.safe_load(tc.KSY.read_text(encoding="utf-8"))
-    return tc.load_ksy()
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tc.load_ksy(path)
 
 
-def test_ksy_has_no_style_gap(ksy):
-    gaps = lint(ksy)
-    assert not gaps, "formats/qcow2_journal.ksy style gaps:\n" + "\n".join(gaps)
+@pytest.fixture(scope="module")
+def ksy() -> dict:
+    """The journal's .ksy (the tests below that are about it in particular)."""
+    return _read_ksy(tc.KSY)
+
+
+@pytest.fixture(scope="module", params=tc.KSY_FILES, ids=tc.ksy_id)
+def any_ksy(request) -> tuple[Path, dict]:
+    """Each formats/*.ksy, and its parse."""
+    return request.param, _read_ksy(request.param)
+
+
+def test_there_are_two_definitions():
+    assert [p.name for p in tc.KSY_FILES] == ["qcow2.ksy", "qcow2_journal.ksy"]
+
+
+def test_ksy_has_no_style_gap(any_ksy):
+    path, spec = any_ksy
+    gaps = lint(spec)
+    assert not gaps, f"formats/{path.name} style gaps:\n" + "\n".join(gaps)
 
 
 def test_lint_covers_every_type_field_instance_and_enum(ksy):
@@ -151,6 +173,29 @@ def test_lint_covers_every_type_field_instance_and_enum(ksy):
     # integer keys: strings once through JSON (node), ints from PyYAML
     values = {path: sorted(int(k) for k in v) for path, v in _enums(ksy)}
     assert values == {"/enums/entry_type": [1, 2, 255]}, values
+
+
+def test_lint_covers_every_qcow2_type_and_enum():
+    """The same for formats/qcow2.ksy: the lint walks all its types (none is
+    nested) and every value of each enum the spec defines."""
+    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    names = sorted(name for _, name, _, is_root in _types(spec) if not is_root)
+    assert names == sorted([
+        "header", "incompatible_features", "compatible_features", "autoclear_features",
+        "header_extension_area", "header_extension", "string_extension", "feature_name_table",
+        "feature_name", "bitmaps_extension", "bitmap_directory", "bitmap_directory_entry",
+        "bitmap_flags", "bitmap_table_entry", "full_disk_encryption_header_pointer", "l1_table",
+        "l1_entry", "l2_table", "l2_entry", "guest_cluster", "host_cluster", "refcount_table", "refcount_table_entry",
+        "refcount_block", "snapshot", "snapshot_extra_data"]), names
+    values = {path: sorted(int(k) for k in v) for path, v in _enums(spec)}
+    assert values == {
+        "/enums/crypt_method": [0, 1, 2],
+        "/enums/compression_type": [0, 1],
+        "/enums/header_extension_type": sorted([0, 0xE2792ACA, 0x6803F857, 0x23852875, 0x0537BE77, 0x44415441]),
+        "/enums/feature_type": [0, 1, 2],
+        "/enums/bitmap_type": [1],
+        "/enums/cluster_type": [0, 1, 2, 3, 4],
+    }, values
 
 
 def test_lint_finds_each_kind_of_gap():
@@ -187,6 +232,20 @@ def test_lint_finds_each_kind_of_gap():
         "/enums/e/1: enum value without doc (short form 'short')",
         "/enums/e/2: enum value without doc",
     ]
+
+
+def test_lint_checks_params() -> None:
+    """A param needs a doc, and may be named in the type's -webide-representation."""
+    spec = {
+        "meta": {"id": "t", "license": "CC0-1.0"}, "doc": "d", "doc-ref": "r",
+        "types": {
+            "table": {"doc": "d", "doc-ref": "r", "-webide-representation": "{num_entries:dec} {other}",
+                      "params": [{"id": "num_entries", "type": "u4", "doc": "d"}, {"id": "other", "type": "u1"}]},
+        },
+    }
+    assert lint(spec) == ["/types/table/params/1 (other): no doc"]
+    spec["types"]["table"]["-webide-representation"] = "{nope}"
+    assert lint(spec)[-1] == "/types/table/-webide-representation: {nope} is not a field or instance of table"
 
 
 def test_lint_checks_the_meta_keys() -> None:

@@ -1,4 +1,5 @@
-"""generated/ is exactly what the pinned compiler makes of formats/, and it ships."""
+"""generated/ is exactly what the pinned compiler makes of formats/*.ksy, and every
+generated module (one per .ksy) ships in the package."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
+# One generated module per definition: formats/NAME.ksy -> generated/NAME.py
+# (the meta id is the file name), installed as qjournal.generated.NAME.
+KSY_IDS = sorted(p.stem for p in (ROOT / "formats").glob("*.ksy"))
 
 
 def _node_ready() -> None:
@@ -54,6 +58,17 @@ def test_generated_is_part_of_the_package() -> None:
     assert "generated" not in [Path(p).name for p in sys.path]
 
 
+def test_every_definition_has_its_module_in_the_package() -> None:
+    import importlib
+
+    assert KSY_IDS == ["qcow2", "qcow2_journal"], KSY_IDS
+    for ksy_id in KSY_IDS:
+        mod = importlib.import_module(f"qjournal.generated.{ksy_id}")
+        assert Path(mod.__file__).resolve() == (GENERATED / f"{ksy_id}.py").resolve()
+        root_class = "".join(part.capitalize() for part in ksy_id.split("_"))
+        assert hasattr(mod, root_class), f"qjournal.generated.{ksy_id} has no class {root_class}"
+
+
 def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
@@ -65,6 +80,9 @@ def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
     assert "qjournal/generated/qcow2_journal.py" in names
     assert "qjournal/generated/__init__.py" in names
     assert "qjournal/reader.py" in names
+    assert "qjournal/generated/qcow2.py" in names
+    for ksy_id in KSY_IDS:
+        assert f"qjournal/generated/{ksy_id}.py" in names, f"the wheel lacks the parser of formats/{ksy_id}.ksy"
 
 
 def test_a_source_checkout_imports_without_being_installed() -> None:
@@ -80,10 +98,11 @@ def test_a_source_checkout_imports_without_being_installed() -> None:
         "import sys; "
         "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in type(f).__name__.lower() "
         "and 'editable' not in getattr(f, '__module__', '').lower()]; "
-        "import qjournal, qjournal.generated.qcow2_journal as g; "
-        "print(qjournal.__file__); print(g.__file__)"
+        "import qjournal, qjournal.generated.qcow2_journal as g, qjournal.generated.qcow2 as q; "
+        "print(qjournal.__file__); print(g.__file__); print(q.__file__)"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
-    package, generated = proc.stdout.split()
+    package, generated, qcow2 = proc.stdout.split()
     assert Path(package).parent == root / "qjournal"
     assert Path(generated).resolve() == (root / "generated" / "qcow2_journal.py").resolve()
+    assert Path(qcow2).resolve() == (root / "generated" / "qcow2.py").resolve()

@@ -1,9 +1,15 @@
-// Dump the whole Kaitai parse of journal areas as JSON, with the JavaScript
-// parser the pinned compiler generates from formats/qcow2_journal.ksy and the
-// pinned `kaitai-struct` runtime of formats/node_modules.
+// Dump the whole Kaitai parse of files as JSON, with the JavaScript parser the
+// pinned compiler generates from a .ksy of formats/ (the journal's,
+// formats/qcow2_journal.ksy, unless --ksy names another) and the pinned
+// `kaitai-struct` runtime of formats/node_modules.
 //
 //   node formats/ksc.mjs --lang javascript --out DIR
-//   node tests/js/dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [FILE...]
+//   node tests/js/dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug]
+//                               [--skip TYPE.INSTANCE]... [FILE...]
+//
+// --skip: leave that instance of that type unevaluated, dumped as
+// {"_skipped": true} (e.g. --skip l1_entry.l2_table, for images whose L2
+// tables are too large to dump); tests/ksy_tree.py takes the same option.
 //
 // --debug: the parser was compiled with `--debug`, as the Kaitai Web IDE
 // compiles it (no _read() in the constructor, `_debug` positions): this
@@ -11,16 +17,16 @@
 //
 // With no FILE, the paths are read from stdin, one a line. One JSON line is
 // printed per input, in order: {"path": P, "result": R}. tests/ksy_tree.py
-// builds the same R from the Python parser (generated/qcow2_journal.py), and
+// builds the same R from the Python parser (generated/<meta id>.py), and
 // tests/test_js_agreement.py compares the two. R is
 //
 //   {"ok": true, "tree": T}    T = the root object, as a struct (below)
 //   {"ok": false, "error": {"kind", "src_path", "pos", "io_size", "root_pos",
 //                           "actual", ...}}
 //
-// A struct is {"_type": <ksy type name>, <id>: value, ...} with every seq
-// field (null when its `if` is false) and every instance of its type, by .ksy
-// id; an instance whose evaluation throws is {"_error": <kind>}. Values: an
+// A struct is {"_type": <ksy type name>, <id>: value, ...} with every param,
+// every seq field (null when its `if` is false) and every instance of its
+// type, by .ksy id; an instance whose evaluation throws is {"_error": <kind>}. Values: an
 // integer or boolean as is, an enum field as {"value": n, "name": <enum id or
 // null>} (the name from the language's own enum table), bytes as a lowercase
 // hex string, a string as {"str": s}, an array as a list, a user type as a
@@ -118,11 +124,12 @@ function seqIds(spec) {
 }
 
 class Dumper {
-  constructor(ksy, RootClass, debug) {
+  constructor(ksy, RootClass, debug, skip = new Set()) {
     this.ksy = ksy;
     this.debug = debug;
     this.Root = RootClass;
     this.types = collectTypes(ksy);
+    this.skip = skip;
   }
 
   enumName(enumId, v) {
@@ -149,8 +156,13 @@ class Dumper {
     const entry = this.types.get(obj.constructor.name);
     if (!entry) throw new Error(`no .ksy type for class ${obj.constructor.name}`);
     const out = { _type: entry.name };
+    for (const param of entry.spec.params ?? []) out[param.id] = this.value(obj[lowerCamel(param.id)], param);
     for (const [id, attr] of seqIds(entry.spec)) out[id] = this.value(obj[lowerCamel(id)], attr);
     for (const [id, inst] of Object.entries(entry.spec.instances ?? {})) {
+      if (this.skip.has(`${entry.name}.${id}`)) {
+        out[id] = { _skipped: true };
+        continue;
+      }
       let v;
       try {
         v = obj[lowerCamel(id)];
@@ -197,21 +209,22 @@ function errorKind(err) {
 }
 
 function parseArgs(argv) {
-  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), debug: false, files: [] };
+  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), debug: false, skip: new Set(), files: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--parser") opts.parser = argv[++i];
+    else if (argv[i] === "--skip") opts.skip.add(argv[++i]);
     else if (argv[i] === "--debug") opts.debug = true;
     else if (argv[i] === "--ksy") opts.ksy = argv[++i];
     else opts.files.push(argv[i]);
   }
-  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [FILE...]");
+  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [--skip TYPE.INSTANCE]... [FILE...]");
   return opts;
 }
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const ksy = yaml.load(readFileSync(opts.ksy, "utf8"), { schema: yaml.CORE_SCHEMA, filename: opts.ksy });
-  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)), opts.debug);
+  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)), opts.debug, opts.skip);
   const files = opts.files.length
     ? opts.files
     : readFileSync(0, "utf8").split("\n").filter((l) => l.length > 0);
