@@ -29,10 +29,11 @@ doc: |
   `has_*` instances.
 
   Where the spec text is silent or contradicts itself this definition follows
-  the qjournal project's FORMAT-DECISIONS (D1-D10), cited as "D<n>" below.
+  the qjournal project's format reference, docs/format.md, whose numbered rules
+  are cited as "D<n>" below.
 doc-ref:
-  - 'qcow2-journal-spec-rfc-v8.txt: docs/specs/qcow2.txt "== Journal ==", [RFC V8 01/24] qcow2: Add journal specification, qemu-devel, 2013-06-20'
-  - 'FORMAT-DECISIONS.md D1-D10 (qjournal project reading of the spec)'
+  - '[RFC V8 01/24] qcow2: Add journal specification (docs/specs/qcow2.txt "== Journal =="), Benoît Canet, qemu-devel, 2013-06-20; quoted in docs/format.md section 2'
+  - 'docs/format.md D1-D25 (the qjournal project reading of the spec)'
 seq:
   - id: area_length_rule
     size: 0
@@ -43,7 +44,7 @@ seq:
       N >= 1 journal clusters of 4096 bytes, so its length is a non-zero
       multiple of 4096. An input of any other length fails here, at offset
       0, before any cluster is read.
-    doc-ref: FORMAT-DECISIONS.md D1
+    doc-ref: docs/format.md D1
   - id: clusters
     type: cluster
     size: 4096
@@ -54,14 +55,14 @@ seq:
       start of the area, then the first cluster that is not closed (the open
       tail, or an empty cluster), if there is one. A full journal has every
       cluster of the area here, all closed.
-    doc-ref: FORMAT-DECISIONS.md D5, D7
+    doc-ref: docs/format.md D5, D7
   - id: unreplayed
     size-eos: true
     doc: |
       The clusters after the one where replay ended. In a healthy journal
       every byte is 0xFF; anything else is a dirty tail (see
       `has_dirty_tail`). Kept raw: these bytes are never parsed as entries.
-    doc-ref: FORMAT-DECISIONS.md D5
+    doc-ref: docs/format.md D5
 instances:
   num_clusters:
     value: _io.size / 4096
@@ -73,8 +74,8 @@ instances:
     value: (clusters.size - 1) * 4096 + clusters.last.ofs_tail
     doc: |
       Offset in the area of the NONE where replay stops: where the next
-      entry goes if it fits in that cluster (D6). The area length when the
-      journal is full.
+      entry goes if it fits in that cluster (D6). The area length when every
+      cluster is closed.
   is_full:
     value: >-
       clusters.last.is_closed
@@ -94,17 +95,16 @@ instances:
     doc: |
       True when some byte after the point where replay ends is not 0xFF: a
       torn or stray write. Replay ignores these bytes; a check reports them.
-    doc-ref: FORMAT-DECISIONS.md D5
+    doc-ref: docs/format.md D5
 types:
   cluster:
     -webide-representation: '{num_regular:dec} entries, closed={is_closed}'
     doc: |
       One 4096-byte journal cluster, parsed up to its END (a closed cluster)
       or up to the NONE where replay stops (an open or empty cluster). Parsed
-      from its own 4096-byte substream, so it can be read on its own, without
-      the rest of the area: the qjournal reader does this to replay a large
-      area cluster by cluster in bounded memory.
-    doc-ref: FORMAT-DECISIONS.md D5
+      from its own 4096-byte substream: entries never span two clusters, so a
+      cluster can be read on its own, without the rest of the area.
+    doc-ref: docs/format.md D5
     seq:
       - id: entries
         type: entry
@@ -115,14 +115,14 @@ types:
           NONE (0xFF) where replay stops. A regular entry always leaves at
           least two bytes before the boundary (see `entry.type_code`), so the
           list never runs past the end of the cluster.
-        doc-ref: FORMAT-DECISIONS.md D5, D7
+        doc-ref: docs/format.md D5, D7
       - id: tail
         size-eos: true
         doc: |
           In an open cluster, the bytes after the NONE header: all 0xFF in a
           healthy journal. Empty in a closed cluster (the END reaches the
           boundary).
-        doc-ref: FORMAT-DECISIONS.md D5
+        doc-ref: docs/format.md D5
     instances:
       terminator:
         value: entries.last
@@ -149,20 +149,17 @@ types:
     doc: |
       One journal entry: a size byte, a type byte, then `len_entry - 2`
       payload bytes. Validation follows D3 and D5; each failure is corruption
-      at this entry's offset.
+      at this entry's offset (docs/format.md D13 names which rule an entry
+      that breaks several is reported under).
 
-      Laid out for fast parsers, since a replay parses millions of entries:
-      the type byte is read as a plain integer (`type_code`, compared with
-      integer literals) and resolved to the enum only on demand (the
-      `entry_type` instance); the HASH record's fields are read in place,
-      in the entry itself, with no substream and no object of their own; no
-      instance is needed to parse an entry. An entry is always parsed from
-      a cluster's 4096-byte stream (the `cluster` type), so the room left in
-      the cluster is `4096 - _io.pos` (a literal rather than `_io.size`,
-      which saves the generated parser a call per entry).
+      The type byte is `type_code`, a number; the `entry_type` instance is the
+      same byte resolved to the enum. A HASH entry's payload is its record:
+      `digest`, `physical_sector`, `first_logical_sector` (D8). An entry is
+      always read from a cluster's 4096-byte stream (the `cluster` type), so
+      the room left in the cluster is `4096 - _io.pos`.
     doc-ref:
-      - 'qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"'
-      - FORMAT-DECISIONS.md D3, D5
+      - 'RFC V8 journal specification, "QCOW2 journal entry" (docs/format.md section 2)'
+      - docs/format.md D3, D5
     seq:
       - id: len_entry
         -orig-id: size
@@ -171,10 +168,11 @@ types:
           min: 2
         doc: |
           Size of the whole entry in bytes, its two header bytes included
-          (size = 2 + n, D3). 0 and 1 are never valid: the area is corrupt
-          here, and an area of 0x00 bytes was never reset (D2). 0xFF marks a
-          NONE entry; under a NONE type any other value is a torn write.
-        doc-ref: FORMAT-DECISIONS.md D3
+          (size = 2 + n, D3). 0 and 1 are never valid, whatever the type: the
+          area is corrupt here (D11), and an area of 0x00 bytes was never reset
+          (D2). 0xFF marks a NONE entry; under a NONE type a size of 2 to 254 is
+          a torn write (D14).
+        doc-ref: docs/format.md D3
       - id: type_code
         -orig-id: type
         type: u1
@@ -189,16 +187,12 @@ types:
         doc: |
           Type of the entry, the type byte as a number: 0x01 END, 0x02 HASH,
           0xFF NONE, any other value unassigned (see the enum `entry_type`,
-          and the `entry_type` instance for this byte resolved to it). Kept a
-          plain integer because resolving an enum for every entry costs a
-          generated Python parser more than the rest of the entry.
+          and the `entry_type` instance for this byte resolved to it).
 
           The size rules of D3 and D5 are checked here, where size, type and
           position are all known (`4096 - _io.pos + 2` is the room from
-          this entry's first byte to the cluster boundary: entries are parsed
-          from a cluster's 4096-byte stream); the most common case, HASH, is
-          tested first:
-          - NONE: any size is accepted (a size other than 0xFF is a torn
+          this entry's first byte to the cluster boundary):
+          - NONE: any size of at least 2 (a size other than 0xFF is a torn
             write, see `is_torn`);
           - END: the size reaches the cluster boundary exactly, so it is 2 to
             255 (an END that starts 255 bytes before the boundary has the
@@ -209,28 +203,23 @@ types:
             on the boundary with no END, one that leaves a single byte, and a
             size byte 0xFF under a regular type;
           - HASH: a payload of at least 17 bytes, so size >= 19 (D8).
-        doc-ref: FORMAT-DECISIONS.md D4, D5, D6, D8
+        doc-ref: docs/format.md D4, D5, D6, D8
       - id: digest
         size: len_entry - 18
         if: type_code == 0x02
         doc: |
           HASH record (D8), first field: the hash digest of the deduplicated
           cluster, h = n - 16 = len_entry - 18 bytes (32 for SHA-256, the
-          default, in a 50-byte entry).
-
-          The record's three fields are read inline, in the entry, rather
-          than as a type of their own: a user type costs one more object per
-          entry, and replay parses millions of entries (measured: a separate
-          `hash_record` type made the generated Python parser about 1.6x
-          slower).
-        doc-ref: FORMAT-DECISIONS.md D8, D10
+          default, in a 50-byte entry). The record's three fields are the
+          entry's payload, read in the entry itself.
+        doc-ref: docs/format.md D8, D10
       - id: physical_sector
         type: u8
         if: type_code == 0x02
         doc: |
           HASH record (D8): the sector (512 bytes) where the cluster's data is
           stored in the image file, u64 big-endian.
-        doc-ref: FORMAT-DECISIONS.md D8
+        doc-ref: docs/format.md D8
       - id: first_logical_sector
         type: u8
         if: type_code == 0x02
@@ -238,7 +227,7 @@ types:
           HASH record (D8): the first guest-visible (logical) sector that maps
           to this data, u64 big-endian. It ends the entry: the digest and the
           two sectors fill the payload exactly.
-        doc-ref: FORMAT-DECISIONS.md D8
+        doc-ref: docs/format.md D8
       - id: body
         size: len_entry - 2
         if: type_code != 0x02 and type_code != 0xff
@@ -248,7 +237,7 @@ types:
           see `has_dirty_padding`); raw bytes for an unassigned type, which a
           reader steps over. Absent for HASH (its payload is the record
           above) and for NONE, whose size byte is not a length.
-        doc-ref: FORMAT-DECISIONS.md D3, D4, D6
+        doc-ref: docs/format.md D3, D4, D6
     instances:
       entry_type:
         value: type_code
@@ -256,7 +245,7 @@ types:
         doc: |
           The type byte resolved to the enum `entry_type` (END, HASH, NONE);
           an unassigned value stays a number. Evaluated on demand only.
-        doc-ref: FORMAT-DECISIONS.md D4
+        doc-ref: docs/format.md D4
       len_body:
         value: len_entry - 2
         doc: Payload length n (D3).
@@ -271,7 +260,7 @@ types:
           True for a NONE type under a size byte other than 0xFF: the writer
           writes the type byte of an entry last, so this is an entry whose
           write was interrupted. Replay stops here (D5).
-        doc-ref: FORMAT-DECISIONS.md D5
+        doc-ref: docs/format.md D5
       has_dirty_padding:
         value: >-
           type_code == 0x01 and len_entry > 2
@@ -295,18 +284,18 @@ enums:
         bytes with an entry of 254 must close the cluster with an END of size
         255. This definition reads the type byte, not the size, as what marks
         NONE, and accepts an END of size 255.
-      doc-ref: FORMAT-DECISIONS.md D5, D6
+      doc-ref: docs/format.md D5, D6
     0x02:
       id: hash
       -orig-id: TYPE_HASH
       doc: |
         One deduplication record (D8): the entry's payload is the fields
         `digest`, `physical_sector` and `first_logical_sector`.
-      doc-ref: FORMAT-DECISIONS.md D8
+      doc-ref: docs/format.md D8
     0xff:
       id: none
       -orig-id: TYPE_NONE
       doc: |
         An unwritten byte of a reset area (every byte of a reset area is
         0xFF): replay stops here. A healthy NONE has size byte 0xFF too.
-      doc-ref: FORMAT-DECISIONS.md D2, D7
+      doc-ref: docs/format.md D2, D7

@@ -32,14 +32,15 @@ class Qcow2Journal(KaitaiStruct):
     `has_*` instances.
     
     Where the spec text is silent or contradicts itself this definition follows
-    the qjournal project's FORMAT-DECISIONS (D1-D10), cited as "D<n>" below.
+    the qjournal project's format reference, docs/format.md, whose numbered rules
+    are cited as "D<n>" below.
     
     .. seealso::
-       qcow2-journal-spec-rfc-v8.txt: docs/specs/qcow2.txt "== Journal ==", [RFC V8 01/24] qcow2: Add journal specification, qemu-devel, 2013-06-20
+       [RFC V8 01/24] qcow2: Add journal specification (docs/specs/qcow2.txt "== Journal =="), Benoît Canet, qemu-devel, 2013-06-20; quoted in docs/format.md section 2
     
     
     .. seealso::
-       FORMAT-DECISIONS.md D1-D10 (qjournal project reading of the spec)
+       docs/format.md D1-D25 (the qjournal project reading of the spec)
     """
 
     class EntryType(IntEnum):
@@ -82,12 +83,11 @@ class Qcow2Journal(KaitaiStruct):
     class Cluster(KaitaiStruct):
         """One 4096-byte journal cluster, parsed up to its END (a closed cluster)
         or up to the NONE where replay stops (an open or empty cluster). Parsed
-        from its own 4096-byte substream, so it can be read on its own, without
-        the rest of the area: the qjournal reader does this to replay a large
-        area cluster by cluster in bounded memory.
+        from its own 4096-byte substream: entries never span two clusters, so a
+        cluster can be read on its own, without the rest of the area.
         
         .. seealso::
-           FORMAT-DECISIONS.md D5
+           docs/format.md D5
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2Journal.Cluster, self).__init__(_io)
@@ -174,24 +174,21 @@ class Qcow2Journal(KaitaiStruct):
     class Entry(KaitaiStruct):
         """One journal entry: a size byte, a type byte, then `len_entry - 2`
         payload bytes. Validation follows D3 and D5; each failure is corruption
-        at this entry's offset.
+        at this entry's offset (docs/format.md D13 names which rule an entry
+        that breaks several is reported under).
         
-        Laid out for fast parsers, since a replay parses millions of entries:
-        the type byte is read as a plain integer (`type_code`, compared with
-        integer literals) and resolved to the enum only on demand (the
-        `entry_type` instance); the HASH record's fields are read in place,
-        in the entry itself, with no substream and no object of their own; no
-        instance is needed to parse an entry. An entry is always parsed from
-        a cluster's 4096-byte stream (the `cluster` type), so the room left in
-        the cluster is `4096 - _io.pos` (a literal rather than `_io.size`,
-        which saves the generated parser a call per entry).
+        The type byte is `type_code`, a number; the `entry_type` instance is the
+        same byte resolved to the enum. A HASH entry's payload is its record:
+        `digest`, `physical_sector`, `first_logical_sector` (D8). An entry is
+        always read from a cluster's 4096-byte stream (the `cluster` type), so
+        the room left in the cluster is `4096 - _io.pos`.
         
         .. seealso::
-           qcow2-journal-spec-rfc-v8.txt: "QCOW2 journal entry"
+           RFC V8 journal specification, "QCOW2 journal entry" (docs/format.md section 2)
         
         
         .. seealso::
-           FORMAT-DECISIONS.md D3, D5
+           docs/format.md D3, D5
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2Journal.Entry, self).__init__(_io)
@@ -246,7 +243,7 @@ class Qcow2Journal(KaitaiStruct):
             an unassigned value stays a number. Evaluated on demand only.
             
             .. seealso::
-               FORMAT-DECISIONS.md D4
+               docs/format.md D4
             """
             if hasattr(self, '_m_entry_type'):
                 return self._m_entry_type
@@ -273,7 +270,7 @@ class Qcow2Journal(KaitaiStruct):
             write was interrupted. Replay stops here (D5).
             
             .. seealso::
-               FORMAT-DECISIONS.md D5
+               docs/format.md D5
             """
             if hasattr(self, '_m_is_torn'):
                 return self._m_is_torn
@@ -308,7 +305,7 @@ class Qcow2Journal(KaitaiStruct):
         torn or stray write. Replay ignores these bytes; a check reports them.
         
         .. seealso::
-           FORMAT-DECISIONS.md D5
+           docs/format.md D5
         """
         if hasattr(self, '_m_has_dirty_tail'):
             return self._m_has_dirty_tail
@@ -359,8 +356,8 @@ class Qcow2Journal(KaitaiStruct):
     @property
     def ofs_tail(self):
         """Offset in the area of the NONE where replay stops: where the next
-        entry goes if it fits in that cluster (D6). The area length when the
-        journal is full.
+        entry goes if it fits in that cluster (D6). The area length when every
+        cluster is closed.
         """
         if hasattr(self, '_m_ofs_tail'):
             return self._m_ofs_tail

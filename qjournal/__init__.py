@@ -18,10 +18,10 @@ from qjournal.errors import (
     JournalLockedError,
 )
 from qjournal.format import EntryType
-from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
-from qjournal.resources import ksy_path
+from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
+from qjournal.resources import format_reference_path, ksy_path
 from qjournal.writer import JournalWriter, open_for_append
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "ResetReport",
     "create",
     "entry_from_dict",
+    "format_reference_path",
     "ksy_path",
     "live_entries",
     "num_clusters_needed",

@@ -10,11 +10,13 @@ bytearray cannot be resized under a reader or a writer (Python refuses with
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
 import stat
-from typing import BinaryIO, Callable, Iterator, Union
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER, first_not_reset
@@ -22,7 +24,7 @@ from qjournal.format import LEN_CLUSTER, first_not_reset
 CHUNK = 1 << 20
 """Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
 
-Source = Union[bytes, bytearray, memoryview, str, os.PathLike, BinaryIO]
+Source = bytes | bytearray | memoryview | str | os.PathLike[str] | BinaryIO
 """What a journal can be opened from: bytes, a path, or a binary file object."""
 
 
@@ -71,7 +73,7 @@ class Area:
             size = _size_of(self._file, self.name)
         elif hasattr(source, "read") and hasattr(source, "seek"):
             check_file_object(source, writable, self.name)
-            self._file = source  # type: ignore[assignment]
+            self._file = source
             size = _size_of(self._file, self.name)
         else:
             raise JournalArgumentError(f"cannot open a journal from {type(source).__name__}", source=self.name)
@@ -118,7 +120,9 @@ class Area:
             self._file.seek(self.area_offset + pos)
             data = self._file.read(n)
         except OSError as exc:
-            raise JournalIOError(f"cannot read: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name) from exc
+            raise JournalIOError(
+                f"cannot read: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name
+            ) from exc
         if data is None or len(data) != n:
             got = 0 if data is None else len(data)
             raise JournalIOError(
@@ -168,7 +172,7 @@ class Area:
             )
         if self._buf is not None:
             start = self.area_offset + pos
-            self._buf[start : start + len(data)] = data  # type: ignore[index]
+            self._buf[start : start + len(data)] = data
             return
         assert self._file is not None
         try:
@@ -188,7 +192,9 @@ class Area:
             self._file.seek(self.area_offset + pos)
             write_all(self._file, data)
         except OSError as exc:
-            raise JournalIOError(f"cannot write: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name) from exc
+            raise JournalIOError(
+                f"cannot write: {exc.strerror or exc}", pos, area_offset=self.area_offset, source=self.name
+            ) from exc
         try:
             after = self._file.seek(0, os.SEEK_END)
         except (OSError, ValueError):  # pragma: no cover - it could seek a moment ago
@@ -258,6 +264,20 @@ LENGTH_HINT = (
 """The hint of an area length error when the length was not given."""
 
 
+def identity(source: object, area: Area) -> object:
+    """Something equal for two handles on the same file or buffer (None when unknown)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("mem", id(source))
+    fd = area.fileno()
+    if fd is None:
+        return ("obj", id(source))
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", st.st_dev, st.st_ino)
+
+
 def write_all(f: BinaryIO, data: bytes | memoryview) -> None:
     """Write every byte of ``data`` at ``f``'s position: a raw file may write fewer bytes than asked."""
     view = memoryview(data)
@@ -271,7 +291,7 @@ def write_all(f: BinaryIO, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def check_path(path: str | os.PathLike, name: str) -> None:
+def check_path(path: str | os.PathLike[str], name: str) -> None:
     """Refuse a path the operating system cannot take (a NUL byte in it)."""
     if b"\0" in os.fsencode(path):
         raise JournalArgumentError("the path contains a NUL byte, which no file name can hold", source=name)
@@ -288,10 +308,8 @@ def check_file_object(f: object, writable: bool, name: str) -> None:
     if not writable:
         return
     appending = isinstance(mode, str) and "a" in mode
-    try:
+    with contextlib.suppress(AttributeError, OSError, ValueError, io.UnsupportedOperation):
         appending = appending or bool(fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_APPEND)  # type: ignore[attr-defined]
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        pass
     if appending:
         raise JournalArgumentError(
             "the file object is open in append mode: every write would go to the end of the file, "
@@ -300,7 +318,7 @@ def check_file_object(f: object, writable: bool, name: str) -> None:
         )
 
 
-def _open_path(path: str | os.PathLike, writable: bool, name: str) -> BinaryIO:
+def _open_path(path: str | os.PathLike[str], writable: bool, name: str) -> BinaryIO:
     check_path(path, name)
     try:
         st = os.stat(path)
@@ -313,7 +331,7 @@ def _open_path(path: str | os.PathLike, writable: bool, name: str) -> BinaryIO:
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
         raise JournalIOError("not a regular file or block device (a FIFO, socket or character device?)", source=name)
     try:
-        return open(path, "r+b" if writable else "rb", buffering=0 if writable else -1)  # noqa: SIM115
+        return open(path, "r+b" if writable else "rb", buffering=0 if writable else -1)
     except OSError as exc:
         raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=name) from None
 

@@ -16,7 +16,7 @@ None on an entry a caller builds to append.
 from __future__ import annotations
 
 import struct
-from typing import Any, NamedTuple, Union
+from typing import Any, ClassVar, NamedTuple
 
 from qjournal.errors import JournalArgumentError
 from qjournal.format import (
@@ -35,17 +35,24 @@ from qjournal.format import (
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
 
-class HashEntry(NamedTuple):
-    """A HASH entry: digest, then the two sectors as u64 big-endian (D8)."""
-
+class _Hash(NamedTuple):
     digest: bytes
     physical_sector: int
     first_logical_sector: int
     ofs: int | None = None
 
-    type_code = TYPE_HASH
+
+class HashEntry(_Hash):
+    """A HASH entry: digest, then the two sectors as u64 big-endian (D8).
+
+    ``HashEntry(digest, physical_sector, first_logical_sector, ofs=None)``.
+    """
+
+    __slots__ = ()
+
+    type_code: ClassVar[int] = TYPE_HASH
     """The type byte (D4), the same for every HASH entry."""
-    entry_type = EntryType.hash
+    entry_type: ClassVar[EntryType] = EntryType.hash
     """The type byte as the .ksy's enum."""
 
     @property
@@ -127,7 +134,7 @@ class RawEntry(_Raw):
         }
 
 
-Entry = Union[HashEntry, RawEntry]
+Entry = HashEntry | RawEntry
 """Any entry replay yields or the writer appends."""
 
 _new = tuple.__new__  # an entry without its class's Python-level __new__ (the hot paths build many)
@@ -171,11 +178,18 @@ def check_type_code(type_code: object) -> int:
         raise JournalArgumentError(f"entry_type must be an integer type code, not {type_code!r}: {unassigned} (D4)")
     t = int(type_code)
     if t == TYPE_END:
-        raise JournalArgumentError(f"entry_type 0x01 (END) cannot be appended: the writer writes an END itself when an entry does not fit; {unassigned} (D4, D6)")
+        raise JournalArgumentError(
+            f"entry_type 0x01 (END) cannot be appended: the writer writes an END itself when an entry does not fit; "
+            f"{unassigned} (D4, D6)"
+        )
     if t == TYPE_NONE:
-        raise JournalArgumentError(f"entry_type 0xff (NONE) cannot be appended: it marks the unwritten bytes of a reset area; {unassigned} (D4)")
+        raise JournalArgumentError(
+            f"entry_type 0xff (NONE) cannot be appended: it marks the unwritten bytes of a reset area; {unassigned} (D4)"
+        )
     if t == TYPE_HASH:
-        raise JournalArgumentError(f"entry_type 0x02 (HASH) is appended with ${{append_hash}}, its payload has a layout (D8); {unassigned} (D4)")
+        raise JournalArgumentError(
+            f"entry_type 0x02 (HASH) is appended with ${{append_hash}}, its payload has a layout (D8); {unassigned} (D4)"
+        )
     if not 0 <= t <= 0xFF:
         raise JournalArgumentError(f"entry_type {t} is out of range: a type code is one byte; {unassigned} (D4)")
     return t

@@ -83,7 +83,7 @@ class JournalError(Exception):
 
 
 class CorruptJournalError(JournalError):
-    """The area breaks a rule of FORMAT-DECISIONS.md D1-D5, D8 at ``offset``.
+    """The area breaks a rule of docs/format.md (D1-D5, D8, D11-D13) at ``offset``.
 
     ``rule`` is a stable code naming the rule, one of :data:`CORRUPTION_RULES`.
     """

@@ -11,7 +11,7 @@ codes come from its generated enum.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
@@ -65,7 +65,7 @@ APPENDABLE_TYPES = frozenset(range(256)) - {TYPE_END, TYPE_NONE}
 def type_name(type_code: int) -> str:
     """The .ksy enum name of a type code (``end``, ``hash``, ``none``), else ``0xNN`` (an unassigned type)."""
     try:
-        return EntryType(type_code).name
+        return str(EntryType(type_code).name)
     except ValueError:
         return f"{type_code:#04x}"
 

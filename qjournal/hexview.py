@@ -15,7 +15,8 @@ reaches are summarised, not printed.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from qjournal import leftovers
 from qjournal.area import Area

@@ -33,7 +33,8 @@ the END took (D6: a cluster is closed only when the entry does not fit).
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from qjournal.format import (
     LEN_CLUSTER,
@@ -159,7 +160,7 @@ def explain(ofs_tail: int, len_area: int, ofs_last: int, cluster: Callable[[int]
                     if size == room:  # the commit byte is the END's type byte, 0xFF at the tail
                         end_at = p
                         end_255_first = room == MAX_LEN_END
-                elif (size == room or size == RESET_BYTE) and code in (TYPE_END, RESET_BYTE):
+                elif size in (room, RESET_BYTE) and code in (TYPE_END, RESET_BYTE):
                     end_at = p
             # A regular entry at p.
             if code != TYPE_END:

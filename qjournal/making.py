@@ -15,13 +15,14 @@ data that follows a journal, or that was never one. Erasing itself is
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import stat
 import tempfile
-from typing import BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
-from qjournal.area import CHUNK, Area, Source, check_path, describe, write_all
+from qjournal.area import CHUNK, Area, Source, check_path, describe, identity, write_all
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE
 from qjournal.reader import JournalReader
@@ -85,7 +86,7 @@ class Destination:
     """Where :func:`create` (and :func:`qjournal.pack`) will make a journal: resolved, checked and locked, nothing written yet."""
 
     def __init__(
-        self, target: Source, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool
+        self, target: Source, *, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool
     ) -> None:
         self.target = target
         self.path = target  # where a new file goes: a dangling symbolic link's target
@@ -96,7 +97,7 @@ class Destination:
         self.mode = Mode.EXISTING
         self.area: Area | None = None  # an existing area, opened and locked
         self.lock_fd: int | None = None
-        self.file: BinaryIO | None = None  # a file being grown, opened and locked
+        self.file: Any = None  # a file being grown, opened and locked (a BinaryIO)
         self.len_file = offset  # where the bytes written start: the end of a file being grown, 0 for a new one
         len_area = len_area_of(num_clusters, length)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -186,9 +187,7 @@ class Destination:
         self.mode = Mode.GROW_FILE
 
     def identity(self) -> object:
-        """Something equal for two handles on the same file or buffer (see :func:`qjournal.packing.identity`)."""
-        from qjournal.packing import identity
-
+        """Something equal for two handles on the same file or buffer (see :func:`qjournal.area.identity`)."""
         if self.area is not None:
             return identity(self.target, self.area)
         if self.file is not None:
@@ -257,7 +256,9 @@ class Destination:
                 if self.durable:
                     os.fsync(f.fileno())
             except OSError as exc:
-                raise JournalIOError(f"cannot write the reset area: {exc.strerror or exc}; nothing was left behind", source=self.name) from None
+                raise JournalIOError(
+                    f"cannot write the reset area: {exc.strerror or exc}; nothing was left behind", source=self.name
+                ) from None
             if tmp is not None:
                 link_into_place(tmp, self.path, self.name)  # type: ignore[arg-type]
                 tmp = None
@@ -307,18 +308,14 @@ def sync_dir(path: str | os.PathLike[str]) -> None:
 
 
 def _unlink(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def _truncate(path: str | os.PathLike[str], size: int) -> None:
     """Undo a failed growth of an existing file (it ended at ``size``)."""
-    try:
+    with contextlib.suppress(OSError):
         os.truncate(path, size)
-    except OSError:
-        pass
 
 
 def create(
@@ -344,7 +341,7 @@ def create(
     journal and nothing but 0xFF past its tail. Bytes outside the area are never
     touched.
     """
-    return Destination(target, num_clusters, offset, length, force, durable).make()
+    return Destination(target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable).make()
 
 
 class ResetReport(NamedTuple):

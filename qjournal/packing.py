@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
-from qjournal.area import Area, Source
-from qjournal.making import Destination
+from qjournal.area import Source, identity
 from qjournal.entries import Entry, HashEntry, encode
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
+from qjournal.making import Destination
 from qjournal.reader import JournalReader, JournalState
 
-__all__ = ["PackReport", "identity", "live_entries", "num_clusters_needed", "pack"]
+__all__ = ["PackReport", "live_entries", "num_clusters_needed", "pack"]
 
 
 class PackReport(NamedTuple):
@@ -54,20 +55,6 @@ def live_entries(entries: Iterable[Entry]) -> list[HashEntry]:
 def num_clusters_needed(entries: Iterable[Entry]) -> int:
     """The fewest clusters (at least 1) that hold these entries, appended in order to a reset area (D6)."""
     return clusters_for(tail_after(encode(e)[1].len_entry for e in entries))
-
-
-def identity(source: object, area: Area) -> object:
-    """Something equal for two handles on the same file or buffer (None when unknown)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return ("mem", id(source))
-    fd = area.fileno()
-    if fd is None:
-        return ("obj", id(source))
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return None
-    return ("file", st.st_dev, st.st_ino)
 
 
 def _ends_at(target: object, offset: int) -> bool:
@@ -116,7 +103,7 @@ def pack(
     num_hash = sum(isinstance(e, HashEntry) for e in read)
     if num_clusters is None and length is None and _ends_at(target, offset):
         num_clusters = src_clusters
-    dest = Destination(target, num_clusters, offset, length, force, durable)
+    dest = Destination(target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable)
     try:
         if src_id is not None and dest.identity() == src_id:
             lo, hi = dest.offset, dest.offset + dest.len_area

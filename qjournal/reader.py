@@ -17,8 +17,9 @@ instead of the cyclic garbage collector later.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from qjournal.area import Area, Source
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
@@ -70,6 +71,15 @@ class Problem(NamedTuple):
 def unassigned_problem(ofs: int, type_code: int, len_entry: int) -> Problem:
     """The anomaly of an entry of an unassigned type at ``ofs`` (D4), as a check reports it."""
     return Problem("unassigned_type", ofs, f"entry of unassigned type {type_code:#04x}, size {len_entry} (D4)", False)
+
+
+def torn_write_problem(ofs: int, len_entry: int) -> Problem:
+    """The anomaly of a NONE whose size byte is not 0xFF where replay stops: an interrupted write (D14)."""
+    return Problem(
+        "torn_write", ofs,
+        f"size byte {len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D5)",
+        False,
+    )
 
 
 def dirty_tail_problem(ofs: int) -> Problem:
@@ -263,7 +273,7 @@ class JournalReader:
                 ofs_tail = ofs
                 term = cluster.terminator
                 if term.is_torn:
-                    problems.append(Problem("torn_write", ofs, f"size byte {term.len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D5)", False))
+                    problems.append(torn_write_problem(ofs, term.len_entry))
                 if cluster.has_dirty_tail:
                     problems.append(dirty_tail_problem(ofs + LEN_HEADER + first_not_reset(cluster.tail)))
                 else:

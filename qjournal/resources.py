@@ -19,3 +19,8 @@ def ksy_path(name: str = "qcow2_journal") -> Path:
         shipped = sorted(p.stem for p in _FORMATS.glob("*.ksy"))
         raise FileNotFoundError(f"no {name}.ksy in the package; it ships: {', '.join(shipped) or 'none'}")
     return path
+
+
+def format_reference_path() -> Path:
+    """The path of ``docs/format.md``, the format reference whose rules (D1, D2, ...) messages and docs cite."""
+    return Path(__file__).resolve().parent / "docs" / "format.md"

@@ -37,11 +37,14 @@ non-blocking ``flock`` for the writer's lifetime; a second writer gets
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import importlib
 import struct
 import warnings
 from collections import Counter
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from qjournal import leftovers
 from qjournal.area import CHUNK, Area, Source
@@ -113,10 +116,8 @@ def lock(fd: int | None, name: str) -> int | None:
 def unlock(fd: int | None) -> None:
     """Release a lock taken by :func:`lock`."""
     if fd is not None:
-        try:
+        with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
-        except OSError:
-            pass
 
 
 def barrier_of(area: Area, durable: bool) -> Callable[[], None]:
@@ -212,7 +213,7 @@ class JournalWriter:
                 "validate=False is ignored: an open for append always finds the tail by replay "
                 "(the tail search could lose an acknowledged append after a crash)",
                 DeprecationWarning,
-                stacklevel=3 if type(self) is JournalWriter else 2,
+                stacklevel=2,
             )
         self._setup(Area(source, offset, length, writable=True), _memory(source), durable)
         try:
@@ -242,12 +243,14 @@ class JournalWriter:
         writer._tail_moved()
         return writer
 
+    _lock_fd: int | None
+
     def _setup(self, area: Area, memory: bytearray | None, durable: bool, owned: Any = None) -> None:
         self.area = area
         self._len_area = area.len_area
         self._durable = durable
         self._owned = owned
-        self._lock_fd: int | None = None
+        self._lock_fd = None
         self._closed = False
         # in memory, a window of exactly the area: a write through it cannot land outside the area
         self._view = None if memory is None else memoryview(memory)[area.area_offset : area.area_offset + area.len_area]
@@ -380,7 +383,8 @@ class JournalWriter:
         else:
             pos = self._append_one(data)
         self._num_hash += 1
-        return _new(HashEntry, (digest, physical_sector, first_logical_sector, pos))  # type: ignore[no-any-return]
+        entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, pos))
+        return entry
 
     def append_raw(self, type_code: int, body: bytes = b"") -> RawEntry:
         """Append one entry of an unassigned type (0x00, 0x03-0xFE) with a raw ``body`` (D4)."""
@@ -389,7 +393,8 @@ class JournalWriter:
         len_entry = len(body) + LEN_HEADER
         ofs = self._append_one(bytes((len_entry, t)) + body)
         self._raw_log.append((ofs, t, len_entry))
-        return _new(RawEntry, (t, body, ofs))  # type: ignore[no-any-return]
+        entry: RawEntry = _new(RawEntry, (t, body, ofs))
+        return entry
 
     def append(self, entry: Entry) -> Entry:
         """Append a :class:`HashEntry` or :class:`RawEntry` (its ``ofs`` is ignored); return it placed."""
@@ -575,21 +580,12 @@ class JournalWriter:
         return f"<JournalWriter {self.name} {self.num_clusters} clusters {state}>"
 
 
-def open_for_append(
-    source: Source,
-    offset: int = 0,
-    length: int | None = None,
-    *,
-    validate: bool = True,
-    durable: bool = True,
-    erase_foreign_data: bool = False,
-) -> JournalWriter:
-    """Open an existing journal for appending: ``with qjournal.open_for_append("j.bin") as w: ...``.
+open_for_append = JournalWriter
+"""Open an existing journal for appending: ``with qjournal.open_for_append("j.bin") as w: ...``.
 
-    See :class:`JournalWriter` (``validate`` is ignored; ``erase_foreign_data``
-    erases bytes past the tail that are not crash leftovers instead of refusing).
-    """
-    return JournalWriter(source, offset, length, validate=validate, durable=durable, erase_foreign_data=erase_foreign_data)
+The same as :class:`JournalWriter` (``validate`` is ignored; ``erase_foreign_data``
+erases bytes past the tail that are not crash leftovers instead of refusing).
+"""
 
 
 _MOVED = {
@@ -606,7 +602,5 @@ _MOVED = {
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        import importlib
-
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The qjournal command line: each command as a real subprocess, breadth in-process.
 
-Journals are built here byte by byte from FORMAT-DECISIONS (D3-D8), so these
+Journals are built here byte by byte from docs/format.md (D3-D8), so these
 tests do not depend on the writer or on the golden vectors (used when present).
 """
 

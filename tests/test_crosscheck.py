@@ -1,7 +1,7 @@
 """Writer and reader agree: what the writer appends, the generated reader replays.
 
 The writer is judged three ways: against :class:`Model`, a second reading of
-FORMAT-DECISIONS D3, D6 and D8 written here from the text alone (it never calls
+docs/format.md D3, D6 and D8 written here from the text alone (it never calls
 the writer's code); against the reader built on the Kaitai-generated parser
 (replay, check, state); and against the .ksy's own top-level instances
 (``ofs_tail``, ``is_full``, ``is_torn``, ``has_dirty_tail``), which the reader
@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import qjournal
+from format_doc import section
 from qjournal import HashEntry, JournalFullError, JournalReader, RawEntry
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
@@ -33,7 +34,6 @@ CLUSTER = 4096
 END, HASH, NONE = 0x01, 0x02, 0xFF
 UNASSIGNED = [t for t in range(256) if t not in (END, HASH, NONE)]
 VECTORS = Path(__file__).resolve().parent / "vectors"
-DECISIONS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "FORMAT-DECISIONS.md"
 LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
 
 
@@ -537,9 +537,8 @@ def test_vectors_with_anomalies_open_for_append(name: str) -> None:
 
 
 def test_the_d10_example_is_the_documented_hex() -> None:
-    """The writer's bytes for D10's entry are the hex printed in FORMAT-DECISIONS.md."""
-    text = DECISIONS.read_text()
-    d10 = text[text.index("## D10") :]
+    """The writer's bytes for D10's entry are the hex printed in docs/format.md."""
+    d10 = section("D10")
     rows = re.findall(r"^ {4}([0-9a-f]{4}): ([0-9a-f ]+?)\s*$", d10, re.M)
     assert rows, "no hex rows found under ## D10"
     shown = bytes.fromhex("".join(hexes for _, hexes in rows))

@@ -13,7 +13,7 @@ examination (:func:`examine`):
   :class:`CorruptJournalError` (at the same rule and offset), and ``replay()``
   yields exactly the entries ``state()`` counts;
 - the reader agrees with :func:`model_scan`, a second reading of
-  FORMAT-DECISIONS D3-D8 written here from the text alone: same entries, same
+  docs/format.md D3-D8 written here from the text alone: same entries, same
   corruption rules and offsets, same anomalies, same state;
 - ``qjournal check`` exits 0, 2 or 3 as that report says, and ``info``/``dump``
   exit 0, 1 or 2;
@@ -66,12 +66,12 @@ CLUSTER = 4096
 END, HASH, NONE = 0x01, 0x02, 0xFF
 
 
-# -- a second reading of the format, from FORMAT-DECISIONS alone ----------------
+# -- a second reading of the format, from docs/format.md alone ----------------
 
 
 @dataclass
 class Model:
-    """What FORMAT-DECISIONS says a reader must make of an area."""
+    """What docs/format.md says a reader must make of an area."""
 
     entries: list[tuple] = field(default_factory=list)
     """Replayed entries as (ofs, entry_type, body) up to the first corruption."""

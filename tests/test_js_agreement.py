@@ -10,7 +10,7 @@ generated/qcow2_journal.py. The two must be equal for every input: the
 test-vector and sample files that exist (tests/vectors/*.bin,
 formats/samples/*.bin and *.qjournal) and the inputs built below, which cover
 the D10 example, the healthy shapes and anomalies, and every corruption class
-of FORMAT-DECISIONS D5. One node process dumps all inputs.
+of docs/format.md D5. One node process dumps all inputs.
 
 The built inputs also carry what the parse must give (an error at a given
 place, or given instance values), so they cannot silently stop exercising what

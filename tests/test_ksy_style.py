@@ -10,7 +10,7 @@ and the `doc` of what is selected. So:
 - the root, every type, every seq field, every instance and every param has a
   `doc`;
 - the root, every type and every seq field has a `doc-ref` (where in the
-  spec or FORMAT-DECISIONS the thing is stated);
+  spec or docs/format.md the thing is stated);
 - `meta` has a license, and its keys in the order of the Kaitai style guide;
 - every enum value has a `doc` (the long form `0x01: {id: end, doc: ...}`).
 

@@ -174,3 +174,14 @@ def test_full_by_a_small_remainder() -> None:
         data2[pos : pos + 2] = bytes([size, 0x03])
         pos += size
     assert qjournal.read(bytes(data2)).state().is_full is False
+
+
+def test_the_package_ships_its_ksy_and_format_reference() -> None:
+    """What a user opens in the Web IDE, and the reference every "D5" in a message points to."""
+    journal = qjournal.ksy_path()
+    assert journal.name == "qcow2_journal.ksy" and journal.read_text().startswith("meta:\n  id: qcow2_journal")
+    assert qjournal.ksy_path("qcow2").is_file()
+    with pytest.raises(FileNotFoundError, match="it ships: qcow2, qcow2_journal"):
+        qjournal.ksy_path("vmdk")
+    ref = qjournal.format_reference_path()
+    assert ref.name == "format.md" and "### D10 Worked example" in ref.read_text()

@@ -69,15 +69,40 @@ def test_every_definition_has_its_module_in_the_package() -> None:
         assert hasattr(mod, root_class), f"qjournal.generated.{ksy_id} has no class {root_class}"
 
 
+def _clean_copy(dest: Path) -> Path:
+    """The checkout's files as git sees them (tracked, and untracked but not ignored), links kept as links:
+    what a clone builds from, without a developer's stale build/ directory."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        src, dst = ROOT / name, dest / name
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, dst)
+    return dest
+
+
 def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
+    source = _clean_copy(tmp_path / "src")
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True, text=True,
     )
     assert run.returncode == 0, run.stderr
     (wheel,) = tmp_path.glob("qjournal-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "qjournal/generated/qcow2_journal.py" in names
+    # what a user of the wheel needs beside the code: the .ksy for the Web IDE, the format
+    # reference the messages cite, the marker of a typed package, the license
+    assert {"qjournal/formats/qcow2_journal.ksy", "qjournal/formats/qcow2.ksy", "qjournal/docs/format.md",
+            "qjournal/py.typed"} <= set(names)
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert not [n for n in names if n.startswith("qjournal/formats/") and not n.endswith(".ksy")], names
+    assert not [n for n in names if n.startswith("qjournal/docs/") and n != "qjournal/docs/format.md"], names
+    assert "qjournal/tail.py" not in names and "qjournal/bench.py" not in names
     assert "qjournal/generated/__init__.py" in names
     assert "qjournal/reader.py" in names
     assert "qjournal/generated/qcow2.py" in names

@@ -1,15 +1,15 @@
 """The spec's literal constants, stated here by hand and checked against the spec
-text, the library's constants and the generated parser's enum."""
+text (as docs/format.md quotes it), the library's constants and the generated parser's enum."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import qjournal.format as fmt
+from format_doc import spec_text
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
-SPEC = (Path(__file__).resolve().parents[2] / "shared" / "reference" / "qcow2-journal-spec-rfc-v8.txt").read_text()
+SPEC = spec_text()
 
 TYPE_NONE, TYPE_END, TYPE_HASH = 0xFF, 1, 2
 MAX_REGULAR, NONE_SIZE, CLUSTER = 254, 255, 4096

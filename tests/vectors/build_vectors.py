@@ -3,7 +3,7 @@
     python tests/vectors/build_vectors.py          # rewrite the vectors
     python tests/vectors/build_vectors.py --check  # exit 1 if they differ
 
-Each vector is laid out byte by byte here, from FORMAT-DECISIONS.md alone: this
+Each vector is laid out byte by byte here, from docs/format.md alone: this
 script imports nothing from qjournal, so the vectors judge the reader and the
 writer rather than repeat them. Its JSON states what a reader must make of the
 bytes: the replayed entries (offset, type, size, fields), the state, the
@@ -81,7 +81,7 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     # D10, byte for byte.
     a = Area(1)
     a.hash(bytes(range(32)), 0x10, 0x20)
-    ok("d10_example", a, "FORMAT-DECISIONS D10: one SHA-256 HASH entry, NONE at 0x32",
+    ok("d10_example", a, "docs/format.md D10: one SHA-256 HASH entry, NONE at 0x32",
        state(a, used=1, tail=0x32, full=False, by_type={"hash": 1}))
 
     a = Area(1)

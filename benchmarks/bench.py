@@ -1,4 +1,7 @@
-"""``python -m qjournal.bench``: replay, append and open-for-append figures in one table.
+"""``python benchmarks/bench.py``: replay, append and open-for-append figures in one table.
+
+The benchmark lives outside the installed package, as msgpack's and h11's do; it
+imports the package (run it from the repository, after ``pip install -e .``).
 
 Builds journals of realistic shape (SHA-256 HASH entries, areas filled to 90%)
 and measures, each figure the median of several runs:
@@ -28,7 +31,6 @@ import json
 import os
 import platform
 import pstats
-import re
 import resource
 import statistics
 import struct
@@ -36,14 +38,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator
-
+from typing import Any
 
 import qjournal
+from qjournal import cli
 from qjournal.entries import HashEntry
-from qjournal.format import LEN_CLUSTER, LEN_HASH_SECTORS, LEN_HEADER, LEN_SHA256_DIGEST, EntryType
+from qjournal.format import (
+    LEN_CLUSTER,
+    LEN_HASH_SECTORS,
+    LEN_HEADER,
+    LEN_SHA256_DIGEST,
+    TYPE_END,
+    TYPE_HASH,
+    TYPE_NONE,
+    place,
+)
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
 MIB = 1 << 20
@@ -52,7 +64,6 @@ FILL = 0.9
 DEFAULT_SIZES = (1 * MIB, 16 * MIB, 256 * MIB)
 BATCH = 100
 
-_HASH, _END, _NONE = int(EntryType.hash), int(EntryType.end), int(EntryType.none)
 LEN_SHA256_ENTRY = LEN_HEADER + LEN_SHA256_DIGEST + LEN_HASH_SECTORS
 """A SHA-256 HASH entry: 50 bytes (D8)."""
 _U8U8 = struct.Struct(">QQ").unpack_from
@@ -114,11 +125,11 @@ def cluster_fields(entries: Iterable[Any], ofs: int) -> Generator[tuple, None, b
     """
     for e in entries:
         code = e.type_code
-        if code == _HASH:
+        if code == TYPE_HASH:
             yield (e.digest, e.physical_sector, e.first_logical_sector, ofs)
-        elif code == _END:
+        elif code == TYPE_END:
             return True
-        elif code == _NONE:
+        elif code == TYPE_NONE:
             return False
         else:
             yield (code, e.body, ofs)
@@ -141,17 +152,17 @@ def replay_struct(data: bytes) -> Iterator[tuple]:
             room = LEN_CLUSTER - o
             if size < 2:
                 raise DecodeError(f"size {size} at {base + o}")
-            if code == _HASH:
+            if code == TYPE_HASH:
                 if not 19 <= size <= 254 or size > room - 2:
                     raise DecodeError(f"HASH of size {size} at {base + o}")
                 end = o + size
                 phys, logical = _U8U8(c, end - 16)
                 yield (c[o + 2 : end - 16], phys, logical, base + o)
-            elif code == _END:
+            elif code == TYPE_END:
                 if size != room:
                     raise DecodeError(f"END of size {size} at {base + o}")
                 break
-            elif code == _NONE:
+            elif code == TYPE_NONE:
                 return
             else:
                 if size > 254 or size > room - 2:
@@ -166,11 +177,11 @@ def construct_cluster() -> Any:
 
     def valid(c: Any) -> bool:
         size, code, room = c.len_entry, c.type_code, LEN_CLUSTER - c.pos + 2
-        if code == _HASH:
+        if code == TYPE_HASH:
             return 19 <= size <= 254 and size <= room - 2
-        if code == _NONE:
+        if code == TYPE_NONE:
             return True
-        if code == _END:
+        if code == TYPE_END:
             return size == room
         return size <= 254 and size <= room - 2
 
@@ -180,12 +191,12 @@ def construct_cluster() -> Any:
         "type_code" / Int8ub,
         "pos" / Tell,
         Check(valid),
-        "digest" / If(this.type_code == _HASH, Bytes(this.len_entry - 18)),
-        "physical_sector" / If(this.type_code == _HASH, Int64ub),
-        "first_logical_sector" / If(this.type_code == _HASH, Int64ub),
-        "body" / If(lambda c: c.type_code != _HASH and c.type_code != _NONE, Bytes(this.len_entry - 2)),
+        "digest" / If(this.type_code == TYPE_HASH, Bytes(this.len_entry - 18)),
+        "physical_sector" / If(this.type_code == TYPE_HASH, Int64ub),
+        "first_logical_sector" / If(this.type_code == TYPE_HASH, Int64ub),
+        "body" / If(lambda c: c.type_code not in (TYPE_HASH, TYPE_NONE), Bytes(this.len_entry - 2)),
     )
-    return RepeatUntil(lambda obj, lst, ctx: obj.type_code in (_END, _NONE), entry)
+    return RepeatUntil(lambda obj, lst, ctx: obj.type_code in (TYPE_END, TYPE_NONE), entry)
 
 
 def make_replay_construct() -> Callable[[bytes], Iterator[tuple]] | None:
@@ -211,45 +222,31 @@ class MinimalPacker:
     """The least a writer can do: pack each HASH entry at the tail, END when it does not fit (D6).
 
     No argument checks, no write order, no lock: the baseline the writer is measured against.
+    It writes into a bytearray, or with one ``pwrite`` per entry (two with an END) into the
+    file ``fd``, and fsyncs after each entry when ``sync``.
     """
 
-    def __init__(self, buf: bytearray) -> None:
-        self.buf = buf
+    def __init__(self, buf: bytearray | None = None, fd: int | None = None, sync: bool = False) -> None:
+        self.buf, self.fd, self.sync = buf, fd, sync
         self.pos = 0
 
-    def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> int:
-        size = len(digest) + 18
-        pos = self.pos
-        o = pos % LEN_CLUSTER
-        if o + size + 2 > LEN_CLUSTER:
-            self.buf[pos] = LEN_CLUSTER - o
-            self.buf[pos + 1] = _END
-            pos += LEN_CLUSTER - o
-        struct.pack_into(f">BB{len(digest)}sQQ", self.buf, pos, size, _HASH, digest, physical_sector, first_logical_sector)
-        self.pos = pos + size
-        return pos
-
-
-class FilePacker:
-    """The minimal packer writing to a file: one ``pwrite`` per entry (two with an END), optional fsync."""
-
-    def __init__(self, fd: int, sync: bool) -> None:
-        self.fd = fd
-        self.sync = sync
-        self.pos = 0
+    def _write(self, pos: int, data: bytes) -> None:
+        if self.buf is not None:
+            self.buf[pos : pos + len(data)] = data
+        else:
+            os.pwrite(self.fd, data, pos)  # type: ignore[arg-type]
 
     def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> int:
-        size = len(digest) + 18
+        size = len(digest) + LEN_HASH_SECTORS + LEN_HEADER
         pos = self.pos
-        o = pos % LEN_CLUSTER
-        if o + size + 2 > LEN_CLUSTER:
-            os.pwrite(self.fd, bytes((LEN_CLUSTER - o, _END)), pos)
-            pos += LEN_CLUSTER - o
-        os.pwrite(self.fd, struct.pack(f">BB{len(digest)}sQQ", size, _HASH, digest, physical_sector, first_logical_sector), pos)
+        at = place(pos, size)
+        if at != pos:
+            self._write(pos, bytes((at - pos, TYPE_END)))
+        self._write(at, struct.pack(f">BB{len(digest)}sQQ", size, TYPE_HASH, digest, physical_sector, first_logical_sector))
         if self.sync:
-            os.fsync(self.fd)
-        self.pos = pos + size
-        return pos
+            os.fsync(self.fd)  # type: ignore[arg-type]
+        self.pos = at + size
+        return at
 
 
 # -- measuring -----------------------------------------------------------------
@@ -333,11 +330,8 @@ def size_label(n: int) -> str:
 
 
 def parse_size(text: str) -> int:
-    """``64K``, ``16M``, ``1G`` or bytes; a whole number of 4096-byte clusters."""
-    m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", text, re.I)
-    if not m:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 64K, 16M)")
-    n = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+    """An area size as the command line reads one (``64K``, ``16M``, ``1G`` or bytes), a whole number of clusters."""
+    n = cli.parse_size(text)
     if n <= 0 or n % LEN_CLUSTER:
         raise argparse.ArgumentTypeError(f"{text}: an area is a non-zero multiple of {LEN_CLUSTER} bytes")
     return n
@@ -358,7 +352,7 @@ def read_bytes_of_process() -> int | None:
 class Bench:
     """One benchmark run: builds the journals, measures, and collects :class:`Row`s."""
 
-    def __init__(self, sizes: list[int], repeat: int, budget: float, sync_count: int, workdir: Path,
+    def __init__(self, sizes: list[int], *, repeat: int, budget: float, sync_count: int, workdir: Path,
                  say: Callable[[str], None]) -> None:
         self.sizes = sizes
         self.repeat = repeat
@@ -430,7 +424,7 @@ class Bench:
             return count
 
         def packer() -> int:
-            p = MinimalPacker(bytearray(b"\xff" * len_area))
+            p = MinimalPacker(buf=bytearray(b"\xff" * len_area))
             append = p.append_hash
             for e in entries:
                 append(e.digest, e.physical_sector, e.first_logical_sector)
@@ -446,10 +440,10 @@ class Bench:
             for e in entries[:5000]:
                 w.append(e)
             ours = bytes(mem[: w.ofs_tail])
-        p = MinimalPacker(bytearray(b"\xff" * len_area))
+        p = MinimalPacker(buf=bytearray(b"\xff" * len_area))
         for e in entries[:5000]:
             p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
-        if ours != bytes(p.buf[: p.pos]):
+        if p.buf is None or ours != bytes(p.buf[: p.pos]):
             raise AssertionError("the writer and the minimal packer wrote different bytes")
 
         for sync in (False, True):
@@ -461,26 +455,26 @@ class Bench:
 
             # Each run creates a fresh area first, outside the time measured; closing
             # (the writer's last sync) is inside it, as a writer's user pays it.
-            def file_single() -> tuple[int, float]:
+            def file_single(path: Path = path, sync: bool = sync, n_single: int = n_single) -> tuple[int, float]:
                 with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
                     t0 = time.perf_counter()
                     for e in entries[:n_single]:
                         w.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
                 return n_single, time.perf_counter() - t0
 
-            def file_batches() -> tuple[int, float]:
+            def file_batches(path: Path = path, sync: bool = sync, n_batches: int = n_batches) -> tuple[int, float]:
                 with qjournal.create(path, num_clusters, force=True, durable=sync) as w:
                     t0 = time.perf_counter()
                     for b in batches[:n_batches]:
                         w.append_many(b)
                 return n_batches * BATCH, time.perf_counter() - t0
 
-            def file_packer() -> tuple[int, float]:
+            def file_packer(path: Path = path, sync: bool = sync, n_single: int = n_single) -> tuple[int, float]:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
                 try:
                     os.pwrite(fd, b"\xff" * len_area, 0)
                     os.fsync(fd)
-                    p = FilePacker(fd, sync)
+                    p = MinimalPacker(fd=fd, sync=sync)
                     t0 = time.perf_counter()
                     for e in entries[:n_single]:
                         p.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
@@ -510,7 +504,7 @@ class Bench:
             path.write_bytes(build_journal(len_area, fill))
             rchar: list[int] = []
 
-            def run() -> int:
+            def run(path: Path = path, rchar: list[int] = rchar) -> int:
                 before = read_bytes_of_process()
                 with qjournal.open_for_append(path, durable=False) as w:
                     tail = w.ofs_tail
@@ -532,7 +526,7 @@ class Bench:
         self.say(f"peak RSS of replaying {label} from a file, in a fresh process")
         path = self.workdir / "rss.qjournal"
         path.write_bytes(build_journal(len_area))
-        proc = subprocess.run([sys.executable, "-m", "qjournal.bench", "--rss-child", str(path)],
+        proc = subprocess.run([sys.executable, __file__, "--rss-child", str(path)],
                               capture_output=True, text=True, check=True)
         child = json.loads(proc.stdout)
         path.unlink()
@@ -667,7 +661,7 @@ def profile_replay(len_area: int, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table; write JSON if asked."""
-    ap = argparse.ArgumentParser(prog="python -m qjournal.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=lambda s: [parse_size(x) for x in s.split(",")],
                     default=list(DEFAULT_SIZES), help="area sizes, comma-separated (default 1M,16M,256M)")
     ap.add_argument("--repeat", type=int, default=5, help="runs per figure; the median is shown (default 5)")
@@ -696,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qjournal-bench-") as tmp:
-        bench = Bench(sizes, args.repeat, args.budget, args.sync_count, Path(tmp), say)
+        bench = Bench(sizes, repeat=args.repeat, budget=args.budget, sync_count=args.sync_count, workdir=Path(tmp), say=say)
         for part in ("replay", "append", "open", "memory"):
             if part in parts:
                 getattr(bench, "open_for_append" if part == "open" else part)()
