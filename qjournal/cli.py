@@ -18,11 +18,13 @@ import importlib.metadata
 import json
 import os
 import re
+import shlex
+import string
 import sys
 import textwrap
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, NoReturn, TextIO
 
 from qjournal import hexview
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
@@ -38,8 +40,18 @@ from qjournal.entries import (
     decode,
     entry_from_dict,
 )
-from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalIOError, spell
-from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
+from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalFullError, JournalIOError, spell
+from qjournal.format import (
+    LEN_CLUSTER,
+    LEN_HASH_OVERHEAD,
+    LEN_SHA256_DIGEST,
+    RESET_BYTE,
+    TYPE_END,
+    TYPE_NONE,
+    max_len_entry,
+    num_fit,
+    type_name,
+)
 from qjournal.making import create, len_area_of, reset
 from qjournal.packing import pack
 from qjournal.reader import CheckReport, JournalReader, JournalState, Problem
@@ -52,20 +64,32 @@ EXIT_CORRUPT = 2
 EXIT_ANOMALIES = 3
 EXIT_INTERRUPTED = 130
 
+LEN_SHA256_ENTRY = LEN_SHA256_DIGEST + LEN_HASH_OVERHEAD
+"""A SHA-256 HASH entry: 50 bytes (D8)."""
+
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0    success (check: no problem found)
-  1    usage error, I/O error, or an operation refused (journal full or locked,
-       reset without --yes, create over a journal without --force)
-  2    the journal is corrupt (check: at least one corruption; with --strict,
-       anomalies count as corruption)
-  3    check only: no corruption, but anomalies (torn write, dirty tail,
-       unassigned types, dirty END padding)
-  130  interrupted (Ctrl-C)
-"""
+EXIT_MEANINGS = {
+    EXIT_OK: "success",
+    EXIT_ERROR: "usage error, I/O error, or an operation refused",
+    EXIT_CORRUPT: "the journal is corrupt",
+    EXIT_ANOMALIES: "no corruption, but anomalies",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+"""What each exit code means; each command's help lists the codes it can return, in its own words."""
+
+DOCS = (
+    "The format and its numbered rules (D1, D2, ...): docs/format.md in the source, "
+    "or the file qjournal.format_reference_path() names in an installed package."
+)
+
+
+def _exit_codes(*lines: tuple[int, str]) -> str:
+    """A command's exit-code table: the codes it can return and what they mean for it."""
+    rows = [f"  {code:<4} {text}" for code, text in lines]
+    return "exit codes:\n" + "\n".join(rows) + f"\n  {EXIT_INTERRUPTED:<4} {EXIT_MEANINGS[EXIT_INTERRUPTED]}\n"
+
 
 _SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
@@ -123,16 +147,34 @@ def _sector(text: str) -> int:
     return _checked(check_sector, "sector", _integer(text, "sector number"))  # type: ignore[no-any-return]
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut with an ellipsis when longer than ``limit``."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
 def _hex(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a hex string: {text[:40]!r}") from None
+    """Bytes written in hex, two digits a byte, nothing else (no spaces: a shell's word splitting hides them)."""
+    bad = next((i for i, c in enumerate(text) if c not in string.hexdigits), None)
+    if bad is not None:
+        what = "whitespace" if text[bad].isspace() else repr(text[bad])
+        raise argparse.ArgumentTypeError(f"not a hex string: {_shown(text)} has {what} at character {bad + 1}")
+    if len(text) % 2:
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is {len(text)} hex digits, an odd number: a byte is two digits (one got lost?)"
+        )
+    return bytes.fromhex(text)
 
 
 def _digest(text: str) -> bytes:
     """--hash: a digest in hex, 1 to 236 bytes (the library's rule, D8)."""
     return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
+
+
+def _digest_size(text: str) -> int:
+    """--digest-size: a digest length in bytes that a HASH entry can hold, 1 to 236 (D8)."""
+    n = _integer(text, "digest size")
+    _checked(check_digest, bytes(n))
+    return n
 
 
 def _body(text: str) -> bytes:
@@ -148,7 +190,7 @@ def _type_code(text: str) -> int:
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors and exit 1 (2 means corrupt here)."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
@@ -173,7 +215,8 @@ def _add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an 
     )
     p.add_argument(
         "--length", type=_area_length, default=None, metavar="BYTES",
-        help="area length, a multiple of 4096 (default: to the end of the file)",
+        help="area length, a multiple of 4096 (default: to the end of the file; a write into an area inside "
+        "a larger file needs it)",
     )
 
 
@@ -181,37 +224,65 @@ def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
     p.add_argument("--output", choices=choices, default="human", help="output format (default: human)")
 
 
+def _command(sub: Any, name: str, help: str, description: tuple[str, ...], codes: str, *, examples: str = "") -> _Parser:
+    """One subcommand: its one-line help, its description, its examples and its own exit codes."""
+    epilog = (f"examples:\n{examples}\n" if examples else "") + codes
+    parser: _Parser = sub.add_parser(
+        name, help=help, description=_wrap(*description), formatter_class=_Formatter, epilog=epilog
+    )
+    return parser
+
+
+_READ_CODES = _exit_codes(
+    (EXIT_OK, "success"),
+    (EXIT_ERROR, "usage or I/O error (a missing file, a bad offset or length)"),
+    (EXIT_CORRUPT, "the journal is corrupt: the error names the rule and the byte offset"),
+)
+_WRITE_CODES = _exit_codes(
+    (EXIT_OK, "success"),
+    (EXIT_ERROR, "usage or I/O error, or refused with nothing written (journal full, locked, not reset, "
+                 "bytes that are not the journal's, no --yes)"),
+    (EXIT_CORRUPT, "the journal is corrupt (nothing written)"),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+    """The argument parser of every command; ``parser.commands`` maps each name to its own parser."""
     parser = _Parser(
         prog="qjournal",
         formatter_class=_Formatter,
         description=_wrap("Inspect, check, create and edit QCOW2 deduplication metadata journals."),
-        epilog="Run 'qjournal COMMAND --help' for a command's options.\n\n" + EXIT_CODES_HELP,
+        epilog="Run 'qjournal COMMAND --help' for a command's options and its exit codes.\n\n"
+        + _exit_codes(
+            (EXIT_OK, "success (check: no problem found)"),
+            (EXIT_ERROR, "usage or I/O error, or an operation refused with nothing written"),
+            (EXIT_CORRUPT, "the journal is corrupt"),
+            (EXIT_ANOMALIES, "check only: no corruption, but anomalies"),
+        )
+        + "\n" + textwrap.fill(DOCS, 78) + "\n",
     )
     _add_common(parser, top=True)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser(
-        "info", help="area size, clusters used, tail, free bytes, entry counts, anomalies",
-        description=_wrap("Show where a journal stands: area size, clusters used of total, tail position, "
-        "free bytes, entry counts by type and anomalies (like 'qemu-img info')."),
-        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    p = _command(
+        sub, "info", "area size, clusters used, tail, room for the next entry, entry counts, anomalies",
+        ("Show where a journal stands: area size, clusters used of total, the tail, the free bytes and how "
+         "large the next entry may be, entry counts by type, and anomalies (like 'qemu-img info').",),
+        _READ_CODES,
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
     _add_common(p)
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser(
-        "dump", help="the replayed entries, one per line (or JSON, or an annotated hex view)",
-        description=_wrap("Print the entries replay yields, in order, one per line: offset, type, size, and "
-        "for HASH the digest and both sectors. --output jsonl writes one JSON object per entry, "
-        "the schema 'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' "
-        "copies A's entries into B."),
-        formatter_class=_Formatter,
-        epilog="Offsets are area offsets (add --offset for the file position).\n\n" + EXIT_CODES_HELP,
+    p = _command(
+        sub, "dump", "the replayed entries, one per line (or JSON, or an annotated hex view)",
+        ("Print the entries replay yields, in order, one per line: offset, type, size, and for HASH the "
+         "digest and both sectors. --output jsonl writes one JSON object per entry, the schema "
+         "'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' copies A's "
+         "entries into B. Offsets are area offsets (add --offset for the file position).",),
+        _READ_CODES,
     )
     _add_area(p)
     _add_output(p, ("human", "json", "jsonl"))
@@ -224,11 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=cmd_dump)
 
-    p = sub.add_parser(
-        "check", help="validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
-        description=_wrap("Validate the whole area against the format (docs/format.md) and print every problem with its "
-        "offset (like 'qemu-img check')."),
-        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    p = _command(
+        sub, "check", "validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
+        ("Validate the whole area against the format and print every problem with its offset (like "
+         "'qemu-img check'): corruption (what replay cannot go past) and anomalies (what a crash or a stray "
+         "write leaves: a torn write, a dirty tail, entries of unassigned types, dirty END padding).",),
+        _exit_codes(
+            (EXIT_OK, "no problem found"),
+            (EXIT_ERROR, "usage or I/O error"),
+            (EXIT_CORRUPT, "at least one corruption (with --strict, an anomaly too)"),
+            (EXIT_ANOMALIES, "no corruption, but anomalies"),
+        ),
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
@@ -237,24 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     _add_write_commands(sub)
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
 
 
 def _add_write_commands(sub: Any) -> None:
     """create, append, pack, reset."""
-    p = sub.add_parser(
-        "create", help="format a new journal (a reset area of 0xFF bytes)",
-        description=_wrap(
-            "Create a journal: a reset area, every byte 0xFF (D2). A new file gets --clusters N "
-            "clusters (or --size bytes). With --offset (and --length, --clusters or --size) the area "
-            "is formatted inside an existing file, say an image, and no byte outside it is touched; "
-            "a file that ends exactly at --offset is extended by the area.",
-            "An area holding any byte other than 0xFF (a journal, or other data) is refused unless "
-            "--force, which resets it.",
-        ),
-        formatter_class=_Formatter,
-        epilog="examples:\n  qjournal create j.bin --clusters 16\n"
-        "  qjournal create image.qcow2 --offset 1M --length 64K\n\n" + EXIT_CODES_HELP,
+    p = _command(
+        sub, "create", "format a new journal (an area of 0xFF bytes)",
+        ("Create a journal: an area every byte of which is 0xFF. A new file gets --clusters N clusters of "
+         "4096 bytes (or --size bytes). With --offset (and --length, --clusters or --size) the area is "
+         "formatted inside an existing file, say an image, and no byte outside it is touched; a file that "
+         "ends exactly at --offset is extended by the area. A new file is written whole or not at all.",
+         "An area holding any byte other than 0xFF (a journal, or other data) is refused unless --force, "
+         "which resets it; without a size, --force resets only an area that holds a journal and nothing "
+         "else.",),
+        _exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written")),
+        examples="  qjournal create j.bin --clusters 16\n  qjournal create image.qcow2 --offset 1M --length 64K",
     )
     p.add_argument("path", metavar="PATH", help="journal file to create, or the existing file to format an area in")
     size = p.add_mutually_exclusive_group()
@@ -269,27 +345,32 @@ def _add_write_commands(sub: Any) -> None:
     _add_common(p)
     p.set_defaults(func=cmd_create)
 
-    p = sub.add_parser(
-        "append", help="append one entry, or JSON lines from stdin (as dump --output jsonl writes)",
-        description=_wrap(
-            "Append one HASH entry (--hash, --physical, --logical) or one entry of an unassigned type "
-            "(--type, --body). With no entry option, read JSON lines from stdin (or --from FILE), the "
-            "schema 'qjournal dump --output jsonl' writes: every line is checked first, a bad one is "
-            "reported as 'line N: ...' and nothing is written; then all the entries are appended as one "
-            "atomic batch, which is refused whole if it does not fit. Blank lines, and the END and NONE "
-            "records of 'dump --all', are skipped.",
-            "Opening a journal for append erases what an interrupted append left after its tail, and "
-            "nothing else: other bytes there (data after the journal, an offset one cluster off) are "
-            "refused, nothing written, unless --erase-foreign-data. A corrupt journal is refused. An area "
-            "inside a larger file needs --length with --offset.",
-        ),
-        formatter_class=_Formatter,
-        epilog="examples:\n"
-        "  qjournal append j.bin --hash $(printf data | sha256sum | cut -c1-64) --physical 2048 --logical 0\n"
-        "  qjournal dump a.bin --output jsonl | qjournal append b.bin\n\n" + EXIT_CODES_HELP,
+    p = _command(
+        sub, "append", "append one entry, or JSON lines from stdin (as dump --output jsonl writes)",
+        ("Append one HASH entry (--hash, --physical, --logical) or one entry of an unassigned type "
+         "(--type, --body). With no entry option, read JSON lines from stdin (or --from FILE), one entry "
+         "per line, the schema 'qjournal dump --output jsonl' writes: every line is checked first, a bad "
+         "one is reported as 'line N: ...' and nothing is written; then all the entries are appended as "
+         "one atomic batch, which is refused whole if it does not fit. Blank lines, and the END and NONE "
+         "records of 'dump --all', are skipped.",
+         "A journal normally records one hash algorithm: a digest whose length differs from the journal's "
+         "last HASH entry is written with a warning; --digest-size N refuses any other length.",
+         "Opening a journal for append validates the whole area, then erases what an interrupted append "
+         "left after its tail, and nothing else: other bytes there (data after the journal, an offset one "
+         "cluster off) are refused, nothing written, unless --erase-foreign-data. A corrupt journal is "
+         "refused. An area inside a larger file needs --length with --offset.",
+         "What durability costs: every append is made durable before the command returns, in three fsyncs "
+         "(its first byte, the rest, the commit byte), whatever its size. Each 'qjournal append' also "
+         "validates the whole journal. So append many entries as one batch: 10,000 entries in one batch "
+         "take a few hundredths of a second; 10,000 separate appends take seconds of fsyncs alone (in "
+         "Python, 'durable=False' flushes instead, safe against a crash of the process but not of the "
+         "machine).",),
+        _WRITE_CODES,
+        examples="  qjournal append j.bin --hash $(printf data | sha256sum | cut -c1-64) --physical 2048 --logical 0\n"
+        "  qjournal dump a.bin --output jsonl | qjournal append b.bin",
     )
     _add_area(p)
-    p.add_argument("--hash", dest="digest", type=_digest, metavar="HEX", help="digest of a HASH entry, in hex")
+    p.add_argument("--hash", dest="digest", type=_digest, metavar="HEX", help="digest of a HASH entry, in hex (no spaces)")
     p.add_argument("--physical", type=_sector, metavar="N", help="physical_sector of the HASH entry")
     p.add_argument("--logical", type=_sector, metavar="N", help="first_logical_sector of the HASH entry")
     p.add_argument(
@@ -298,6 +379,10 @@ def _add_write_commands(sub: Any) -> None:
     p.add_argument("--body", type=_body, metavar="HEX", help="body of the unassigned-type entry, in hex (default empty)")
     p.add_argument("--from", dest="from_file", metavar="FILE", help="read the JSON lines from FILE instead of stdin ('-': stdin)")
     p.add_argument(
+        "--digest-size", type=_digest_size, metavar="N",
+        help="refuse a HASH entry whose digest is not N bytes (32 for SHA-256)",
+    )
+    p.add_argument(
         "--erase-foreign-data", action="store_true",
         help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
         "they may be another file's data; look at them with 'qjournal check' first)",
@@ -305,33 +390,37 @@ def _add_write_commands(sub: Any) -> None:
     _add_common(p)
     p.set_defaults(func=cmd_append)
 
-    p = sub.add_parser(
-        "pack", help="copy only the live HASH entries of SRC into a fresh journal DST",
-        description=_wrap(
-            "Pack a journal (D9): replay SRC, keep the last HASH entry per digest (in the order of "
-            "their last occurrence), drop entries of unassigned types, and write them as one batch "
-            "into a fresh journal DST, created as by 'qjournal create' (by default with as many "
-            "clusters as SRC). Nothing is written when they do not fit. SRC is never written.",
-        ),
-        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    p = _command(
+        sub, "pack", "copy only the live HASH entries of SOURCE into a fresh journal TARGET",
+        ("Pack a journal: replay SOURCE, keep the last HASH entry per digest (in the order of their last "
+         "occurrence), drop entries of unassigned types, and write them as one batch into a fresh journal "
+         "TARGET, made as by 'qjournal create' (a new file gets as many clusters as SOURCE unless "
+         "--clusters). Nothing is written when they do not fit. SOURCE is never written.",),
+        _WRITE_CODES,
+        examples="  qjournal pack full.qjournal bigger.qjournal --clusters 64\n"
+        "  qjournal pack image.qcow2 packed.qjournal --source-offset 1M --source-length 64K",
     )
-    _add_area(p, "the journal to pack (read only)")
-    p.add_argument("dst", metavar="DST", help="the new journal (a new file, or an existing file to format an area in)")
-    p.add_argument("--dst-offset", type=parse_size, default=0, metavar="BYTES", help="where DST's area starts in its file (default 0)")
-    p.add_argument("--dst-length", type=_area_length, default=None, metavar="BYTES", help="DST's area length")
-    p.add_argument("--clusters", type=_num_clusters, metavar="N", help="DST's number of clusters (default: SRC's, for a new file)")
-    p.add_argument("--force", action="store_true", help="overwrite a DST area that is not reset")
+    p.add_argument("path", metavar="SOURCE", help="the journal to pack (read only)")
+    p.add_argument("dst", metavar="TARGET", help="the new journal (a new file, or an existing file to format an area in)")
+    p.add_argument("--source-offset", "--offset", dest="offset", type=parse_size, default=0, metavar="BYTES",
+                   help="where SOURCE's area starts in its file (default 0)")
+    p.add_argument("--source-length", "--length", dest="length", type=_area_length, default=None, metavar="BYTES",
+                   help="SOURCE's area length (default: to the end of the file)")
+    p.add_argument("--target-offset", "--dst-offset", dest="dst_offset", type=parse_size, default=0, metavar="BYTES",
+                   help="where TARGET's area starts in its file (default 0)")
+    p.add_argument("--target-length", "--dst-length", dest="dst_length", type=_area_length, default=None, metavar="BYTES",
+                   help="TARGET's area length")
+    p.add_argument("--clusters", type=_num_clusters, metavar="N", help="TARGET's number of clusters (default: SOURCE's, for a new file)")
+    p.add_argument("--force", action="store_true", help="overwrite a TARGET area that is not reset")
     _add_common(p)
     p.set_defaults(func=cmd_pack)
 
-    p = sub.add_parser(
-        "reset", help="erase a journal: every byte of the area back to 0xFF (needs --yes)",
-        description=_wrap(
-            "Reset a journal (D2): write 0xFF over the whole area, leaving an empty journal. Every "
-            "entry is lost, so the command refuses to run without --yes. A corrupt area can be "
-            "reset too; no byte outside the area is touched.",
-        ),
-        formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
+    p = _command(
+        sub, "reset", "erase a journal: every byte of the area back to 0xFF (needs --yes)",
+        ("Reset a journal: write 0xFF over the whole area, leaving an empty journal. Every entry is lost, "
+         "so the command refuses to run without --yes, and says which bytes it would erase. A corrupt area "
+         "can be reset too, given its --length; no byte outside the area is touched.",),
+        _exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written (no --yes)")),
     )
     _add_area(p)
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
@@ -463,8 +552,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         first = next(p for p in report.problems if p.is_corruption)
         raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=reader.name)
     state = report.state
+    room = max_len_entry(state.ofs_tail, state.len_area)
+    sha256 = num_fit(state.ofs_tail, state.len_area, LEN_SHA256_ENTRY)
     if args.output == "json":
-        doc = {"filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset)}
+        doc = {
+            "filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset),
+            "max_len_entry": room, "num_sha256_entries_fit": sha256,
+        }
         _out(json.dumps(doc, indent=2))
         return EXIT_OK
     by_type = ", ".join(
@@ -476,6 +570,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     _out(f"clusters used: {state.num_clusters_used} of {state.num_clusters} ({LEN_CLUSTER} bytes each)")
     _out(f"tail: {state.ofs_tail:#x} ({state.ofs_tail})")
     _out(f"free: {_human_size(state.len_free)} ({state.len_free} bytes)")
+    if room:
+        _out(
+            f"room: the next entry can be up to {room} bytes; {sha256} more SHA-256 "
+            f"{'entry fits' if sha256 == 1 else 'entries fit'} (50 bytes each, with the END each cluster needs)"
+        )
+    else:
+        _out("room: none: no entry fits (an entry needs its size plus the 2 bytes of the END after it)")
     _out(f"full: {'yes' if state.is_full else 'no'}")
     _out(f"entries: {state.num_entries}" + (f" ({by_type})" if by_type else ""))
     if not state.anomalies:
@@ -595,10 +696,12 @@ def cmd_dump(args: argparse.Namespace) -> int:
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             _out(_json_line(head)[:-1] + ', "entries": [')
         first = True
+        shown = 0
         for walked in walk_clusters(reader, progress):
             error = walked.error
             # In a corrupt cluster only the valid entries before the corruption are shown.
             for item in cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, args.all and error is None):
+                shown += 1
                 if args.output == "human":
                     _out(format_item(item))
                 elif args.output == "jsonl":
@@ -615,6 +718,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
             _out(tail + "}")
     if error is not None:
         raise error
+    if not shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
+        _err(f"{reader.name}: no entries: the journal is empty")
     return EXIT_OK
 
 
@@ -691,8 +796,8 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         s = report.state
         assert s is not None
         _out(
-            f"{name}: no problems found; {s.num_entries} entries, {s.num_clusters_used} of {s.num_clusters} "
-            f"clusters used, tail at {s.ofs_tail:#x}, {s.len_free} bytes free."
+            f"{name}: no problems found; {count(s.num_entries, 'entry', 'entries')}, {s.num_clusters_used} of "
+            f"{count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, {s.len_free} bytes free."
         )
     elif code == EXIT_ANOMALIES:
         _out(
@@ -736,6 +841,7 @@ def cmd_append(args: argparse.Namespace) -> int:
     """qjournal append: one entry from the options, or a batch of JSON lines."""
     hash_opts = [args.digest, args.physical, args.logical]
     raw_opts = [args.entry_type, args.body]
+    lines: list[int] | None = None  # the input line of each entry of a batch
     if any(o is not None for o in hash_opts):
         if any(o is None for o in hash_opts):
             raise UsageError("a HASH entry needs --hash, --physical and --logical (see 'qjournal append --help')")
@@ -751,9 +857,15 @@ def cmd_append(args: argparse.Namespace) -> int:
         entries = [RawEntry(args.entry_type, args.body or b"")]
         check_entry(entries[0])
     else:
-        entries = _read_batch(args.from_file)
+        entries, lines = _read_batch(args.from_file)
+    _check_digest_sizes(entries, lines, args.digest_size, args.from_file)
     with open_for_append(args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data) as w:
-        placed = w.append_many(entries)
+        if args.digest_size is None:
+            _warn_digest_sizes(args.path, entries, lines, w.last_hash())
+        try:
+            placed = w.append_many(entries)
+        except JournalFullError as exc:
+            raise _full_in_words(exc, lines, len(entries)) from None
         tail = w.ofs_tail
     if len(placed) == 1:
         e = placed[0]
@@ -768,15 +880,65 @@ def cmd_append(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _where(index: int, lines: list[int] | None, count_of: int) -> str:
+    """Where entry ``index`` (from 0) of a batch came from, in the user's words: its input line, counted from 1."""
+    return f"line {lines[index]}" if lines is not None else f"entry {index + 1} of {count_of}"
+
+
+def _check_digest_sizes(entries: list[Entry], lines: list[int] | None, size: int | None, name: str | None) -> None:
+    """--digest-size N: refuse, before anything is opened, a HASH entry whose digest is another length."""
+    if size is None:
+        return
+    for i, e in enumerate(entries):
+        if isinstance(e, HashEntry) and len(e.digest) != size:
+            where = f"{_where(i, lines, len(entries))}: " if lines is not None else ""
+            raise JournalArgumentError(
+                f"{where}the digest is {count(len(e.digest), 'byte')}, not the {size} that --digest-size asks for; "
+                "nothing was written",
+                source=name if lines is not None else None,
+            )
+
+
+def _warn_digest_sizes(path: str, entries: list[Entry], lines: list[int] | None, last: HashEntry | None) -> None:
+    """A journal normally records one hash algorithm: warn of a digest whose length differs from the journal's last."""
+    first = next((e for e in entries if isinstance(e, HashEntry)), None)
+    ref = last if last is not None else first
+    if ref is None:
+        return
+    odd = [(i, e) for i, e in enumerate(entries) if isinstance(e, HashEntry) and len(e.digest) != len(ref.digest)]
+    if not odd:
+        return
+    i, e = odd[0]
+    against = f"the journal's last HASH entry (at {ref.ofs:#x}) has" if last is not None else "the batch's first has"
+    more = f" ({len(odd)} entries of the batch differ)" if len(odd) > 1 else ""
+    where = f"{_where(i, lines, len(entries))}: " if lines is not None else ""
+    _err(
+        f"warning: {path}: {where}a digest of {count(len(e.digest), 'byte')}, where {against} "
+        f"{count(len(ref.digest), 'byte')}{more}: a journal normally records one hash algorithm "
+        "(written anyway; --digest-size N refuses any other length)"
+    )
+
+
+def _full_in_words(exc: JournalFullError, lines: list[int] | None, num: int) -> JournalFullError:
+    """The writer's refusal of a batch entry, placed as the user counts: the input line, from 1."""
+    if lines is None or exc.entry_index is None:
+        return exc
+    return JournalFullError(
+        f"{_where(exc.entry_index, lines, num)}: " + exc.reason, exc.offset, len_entry=exc.len_entry,
+        max_len_entry=exc.max_len_entry, entry_index=exc.entry_index, num_clusters=exc.num_clusters,
+        area_offset=exc.area_offset, source=exc.source, hint=exc.hint,
+    )
+
+
 def _kind(e: Entry) -> str:
-    return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.entry_type)}"
+    return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.type_code)}"
 
 
 _MARKER_TYPES = ("end", "none")
 
 
-def _read_batch(from_file: str | None) -> list[Entry]:
-    """Every entry of the JSON lines input, each checked; a bad line raises ``line N: ...``."""
+def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
+    """Every entry of the JSON lines input, each checked, and its line number; a bad line raises ``line N: ...``."""
     if from_file is None or from_file == "-":
         stream, name = sys.stdin.buffer, "<stdin>"
         if _isatty(sys.stdin):
@@ -788,13 +950,14 @@ def _read_batch(from_file: str | None) -> list[Entry]:
             raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=from_file) from None
         name = from_file
     entries: list[Entry] = []
+    numbers: list[int] = []
     try:
         for number, raw in enumerate(stream, 1):
             try:
                 line = raw.decode("utf-8")
                 if not line.strip():
                     continue
-                d = json.loads(line)
+                d = _json_object(line)
                 if isinstance(d, dict) and d.get("entry_type") in _MARKER_TYPES:
                     continue  # an END or NONE record of dump --all: the writer places its own
                 entry = entry_from_dict(d)
@@ -811,10 +974,24 @@ def _read_batch(from_file: str | None) -> list[Entry]:
                 reason = exc.reason if isinstance(exc, JournalError) else str(exc)
                 raise JournalArgumentError(f"line {number}: {reason}; nothing was written", source=name) from None
             entries.append(entry)
+            numbers.append(number)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    return entries
+    return entries, numbers
+
+
+_JSONL = "append reads JSON lines, one entry per line, as 'qjournal dump --output jsonl' writes them"
+
+
+def _json_object(line: str) -> Any:
+    """One line of JSON; a line that is not a whole JSON value says what append reads instead."""
+    try:
+        return json.loads(line.rstrip("\r\n"))
+    except json.JSONDecodeError as exc:
+        if line.lstrip().startswith("{") and '"entries": [' in line:
+            raise ValueError(f"this is the start of 'qjournal dump --output json', a single document: {_JSONL}") from None
+        raise ValueError(f"not a JSON value ({exc.msg} at column {exc.colno}): {_JSONL}") from None
 
 
 # -- pack ----------------------------------------------------------------------
@@ -836,7 +1013,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         f"({report.num_raw_dropped} of unassigned types)"
     )
     _out(
-        f"{args.dst}: {s.num_clusters_used} of {s.num_clusters} clusters used, tail at {s.ofs_tail:#x}, "
+        f"{args.dst}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
         f"{s.len_free} bytes free"
     )
     return EXIT_OK
@@ -889,7 +1066,10 @@ def main(argv: list[str] | None = None) -> int:
     args: argparse.Namespace | None = None
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # said by the command's own parser, so that the error points to its help
+            command = parser.commands.get(args.command) if args.command else None  # type: ignore[attr-defined]
+            (command or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
         if args.command is None:
             sys.stderr.write(parser.format_usage())
             _err("a COMMAND is required (see 'qjournal --help')")
@@ -900,10 +1080,20 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     except BaseException as exc:
-        return _report_failure(exc, debug=bool(getattr(args, "debug", False)))
+        return _report_failure(exc, debug=bool(getattr(args, "debug", False)), args=args)
 
 
-def _report_failure(exc: BaseException, *, debug: bool) -> int:
+def _pack_command(args: argparse.Namespace, exc: JournalFullError) -> str:
+    """The exact command that packs the journal ``args`` address into a new file twice its size."""
+    stem, _ = os.path.splitext(os.path.basename(args.path))
+    target = os.path.join(os.path.dirname(args.path), f"{stem}-packed.qjournal")
+    area = ""
+    if args.offset or args.length is not None:
+        area = f" --source-offset {args.offset}" + (f" --source-length {args.length}" if args.length is not None else "")
+    return f"qjournal pack {shlex.quote(args.path)} {shlex.quote(target)}{area} --clusters {2 * exc.num_clusters}"
+
+
+def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace | None = None) -> int:
     """The one error handler: say what failed on stderr (the traceback too with --debug); the exit code."""
     if isinstance(exc, BrokenPipeError):
         _silence_stdout()  # the reader (head, less) went away: stop quietly
@@ -919,6 +1109,10 @@ def _report_failure(exc: BaseException, *, debug: bool) -> int:
     if isinstance(exc, CorruptJournalError):
         _err_journal(exc, f" [{exc.rule}]")
         return EXIT_CORRUPT
+    if isinstance(exc, JournalFullError) and args is not None and exc.num_clusters and args.command == "append":
+        _err(exc.message(cli=True))
+        _err(f"hint: to go on, pack the journal into a larger one (its live entries, in a fresh file): {_pack_command(args, exc)}")
+        return EXIT_ERROR
     if isinstance(exc, JournalError):
         _err_journal(exc)
         return EXIT_ERROR

@@ -262,15 +262,33 @@ def entry_from_dict(d: dict[str, Any]) -> Entry:
     """
     if not isinstance(d, dict):
         raise JournalArgumentError(f"an entry must be a JSON object, not {type(d).__name__}")
-    kind = d.get("entry_type")
-    try:
-        if kind in ("hash", TYPE_HASH):
-            return HashEntry(_hex(d, "digest"), _int(d, "physical_sector"), _int(d, "first_logical_sector"))
-        if isinstance(kind, int) and not isinstance(kind, bool):
-            return RawEntry(kind, _hex(d, "body"))
-    except KeyError as exc:
-        raise JournalArgumentError(f"entry is missing the field {exc.args[0]!r}") from None
-    raise JournalArgumentError(f'entry_type must be "hash" or an integer type code, not {kind!r}')
+    if "entry_type" not in d:
+        raise JournalArgumentError("entry is missing the field 'entry_type' (\"hash\", or an integer type code)")
+    kind = d["entry_type"]
+    if kind in ("hash", TYPE_HASH) and not isinstance(kind, bool):
+        fields = _HASH_FIELDS
+    elif isinstance(kind, int) and not isinstance(kind, bool):
+        fields = _RAW_FIELDS
+    else:
+        raise JournalArgumentError(f'entry_type must be "hash" or an integer type code, not {kind!r}')
+    unknown = sorted(set(d) - fields - _IGNORED_FIELDS)
+    if unknown:
+        raise JournalArgumentError(
+            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"an entry of this type has {', '.join(sorted(fields | _IGNORED_FIELDS))}"
+        )
+    missing = sorted(fields - set(d))
+    if missing:
+        raise JournalArgumentError(f"entry is missing the field {missing[0]!r}")
+    if fields is _HASH_FIELDS:
+        return HashEntry(_hex(d, "digest"), _int(d, "physical_sector"), _int(d, "first_logical_sector"))
+    return RawEntry(kind, _hex(d, "body"))
+
+
+_IGNORED_FIELDS = frozenset({"ofs", "len_entry"})
+"""Fields of the schema that the writer decides, not the caller: read and ignored."""
+_HASH_FIELDS = frozenset({"entry_type", "digest", "physical_sector", "first_logical_sector"})
+_RAW_FIELDS = frozenset({"entry_type", "body"})
 
 
 def _hex(d: dict[str, Any], key: str) -> bytes:

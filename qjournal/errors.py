@@ -16,6 +16,9 @@ OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "length": ("length=", "--length"),
     "erase_foreign_data": ("erase_foreign_data=True", "--erase-foreign-data"),
     "num_clusters": ("num_clusters", "--clusters"),
+    "size": ("length", "--size"),
+    "target_offset": ("target_offset=", "--target-offset"),
+    "target_length": ("target_length=", "--target-length"),
     "append_hash": ("append_hash", "--hash"),
 }
 """How a message names an option: ``${force}`` reads ``force=True`` from the library, ``--force`` from the CLI."""
@@ -100,7 +103,23 @@ class JournalArgumentError(JournalError, ValueError):
 
 
 class JournalFullError(JournalError):
-    """No cluster is left for the entry: the journal is full and nothing was written (D6)."""
+    """No cluster is left for the entry: the journal is full and nothing was written (D6, docs/format.md D16).
+
+    ``len_entry`` is the size of the entry that did not fit, ``max_len_entry``
+    the largest that still fits (0 when none does), ``entry_index`` its index in
+    the batch (from 0; None for a single append), ``num_clusters`` the
+    journal's: what a caller needs to say how to go on (pack into a larger one).
+    """
+
+    def __init__(
+        self, reason: str, offset: int | None = None, *, len_entry: int = 0, max_len_entry: int = 0,
+        entry_index: int | None = None, num_clusters: int = 0, **kw: object,
+    ) -> None:
+        self.len_entry = len_entry
+        self.max_len_entry = max_len_entry
+        self.entry_index = entry_index
+        self.num_clusters = num_clusters
+        super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
 
 class JournalIOError(JournalError, OSError):

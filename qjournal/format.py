@@ -119,3 +119,27 @@ def first_not_reset(data: bytes) -> int:
 def last_not_reset(data: bytes) -> int:
     """Index of the last byte of ``data`` other than 0xFF (D2), or -1 when every byte is 0xFF."""
     return len(data.rstrip(_RESET)) - 1
+
+
+def max_len_entry(ofs_tail: int, len_area: int) -> int:
+    """The largest ``len_entry`` an append can take when the tail is at ``ofs_tail`` (0 when the journal is full).
+
+    254 while a cluster follows the tail's (an entry that does not fit opens
+    it); in the last cluster, the room left before the END header that must
+    follow an entry (D6).
+    """
+    if ofs_tail >= len_area:
+        return 0
+    if ofs_tail - ofs_tail % LEN_CLUSTER + LEN_CLUSTER < len_area:
+        return MAX_LEN_REGULAR
+    room = ROOM - ofs_tail % LEN_CLUSTER
+    return min(MAX_LEN_REGULAR, room) if room >= MIN_LEN_ENTRY else 0
+
+
+def num_fit(ofs_tail: int, len_area: int, len_entry: int) -> int:
+    """How many more entries of ``len_entry`` bytes fit when the tail is at ``ofs_tail`` (D6)."""
+    if ofs_tail >= len_area:
+        return 0
+    o = ofs_tail % LEN_CLUSTER
+    later = (len_area - (ofs_tail - o + LEN_CLUSTER)) // LEN_CLUSTER  # whole clusters after the tail's
+    return max(0, ROOM - o) // len_entry + later * (ROOM // len_entry)

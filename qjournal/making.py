@@ -86,7 +86,8 @@ class Destination:
     """Where :func:`create` (and :func:`qjournal.pack`) will make a journal: resolved, checked and locked, nothing written yet."""
 
     def __init__(
-        self, target: Source, *, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool
+        self, target: Source, *, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool,
+        what: str = "create",
     ) -> None:
         self.target = target
         self.path = target  # where a new file goes: a dangling symbolic link's target
@@ -114,7 +115,10 @@ class Destination:
                 if os.path.islink(target):
                     self.path = os.path.realpath(target)
                 if len_area is None:
-                    raise JournalArgumentError("num_clusters (or length) is needed to create a new journal file", source=self.name)
+                    raise JournalArgumentError(
+                        f"${{num_clusters}} (or ${{size}}) is needed to {what}{'' if what == 'create' else ' into'} a new journal file",
+                        source=self.name,
+                    )
                 if offset:
                     raise JournalArgumentError(f"offset {offset:#x} for a new file: a new journal file starts at 0", source=self.name)
                 self.mode, self.len_file = Mode.NEW_FILE, 0
@@ -131,7 +135,7 @@ class Destination:
         try:
             self.lock_fd = lock(area.fileno(), area.name)
             if force and not area.length_given:
-                check_whole_rest(area, "create with ${force}")
+                check_whole_rest(area, f"{what} with ${{force}}")
             if not force:
                 dirty = area.first_not_reset()
                 if dirty is not None:
@@ -142,7 +146,7 @@ class Destination:
                     byte = area.read(dirty, 1)[0]
                     raise JournalArgumentError(
                         f"the area is not reset: byte {byte:#04x} where 0xFF was expected; it may hold a journal "
-                        f"or other data, and create does not overwrite it without ${{force}} (D2){implicit}",
+                        f"or other data, and {what} does not overwrite it without ${{force}} (D2){implicit}",
                         dirty,
                         area_offset=offset,
                         source=self.name,

@@ -77,23 +77,31 @@ def pack(
     *,
     source_offset: int = 0,
     source_length: int | None = None,
-    offset: int = 0,
-    length: int | None = None,
+    target_offset: int | None = None,
+    target_length: int | None = None,
     force: bool = False,
     durable: bool = True,
     progress: Callable[[int], None] | None = None,
+    offset: int | None = None,
+    length: int | None = None,
 ) -> PackReport:
     """Pack a journal (D9): write only its live HASH entries into a fresh area.
 
-    The source is replayed (a corruption before its tail is refused with the
-    reader's error); the last entry per digest wins, in the order of the last
-    occurrences; entries of unassigned types are dropped. The target is made as
-    by :func:`qjournal.create` (``num_clusters`` defaults to the source's when
-    the target is a new file) and the live entries are appended as one atomic
-    batch. When they do not fit, :class:`JournalFullError` is raised before the
-    target is created or changed. The target area may not overlap the source
-    area. ``progress``, if given, is called with the source bytes replayed so far.
+    The source area is ``source`` at ``source_offset`` (``source_length`` bytes,
+    else to its end); the target area is ``target`` at ``target_offset``
+    (``target_length`` bytes, or ``num_clusters`` clusters; for a new file,
+    by default as many as the source's). The source is replayed (a corruption
+    before its tail is refused with the reader's error); the last entry per
+    digest wins, in the order of the last occurrences; entries of unassigned
+    types are dropped. The target is made as by :func:`qjournal.create` and the
+    live entries are appended as one atomic batch. When they do not fit,
+    :class:`JournalFullError` is raised before the target is created or
+    changed. The target area may not overlap the source area. ``progress``, if
+    given, is called with the source bytes replayed so far. ``offset`` and
+    ``length`` are the names 0.1 gave ``target_offset`` and ``target_length``.
     """
+    ofs_target = _one_of("target_offset", target_offset, "offset", offset, 0) or 0
+    target_length = _one_of("target_length", target_length, "length", length, None)
     with JournalReader(source, source_offset, source_length) as reader:
         read = list(reader.replay(progress))
         src_clusters = reader.num_clusters
@@ -101,9 +109,11 @@ def pack(
         src_id = identity(source, reader.area)
     live = live_entries(read)
     num_hash = sum(isinstance(e, HashEntry) for e in read)
-    if num_clusters is None and length is None and _ends_at(target, offset):
+    if num_clusters is None and target_length is None and _ends_at(target, ofs_target):
         num_clusters = src_clusters
-    dest = Destination(target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable)
+    dest = Destination(
+        target, num_clusters=num_clusters, offset=ofs_target, length=target_length, force=force, durable=durable, what="pack"
+    )
     try:
         if src_id is not None and dest.identity() == src_id:
             lo, hi = dest.offset, dest.offset + dest.len_area
@@ -119,6 +129,8 @@ def pack(
                 f"journal full: the {len(live)} live entries need {needed} clusters, the target area has "
                 f"{dest.len_area // LEN_CLUSTER}; nothing was written",
                 source=dest.name,
+                num_clusters=dest.len_area // LEN_CLUSTER,
+                hint=f"give the target at least {needed} clusters (${{num_clusters}})",
             )
     except BaseException:
         dest.abandon()
@@ -127,3 +139,10 @@ def pack(
         writer.append_many(live)
         state = writer.state()
     return PackReport(len(read), num_hash, len(live), len(read) - num_hash, state)
+
+
+def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
+    """A keyword given by its name or by the name 0.1 gave it, not both."""
+    if value is not None and old is not None:
+        raise JournalArgumentError(f"pack got {name}= and {old_name}= (its old name): give one")
+    return value if value is not None else old if old is not None else default

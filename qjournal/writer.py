@@ -48,6 +48,7 @@ from typing import Any
 
 from qjournal import leftovers
 from qjournal.area import CHUNK, Area, Source
+from qjournal.cluster import parse_cluster
 from qjournal.entries import (
     Entry,
     HashEntry,
@@ -56,6 +57,7 @@ from qjournal.entries import (
     check_digest,
     check_sector,
     check_type_code,
+    decode,
     encode,
     encode_hash,
 )
@@ -73,6 +75,7 @@ from qjournal.format import (
     first_not_reset,
     is_full,
     last_not_reset,
+    max_len_entry,
     place,
     type_name,
 )
@@ -426,12 +429,13 @@ class JournalWriter:
         :class:`JournalFullError` and writes nothing.
         """
         self._check_open()
+        batch = entries if isinstance(entries, (list, tuple)) else list(entries)
         encoded = []
-        for i, entry in enumerate(entries):
+        for i, entry in enumerate(batch):
             try:
                 encoded.append(encode(entry))
             except JournalArgumentError as exc:
-                raise JournalArgumentError(f"entries[{i}]: {exc.reason}") from None
+                raise JournalArgumentError(f"entry {i + 1} of the batch of {len(batch)}: {exc.reason}") from None
         if not encoded:
             return []
         runs: list[tuple[int, bytes]] = []  # (area offset, bytes): one run per cluster the batch writes in
@@ -513,14 +517,51 @@ class JournalWriter:
         self._needs_wipe = False
 
     def _full(self, len_entry: int, index: int | None = None, count: int = 1, pos: int | None = None) -> JournalFullError:
+        """The refusal of an entry that does not fit (D6): why, and what still fits."""
         pos = self._ofs_tail if pos is None else pos
         room = max(0, LEN_CLUSTER - pos % LEN_CLUSTER) if pos < self._len_area else 0
-        what = f"an entry of {len_entry} bytes" if index is None else f"entries[{index}] ({len_entry} bytes) of a batch of {count}"
-        reason = (
-            f"journal full: no room for {what} at offset {pos:#x}: {room} bytes left in the last cluster, "
-            f"{len_entry} + 2 needed for it and the END that closes the cluster (D6); nothing was written"
+        fits_now = max_len_entry(pos, self._len_area)
+        batch = index is not None and count > 1
+        what = f"entry {index + 1} of the batch of {count} ({len_entry} bytes)" if batch else f"an entry of {len_entry} bytes"
+        why = (
+            f"{room} bytes are left in the last cluster and an entry needs its size plus the 2 bytes of the END after it, "
+            + (f"so at most {fits_now} fit here" if fits_now else "so none fits")
+            if room
+            else "every cluster is used"
         )
-        return JournalFullError(reason, pos, area_offset=self.area.area_offset, source=self.name)
+        reason = (
+            f"journal full: no room for {what} at offset {pos:#x}: {why}, and no cluster follows (D6); "
+            f"nothing {'of the batch ' if batch else ''}was written"
+        )
+        return JournalFullError(
+            reason, pos, len_entry=len_entry, max_len_entry=fits_now, entry_index=index, num_clusters=self.num_clusters,
+            area_offset=self.area.area_offset, source=self.name,
+            hint="to go on, pack the journal into a larger one: its live entries, in a fresh area",
+        )
+
+    def last_hash(self) -> HashEntry | None:
+        """The journal's last HASH entry (in replay order), or None: found from the tail back, cluster by cluster.
+
+        Clusters parse on their own (D5), so only the clusters from the tail's
+        back to the last one holding a HASH entry are read.
+        """
+        self._check_open()
+        index = min(self._ofs_tail, self._len_area - 1) // LEN_CLUSTER
+        while index >= 0:
+            base = index * LEN_CLUSTER
+            last = None
+            o = 0
+            for e in parse_cluster(self.area.read_cluster(index)).entries:
+                if base + o >= self._ofs_tail:
+                    break
+                if e.type_code == TYPE_HASH:
+                    last = decode(e, base + o)
+                o += e.len_entry
+            if last is not None:
+                assert isinstance(last, HashEntry)
+                return last
+            index -= 1
+        return None
 
     # -- reset, flush, close ---------------------------------------------------
     def reset(self) -> None:

@@ -127,6 +127,8 @@ def test_info_human_subprocess(multi: str) -> None:
     assert lines["tail"] == f"{0x1000 + 150:#x} ({0x1000 + 150})"
     assert lines["free"].endswith(f"({12288 - 0x1000 - 150} bytes)")
     assert lines["full"] == "no"
+    # the tail is at 150 of cluster 1: (4094 - 150) // 50 = 78 more there, then 81 in cluster 2
+    assert lines["room"] == "the next entry can be up to 254 bytes; 159 more SHA-256 entries fit (50 bytes each, with the END each cluster needs)"
     assert lines["entries"] == "84 (hash: 84)"
     assert lines["anomalies"] == "none"
 
@@ -153,6 +155,8 @@ def test_info_json_schema(tmp_path: Path) -> None:
             {"kind": "unassigned_type", "ofs": 50, "file_ofs": 50, "is_corruption": False, "reason": doc["anomalies"][0]["reason"]},
             {"kind": "dirty_tail", "ofs": 0x100A, "file_ofs": 0x100A, "is_corruption": False, "reason": doc["anomalies"][1]["reason"]},
         ],
+        "max_len_entry": 254,  # a cluster follows the tail's: an entry that does not fit opens it
+        "num_sha256_entries_fit": (4094 - 54) // 50 + 81,  # the rest of cluster 0, then 81 in cluster 1
     }
     assert "0x33" in doc["anomalies"][0]["reason"]
 

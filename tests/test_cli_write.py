@@ -106,7 +106,7 @@ def test_create_refuses_a_journal_without_force(capsys: pytest.CaptureFixture[st
         (["--clusters", "2", "--size", "8K"], "not allowed with"),
         (["--clusters", "0"], "at least 1"),
         (["--size", "5000"], "multiple of 4096"),
-        ([], "num_clusters"),
+        ([], "--clusters (or --size) is needed to create a new journal file"),
     ],
 )
 def test_create_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], needle: str) -> None:

@@ -200,8 +200,8 @@ BAD_APPENDS = [
     ("append_raw", (0x03, "text"), "body must be bytes"),
     ("append", (("not", "an", "entry"),), "must be a HashEntry or a RawEntry"),
     ("append", (RawEntry(0x01, b""),), "END"),
-    ("append_many", ([HashEntry(DIGEST, 1, 2), RawEntry(0xFF, b"")],), "entries[1]: entry_type 0xff (NONE)"),
-    ("append_many", ([HashEntry(b"", 1, 2)],), "entries[0]: digest is empty"),
+    ("append_many", ([HashEntry(DIGEST, 1, 2), RawEntry(0xFF, b"")],), "entry 2 of the batch of 2: entry_type 0xff (NONE)"),
+    ("append_many", ([HashEntry(b"", 1, 2)],), "entry 1 of the batch of 1: digest is empty"),
 ]
 
 
@@ -285,7 +285,7 @@ def test_a_batch_that_does_not_fit_whole_is_refused_whole() -> None:
         batch = [RawEntry(0x03, b"\x00" * 252)] * 17  # fills cluster 1, one too many
         with pytest.raises(JournalFullError) as info:
             w.append_many(batch)
-        assert "entries[16]" in str(info.value) and "batch of 17" in str(info.value)
+        assert "entry 17 of the batch of 17" in str(info.value) and info.value.entry_index == 16
         assert buf == before and w.ofs_tail == tail
         placed = w.append_many(batch[:16])
         assert placed[0].ofs == CLUSTER and buf[tail : tail + 2] == bytes([CLUSTER - tail, 0x01])
