@@ -522,7 +522,7 @@ class JournalWriter:
         room = max(0, LEN_CLUSTER - pos % LEN_CLUSTER) if pos < self._len_area else 0
         fits_now = max_len_entry(pos, self._len_area)
         batch = index is not None and count > 1
-        what = f"entry {index + 1} of the batch of {count} ({len_entry} bytes)" if batch else f"an entry of {len_entry} bytes"
+        what = f"entry {(index or 0) + 1} of the batch of {count} ({len_entry} bytes)" if batch else f"an entry of {len_entry} bytes"
         why = (
             f"{room} bytes are left in the last cluster and an entry needs its size plus the 2 bytes of the END after it, "
             + (f"so at most {fits_now} fit here" if fits_now else "so none fits")
