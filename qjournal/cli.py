@@ -224,12 +224,17 @@ def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
     p.add_argument("--output", choices=choices, default="human", help="output format (default: human)")
 
 
-def _command(sub: Any, name: str, help: str, description: tuple[str, ...], codes: str, *, examples: str = "") -> _Parser:
-    """One subcommand: its one-line help, its description, its examples and its own exit codes."""
+def _command(
+    sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, description: tuple[str, ...], codes: str,
+    *, examples: str = "",
+) -> _Parser:
+    """One subcommand, run by ``func``: its one-line help, description, examples, own exit codes, and --debug."""
     epilog = (f"examples:\n{examples}\n" if examples else "") + codes
     parser: _Parser = sub.add_parser(
         name, help=help, description=_wrap(*description), formatter_class=_Formatter, epilog=epilog
     )
+    _add_common(parser)
+    parser.set_defaults(func=func)
     return parser
 
 
@@ -266,18 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _command(
-        sub, "info", "area size, clusters used, tail, room for the next entry, entry counts, anomalies",
+        sub, "info", cmd_info, "area size, clusters used, tail, room for the next entry, entry counts, anomalies",
         ("Show where a journal stands: area size, clusters used of total, the tail, the free bytes and how "
          "large the next entry may be, entry counts by type, and anomalies (like 'qemu-img info').",),
         _READ_CODES,
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
-    _add_common(p)
-    p.set_defaults(func=cmd_info)
 
     p = _command(
-        sub, "dump", "the replayed entries, one per line (or JSON, or an annotated hex view)",
+        sub, "dump", cmd_dump, "the replayed entries, one per line (or JSON, or an annotated hex view)",
         ("Print the entries replay yields, in order, one per line: offset, type, size, and for HASH the "
          "digest and both sectors. --output jsonl writes one JSON object per entry, the schema "
          "'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' copies A's "
@@ -292,11 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotated hex view of each replayed cluster, every byte labelled by its field "
         "(the clusters after the tail are summarised)",
     )
-    _add_common(p)
-    p.set_defaults(func=cmd_dump)
 
     p = _command(
-        sub, "check", "validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
+        sub, "check", cmd_check, "validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
         ("Validate the whole area against the format and print every problem with its offset (like "
          "'qemu-img check'): corruption (what replay cannot go past) and anomalies (what a crash or a stray "
          "write leaves: a torn write, a dirty tail, entries of unassigned types, dirty END padding).",),
@@ -310,8 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_area(p)
     _add_output(p, ("human", "json"))
     p.add_argument("--strict", action="store_true", help="count anomalies as corruption (exit 2)")
-    _add_common(p)
-    p.set_defaults(func=cmd_check)
 
     _add_write_commands(sub)
     parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
@@ -321,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_write_commands(sub: Any) -> None:
     """create, append, pack, reset."""
     p = _command(
-        sub, "create", "format a new journal (an area of 0xFF bytes)",
+        sub, "create", cmd_create, "format a new journal (an area of 0xFF bytes)",
         ("Create a journal: an area every byte of which is 0xFF. A new file gets --clusters N clusters of "
          "4096 bytes (or --size bytes). With --offset (and --length, --clusters or --size) the area is "
          "formatted inside an existing file, say an image, and no byte outside it is touched; a file that "
@@ -342,11 +341,9 @@ def _add_write_commands(sub: Any) -> None:
         help="area length inside an existing file (default: --clusters/--size, else to the end of the file)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an area that is not reset (its bytes become 0xFF)")
-    _add_common(p)
-    p.set_defaults(func=cmd_create)
 
     p = _command(
-        sub, "append", "append one entry, or JSON lines from stdin (as dump --output jsonl writes)",
+        sub, "append", cmd_append, "append one entry, or JSON lines from stdin (as dump --output jsonl writes)",
         ("Append one HASH entry (--hash, --physical, --logical) or one entry of an unassigned type "
          "(--type, --body). With no entry option, read JSON lines from stdin (or --from FILE), one entry "
          "per line, the schema 'qjournal dump --output jsonl' writes: every line is checked first, a bad "
@@ -387,11 +384,9 @@ def _add_write_commands(sub: Any) -> None:
         help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
         "they may be another file's data; look at them with 'qjournal check' first)",
     )
-    _add_common(p)
-    p.set_defaults(func=cmd_append)
 
     p = _command(
-        sub, "pack", "copy only the live HASH entries of SOURCE into a fresh journal TARGET",
+        sub, "pack", cmd_pack, "copy only the live HASH entries of SOURCE into a fresh journal TARGET",
         ("Pack a journal: replay SOURCE, keep the last HASH entry per digest (in the order of their last "
          "occurrence), drop entries of unassigned types, and write them as one batch into a fresh journal "
          "TARGET, made as by 'qjournal create' (a new file gets as many clusters as SOURCE unless "
@@ -412,11 +407,9 @@ def _add_write_commands(sub: Any) -> None:
                    help="TARGET's area length")
     p.add_argument("--clusters", type=_num_clusters, metavar="N", help="TARGET's number of clusters (default: SOURCE's, for a new file)")
     p.add_argument("--force", action="store_true", help="overwrite a TARGET area that is not reset")
-    _add_common(p)
-    p.set_defaults(func=cmd_pack)
 
     p = _command(
-        sub, "reset", "erase a journal: every byte of the area back to 0xFF (needs --yes)",
+        sub, "reset", cmd_reset, "erase a journal: every byte of the area back to 0xFF (needs --yes)",
         ("Reset a journal: write 0xFF over the whole area, leaving an empty journal. Every entry is lost, "
          "so the command refuses to run without --yes, and says which bytes it would erase. A corrupt area "
          "can be reset too, given its --length; no byte outside the area is touched.",),
@@ -424,8 +417,6 @@ def _add_write_commands(sub: Any) -> None:
     )
     _add_area(p)
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
-    _add_common(p)
-    p.set_defaults(func=cmd_reset)
 
 
 def _version() -> str:
