@@ -225,8 +225,8 @@ def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
 
 
 def _command(
-    sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, description: tuple[str, ...], codes: str,
-    *, examples: str = "",
+    sub: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, description: tuple[str, ...], *,
+    codes: str, examples: str = "",
 ) -> _Parser:
     """One subcommand, run by ``func``: its one-line help, description, examples, own exit codes, and --debug."""
     epilog = (f"examples:\n{examples}\n" if examples else "") + codes
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "info", cmd_info, "area size, clusters used, tail, room for the next entry, entry counts, anomalies",
         ("Show where a journal stands: area size, clusters used of total, the tail, the free bytes and how "
          "large the next entry may be, entry counts by type, and anomalies (like 'qemu-img info').",),
-        _READ_CODES,
+        codes=_READ_CODES,
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
          "digest and both sectors. --output jsonl writes one JSON object per entry, the schema "
          "'qjournal append' reads, so 'qjournal dump A --output jsonl | qjournal append B' copies A's "
          "entries into B. Offsets are area offsets (add --offset for the file position).",),
-        _READ_CODES,
+        codes=_READ_CODES,
     )
     _add_area(p)
     _add_output(p, ("human", "json", "jsonl"))
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("Validate the whole area against the format and print every problem with its offset (like "
          "'qemu-img check'): corruption (what replay cannot go past) and anomalies (what a crash or a stray "
          "write leaves: a torn write, a dirty tail, entries of unassigned types, dirty END padding).",),
-        _exit_codes(
+        codes=_exit_codes(
             (EXIT_OK, "no problem found"),
             (EXIT_ERROR, "usage or I/O error"),
             (EXIT_CORRUPT, "at least one corruption (with --strict, an anomaly too)"),
@@ -328,7 +328,7 @@ def _add_write_commands(sub: Any) -> None:
          "An area holding any byte other than 0xFF (a journal, or other data) is refused unless --force, "
          "which resets it; without a size, --force resets only an area that holds a journal and nothing "
          "else.",),
-        _exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written")),
+        codes=_exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written")),
         examples="  qjournal create j.bin --clusters 16\n  qjournal create image.qcow2 --offset 1M --length 64K",
     )
     p.add_argument("path", metavar="PATH", help="journal file to create, or the existing file to format an area in")
@@ -362,7 +362,7 @@ def _add_write_commands(sub: Any) -> None:
          "take a few hundredths of a second; 10,000 separate appends take seconds of fsyncs alone (in "
          "Python, 'durable=False' flushes instead, safe against a crash of the process but not of the "
          "machine).",),
-        _WRITE_CODES,
+        codes=_WRITE_CODES,
         examples="  qjournal append j.bin --hash $(printf data | sha256sum | cut -c1-64) --physical 2048 --logical 0\n"
         "  qjournal dump a.bin --output jsonl | qjournal append b.bin",
     )
@@ -391,7 +391,7 @@ def _add_write_commands(sub: Any) -> None:
          "occurrence), drop entries of unassigned types, and write them as one batch into a fresh journal "
          "TARGET, made as by 'qjournal create' (a new file gets as many clusters as SOURCE unless "
          "--clusters). Nothing is written when they do not fit. SOURCE is never written.",),
-        _WRITE_CODES,
+        codes=_WRITE_CODES,
         examples="  qjournal pack full.qjournal bigger.qjournal --clusters 64\n"
         "  qjournal pack image.qcow2 packed.qjournal --source-offset 1M --source-length 64K",
     )
@@ -413,7 +413,7 @@ def _add_write_commands(sub: Any) -> None:
         ("Reset a journal: write 0xFF over the whole area, leaving an empty journal. Every entry is lost, "
          "so the command refuses to run without --yes, and says which bytes it would erase. A corrupt area "
          "can be reset too, given its --length; no byte outside the area is touched.",),
-        _exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written (no --yes)")),
+        codes=_exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, or refused with nothing written (no --yes)")),
     )
     _add_area(p)
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
