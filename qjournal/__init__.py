@@ -3,21 +3,28 @@
 The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
-reads. The format reference is ``docs/format.md``.
+reads. The format reference is ``docs/format.md``. Disk images are read by
+:func:`open_image` (qcow2 through :mod:`qjournal.generated.qcow2`, or raw).
 """
 
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import (
     CORRUPTION_RULES,
+    IMAGE_CORRUPTION_RULES,
+    UNSUPPORTED_FEATURES,
+    CorruptImageError,
     CorruptJournalError,
     ForeignDataError,
+    ImageError,
     JournalArgumentError,
     JournalError,
     JournalFullError,
     JournalIOError,
     JournalLockedError,
+    UnsupportedImageError,
 )
 from qjournal.format import EntryType
+from qjournal.image import Image, Kind, open_image
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
@@ -27,12 +34,17 @@ from qjournal.writer import JournalWriter, open_for_append
 __all__ = [
     "ANOMALY_KINDS",
     "CORRUPTION_RULES",
+    "IMAGE_CORRUPTION_RULES",
+    "UNSUPPORTED_FEATURES",
     "CheckReport",
+    "CorruptImageError",
     "CorruptJournalError",
     "Entry",
     "EntryType",
     "ForeignDataError",
     "HashEntry",
+    "Image",
+    "ImageError",
     "JournalArgumentError",
     "JournalError",
     "JournalFullError",
@@ -41,10 +53,12 @@ __all__ = [
     "JournalReader",
     "JournalState",
     "JournalWriter",
+    "Kind",
     "PackReport",
     "Problem",
     "RawEntry",
     "ResetReport",
+    "UnsupportedImageError",
     "create",
     "entry_from_dict",
     "format_reference_path",
@@ -52,6 +66,7 @@ __all__ = [
     "live_entries",
     "num_clusters_needed",
     "open_for_append",
+    "open_image",
     "pack",
     "read",
     "reset",
