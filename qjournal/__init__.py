@@ -3,8 +3,10 @@
 The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
-reads. The format reference is ``docs/format.md``. Disk images are read by
-:func:`open_image` (qcow2 through :mod:`qjournal.generated.qcow2`, or raw).
+reads. The format reference is ``docs/format.md``. Images: ``qjournal.index.index``
+makes a journal of an image's clusters (the module keeps its function's name, so
+the function is not re-exported here), through :func:`open_image` (qcow2 through
+:mod:`qjournal.generated.qcow2`, or raw).
 """
 
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
@@ -25,6 +27,7 @@ from qjournal.errors import (
 )
 from qjournal.format import EntryType
 from qjournal.image import Image, Kind, open_image
+from qjournal.index import IndexReport
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
@@ -45,6 +48,7 @@ __all__ = [
     "HashEntry",
     "Image",
     "ImageError",
+    "IndexReport",
     "JournalArgumentError",
     "JournalError",
     "JournalFullError",
