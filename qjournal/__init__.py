@@ -4,8 +4,9 @@ The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
 reads. The format reference is ``docs/format.md``. Images: ``qjournal.index.index``
-makes a journal of an image's clusters (the module keeps its function's name, so
-the function is not re-exported here), through :func:`open_image` (qcow2 through
+makes a journal of an image's clusters and ``qjournal.verify.verify`` checks one
+against its image (the modules keep their functions' names, so the functions are
+not re-exported here), both through :func:`open_image` (qcow2 through
 :mod:`qjournal.generated.qcow2`, or raw).
 """
 
@@ -32,6 +33,7 @@ from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
 from qjournal.resources import format_reference_path, ksy_path
+from qjournal.verify import VERIFY_PROBLEMS, Mismatch, VerifyReport
 from qjournal.writer import JournalWriter, open_for_append
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "CORRUPTION_RULES",
     "IMAGE_CORRUPTION_RULES",
     "UNSUPPORTED_FEATURES",
+    "VERIFY_PROBLEMS",
     "CheckReport",
     "CorruptImageError",
     "CorruptJournalError",
@@ -58,11 +61,13 @@ __all__ = [
     "JournalState",
     "JournalWriter",
     "Kind",
+    "Mismatch",
     "PackReport",
     "Problem",
     "RawEntry",
     "ResetReport",
     "UnsupportedImageError",
+    "VerifyReport",
     "create",
     "entry_from_dict",
     "format_reference_path",

@@ -192,7 +192,7 @@ def test_progress_counts_the_guest_bytes_walked(images, tmp_path):
 def test_the_report_is_json(images, tmp_path):
     report = index(images["idx_snapshot"].path, tmp_path / "j.qjournal")
     d = report.to_dict()
-    assert REPORT_KEYS <= set(d) and json.loads(json.dumps(d)) == d
+    assert set(d) >= REPORT_KEYS and json.loads(json.dumps(d)) == d
     assert d["len_saved"] == report.len_saved and d["dedup_ratio"] == report.dedup_ratio
 
 
