@@ -112,12 +112,16 @@ def hash_ranges(
                         f"(it shrank while open?)",
                         ofs + pos + got, source=image.name,
                     )
-                for start in range(0, n, len_block):
-                    end = min(start + len_block, n)
-                    if detect_zero and buf.startswith(zeros if end - start == len_block else zeros[: end - start], start):
-                        out.append(ZERO)
-                    else:
-                        out.append(new_hash(view[start:end]).digest())
+                whole = n - n % len_block
+                starts = range(0, whole, len_block)
+                if detect_zero:
+                    is_zero = buf.startswith
+                    out += [ZERO if is_zero(zeros, s) else new_hash(view[s : s + len_block]).digest() for s in starts]
+                else:
+                    out += [new_hash(view[s : s + len_block]).digest() for s in starts]
+                if whole < n:  # a last, shorter block
+                    tail = n - whole
+                    out.append(ZERO if detect_zero and buf.startswith(zeros[:tail], whole) else new_hash(view[whole:n]).digest())
                 pos += n
         return out
 
