@@ -260,7 +260,20 @@ def test_force_refuses_a_file_that_holds_no_journal(images, tmp_path):
     before = other.read_bytes()
     with pytest.raises(JournalArgumentError) as info:
         index(image, other, force=True)
-    assert "it does not hold a journal" in str(info.value) and "nothing was written" in str(info.value)
+    rule = qjournal.read(other).check().problems[0]
+    assert str(info.value) == (f"{other}: refusing to replace it with force=True: it holds no journal ({rule.kind} at "
+                               f"{rule.ofs:#x}); index replaces only a journal with nothing but 0xFF past its tail, so that "
+                               f"a wrong path never costs a file's data; nothing was written")
+    assert other.read_bytes() == before
+    with qjournal.create(other, 3, force=True) as w:  # a journal, then someone's bytes past its tail
+        w.append_hash(b"\x01" * 32, 1, 2)
+    with open(other, "r+b") as f:
+        f.seek(5000)
+        f.write(b"data")
+    before = other.read_bytes()
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, other, force=True)
+    assert "past its journal's tail at 0x32 it holds bytes other than 0xFF (the first at 0x1388)" in str(info.value)
     assert other.read_bytes() == before
 
 
