@@ -17,7 +17,7 @@ import collections
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -77,7 +77,7 @@ def hash_ranges(
     hash_name: str = DEFAULT_HASH,
     jobs: int | None = None,
     detect_zero: bool = False,
-) -> Iterator[tuple[T, list[bytes]]]:
+) -> Generator[tuple[T, list[bytes]], None, None]:
     """Read and hash host ranges on ``jobs`` threads; yield ``(tag, digests)`` per task, in the tasks' order.
 
     A task is ``(tag, [(ofs_host, length), ...])``. Each range is hashed in

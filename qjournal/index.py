@@ -17,6 +17,7 @@ cluster once, like ``zdb -S``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import stat
@@ -295,22 +296,23 @@ def _scan(image: Image, jobs: int | None, progress: Callable[[int], None] | None
     num_zero_data = num_duplicate = 0
     cs = image.cluster_size
     results = hash_ranges(image, _tasks(image, census), len_block=cs, jobs=jobs, detect_zero=True)
-    for tags, digests in results:
-        i = 0
-        for ofs_guest, ofs_host, num_blocks in tags:
-            for k in range(num_blocks):
-                digest = digests[i + k]
-                if digest == ZERO:
-                    num_zero_data += 1
-                elif digest not in first:
-                    first[digest] = ((ofs_host + k * cs) // LEN_SECTOR, (ofs_guest + k * cs) // LEN_SECTOR)
-                else:
-                    refs[digest] = refs.get(digest, 1) + 1
-                    num_duplicate += 1
-            i += num_blocks
-        if progress is not None:
-            last = tags[-1]
-            progress(min(last[0] + last[2] * cs, image.len_virtual_disk))
+    with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
+        for tags, digests in results:
+            i = 0
+            for ofs_guest, ofs_host, num_blocks in tags:
+                for k in range(num_blocks):
+                    digest = digests[i + k]
+                    if digest == ZERO:
+                        num_zero_data += 1
+                    elif digest not in first:
+                        first[digest] = ((ofs_host + k * cs) // LEN_SECTOR, (ofs_guest + k * cs) // LEN_SECTOR)
+                    else:
+                        refs[digest] = refs.get(digest, 1) + 1
+                        num_duplicate += 1
+                i += num_blocks
+            if progress is not None:
+                last = tags[-1]
+                progress(min(last[0] + last[2] * cs, image.len_virtual_disk))
     if progress is not None:
         progress(image.len_virtual_disk)
     rows: dict[int, int] = {}

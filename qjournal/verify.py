@@ -16,6 +16,7 @@ sentence; nothing is ever written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -171,16 +172,18 @@ def verify(
                 ofs = e.physical_sector * LEN_SECTOR
                 by_hash.setdefault(algo, []).append((i, ofs, min(img.cluster_size, img.len_file - ofs)))
         for algo, reads in by_hash.items():
-            for tags, digests in hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs):
-                for (i, ofs, length), digest in zip(tags, digests, strict=True):
-                    len_read += length
-                    e = entries[i]
-                    if digest != e.digest:
-                        found.setdefault(i, []).append(_mismatch(
-                            e, "data_changed",
-                            f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
-                            f"not to the entry's digest",
-                        ))
+            results = hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs)
+            with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
+                for tags, digests in results:
+                    for (i, ofs, length), digest in zip(tags, digests, strict=True):
+                        len_read += length
+                        e = entries[i]
+                        if digest != e.digest:
+                            found.setdefault(i, []).append(_mismatch(
+                                e, "data_changed",
+                                f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
+                                f"not to the entry's digest",
+                            ))
         mismatches = tuple(m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.problem]))
         return VerifyReport(
             journal=describe(journal),

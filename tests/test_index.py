@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import struct
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -187,6 +188,16 @@ def test_progress_counts_the_guest_bytes_walked(images, tmp_path):
     seen: list[int] = []
     report = index(images["idx_v3_c4k"].path, tmp_path / "j.qjournal", progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == report.len_virtual_disk and len(seen) >= 2
+
+
+def test_an_error_midway_stops_the_threads_and_writes_nothing(images, tmp_path):
+    def stop(done: int) -> None:
+        raise RuntimeError(f"stopped at {done}")
+
+    with pytest.raises(RuntimeError, match="stopped at"):
+        index(images["idx_v3_c2m"].path, tmp_path / "j.qjournal", progress=stop)
+    assert not [t for t in threading.enumerate() if t.name.startswith("qjournal-hash")]
+    assert not (tmp_path / "j.qjournal").exists()
 
 
 def test_the_report_is_json(images, tmp_path):
