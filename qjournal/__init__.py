@@ -3,36 +3,55 @@
 The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
-reads. The format reference is ``docs/format.md``.
+reads. The format reference is ``docs/format.md``. Images: ``qjournal.index.index``
+makes a journal of an image's clusters and ``qjournal.verify.verify`` checks one
+against its image (the modules keep their functions' names, so the functions are
+not re-exported here), both through :func:`open_image` (qcow2 through
+:mod:`qjournal.generated.qcow2`, or raw).
 """
 
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import (
     CORRUPTION_RULES,
+    IMAGE_CORRUPTION_RULES,
+    UNSUPPORTED_FEATURES,
+    CorruptImageError,
     CorruptJournalError,
     ForeignDataError,
+    ImageError,
     JournalArgumentError,
     JournalError,
     JournalFullError,
     JournalIOError,
     JournalLockedError,
+    UnsupportedImageError,
 )
 from qjournal.format import EntryType
+from qjournal.image import Image, Kind, open_image
+from qjournal.index import IndexReport
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
 from qjournal.resources import format_reference_path, ksy_path
+from qjournal.verify import VERIFY_PROBLEMS, Mismatch, VerifyReport
 from qjournal.writer import JournalWriter, open_for_append
 
 __all__ = [
     "ANOMALY_KINDS",
     "CORRUPTION_RULES",
+    "IMAGE_CORRUPTION_RULES",
+    "UNSUPPORTED_FEATURES",
+    "VERIFY_PROBLEMS",
     "CheckReport",
+    "CorruptImageError",
     "CorruptJournalError",
     "Entry",
     "EntryType",
     "ForeignDataError",
     "HashEntry",
+    "Image",
+    "ImageError",
+    "IndexReport",
     "JournalArgumentError",
     "JournalError",
     "JournalFullError",
@@ -41,10 +60,14 @@ __all__ = [
     "JournalReader",
     "JournalState",
     "JournalWriter",
+    "Kind",
+    "Mismatch",
     "PackReport",
     "Problem",
     "RawEntry",
     "ResetReport",
+    "UnsupportedImageError",
+    "VerifyReport",
     "create",
     "entry_from_dict",
     "format_reference_path",
@@ -52,6 +75,7 @@ __all__ = [
     "live_entries",
     "num_clusters_needed",
     "open_for_append",
+    "open_image",
     "pack",
     "read",
     "reset",

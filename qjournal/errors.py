@@ -9,6 +9,7 @@ escapes the public API.
 from __future__ import annotations
 
 from string import Template
+from typing import ClassVar
 
 OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "force": ("force=True", "--force"),
@@ -20,6 +21,9 @@ OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "target_offset": ("target_offset=", "--target-offset"),
     "target_length": ("target_length=", "--target-length"),
     "append_hash": ("append_hash", "--hash"),
+    "block_size": ("block_size=", "--block-size"),
+    "hash_name": ("hash_name=", "--hash-name"),
+    "format_raw": ('format="raw"', "--format raw"),
 }
 """How a message names an option: ``${force}`` reads ``force=True`` from the library, ``--force`` from the CLI."""
 
@@ -160,3 +164,68 @@ CORRUPTION_RULES: dict[str, str] = {
     "hash_too_short": "a HASH entry whose payload is shorter than 17 bytes (D8)",
 }
 """Every corruption class, by rule code, with the rule it breaks."""
+
+
+UNSUPPORTED_FEATURES: dict[str, str] = {
+    "encryption": "encrypted clusters (crypt_method other than none): they hold ciphertext, not the guest's data",
+    "external_data_file": "an external data file: the clusters' data is in another file",
+    "extended_l2": "extended L2 entries: a cluster may be allocated one subcluster at a time",
+    "corrupt_bit": "the corrupt bit: QEMU found the image's metadata inconsistent",
+    "unknown_incompatible_feature": "an incompatible feature bit that formats/qcow2.ksy does not know",
+    "version": "a qcow2 version other than 2 or 3",
+    "cluster_size": "clusters outside 512 bytes to 2 MiB",
+    "other_format": "a disk image of another format, whose blocks are not where its guest sees them",
+}
+"""Every refusal of :func:`qjournal.image.open_image`, by feature code (stable)."""
+
+IMAGE_CORRUPTION_RULES: dict[str, str] = {
+    "header": "the qcow2 header breaks a rule that formats/qcow2.ksy checks",
+    "truncated": "a header, table or cluster runs past the end of the file",
+    "l1_entry": "an L1 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned L2 table offset)",
+    "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset)",
+    "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption)",
+}
+"""Every corruption of an image that :mod:`qjournal.image` reports, by rule code (stable)."""
+
+
+class ImageError(JournalError):
+    """A disk image that :mod:`qjournal.image` cannot map; ``offset`` is a byte offset in the image file.
+
+    ``code`` is stable: one of :data:`UNSUPPORTED_FEATURES` for an
+    :class:`UnsupportedImageError`, of :data:`IMAGE_CORRUPTION_RULES` for a
+    :class:`CorruptImageError`.
+    """
+
+    codes: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, code: str, reason: str, offset: int | None = None, **kw: object) -> None:
+        if code not in self.codes:
+            raise ValueError(f"unknown {type(self).__name__} code {code!r}")
+        self.code = code
+        super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
+
+
+class UnsupportedImageError(ImageError):
+    """The image uses a feature under which its clusters cannot be mapped honestly; refused before any cluster is read.
+
+    ``feature`` (= ``code``) is one of :data:`UNSUPPORTED_FEATURES`.
+    """
+
+    codes: ClassVar[dict[str, str]] = UNSUPPORTED_FEATURES
+
+    @property
+    def feature(self) -> str:
+        """The feature's code."""
+        return self.code
+
+
+class CorruptImageError(ImageError):
+    """The image breaks a rule of the qcow2 format where it was read; ``rule`` (= ``code``) is one of
+    :data:`IMAGE_CORRUPTION_RULES`."""
+
+    codes: ClassVar[dict[str, str]] = IMAGE_CORRUPTION_RULES
+
+    @property
+    def rule(self) -> str:
+        """The rule's code."""
+        return self.code

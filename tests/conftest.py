@@ -10,7 +10,10 @@ default is otherwise used.
 qcow2 images: the session fixture ``qemu_test_images`` builds
 ``tests/qemu_images.py``'s ``TEST_IMAGES`` once, with QEMU's tools, for every
 test that compares the qcow2 parser with QEMU (it skips without qemu-img and
-qemu-io, or fails under CI=true).
+qemu-io, or fails under CI=true); ``index_images`` builds
+``tests/image_oracle.py``'s ``INDEX_IMAGES`` once, for the tests of
+qjournal.image, qjournal.index and qjournal.verify (the same rule). Tests copy
+an image before they change it.
 """
 
 from __future__ import annotations
@@ -60,3 +63,13 @@ def qemu_test_images(tmp_path_factory):
     qi = _qemu_images()
     qi.require_qemu()
     return qi.build_all(qi.TEST_IMAGES, tmp_path_factory.mktemp("qemu-images"))
+
+
+@pytest.fixture(scope="session")
+def index_images(tmp_path_factory):
+    """name -> qemu_images.Image for every spec of image_oracle.INDEX_IMAGES."""
+    qi = _qemu_images()
+    qi.require_qemu()
+    import image_oracle
+
+    return qi.build_all(image_oracle.INDEX_IMAGES, tmp_path_factory.mktemp("index-images"))

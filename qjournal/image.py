@@ -1,0 +1,559 @@
+"""Disk images opened for reading: where each guest cluster's data lies in the file (qcow2 or raw).
+
+Strategy. One job: map the guest disk to the image file's bytes, and read those bytes.
+
+- qcow2 (the file starts with ``QFI\\xfb``): every rule of the format is the
+  generated parser's (:mod:`qjournal.generated.qcow2`, from
+  ``formats/qcow2.ksy``). Opening parses the header and its extensions; walking
+  the disk reads the part of the active L1 table the guest disk uses, then
+  each L2 table's used part, one positioned read each, and has the generated
+  ``L1Entry`` and ``L2Entry`` types parse every entry, classified by the .ksy's
+  ``cluster_type``. This module adds no rule of its own: it refuses, before any
+  table is read, what it cannot map honestly (``UNSUPPORTED_FEATURES`` of
+  :mod:`qjournal.errors`), and turns the parser's failures into errors that
+  name the file and the byte offset.
+- raw (no qcow2 magic, or ``format="raw"``): the file is the guest disk, seen in
+  blocks of ``block_size`` bytes; host offset = guest offset.
+- data: ``os.pread`` on a descriptor opened read-only, safe from any thread, in
+  runs as large as the caller asks. Nothing here ever writes.
+
+Only an image's own clusters count: an unallocated cluster of an image with a
+backing file is ``unallocated`` here, never read from the backing file. Only
+the active L1 table counts: internal snapshots keep their own tables, which
+are not walked.
+
+The vocabulary is the .ksy's: ``cluster_size``, ``len_virtual_disk``,
+``ofs_guest``; ``ofs_host`` is its ``ofs_host_cluster`` (or, for a compressed
+cluster, ``ofs_compressed_data``).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+from collections.abc import Iterator
+from io import BytesIO
+from typing import Any, BinaryIO, NamedTuple
+
+import kaitaistruct
+from kaitaistruct import KaitaiStream
+
+from qjournal.area import check_path
+from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
+from qjournal.generated.qcow2 import Qcow2
+
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "LEN_SECTOR",
+    "Extent",
+    "GuestCluster",
+    "Image",
+    "Kind",
+    "Qcow2Image",
+    "RawImage",
+    "check_block_size",
+    "open_image",
+]
+
+LEN_SECTOR = 512
+"""The unit of ``physical_sector`` and ``first_logical_sector`` (D8, D25)."""
+DEFAULT_BLOCK_SIZE = 65536
+"""Block size of a raw image unless told otherwise (QEMU's default qcow2 cluster size)."""
+MIN_CLUSTER_SIZE = 512
+MAX_CLUSTER_SIZE = 2 << 20
+"""Cluster sizes formats/qcow2.ksy accepts (cluster_bits 9 to 21), and the block sizes of a raw image."""
+
+QCOW2_MAGIC = b"QFI\xfb"
+"""The header's ``magic`` (formats/qcow2.ksy)."""
+_OFS_CRYPT_METHOD = 32
+_OFS_INCOMPATIBLE_FEATURES = 72
+"""Where the header fields a refusal names start (QEMU docs/interop/qcow2.txt "== Header ==": bytes 32-35, 72-79)."""
+
+_OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"KDMV", "a VMDK sparse extent"),
+    (0, b"COWD", "a VMDK ESX sparse extent"),
+    (0, b"# Disk DescriptorFile", "a VMDK descriptor"),
+    (0, b"vhdxfile", "a VHDX image"),
+    (0, b"conectix", "a dynamic or differencing VHD image"),
+    (0, b"QED\x00", "a QED image"),
+    (0, b"WithoutFreeSpace", "a Parallels image"),
+    (0, b"WithouFreSpacExt", "a Parallels image"),
+    (64, b"\x7f\x10\xda\xbe", "a VDI image"),
+)
+"""Formats whose blocks are not where the guest sees them: taken for raw they would be mapped wrongly."""
+_LEN_SNIFF = 72
+
+
+class Kind(enum.StrEnum):
+    """What a guest cluster is, in this image alone."""
+
+    DATA = "data"
+    """Stored uncompressed in a host cluster (the .ksy's ``cluster_type::normal``; every block of a raw image)."""
+    ZERO = "zero"
+    """Reads as zeros by its L2 entry (``zero_plain``, or ``zero_allocated`` with a preallocated host cluster)."""
+    COMPRESSED = "compressed"
+    """Stored compressed, at a byte offset inside shared host sectors (``compressed``)."""
+    UNALLOCATED = "unallocated"
+    """No storage in this image: it reads from the backing file, or as zeros (``unallocated``)."""
+
+
+class GuestCluster(NamedTuple):
+    """One guest cluster and where its data is.
+
+    ``ofs_host`` is the host cluster's offset for DATA and for a preallocated
+    ZERO cluster, the compressed data's offset for COMPRESSED, else None;
+    ``len_host`` the bytes there (the cluster size; ``len_compressed_data``; the
+    last block of a raw image may be shorter), else 0.
+    """
+
+    ofs_guest: int
+    kind: Kind
+    ofs_host: int | None
+    len_host: int
+
+
+class Extent(NamedTuple):
+    """Consecutive guest clusters of one kind whose host clusters, if any, are consecutive too (as ``qemu-img map`` shows them).
+
+    ``length`` is in guest bytes (the last extent ends at ``len_virtual_disk``);
+    ``ofs_host`` is where the host range starts (None for COMPRESSED, UNALLOCATED
+    and plain ZERO extents) and ``len_host`` its length: whole host clusters,
+    for the last guest cluster too, which the virtual disk may end inside
+    (a raw image's last block is what the file holds).
+    """
+
+    ofs_guest: int
+    length: int
+    kind: Kind
+    ofs_host: int | None
+    len_host: int
+
+
+class _Run(NamedTuple):
+    """``num`` guest clusters from number ``idx``, of one kind; ``ofs_host`` steps by the cluster size."""
+
+    idx: int
+    num: int
+    kind: Kind
+    ofs_host: int | None
+    len_host: int
+
+
+def check_block_size(block_size: object) -> int:
+    """A raw image's block size: a power of two from 512 bytes to 2 MiB, as qcow2 cluster sizes are."""
+    if (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, int)
+        or not MIN_CLUSTER_SIZE <= block_size <= MAX_CLUSTER_SIZE
+        or block_size & (block_size - 1)
+    ):
+        raise JournalArgumentError(
+            f"${{block_size}} must be a power of two from {MIN_CLUSTER_SIZE} bytes to {MAX_CLUSTER_SIZE} (2 MiB), "
+            f"as a qcow2 cluster size is, not {block_size!r}"
+        )
+    return block_size
+
+
+class Image:
+    """A disk image opened for reading (see :func:`open_image`); a context manager that closes the file.
+
+    ``guest_clusters``, ``extents`` and ``map`` parse through one stream: call
+    them from one thread. ``read`` and ``readinto`` are positioned reads, safe
+    from any thread.
+    """
+
+    format: str
+    """``"qcow2"`` or ``"raw"``."""
+    cluster_size: int
+    """Bytes per guest cluster (a raw image: the block size)."""
+    len_virtual_disk: int
+    """The guest disk's size in bytes (a raw image: the file's)."""
+
+    def __init__(self, name: str, file: BinaryIO, len_file: int) -> None:
+        self.name = name
+        """The file's name, for messages."""
+        self.len_file = len_file
+        """The image file's size in bytes."""
+        self._file: BinaryIO | None = file
+        self._fd = file.fileno()
+
+    @property
+    def num_guest_clusters(self) -> int:
+        """Guest clusters of the virtual disk (the last may be partial)."""
+        return -(-self.len_virtual_disk // self.cluster_size)
+
+    def _runs(self) -> Iterator[_Run]:
+        raise NotImplementedError
+
+    def guest_clusters(self) -> Iterator[GuestCluster]:
+        """Every guest cluster, in guest order, with its mapping."""
+        cs = self.cluster_size
+        for run in self._runs():
+            host, kind, len_host = run.ofs_host, run.kind, run.len_host
+            for k in range(run.num):
+                yield GuestCluster((run.idx + k) * cs, kind, None if host is None else host + k * cs, len_host)
+
+    def extents(self) -> Iterator[Extent]:
+        """The guest disk in guest order as maximal :class:`Extent` runs (a huge unallocated range is one item)."""
+        cs, end = self.cluster_size, self.len_virtual_disk
+        cur: list[Any] | None = None  # [ofs_guest, length, kind, ofs_host, len_host]
+        for run in self._runs():
+            start = run.idx * cs
+            length = min(run.num * cs, end - start)
+            host = run.ofs_host if run.kind is not Kind.COMPRESSED else None
+            len_host = 0 if host is None else run.len_host + (run.num - 1) * cs
+            if cur is not None and cur[2] is run.kind and (
+                (host is None and cur[3] is None) or (host is not None and cur[3] is not None and cur[3] + cur[4] == host)
+            ):
+                cur[1] += length
+                cur[4] += len_host
+                continue
+            if cur is not None:
+                yield Extent(*cur)
+            cur = [start, length, run.kind, host, len_host]
+        if cur is not None:
+            yield Extent(*cur)
+
+    def map(self, ofs_guest: int) -> GuestCluster:
+        """The guest cluster holding guest offset ``ofs_guest`` (0 <= ofs_guest < len_virtual_disk)."""
+        raise NotImplementedError
+
+    def _check_guest_offset(self, ofs_guest: object) -> int:
+        if isinstance(ofs_guest, bool) or not isinstance(ofs_guest, int) or not 0 <= ofs_guest < self.len_virtual_disk:
+            raise JournalArgumentError(
+                f"guest offset {ofs_guest!r} is outside the virtual disk (0 to {self.len_virtual_disk - 1})", source=self.name
+            )
+        return ofs_guest
+
+    def readinto(self, ofs: int, buf: memoryview) -> int:
+        """Fill ``buf`` from file offset ``ofs``; the bytes read, fewer than ``len(buf)`` only at the end of the file."""
+        got = 0
+        n = len(buf)
+        while got < n:
+            try:
+                k = os.preadv(self._fd, [buf[got:]], ofs + got)
+            except OSError as exc:
+                raise JournalIOError(f"cannot read: {exc.strerror or exc}", ofs + got, source=self.name) from None
+            if k == 0:
+                break
+            got += k
+        return got
+
+    def read(self, ofs: int, n: int) -> bytes:
+        """Exactly ``n`` bytes at file offset ``ofs``; refused past the end of the file."""
+        if ofs < 0 or n < 0:
+            raise JournalArgumentError(f"cannot read {n} bytes at offset {ofs}", source=self.name)
+        buf = bytearray(n)
+        got = self.readinto(ofs, memoryview(buf))
+        if got != n:
+            raise JournalIOError(
+                f"short read: {got} of {n} bytes at {ofs:#x}: the file ends at {self.len_file:#x}", ofs + got, source=self.name
+            )
+        return bytes(buf)
+
+    def fileno(self) -> int:
+        """The read-only descriptor of the image file."""
+        return self._fd
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Image:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.cluster_size}-byte clusters, {self.len_virtual_disk} bytes>"
+
+
+class RawImage(Image):
+    """A raw image: the file is the guest disk, in blocks of ``block_size`` bytes (the last may be shorter)."""
+
+    format = "raw"
+
+    def __init__(self, name: str, file: BinaryIO, len_file: int, block_size: int) -> None:
+        super().__init__(name, file, len_file)
+        self.cluster_size = check_block_size(block_size)
+        self.len_virtual_disk = len_file
+
+    def _runs(self) -> Iterator[_Run]:
+        full, rest = divmod(self.len_file, self.cluster_size)
+        if full:
+            yield _Run(0, full, Kind.DATA, 0, self.cluster_size)
+        if rest:
+            yield _Run(full, 1, Kind.DATA, full * self.cluster_size, rest)
+
+    def map(self, ofs_guest: int) -> GuestCluster:
+        start = self._check_guest_offset(ofs_guest) // self.cluster_size * self.cluster_size
+        return GuestCluster(start, Kind.DATA, start, min(self.cluster_size, self.len_file - start))
+
+
+_KINDS = {
+    Qcow2.ClusterType.normal: Kind.DATA,
+    Qcow2.ClusterType.zero_plain: Kind.ZERO,
+    Qcow2.ClusterType.zero_allocated: Kind.ZERO,
+    Qcow2.ClusterType.compressed: Kind.COMPRESSED,
+    Qcow2.ClusterType.unallocated: Kind.UNALLOCATED,
+}
+
+_HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageError], str, int, str]] = {
+    "/types/header/seq/1": (UnsupportedImageError, "version", 4, "qcow2 version {actual}: only versions 2 and 3 exist"),
+    "/types/header/seq/3": (CorruptImageError, "header", 16, "backing file name of {actual} bytes: at most 1023"),
+    "/types/header/seq/4": (
+        UnsupportedImageError, "cluster_size", 20, "cluster_bits {actual}: clusters are 512 bytes to 2 MiB (9 to 21)"),
+    "/types/header/seq/8": (CorruptImageError, "header", 40, "the L1 table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/9": (CorruptImageError, "header", 48, "the refcount table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/12": (CorruptImageError, "header", 64, "the snapshot table offset {actual:#x} is not cluster-aligned"),
+    "/types/incompatible_features/seq/7": (
+        UnsupportedImageError, "unknown_incompatible_feature", _OFS_INCOMPATIBLE_FEATURES,
+        "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread"),
+    "/types/incompatible_features/seq/8": (
+        UnsupportedImageError, "extended_l2", _OFS_INCOMPATIBLE_FEATURES,
+        "extended L2 entries (with clusters under 16 KiB, which the spec forbids too)"),
+    "/types/header/seq/16": (CorruptImageError, "header", 96, "refcount_order {actual}: at most 6"),
+    "/types/header/seq/17": (CorruptImageError, "header", 100, "header_length {actual} breaks its rule (at least 104, a multiple of 8)"),
+    "/types/header/seq/18": (CorruptImageError, "header", 104, "compression_type {actual} disagrees with the compression type feature bit"),
+}
+"""The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, where, and why."""
+
+
+class Qcow2Image(Image):
+    """A qcow2 image (versions 2 and 3) through the generated parser: ``qcow2`` is its ``Qcow2`` root."""
+
+    format = "qcow2"
+
+    def __init__(self, name: str, file: BinaryIO, len_file: int) -> None:
+        super().__init__(name, file, len_file)
+        try:
+            self.qcow2: Any = Qcow2(KaitaiStream(file))
+        except kaitaistruct.ValidationFailedError as exc:
+            rule = _HEADER_RULES.get(exc.src_path)
+            if rule is None:
+                raise CorruptImageError(
+                    "header", f"the qcow2 header breaks the rule {exc.src_path} of formats/qcow2.ksy", exc.io.pos(), source=name
+                ) from None
+            cls, code, ofs, text = rule
+            actual = getattr(exc, "actual", None)
+            raise cls(code, "unsupported qcow2 image: " * (cls is UnsupportedImageError) + text.format(actual=actual),
+                      ofs, source=name) from None
+        except EOFError:
+            raise CorruptImageError(
+                "truncated", f"the file ({len_file} bytes) ends inside the qcow2 header or its extensions", len_file, source=name
+            ) from None
+        h = self.qcow2.header
+        self.header: Any = h
+        """The generated ``Header``: ``version``, ``cluster_bits``, ``num_l1_entries``..."""
+        self.cluster_size = int(h.cluster_size)
+        self.len_virtual_disk = int(h.len_virtual_disk)
+        self.version = int(h.version)
+        """2 or 3."""
+        self.backing_file_name: str | None = self.qcow2.backing_file_name
+        """The backing file's name, or None; its clusters are never read."""
+        self._refuse_unsupported()
+
+    def _refuse_unsupported(self) -> None:
+        """Refuse, before any table is read, the features under which clusters cannot be mapped honestly."""
+        h, name = self.header, self.name
+        crypt = h.crypt_method
+        if crypt != Qcow2.CryptMethod.none:
+            what = crypt.name if isinstance(crypt, Qcow2.CryptMethod) else f"{int(crypt)} (unknown)"
+            raise UnsupportedImageError(
+                "encryption",
+                f"unsupported qcow2 image: encrypted (crypt_method {what}): its clusters hold ciphertext, "
+                f"whose hashes say nothing of the guest's data",
+                _OFS_CRYPT_METHOD, source=name,
+            )
+        extensions = self.qcow2.header_extension_area.extensions or []
+        if h.has_external_data_file or any(e.extension_type == Qcow2.HeaderExtensionType.external_data_file for e in extensions):
+            raise UnsupportedImageError(
+                "external_data_file",
+                "unsupported qcow2 image: an external data file holds its clusters (incompatible feature bit 2), "
+                "so host offsets are not offsets in this file",
+                _OFS_INCOMPATIBLE_FEATURES, source=name,
+            )
+        if h.has_extended_l2:
+            raise UnsupportedImageError(
+                "extended_l2",
+                "unsupported qcow2 image: extended L2 entries (incompatible feature bit 4): a cluster may be allocated "
+                "one subcluster at a time, so a whole cluster's hash would mix guest data with bytes the guest never wrote",
+                _OFS_INCOMPATIBLE_FEATURES, source=name,
+            )
+        if h.is_corrupt:
+            raise UnsupportedImageError(
+                "corrupt_bit",
+                "unsupported qcow2 image: the corrupt bit is set (incompatible feature bit 1): QEMU found its metadata "
+                "inconsistent, so its mapping cannot be trusted; 'qemu-img check -r' repairs it",
+                _OFS_INCOMPATIBLE_FEATURES, source=name,
+            )
+
+    # -- walking the active tables ---------------------------------------------------------------
+    def _pread_table(self, ofs: int, n: int, what: str) -> bytes:
+        buf = bytearray(n)
+        if self.readinto(ofs, memoryview(buf)) != n:
+            raise CorruptImageError(
+                "truncated",
+                f"{what} ({n} bytes at {ofs:#x}) runs past the end of the file ({self.len_file} bytes)",
+                ofs, source=self.name,
+            )
+        return bytes(buf)
+
+    def _entry_error(self, exc: Exception, table: str, ofs_entry: int, idx: int) -> CorruptImageError:
+        """A parse failure of one L1 or L2 entry, as an error naming the entry's offset and the guest clusters it maps."""
+        cs, n2 = self.cluster_size, int(self.header.num_l2_entries)
+        first = idx * n2 * cs if table == "l1_entry" else idx * cs
+        span = f"guest offsets {first:#x}-{first + n2 * cs - 1:#x}" if table == "l1_entry" else f"guest offset {first:#x}"
+        if isinstance(exc, kaitaistruct.ValidationFailedError):
+            why = f"breaks the rule {exc.src_path} of formats/qcow2.ksy"
+            why += " (its L2 table offset must be cluster-aligned)" if table == "l1_entry" else (
+                " (its host offset must be cluster-aligned, a compressed offset in range)")
+        else:
+            why = "cannot be read"
+        name = "L1 entry" if table == "l1_entry" else "L2 entry"
+        return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
+
+    def _runs(self) -> Iterator[_Run]:
+        h, root, cs = self.header, self.qcow2, self.cluster_size
+        n2 = int(h.num_l2_entries)
+        total = self.num_guest_clusters
+        num_l1 = -(-total // n2)
+        ofs_l1 = int(h.ofs_l1_table)
+        in_table = min(num_l1, int(h.num_l1_entries))
+        l1_raw = self._pread_table(ofs_l1, 8 * in_table, f"the L1 table's first {in_table} entries")
+        l1_stream = KaitaiStream(BytesIO(l1_raw))
+        v2 = self.version < 3
+        for i in range(num_l1):
+            first = i * n2
+            count = min(n2, total - first)
+            if i >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
+                yield _Run(first, total - first, Kind.UNALLOCATED, None, 0)
+                return
+            try:
+                l1e = Qcow2.L1Entry(l1_stream, root, root)
+                ofs_l2 = int(l1e.ofs_l2_table)
+            except (kaitaistruct.KaitaiStructError, EOFError) as exc:
+                raise self._entry_error(exc, "l1_entry", ofs_l1 + 8 * i, i) from None
+            if not ofs_l2:
+                yield _Run(first, count, Kind.UNALLOCATED, None, 0)
+                continue
+            raw = self._pread_table(ofs_l2, 8 * count, f"the L2 table of guest offsets {first * cs:#x} on")
+            stream = KaitaiStream(BytesIO(raw))
+            seen: dict[bytes, _Run] = {}  # entries with no host offset repeat: parse each distinct one once
+            for j in range(count):
+                key = raw[8 * j : 8 * j + 8]
+                known = seen.get(key)
+                if known is not None:
+                    yield known._replace(idx=first + j)
+                    continue
+                stream.seek(8 * j)
+                try:
+                    e = Qcow2.L2Entry(stream, l1e, root)
+                    kind = _KINDS[e.cluster_type]
+                    if kind is Kind.COMPRESSED:
+                        run = _Run(first + j, 1, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
+                    else:
+                        host = int(e.ofs_host_cluster)
+                        run = _Run(first + j, 1, kind, host or None, cs if host else 0)
+                except (kaitaistruct.KaitaiStructError, EOFError) as exc:
+                    raise self._entry_error(exc, "l2_entry", ofs_l2 + 8 * j, first + j) from None
+                if v2 and kind is Kind.ZERO:
+                    raise self._zero_in_v2(ofs_l2 + 8 * j, first + j)
+                if run.ofs_host is None:
+                    seen[key] = run
+                yield run
+
+    def _zero_in_v2(self, ofs_entry: int, idx: int) -> CorruptImageError:
+        return CorruptImageError(
+            "zero_in_v2",
+            f"the L2 entry of guest offset {idx * self.cluster_size:#x} has the zero flag, which a version 2 image "
+            f"does not have (QEMU calls it corruption)",
+            ofs_entry, source=self.name,
+        )
+
+    def map(self, ofs_guest: int) -> GuestCluster:
+        """The guest cluster at ``ofs_guest``, looked up as the .ksy's ``guest_cluster`` does: one L1 and one L2 entry."""
+        idx = self._check_guest_offset(ofs_guest) // self.cluster_size
+        root = self.qcow2
+        gc = Qcow2.GuestCluster(idx, root._io, root, root)
+        try:
+            e = gc.l2_entry
+            if e is None:
+                return GuestCluster(idx * self.cluster_size, Kind.UNALLOCATED, None, 0)
+            kind = _KINDS[e.cluster_type]
+            if kind is Kind.COMPRESSED:
+                return GuestCluster(idx * self.cluster_size, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
+            host = int(e.ofs_host_cluster)
+        except (kaitaistruct.KaitaiStructError, EOFError) as exc:
+            if isinstance(exc, kaitaistruct.ValidationFailedError) and exc.src_path.startswith("/types/l1_entry"):
+                raise self._entry_error(exc, "l1_entry", int(self.header.ofs_l1_table) + 8 * gc.l1_index, gc.l1_index) from None
+            raise self._entry_error(exc, "l2_entry", int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx) from None
+        if self.version < 3 and kind is Kind.ZERO:
+            raise self._zero_in_v2(int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx)
+        return GuestCluster(idx * self.cluster_size, kind, host or None, self.cluster_size if host else 0)
+
+
+def open_image(path: str | os.PathLike[str], *, format: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> Image:
+    """Open a disk image for reading: qcow2 when it starts with the qcow2 magic, else raw in blocks of ``block_size``.
+
+    ``format`` (``"qcow2"`` or ``"raw"``) forces one: ``"raw"`` reads any file
+    as raw, a qcow2 image too. Refused, with a :class:`UnsupportedImageError`
+    naming the feature and the header's byte offset: encryption, an external
+    data file, extended L2 entries, the corrupt bit, unknown incompatible
+    features, and (unless ``format="raw"``) files that start like another image
+    format whose blocks are not where its guest sees them (VMDK, VHD, VHDX,
+    VDI, QED, Parallels). ``block_size`` applies to raw images only.
+    """
+    if format not in (None, "qcow2", "raw"):
+        raise JournalArgumentError(f'format must be "qcow2", "raw" or None (from the file), not {format!r}')
+    name = os.fsdecode(path) if isinstance(path, (str, os.PathLike)) else repr(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise JournalArgumentError(f"an image is opened from a path, not {type(path).__name__}")
+    check_path(path, name)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise JournalIOError("no such file", source=name) from None
+    except OSError as exc:
+        raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=name) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise JournalIOError("is a directory, not a disk image", source=name)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise JournalIOError("not a regular file or block device (a FIFO, socket or character device?)", source=name)
+    if format == "raw":
+        check_block_size(block_size)
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - the image owns it
+    except OSError as exc:
+        raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=name) from None
+    try:
+        len_file = file.seek(0, os.SEEK_END)
+        file.seek(0)
+        head = os.pread(file.fileno(), _LEN_SNIFF, 0)
+    except OSError as exc:
+        file.close()
+        raise JournalIOError(f"cannot read: {exc.strerror or exc}", 0, source=name) from None
+    try:
+        if format == "qcow2" or (format is None and head.startswith(QCOW2_MAGIC)):
+            if not head.startswith(QCOW2_MAGIC):
+                raise CorruptImageError("header", f"not a qcow2 image: it does not start with the magic {QCOW2_MAGIC!r}", 0,
+                                        source=name)
+            return Qcow2Image(name, file, len_file)
+        if format is None:
+            for ofs, magic, what in _OTHER_FORMATS:
+                if head[ofs : ofs + len(magic)] == magic:
+                    raise UnsupportedImageError(
+                        "other_format",
+                        f"unsupported image: it starts like {what} (magic {magic!r}), whose blocks are not where "
+                        f"its guest sees them; convert it (qemu-img convert -O qcow2), or read the file as it is "
+                        f"(${{format_raw}})",
+                        ofs, source=name,
+                    )
+        return RawImage(name, file, len_file, block_size)
+    except BaseException:
+        file.close()
+        raise

@@ -1,0 +1,268 @@
+"""Verifying a journal against its image: does every live HASH entry still tell the truth? (D9, D25)
+
+Strategy. Learn the live entries (the last HASH entry per digest, D9) in one
+function, :func:`live_hash_entries`, so that a bounded-memory live index can
+take its place. For each entry, check what the image says of its fields
+(D25): the cluster at ``physical_sector * 512`` must lie in the file on a
+cluster boundary and still hash to ``digest``, with the algorithm the
+digest's length names; ``first_logical_sector`` must be a cluster boundary of
+the guest disk whose cluster maps, through the image's L1 and L2 tables (a raw
+image: to itself), to that same host cluster. The mapping is looked up in the
+caller's thread; the clusters are read and hashed on every core by
+:func:`qjournal.hashing.hash_ranges`. Every problem is reported, with the
+entry's offset and digest, as a stable code (:data:`VERIFY_PROBLEMS`) and a
+sentence; nothing is ever written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from qjournal.area import Source, describe
+from qjournal.entries import HashEntry
+from qjournal.errors import CorruptImageError, JournalArgumentError, spell
+from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
+from qjournal.packing import live_entries
+from qjournal.reader import read
+
+__all__ = ["VERIFY_PROBLEMS", "Mismatch", "VerifyReport", "live_hash_entries", "verify"]
+
+VERIFY_PROBLEMS: dict[str, str] = {
+    "digest_length": "the digest's length names no hash algorithm, or not the one given",
+    "physical_unaligned": "physical_sector * 512 is not a multiple of the cluster size",
+    "physical_past_end": "the cluster at physical_sector * 512 does not lie inside the image file",
+    "data_changed": "the cluster at physical_sector * 512 no longer hashes to the digest",
+    "logical_unaligned": "first_logical_sector * 512 is not a multiple of the cluster size",
+    "logical_past_end": "first_logical_sector * 512 is past the end of the virtual disk",
+    "logical_unreadable": "the L1 or L2 entry that maps first_logical_sector cannot be read (it breaks a rule of the format)",
+    "logical_not_data": "the guest cluster at first_logical_sector is no data cluster of this image (unallocated, zero or compressed)",
+    "logical_elsewhere": "the guest cluster at first_logical_sector maps to another host cluster than physical_sector's",
+}
+"""Every problem verify reports, by stable code, in the order they are checked for one entry."""
+_ORDER = {code: i for i, code in enumerate(VERIFY_PROBLEMS)}
+
+
+class Mismatch(NamedTuple):
+    """One problem of one live HASH entry: ``ofs`` is the entry's area offset, ``problem`` a code of :data:`VERIFY_PROBLEMS`."""
+
+    ofs: int
+    digest: bytes
+    problem: str
+    reason: str
+    physical_sector: int
+    first_logical_sector: int
+
+    def message(self, *, cli: bool = False) -> str:
+        """One line: the entry's offset, the code, the sentence (options spelt for ``cli`` or not, as errors are)."""
+        return f"entry at offset {self.ofs:#x} ({self.ofs}): [{self.problem}] {spell(self.reason, cli=cli)}"
+
+    def to_dict(self, *, cli: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict (the digest as lowercase hex, the reason's options spelt for ``cli`` or not)."""
+        return {
+            "ofs": self.ofs,
+            "digest": self.digest.hex(),
+            "problem": self.problem,
+            "reason": spell(self.reason, cli=cli),
+            "physical_sector": self.physical_sector,
+            "first_logical_sector": self.first_logical_sector,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What :func:`verify` checked and found.
+
+    ``num_checked`` live entries were checked; ``num_mismatched`` of them have
+    at least one problem; ``mismatches`` holds every problem (an entry may have
+    several), in the journal's order of the live entries. A mismatch's
+    ``reason`` names options as ``${name}``, as an error's does: its
+    ``message(cli=...)`` spells them.
+    """
+
+    journal: str
+    image: str
+    format: str
+    block_size: int
+    """The cluster size the entries are checked against (the qcow2 image's own, or a raw image's block size)."""
+    num_checked: int
+    num_mismatched: int
+    mismatches: tuple[Mismatch, ...]
+    len_read: int
+    """Bytes read and hashed."""
+
+    @property
+    def is_clean(self) -> bool:
+        """True when every live entry checked out."""
+        return not self.mismatches
+
+    def to_dict(self, *, cli: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict: every field, ``mismatches`` as a list of dicts, and ``is_clean``."""
+        return {
+            "journal": self.journal,
+            "image": self.image,
+            "format": self.format,
+            "block_size": self.block_size,
+            "num_checked": self.num_checked,
+            "num_mismatched": self.num_mismatched,
+            "mismatches": [m.to_dict(cli=cli) for m in self.mismatches],
+            "len_read": self.len_read,
+            "is_clean": self.is_clean,
+        }
+
+
+def live_hash_entries(journal: Source, offset: int = 0, length: int | None = None) -> list[HashEntry]:
+    """The live HASH entries of a journal (D9), each with its ``ofs``: the last per digest, in the order of those.
+
+    The one place verify learns them (a replay through :func:`qjournal.read`
+    and :func:`qjournal.packing.live_entries`, in memory); a corrupt journal
+    raises the reader's :class:`CorruptJournalError`.
+    """
+    with read(journal, offset, length) as reader:
+        return live_entries(reader.replay())
+
+
+def verify(
+    journal: Source,
+    image: str | os.PathLike[str] | Image,
+    *,
+    block_size: int | None = None,
+    hash_name: str | None = None,
+    journal_offset: int = 0,
+    journal_length: int | None = None,
+    jobs: int | None = None,
+) -> VerifyReport:
+    """Check every live HASH entry of ``journal`` against ``image`` (D9, D25); report each problem found.
+
+    ``image`` is a path (:func:`qjournal.image.open_image`) or an open
+    :class:`Image`. Clusters are the qcow2 image's own (a ``block_size`` other
+    than its cluster size is refused) or, for a raw image, blocks of
+    ``block_size`` (default 65536). The algorithm is the one the digest's
+    length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless ``hash_name``
+    gives one (any :mod:`hashlib` name) for every entry. The journal is the area
+    at ``journal_offset`` (``journal_length`` bytes, or the rest of the file).
+    ``jobs`` hashing threads (default: one per core).
+    """
+    name = check_hash_name(hash_name) if hash_name is not None else None
+    owned = not isinstance(image, Image)
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
+    try:
+        if block_size is not None and block_size != img.cluster_size:
+            raise JournalArgumentError(
+                f"the {img.format} image's clusters are {img.cluster_size} bytes: ${{block_size}} {block_size} "
+                f"{'applies to a raw image' if img.format == 'qcow2' else 'is not the block size it was opened with'}",
+                source=img.name,
+            )
+        entries = live_hash_entries(journal, journal_offset, journal_length)
+        found: dict[int, list[Mismatch]] = {}
+        len_read = 0
+        by_hash: dict[str, list[tuple[int, int, int]]] = {}  # algorithm -> (entry index, ofs_host, length) to hash
+        for i, e in enumerate(entries):
+            problems = _check_fields(img, e, name)
+            for code, reason in problems:
+                found.setdefault(i, []).append(_mismatch(e, code, reason))
+            if not any(code.startswith(("physical_", "digest_")) for code, _ in problems):
+                algo = name or hash_name_for(len(e.digest))
+                assert algo is not None
+                ofs = e.physical_sector * LEN_SECTOR
+                by_hash.setdefault(algo, []).append((i, ofs, min(img.cluster_size, img.len_file - ofs)))
+        for algo, reads in by_hash.items():
+            results = hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs)
+            with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
+                for tags, digests in results:
+                    for (i, ofs, length), digest in zip(tags, digests, strict=True):
+                        len_read += length
+                        e = entries[i]
+                        if digest != e.digest:
+                            found.setdefault(i, []).append(_mismatch(
+                                e, "data_changed",
+                                f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
+                                f"not to the entry's digest",
+                            ))
+        mismatches = tuple(m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.problem]))
+        return VerifyReport(
+            journal=describe(journal),
+            image=img.name,
+            format=img.format,
+            block_size=img.cluster_size,
+            num_checked=len(entries),
+            num_mismatched=len(found),
+            mismatches=mismatches,
+            len_read=len_read,
+        )
+    finally:
+        if owned:
+            img.close()
+
+
+def _mismatch(e: HashEntry, code: str, reason: str) -> Mismatch:
+    assert e.ofs is not None
+    return Mismatch(e.ofs, e.digest, code, reason, e.physical_sector, e.first_logical_sector)
+
+
+def _tasks(reads: list[tuple[int, int, int]]) -> Iterator[tuple[list[tuple[int, int, int]], list[tuple[int, int]]]]:
+    """The reads in tasks of about LEN_RUN bytes: tag = the reads, ranges = (ofs, length) of each."""
+    tags: list[tuple[int, int, int]] = []
+    size = 0
+    for r in reads:
+        tags.append(r)
+        size += r[2]
+        if size >= LEN_RUN:
+            yield tags, [(ofs, length) for _, ofs, length in tags]
+            tags, size = [], 0
+    if tags:
+        yield tags, [(ofs, length) for _, ofs, length in tags]
+
+
+def _check_fields(img: Image, e: HashEntry, hash_name: str | None) -> list[tuple[str, str]]:
+    """Every problem of an entry that the image's mapping shows, before any data is read: (code, sentence)."""
+    out: list[tuple[str, str]] = []
+    cs = img.cluster_size
+    n = len(e.digest)
+    if hash_name is None and hash_name_for(n) is None:
+        out.append(("digest_length", f"a digest of {n} bytes names no hash algorithm (SHA-1 20, SHA-256 32, SHA-512 64): "
+                                     f"give it with ${{hash_name}}"))
+    elif hash_name is not None and _digest_size(hash_name) != n:
+        out.append(("digest_length", f"a digest of {n} bytes, but {hash_name} digests are {_digest_size(hash_name)} bytes"))
+    ofs = e.physical_sector * LEN_SECTOR
+    unit = "cluster size" if img.format == "qcow2" else "block size (${block_size})"
+    if ofs % cs:
+        out.append(("physical_unaligned", f"physical_sector {e.physical_sector} is host offset {ofs:#x}, not a multiple of "
+                                          f"the {unit} {cs}"))
+    elif ofs >= img.len_file or (img.format == "qcow2" and ofs + cs > img.len_file):
+        out.append(("physical_past_end", f"the {cs}-byte cluster at host offset {ofs:#x} (physical_sector "
+                                         f"{e.physical_sector}) is past the end of the file ({img.len_file} bytes)"))
+    guest = e.first_logical_sector * LEN_SECTOR
+    if guest % cs:
+        out.append(("logical_unaligned", f"first_logical_sector {e.first_logical_sector} is guest offset {guest:#x}, not a "
+                                         f"multiple of the {unit} {cs}"))
+        return out
+    if guest >= img.len_virtual_disk:
+        out.append(("logical_past_end", f"first_logical_sector {e.first_logical_sector} is guest offset {guest:#x}, past the "
+                                        f"end of the virtual disk ({img.len_virtual_disk} bytes)"))
+        return out
+    try:
+        gc = img.map(guest)
+    except CorruptImageError as exc:
+        out.append(("logical_unreadable", f"the mapping of guest offset {guest:#x} cannot be read: {exc.message()}"))
+        return out
+    if gc.kind is not Kind.DATA:
+        what = {
+            Kind.UNALLOCATED: "unallocated in this image (a backing file's clusters are not its own)",
+            Kind.ZERO: "a zero cluster",
+            Kind.COMPRESSED: "a compressed cluster",
+        }[gc.kind]
+        out.append(("logical_not_data", f"guest offset {guest:#x} (first_logical_sector {e.first_logical_sector}) is {what}"))
+    elif gc.ofs_host != ofs:
+        out.append(("logical_elsewhere", f"guest offset {guest:#x} (first_logical_sector {e.first_logical_sector}) maps to "
+                                         f"host offset {gc.ofs_host:#x}, not to {ofs:#x} (physical_sector {e.physical_sector})"))
+    return out
+
+
+def _digest_size(hash_name: str) -> int:
+    return int(hashlib.new(hash_name).digest_size)

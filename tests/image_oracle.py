@@ -1,0 +1,160 @@
+"""What an image's index and mapping must be, from QEMU's answers and the image's bytes alone.
+
+The tests of qjournal.image, qjournal.index and qjournal.verify compare the
+library with this module, which never calls the library's mapping: the kind
+and host offset of every guest cluster come from ``qemu-img map --output=json``
+(tests/qemu_images.py), the digests from hashlib over the file's bytes at the
+offsets the map gives. ``INDEX_IMAGES`` are the images made for these tests
+(repeated clusters in known numbers, zero data and zero flags, compressed
+clusters, a backing chain, an internal snapshot, cluster sizes 4 KiB, 64 KiB
+and 2 MiB, versions 2 and 3); the tests also run over the supported images of
+``qemu_images.TEST_IMAGES``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import qemu_images as qi
+from qemu_images import Compress, ImageSpec, KiB, MiB, Snapshot, Write, Zero
+
+UNSUPPORTED = {
+    "luks_c4k": "encryption",
+    "data_file_raw_c4k": "external_data_file",
+    "data_file_c64k": "external_data_file",
+    "extended_l2_c64k": "extended_l2",
+    "extended_l2_c16k": "extended_l2",
+}
+"""The images of qemu_images.TEST_IMAGES that qjournal.image refuses, and the feature it names."""
+
+
+def _repeats(unit: int, base: int = 0) -> tuple[Write, ...]:
+    """Clusters of one pattern each, repeated 1, 2, 3, 5 and 9 times, from guest offset ``base``."""
+    out, pos = [], base
+    for pattern, times in ((0x11, 1), (0x22, 2), (0x33, 3), (0x44, 5), (0x55, 9)):
+        out.append(Write(pos, times * unit, pattern))
+        pos += (times + 1) * unit
+    return tuple(out)
+
+
+_BACKING_BASE = ImageSpec("idx_base", cluster_size=64 * KiB, size=1 * MiB,
+                          steps=(Write(0, 128 * KiB, 0xA1), Write(512 * KiB, 64 * KiB, 0xA3)))
+
+INDEX_IMAGES: tuple[ImageSpec, ...] = (
+    ImageSpec("idx_v3_c4k", cluster_size=4 * KiB, size=1 * MiB,
+              steps=(*_repeats(4 * KiB),
+                     Write(200 * KiB, 4 * KiB, 0x00),        # a data cluster whose bytes are zeros
+                     Zero(208 * KiB, 4 * KiB),               # a zero cluster (the flag)
+                     Write(256 * KiB + 512, 1 * KiB, 0x66),  # part of a cluster: QEMU fills the rest with zeros
+                     Write(1 * MiB - 4 * KiB, 4 * KiB, 0x11)),   # the last cluster repeats the first
+              doc="version 3, 4 KiB clusters: clusters shared by 1, 2, 3, 5 and 9, zero data, a zero flag"),
+    ImageSpec("idx_v2_c64k", cluster_size=64 * KiB, compat="0.10", size=4 * MiB,
+              steps=(*_repeats(64 * KiB), Write(3 * MiB, 64 * KiB, 0x00), Write(3 * MiB + 192 * KiB, 64 * KiB, 0x33)),
+              doc="version 2, 64 KiB clusters"),
+    ImageSpec("idx_v3_c2m", cluster_size=2 * MiB, size=12 * MiB,
+              steps=(Write(0, 2 * MiB, 0x11), Write(4 * MiB, 4 * MiB, 0x22), Zero(8 * MiB, 2 * MiB),
+                     Write(10 * MiB + 4 * KiB, 4 * KiB, 0x33)),
+              doc="2 MiB clusters: a duplicate, a zero cluster, a cluster QEMU completes with zeros"),
+    ImageSpec("idx_compressed", cluster_size=64 * KiB, size=1 * MiB,
+              steps=(Write(0, 256 * KiB, 0x77), Write(512 * KiB, 64 * KiB, 0x78), Compress(),
+                     Write(64 * KiB, 64 * KiB, 0x78), Write(768 * KiB, 128 * KiB, 0x79)),
+              doc="compressed clusters, then data clusters written after (one with a compressed cluster's content)"),
+    _BACKING_BASE,
+    ImageSpec("idx_top", cluster_size=64 * KiB, size=1 * MiB, backing=_BACKING_BASE,
+              steps=(Write(64 * KiB, 64 * KiB, 0xA1), Zero(0, 64 * KiB), Write(192 * KiB, 128 * KiB, 0xA2)),
+              doc="on a backing file: only the overlay's own clusters count"),
+    ImageSpec("idx_snapshot", cluster_size=64 * KiB, size=1 * MiB,
+              steps=(Write(0, 128 * KiB, 0xB1), Snapshot("s1"), Write(0, 64 * KiB, 0xB2), Write(256 * KiB, 64 * KiB, 0xB1)),
+              doc="an internal snapshot: the active disk's cluster 0 was copied on write"),
+)
+
+
+@dataclass
+class Unit:
+    """One guest cluster as QEMU's map describes it in this image alone."""
+
+    ofs_guest: int
+    kind: str  # data / zero / compressed / unallocated
+    ofs_host: int | None
+
+
+def qemu_clusters(image: qi.Image, cluster_size: int, size: int) -> list[Unit]:
+    """Every guest cluster of ``image`` (its own clusters only), from ``qemu-img map``."""
+    out = []
+    for u in qi.map_units(image.map(), cluster_size, size):
+        if u["depth"] > 0 or not u.get("present", u["data"] or u["zero"]):
+            out.append(Unit(u["start"], "unallocated", None))
+        elif u["zero"]:
+            out.append(Unit(u["start"], "zero", u.get("offset")))
+        elif u["data"] and "offset" in u:
+            out.append(Unit(u["start"], "data", u["offset"]))
+        else:  # data without an offset: compressed (these images are not encrypted)
+            out.append(Unit(u["start"], "compressed", None))
+    return out
+
+
+def zdb_rows(refs: Counter) -> dict[str, int]:
+    """Digests by how many clusters share them, in ``zdb -S``'s rows 1, 2, 3-4, 5-8..., up to the last non-empty row."""
+    def row(n: int) -> int:
+        k = 0
+        while (1 << k) < n:
+            k += 1
+        return k
+    counts = Counter(row(n) for n in refs.values())
+    labels = ["1", "2"] + [f"{(1 << (k - 1)) + 1}-{1 << k}" for k in range(2, 64)]
+    return {labels[k]: counts.get(k, 0) for k in range(max(counts) + 1)} if counts else {}
+
+
+@dataclass
+class Expected:
+    """What index must find: the entries (digest, physical_sector, first_logical_sector) in order, and the counts."""
+
+    entries: list[tuple[bytes, int, int]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    refs: Counter = field(default_factory=Counter)
+    len_read: int = 0
+
+    @property
+    def histogram(self) -> dict[str, int]:
+        return zdb_rows(self.refs)
+
+
+def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bool = False) -> Expected:
+    """The index of an image whose clusters are ``units`` and whose file holds ``data``: SHA-256 over the
+    bytes at each data cluster's host offset (a whole cluster; a raw image's last block as the file has it)."""
+    exp = Expected()
+    seen: set[bytes] = set()
+    for u in units:
+        if u.kind != "data":
+            exp.counts[u.kind] += 1
+            if u.kind == "compressed" or (u.kind == "zero" and u.ofs_host is not None):
+                exp.counts["allocated"] += 1
+            continue
+        exp.counts["allocated"] += 1
+        block = data[u.ofs_host:u.ofs_host + cluster_size]
+        assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
+        exp.len_read += len(block)
+        if block.count(0) == len(block):
+            exp.counts["zero"] += 1
+            continue
+        digest = hashlib.sha256(block).digest()
+        exp.refs[digest] += 1
+        if digest in seen:
+            exp.counts["duplicate"] += 1
+        else:
+            seen.add(digest)
+            exp.counts["unique"] += 1
+            exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
+    return exp
+
+
+def raw_units(size: int, block_size: int) -> list[Unit]:
+    """A raw image's blocks: host offset = guest offset."""
+    return [Unit(ofs, "data", ofs) for ofs in range(0, size, block_size)]
+
+
+def file_bytes(path: Path) -> bytes:
+    return Path(path).read_bytes()

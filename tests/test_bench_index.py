@@ -1,0 +1,67 @@
+"""The index benchmark (issue 12): a tiny run works, checks index's answer, and prints a sane ratio.
+
+No timing is asserted: the figures are the benchmark's to print.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import qemu_images as qi
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_index.py"
+
+
+def _load_bench():  # a script outside the package: load it by its path
+    spec = importlib.util.spec_from_file_location("qjournal_bench_index", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["qjournal_bench_index"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_bench()
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2"])
+def test_a_tiny_run_gives_sane_figures(fmt, tmp_path):
+    if fmt == "qcow2":
+        qi.require_qemu()
+    figures = bench.run(size=2 << 20, cluster_size=4096, fmt=fmt, repeat=1, directory=tmp_path)
+    assert figures["format"] == fmt and figures["num_unique"] + figures["num_duplicate"] == 512
+    assert figures["num_duplicate"] > 0 and figures["rate_mib_s"]["index"] > 0
+    if shutil.which("openssl"):
+        assert figures["ratio"] == figures["rate_mib_s"]["index"] / figures["rate_mib_s"]["openssl"] > 0
+    json.dumps(figures)
+    assert list(tmp_path.iterdir()) == []  # the image and journal are cleaned up
+
+
+def test_a_wrong_answer_fails_the_benchmark(tmp_path, monkeypatch):
+    """The generator's counts are the oracle: an index that miscounts is not timed as if right."""
+    real = bench.make_image
+
+    def lying(*args, **kwargs):
+        path, unique, duplicate = real(*args, **kwargs)
+        return path, unique + 1, duplicate
+
+    monkeypatch.setattr(bench, "make_image", lying)
+    with pytest.raises(AssertionError, match="index found"):
+        bench.run(size=1 << 20, cluster_size=4096, fmt="raw", repeat=1, directory=tmp_path)
+
+
+def test_the_command_prints_the_ratio_and_writes_json(tmp_path):
+    out = tmp_path / "figures.json"
+    proc = subprocess.run([sys.executable, str(BENCH), "--size", "1M", "--cluster-size", "4K", "--format", "raw",
+                           "--repeat", "1", "--json", str(out)], check=False, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(BENCH.parents[1])})  # this checkout's package
+    assert proc.returncode == 0, proc.stderr
+    assert "qjournal index" in proc.stdout and "load average" in proc.stdout
+    assert ("ratio index/openssl" in proc.stdout) == bool(shutil.which("openssl"))
+    assert json.loads(out.read_text())["size"] == 1 << 20

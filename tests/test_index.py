@@ -1,0 +1,346 @@
+"""qjournal.index against QEMU and the bytes: one HASH entry per distinct data cluster, counted like ``zdb -S``.
+
+For every image QEMU made (tests/qemu_images.py TEST_IMAGES that qjournal.image
+supports, and image_oracle.INDEX_IMAGES), what index writes and reports is
+compared with what ``qemu-img map`` and the file's bytes say (image_oracle):
+every entry's digest is the SHA-256 of the whole host cluster at its
+physical sector, its sectors are the map's offsets / 512, entries come in
+guest order, one per digest; the counts of unallocated, zero, compressed,
+unique and duplicate clusters are the map's and the bytes'; allocated clusters
+are ``qemu-img check``'s. Raw images: QEMU's own raw conversions, and files
+made here. Then the journal's life: sized exactly, written in atomic
+batches, never over existing bytes without ``force``, never over the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import struct
+import threading
+from collections import Counter
+from pathlib import Path
+
+import image_oracle as oracle
+import pytest
+import qemu_images as qi
+
+import qjournal
+import qjournal.index as index_module
+from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, UnsupportedImageError
+from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
+from qjournal.index import IndexReport, index
+from qjournal.writer import JournalWriter
+
+SUPPORTED = [s.name for s in qi.TEST_IMAGES if s.name not in oracle.UNSUPPORTED]
+OWN = [s.name for s in oracle.INDEX_IMAGES]
+SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
+REPORT_KEYS = {"block_size", "num_allocated", "num_zero", "num_compressed", "num_unique", "num_duplicate", "len_saved",
+               "dedup_ratio", "histogram"}
+
+
+@pytest.fixture(scope="module")
+def images(qemu_test_images, index_images):
+    return {**qemu_test_images, **index_images}
+
+
+def entries_of(journal) -> list[tuple[bytes, int, int]]:
+    with qjournal.read(journal) as r:
+        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay()]
+
+
+def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: int, num_clusters: int) -> None:
+    got = {k: getattr(report, f"num_{k}") for k in ("allocated", "unallocated", "zero", "compressed", "unique", "duplicate")}
+    assert got == {k: exp.counts.get(k, 0) for k in got}
+    assert sum(got.values()) - got["allocated"] == report.num_guest_clusters == num_clusters
+    assert report.block_size == cluster_size
+    assert report.histogram == exp.histogram
+    assert report.len_saved == exp.counts["duplicate"] * cluster_size
+    data = exp.counts["unique"] + exp.counts["duplicate"]
+    assert report.dedup_ratio == (data / exp.counts["unique"] if exp.counts["unique"] else 1.0)
+    assert report.len_read == exp.len_read
+    assert report.num_entries == len(exp.entries)
+
+
+def assert_journal_is_exact(journal: Path, report: IndexReport, num_entries: int) -> None:
+    """Sized exactly for the entries (D6), no anomaly."""
+    want = clusters_for(tail_after([50] * num_entries))
+    assert report.num_clusters == want and journal.stat().st_size == want * LEN_CLUSTER
+    check = qjournal.read(journal).check()
+    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries} if num_entries else {})
+
+
+@pytest.mark.parametrize("name", SUPPORTED + OWN)
+def test_index_agrees_with_qemu_img_map_and_the_bytes(name, images, tmp_path):
+    image = images[name]
+    info = image.info()
+    cs, size = info["cluster-size"], info["virtual-size"]
+    journal = tmp_path / "index.qjournal"
+    report = index(image.path, journal)
+    exp = oracle.expected_index(oracle.qemu_clusters(image, cs, size), image.path.read_bytes(), cs)
+    assert entries_of(journal) == exp.entries
+    assert_report_is(report, exp, cs, -(-size // cs))
+    assert report.num_allocated == image.check()["allocated-clusters"]
+    assert (report.format, report.len_virtual_disk, report.image, report.journal) == ("qcow2", size, str(image.path), str(journal))
+    assert_journal_is_exact(journal, report, len(exp.entries))
+    data = image.path.read_bytes()
+    for digest, physical, _ in exp.entries:  # the bytes at every entry's physical sector hash to its digest
+        assert hashlib.sha256(data[physical * 512:physical * 512 + cs]).digest() == digest
+
+
+def test_the_images_hold_every_case_index_counts(images, tmp_path):
+    """INDEX_IMAGES give index something to find of every kind: the test above is not vacuous."""
+    total: Counter = Counter()
+    rows: set[str] = set()
+    for name in OWN:
+        report = index(images[name].path, tmp_path / f"{name}.qjournal")
+        total.update({k: getattr(report, f"num_{k}") for k in ("unallocated", "zero", "compressed", "unique", "duplicate")})
+        rows |= {row for row, n in report.histogram.items() if n}
+    assert all(total[k] for k in ("unallocated", "zero", "compressed", "unique", "duplicate")), total
+    assert {"1", "2", "3-4", "5-8", "9-16"} <= rows
+
+
+def test_the_histogram_counts_what_the_guest_wrote(images, tmp_path):
+    """zdb -S rows from the guest data QEMU holds (qemu-img convert), cluster by cluster, independently of the map."""
+    image = images["idx_v3_c4k"]
+    report = index(image.path, tmp_path / "j.qjournal")
+    guest = image.guest_bytes()
+    cs = SPECS["idx_v3_c4k"].cluster_size
+    refs = Counter(guest[i:i + cs] for i in range(0, len(guest), cs) if guest[i:i + cs].count(0) != cs)
+    assert report.histogram == oracle.zdb_rows(refs)
+    assert list(report.histogram) == ["1", "2", "3-4", "5-8", "9-16"] and all(report.histogram.values())
+    assert report.num_duplicate == sum(refs.values()) - len(refs)
+    assert report.len_saved == report.num_duplicate * cs and report.dedup_ratio == sum(refs.values()) / len(refs)
+
+
+@pytest.mark.parametrize("name", ["idx_v3_c4k", "idx_v2_c64k", "idx_v3_c2m", "idx_snapshot", "v3_c64k"])
+def test_the_raw_conversion_indexes_to_the_same_digests_at_the_same_guest_sectors(name, images, tmp_path):
+    """qemu-img convert -O raw of an image without backing file or compressed clusters: the same entries by digest and
+    logical sector, each now at physical = logical."""
+    image = images[name]
+    cs = SPECS[name].cluster_size
+    raw = tmp_path / "guest.raw"
+    raw.write_bytes(image.guest_bytes())
+    qcow2 = index(image.path, tmp_path / "qcow2.qjournal")
+    report = index(raw, tmp_path / "raw.qjournal", block_size=cs)
+    assert report.format == "raw" and report.block_size == cs
+    from_raw = entries_of(tmp_path / "raw.qjournal")
+    assert [(d, g) for d, _, g in from_raw] == [(d, g) for d, _, g in entries_of(tmp_path / "qcow2.qjournal")]
+    assert all(p == g for _, p, g in from_raw)
+    assert (report.num_unique, report.num_duplicate) == (qcow2.num_unique, qcow2.num_duplicate)
+    assert report.num_zero == qcow2.num_zero + qcow2.num_unallocated
+
+
+def random_disk(block_size: int, seed: int) -> bytes:
+    """Blocks drawn from a few random patterns (so that some repeat), zero blocks, and a partial block at the end."""
+    rnd = random.Random(seed)
+    patterns = [rnd.randbytes(block_size) for _ in range(5)] + [bytes(block_size)]
+    blocks = [rnd.choice(patterns) if rnd.random() < 0.6 else rnd.randbytes(block_size) for _ in range(40)]
+    return b"".join(blocks) + rnd.randbytes(block_size // 3 + 1)
+
+
+@pytest.mark.parametrize("block_size", [512, 4096, 65536])
+def test_a_raw_image_is_indexed_in_blocks_as_its_bytes_say(block_size, tmp_path):
+    data = random_disk(block_size, block_size)
+    path = tmp_path / "disk.raw"
+    path.write_bytes(data)
+    report = index(path, tmp_path / "j.qjournal", block_size=block_size)
+    exp = oracle.expected_index(oracle.raw_units(len(data), block_size), data, block_size, raw=True)
+    assert entries_of(tmp_path / "j.qjournal") == exp.entries
+    assert_report_is(report, exp, block_size, -(-len(data) // block_size))
+    assert exp.counts["duplicate"] and exp.counts["zero"] and report.len_read == len(data)
+
+
+def test_the_journal_is_written_in_atomic_batches(images, tmp_path, monkeypatch):
+    batches: list[int] = []
+    real = JournalWriter.append_many
+
+    def spy(self, entries):
+        entries = list(entries)
+        batches.append(len(entries))
+        return real(self, entries)
+
+    monkeypatch.setattr(JournalWriter, "append_many", spy)
+    monkeypatch.setattr(index_module, "BATCH", 7)
+    report = index(images["idx_v3_c4k"].path, tmp_path / "j.qjournal")
+    assert batches == [7] * (report.num_unique // 7) + ([report.num_unique % 7] if report.num_unique % 7 else [])
+    monkeypatch.undo()
+    index(images["idx_v3_c4k"].path, tmp_path / "k.qjournal")
+    assert (tmp_path / "j.qjournal").read_bytes() == (tmp_path / "k.qjournal").read_bytes()
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_any_number_of_threads_writes_the_same_journal(jobs, images, tmp_path):
+    image = images["idx_v2_c64k"].path
+    index(image, tmp_path / "default.qjournal")
+    index(image, tmp_path / "jobs.qjournal", jobs=jobs)
+    assert (tmp_path / "default.qjournal").read_bytes() == (tmp_path / "jobs.qjournal").read_bytes()
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, tmp_path / "zero.qjournal", jobs=0)
+    assert str(info.value) == "jobs must be an integer >= 1 (hashing threads), not 0"
+    assert not (tmp_path / "zero.qjournal").exists()
+
+
+def test_progress_counts_the_guest_bytes_walked(images, tmp_path):
+    seen: list[int] = []
+    report = index(images["idx_v3_c4k"].path, tmp_path / "j.qjournal", progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == report.len_virtual_disk and len(seen) >= 2
+
+
+def test_an_error_midway_stops_the_threads_and_writes_nothing(images, tmp_path):
+    def stop(done: int) -> None:
+        raise RuntimeError(f"stopped at {done}")
+
+    with pytest.raises(RuntimeError, match="stopped at"):
+        index(images["idx_v3_c2m"].path, tmp_path / "j.qjournal", progress=stop)
+    assert not [t for t in threading.enumerate() if t.name.startswith("qjournal-hash")]
+    assert not (tmp_path / "j.qjournal").exists()
+
+
+def test_the_report_is_json(images, tmp_path):
+    report = index(images["idx_snapshot"].path, tmp_path / "j.qjournal")
+    d = report.to_dict()
+    assert set(d) >= REPORT_KEYS and json.loads(json.dumps(d)) == d
+    assert d["len_saved"] == report.len_saved and d["dedup_ratio"] == report.dedup_ratio
+
+
+def test_an_in_memory_journal(images, tmp_path):
+    buf = bytearray()
+    report = index(images["idx_top"].path, buf)
+    index(images["idx_top"].path, tmp_path / "j.qjournal")
+    assert bytes(buf) == (tmp_path / "j.qjournal").read_bytes() and report.journal == "<bytes>"
+
+
+# -- what index never does ---------------------------------------------------------------------------------
+
+
+def test_an_existing_journal_is_not_replaced_without_force(images, tmp_path):
+    image = images["idx_v3_c4k"].path
+    journal = tmp_path / "j.qjournal"
+    journal.write_bytes(b"\xff" * LEN_CLUSTER)
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, journal)
+    assert str(info.value) == (f"{journal}: the journal already exists (it holds bytes at offset 0x0): index makes a new "
+                               f"journal and does not replace one without force=True")
+    assert info.value.message(cli=True).endswith("without --force")
+    assert journal.read_bytes() == b"\xff" * LEN_CLUSTER
+    empty = tmp_path / "empty.qjournal"
+    empty.write_bytes(b"")
+    report = index(image, empty)  # an empty file holds nothing to lose
+    assert empty.stat().st_size == report.num_clusters * LEN_CLUSTER
+
+
+def test_force_replaces_a_journal_in_its_own_area(images, tmp_path):
+    """D24: the existing journal (nothing but 0xFF past its tail) is reset and refilled; it keeps its size."""
+    image = images["idx_v3_c4k"].path
+    journal = tmp_path / "j.qjournal"
+    with qjournal.create(journal, 40) as w:
+        w.append_hash(b"\x01" * 32, 1, 2)
+    report = index(image, journal, force=True)
+    assert journal.stat().st_size == 40 * LEN_CLUSTER and report.num_clusters == 40
+    index(image, tmp_path / "fresh.qjournal")
+    assert entries_of(journal) == entries_of(tmp_path / "fresh.qjournal")
+    assert qjournal.read(journal).check().problems == ()
+
+
+def test_force_refuses_a_journal_too_small_before_writing(tmp_path):
+    image = tmp_path / "disk.raw"
+    image.write_bytes(random.Random(5).randbytes(300 * 512))  # 300 distinct blocks: 4 journal clusters
+    journal = tmp_path / "j.qjournal"
+    with qjournal.create(journal, 1) as w:
+        w.append_hash(b"\x01" * 32, 1, 2)
+    before = journal.read_bytes()
+    with pytest.raises(JournalFullError) as info:
+        index(image, journal, force=True, block_size=512)
+    n = index(image, tmp_path / "fresh.qjournal", block_size=512).num_unique
+    need = clusters_for(tail_after([50] * n))
+    assert str(info.value) == (f"{journal}: journal full: the {n} entries of the index need {need} clusters and the existing "
+                               f"journal has 1 (it keeps its size); nothing was written: remove it, and index makes a "
+                               f"journal of the exact size")
+    assert journal.read_bytes() == before
+
+
+def test_force_refuses_a_file_that_holds_no_journal(images, tmp_path):
+    """Without a length, a file that is no journal may be someone's data: refused, nothing written (D24)."""
+    image = images["idx_v3_c4k"].path
+    other = tmp_path / "photo.jpg"
+    other.write_bytes(random.Random(3).randbytes(3 * LEN_CLUSTER))
+    before = other.read_bytes()
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, other, force=True)
+    rule = qjournal.read(other).check().problems[0]
+    assert str(info.value) == (f"{other}: refusing to replace it with force=True: it holds no journal ({rule.kind} at "
+                               f"{rule.ofs:#x}); index replaces only a journal with nothing but 0xFF past its tail, so that "
+                               f"a wrong path never costs a file's data; nothing was written")
+    assert other.read_bytes() == before
+    with qjournal.create(other, 3, force=True) as w:  # a journal, then someone's bytes past its tail
+        w.append_hash(b"\x01" * 32, 1, 2)
+    with open(other, "r+b") as f:
+        f.seek(5000)
+        f.write(b"data")
+    before = other.read_bytes()
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, other, force=True)
+    assert "past its journal's tail at 0x32 it holds bytes other than 0xFF (the first at 0x1388)" in str(info.value)
+    assert other.read_bytes() == before
+
+
+def test_the_image_is_never_the_journal_nor_written(images, tmp_path):
+    path = tmp_path / "disk.qcow2"
+    shutil.copy(images["idx_v3_c4k"].path, path)
+    os.utime(path, ns=(10**9, 10**9))
+    before = path.read_bytes()
+    for force in (False, True):
+        with pytest.raises(JournalArgumentError) as info:
+            index(path, path, force=force)
+        assert str(info.value) == f"{path}: the journal is the image itself: index never writes the image"
+    index(path, tmp_path / "j.qjournal")
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == 10**9
+
+
+@pytest.mark.parametrize("name", list(oracle.UNSUPPORTED))
+def test_an_unsupported_image_is_refused_before_a_journal_is_made(name, images, tmp_path):
+    with pytest.raises(UnsupportedImageError) as info:
+        index(images[name].path, tmp_path / "j.qjournal")
+    assert info.value.feature == oracle.UNSUPPORTED[name] and "\n" not in str(info.value)
+    assert not (tmp_path / "j.qjournal").exists()
+
+
+def test_a_qcow2_image_is_indexed_in_its_own_clusters(images, tmp_path):
+    image = images["idx_v2_c64k"].path
+    with pytest.raises(JournalArgumentError) as info:
+        index(image, tmp_path / "j.qjournal", block_size=4096)
+    assert str(info.value) == (f"{image}: the qcow2 image is indexed in its own 65536-byte clusters: block_size= 4096 "
+                               f"applies to a raw image when it is opened")
+    assert index(image, tmp_path / "j.qjournal", block_size=65536).block_size == 65536
+    assert index(images["idx_v3_c4k"].path, tmp_path / "k.qjournal", block_size=4096).block_size == 4096
+
+
+def test_a_data_cluster_past_the_end_of_the_file_is_reported(images, tmp_path):
+    """A truncated image: the last data cluster's host offset lies past the end; nothing is written."""
+    data = images["idx_v2_c64k"].path.read_bytes()
+    path = tmp_path / "cut.qcow2"
+    with qjournal.image.open_image(images["idx_v2_c64k"].path) as img:
+        last = max((g for g in img.guest_clusters() if g.kind is qjournal.Kind.DATA), key=lambda g: g.ofs_host)
+    path.write_bytes(data[:last.ofs_host + 100])
+    with pytest.raises(CorruptImageError) as info:
+        index(path, tmp_path / "j.qjournal")
+    assert (info.value.rule, str(info.value)) == ("truncated", (
+        f"{path}: offset {last.ofs_host:#x} ({last.ofs_host}): the data cluster of guest offset {last.ofs_guest:#x} lies "
+        f"at host offset {last.ofs_host:#x}, past the end of the file ({last.ofs_host + 100} bytes)"))
+    assert not (tmp_path / "j.qjournal").exists()
+
+
+def test_a_zero_flag_in_a_version_2_image_stops_the_index(images, tmp_path):
+    path = tmp_path / "v2.qcow2"
+    data = bytearray(images["idx_v2_c64k"].path.read_bytes())
+    l2 = struct.unpack_from(">Q", data, struct.unpack_from(">Q", data, 40)[0])[0] & 0x00FF_FFFF_FFFF_FE00
+    data[l2 + 7] |= 1
+    path.write_bytes(data)
+    with pytest.raises(CorruptImageError) as info:
+        index(path, tmp_path / "j.qjournal")
+    assert info.value.rule == "zero_in_v2" and info.value.offset == l2
+    assert not (tmp_path / "j.qjournal").exists()
