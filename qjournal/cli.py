@@ -52,9 +52,12 @@ from qjournal.format import (
     num_fit,
     type_name,
 )
+from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
+from qjournal.index import index as index_image
 from qjournal.making import create, len_area_of, reset
 from qjournal.packing import pack
 from qjournal.reader import CheckReport, JournalReader, JournalState, Problem
+from qjournal.verify import verify as verify_image
 from qjournal.wording import count
 from qjournal.writer import open_for_append
 
@@ -180,6 +183,14 @@ def _digest_size(text: str) -> int:
 def _body(text: str) -> bytes:
     """--body: hex, at most 252 bytes (the library's rule, D3)."""
     return _checked(check_body, _hex(text))  # type: ignore[no-any-return]
+
+
+def _num_jobs(text: str) -> int:
+    """--jobs: at least 1."""
+    n = _integer(text, "number")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 (1: no other thread or process)")
+    return n
 
 
 def _type_code(text: str) -> int:
@@ -418,6 +429,65 @@ def _add_write_commands(sub: Any) -> None:
     _add_area(p)
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
 
+    _add_image_commands(sub)
+
+
+def _add_image(p: argparse.ArgumentParser) -> None:
+    """How an image is read: --format, --block-size (raw images), --jobs."""
+    p.add_argument("--format", choices=("qcow2", "raw"), default=None,
+                   help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
+    p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",
+                   help="a raw image's block size, a power of two from 512 to 2M (default 64K; a qcow2 image uses its own clusters)")
+    p.add_argument("--jobs", type=_num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")
+
+
+def _add_image_commands(sub: Any) -> None:
+    """index, verify: the journal and the image it describes."""
+    p = _command(
+        sub, "index", cmd_index, "build the journal of an image's data clusters, and its dedup summary",
+        ("Build the journal the deduplication series would have recorded for IMAGE: walk the guest clusters "
+         "in guest order; for every allocated, uncompressed data cluster read its bytes; a cluster of zeros "
+         "is counted and not journaled; otherwise its SHA-256, and the first cluster with a digest becomes "
+         "a HASH entry (physical sector = host offset / 512, first logical sector = guest offset / 512); later "
+         "clusters with the same digest are duplicates. Compressed clusters are counted, not journaled. A raw "
+         "image (no qcow2 magic) is indexed in blocks of --block-size, physical = logical. Only the image's "
+         "own clusters count (not a backing file's); with internal snapshots, the active one.",
+         "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
+         "unless --force), and written in atomic batches. The summary is like 'zdb -S': clusters allocated, "
+         "zero, compressed, unique, duplicate, the bytes a deduplication would save, the dedup ratio, and "
+         "how many digests are shared by 1, 2, 3-4, 5-8... clusters. Encrypted images, an external data "
+         "file and extended L2 entries are refused.",),
+        codes=_exit_codes((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, an image it cannot map, or refused")),
+        examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.raw disk.qjournal --block-size 4K --output json",
+    )
+    p.add_argument("image", metavar="IMAGE", help="the disk image: qcow2 (versions 2 and 3) or raw")
+    p.add_argument("path", metavar="JOURNAL", help="the journal to make")
+    _add_image(p)
+    p.add_argument("--force", action="store_true", help="replace an existing journal (an area that holds a journal and nothing else)")
+    _add_output(p, ("human", "json"))
+
+    p = _command(
+        sub, "verify", cmd_verify, "check every live HASH entry of a journal against its image",
+        ("For each live HASH entry of JOURNAL (the last entry per digest), read the cluster at its physical "
+         "sector in IMAGE (the image's cluster size, or --block-size for a raw image), check its hash against "
+         "the digest (the algorithm by the digest's length: 20 bytes SHA-1, 32 SHA-256, 64 SHA-512, or "
+         "--hash NAME), and, for qcow2, that the first logical sector maps through L1/L2 to that host cluster. "
+         "Each problem is printed with the entry's offset, its code and what is wrong: the data changed, a "
+         "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned.",),
+        codes=_exit_codes(
+            (EXIT_OK, "every live entry matches the image"),
+            (EXIT_ERROR, "usage or I/O error, or an image it cannot map"),
+            (EXIT_CORRUPT, "a problem: an entry that does not match, or a corrupt journal"),
+        ),
+        examples="  qjournal verify disk.qjournal disk.qcow2",
+    )
+    _add_area(p, "the journal (or an image holding its area)")
+    p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
+    _add_image(p)
+    p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
+                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
+    _add_output(p, ("human", "json"))
+
 
 def _version() -> str:
     try:
@@ -474,9 +544,9 @@ def _json_line(obj: Any) -> str:
 class _Progress:
     """A tqdm bar on stderr for large areas, only when stderr is a terminal."""
 
-    def __init__(self, len_area: int, what: str) -> None:
-        self.bar = None
-        if len_area // LEN_CLUSTER > PROGRESS_MIN_CLUSTERS and _isatty(sys.stderr):
+    def __init__(self, len_area: int, what: str, *, min_len: int = PROGRESS_MIN_CLUSTERS * LEN_CLUSTER) -> None:
+        self.bar: Any = None
+        if len_area > min_len and _isatty(sys.stderr):
             from tqdm import tqdm  # noqa: PLC0415 - only when a bar is shown: the CLI starts faster without it
 
             self.bar = tqdm(
@@ -1036,6 +1106,77 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def _span(area_offset: int, len_area: int) -> str:
     return f"the area of {len_area} bytes at file offsets {area_offset:#x}-{area_offset + len_area - 1:#x}"
+
+
+# -- index, verify -------------------------------------------------------------
+
+
+def _open_image_of(args: argparse.Namespace) -> Image:
+    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
+    with _open_image_of(args) as img, _Progress(img.len_virtual_disk, "index", min_len=0) as progress:
+        report = index_image(
+            img, args.path, block_size=args.block_size or DEFAULT_BLOCK_SIZE, force=args.force,
+            progress=progress if progress.bar is not None else None, jobs=args.jobs,
+        )
+    if args.output == "json":
+        _out(json.dumps(report.to_dict(), indent=2))
+        return EXIT_OK
+    size = _human_size(report.block_size)
+    _out(
+        f"{report.image}: {report.format}, {report.num_guest_clusters} guest clusters of {size} "
+        f"({_human_size(report.len_virtual_disk)} virtual disk)"
+    )
+    rows = (
+        ("allocated", report.num_allocated), ("unallocated", report.num_unallocated), ("zero", report.num_zero),
+        ("compressed", report.num_compressed), ("unique", report.num_unique), ("duplicate", report.num_duplicate),
+    )
+    for label, n in rows:
+        _out(f"  {label + ':':<13}{n:>12}  ({_human_size(n * report.block_size)})")
+    _out(
+        f"  a deduplication would save {_human_size(report.len_saved)} ({report.len_saved} bytes); "
+        f"dedup ratio {report.dedup_ratio:.2f}"
+    )
+    if report.histogram:
+        _out("  digests by the number of data clusters that share them:")
+        _out(f"  {'clusters':>10}  {'digests':>10}")
+        for label, n in report.histogram.items():
+            _out(f"  {label:>10}  {n:>10}")
+    _out(
+        f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
+        f"in {count(report.num_clusters, 'cluster')}"
+    )
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    with _open_image_of(args) as img:
+        report = verify_image(
+            args.path, img, block_size=args.block_size, hash_name=args.hash_name,
+            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs,
+        )
+    code = EXIT_OK if report.is_clean else EXIT_CORRUPT
+    if args.output == "json":
+        _out(json.dumps(report.to_dict(cli=True), indent=2))
+        return code
+    for m in report.mismatches:
+        _out(f"{report.journal}: {m.message(cli=True)}")
+    if report.is_clean:
+        _out(
+            f"{report.journal}: {count(report.num_checked, 'live HASH entry', 'live HASH entries')} checked "
+            f"against {report.image}: every one matches"
+        )
+    else:
+        _out(
+            f"{report.journal}: {count(report.num_checked, 'live HASH entry', 'live HASH entries')} checked "
+            f"against {report.image}: {report.num_mismatched} with problems "
+            f"({count(len(report.mismatches), 'problem')})"
+        )
+    return code
 
 
 # -- main ----------------------------------------------------------------------
