@@ -227,15 +227,16 @@ def test_create_without_a_size_names_the_options(tmp_path: Path) -> None:
     assert proc.stderr == f"qjournal: {tmp_path / 'new.bin'}: --clusters (or --size) is needed to create a new journal file\n"
 
 
-@pytest.mark.parametrize("command", ["info", "dump", "check", "create", "append", "pack", "reset"])
+@pytest.mark.parametrize("command", ["info", "dump", "check", "create", "append", "pack", "reset", "index", "verify"])
 def test_an_unknown_option_points_to_its_command_and_its_help_has_its_own_exit_codes(command: str, tmp_path: Path) -> None:
-    args = [str(tmp_path / "x")] + ([str(tmp_path / "y")] if command == "pack" else [])
+    args = [str(tmp_path / "x")] + ([str(tmp_path / "y")] if command in ("pack", "index", "verify") else [])
     proc = run(command, *args, "--bogus")
     assert proc.returncode == 1
     assert proc.stderr == f"qjournal: unrecognized arguments: --bogus (see 'qjournal {command} --help')\n"
     text = run(command, "--help").stdout
     codes = re.findall(r"^  (\d+)\s", text[text.index("exit codes:") :], re.M)
-    want = {"check": ["0", "1", "2", "3", "130"], "create": ["0", "1", "130"], "reset": ["0", "1", "130"]}
+    want = {"check": ["0", "1", "2", "3", "130"], "create": ["0", "1", "130"], "reset": ["0", "1", "130"],
+            "index": ["0", "1", "130"]}
     assert codes == want.get(command, ["0", "1", "2", "130"]), (command, codes)
     assert not re.search(r"\bD\d+\b", text), f"{command} --help cites a rule number a wheel user cannot look up"
 
