@@ -196,6 +196,9 @@ class JournalWriter:
     accepted for compatibility and ignored: the tail is always found by replay
     (the binary search that ``validate=False`` used could, after a crash, place
     an append where replay never reaches it; docs/format.md D23).
+
+    ``jobs``: worker processes for the validation of a large area, as
+    :meth:`JournalReader.check` takes them (default: the usable cores; 1: none).
     """
 
     def __init__(
@@ -207,6 +210,7 @@ class JournalWriter:
         validate: bool = True,
         durable: bool = True,
         erase_foreign_data: bool = False,
+        jobs: int | None = None,
     ) -> None:
         if not validate:
             warnings.warn(
@@ -218,7 +222,7 @@ class JournalWriter:
         self._setup(Area(source, offset, length, writable=True), _memory(source), durable)
         try:
             self._lock_fd = lock(self.area.fileno(), self.name)
-            state = JournalReader.over(self.area).state()  # raises the reader's CorruptJournalError
+            state = JournalReader.over(self.area).state(jobs=jobs)  # raises the reader's CorruptJournalError
             self._ofs_tail = state.ofs_tail
             self._start_census(state.entries_by_type, state.anomalies)
             if any(p.kind in _PAST_TAIL_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
