@@ -18,6 +18,7 @@ from qjournal.errors import (
     JournalLockedError,
 )
 from qjournal.format import EntryType
+from qjournal.live import LiveIndex
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
@@ -41,6 +42,7 @@ __all__ = [
     "JournalReader",
     "JournalState",
     "JournalWriter",
+    "LiveIndex",
     "PackReport",
     "Problem",
     "RawEntry",

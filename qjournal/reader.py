@@ -16,9 +16,10 @@ instead of the cyclic garbage collector later.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from qjournal.area import Area, Source
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
@@ -35,6 +36,9 @@ from qjournal.format import (
     type_name,
 )
 from qjournal.parallel import PARALLEL_MIN_BYTES, can_fork, ordered_map, resolve_jobs
+
+if TYPE_CHECKING:
+    from qjournal.live import LiveIndex
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -222,6 +226,30 @@ class JournalReader:
                 return
 
     __iter__ = replay
+
+    # -- the live view (D9) -----------------------------------------------
+    def live(
+        self,
+        *,
+        memory_limit: int | None = None,
+        spill_dir: str | os.PathLike[str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> LiveIndex:
+        """The live HASH entries (D9): a read-only mapping digest -> :class:`HashEntry`, the last one wins,
+        iterated in the order of the last occurrences (:class:`qjournal.live.LiveIndex`).
+
+        Replays the journal once (a corruption raises :class:`CorruptJournalError`
+        as replay does) and keeps only each live digest's offset; the entries are
+        read back from this reader's source, which must stay open while the index
+        is used. Past ``memory_limit`` bytes (default
+        :data:`qjournal.live.DEFAULT_MEMORY_LIMIT`) the index spills to an SQLite
+        file in ``spill_dir``, deleted when the index is closed
+        (``with reader.live() as live: ...``).
+        """
+        from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex  # noqa: PLC0415 - live imports this module
+
+        limit = DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit
+        return LiveIndex(self, memory_limit=limit, spill_dir=spill_dir, progress=progress)
 
     # -- the whole area ---------------------------------------------------
     def check(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None) -> CheckReport:

@@ -65,6 +65,7 @@ from qjournal.format import (
     LEN_HASH_OVERHEAD,
     LEN_HEADER,
     MAX_LEN_DIGEST,
+    MAX_SECTOR,
     RESET_BYTE,
     ROOM,
     TYPE_END,
@@ -469,6 +470,101 @@ class JournalWriter:
                 self._raw_log.append((e.ofs, e.type_code, e.len_entry))  # type: ignore[arg-type]
         self._num_hash += num_hash
         return out
+
+    def append_stream(self, entries: Iterable[Entry]) -> int:
+        """Append entries as one atomic batch without holding them all in memory; return how many.
+
+        The bytes written, and their order, are :meth:`append_many`'s: the
+        anchor alone, a barrier, every other byte but the commit byte (one
+        write per cluster the batch writes in, as they are encoded), a barrier,
+        the commit byte. Until then replay sees none of the batch. What differs
+        is when a bad entry or a full journal is found: part-way, so the bytes
+        already written (never committed) are erased again, crash-safely (D22),
+        before :class:`JournalArgumentError` or :class:`JournalFullError` is
+        raised; the journal is then as it was. :func:`qjournal.pack` uses it
+        with entries it has fitted beforehand.
+        """
+        self._check_open()
+        if self._needs_wipe:
+            erase(self.area, self._ofs_tail, self._len_area, self._barrier)
+            self._needs_wipe = False
+        start = pos = self._ofs_tail
+        len_area = self._len_area
+        write = self._write
+        state: dict[str, Any] = {"first": None, "commit": None}  # the pending first run, the commit byte
+        num_hash = 0
+        raw_log: list[tuple[int, int, int]] = []
+
+        def emit(at: int, data: bytes) -> None:
+            """Write one run (a cluster's part of the batch), keeping the commit-byte order of _commit."""
+            if state["commit"] is None:  # nothing written yet
+                if state["first"] is None:
+                    state["first"] = (at, data)
+                    if data[0] == RESET_BYTE:  # an END of size 255 at the tail: the anchor opens the next run
+                        return
+                f_at, first = state["first"]
+                self._needs_wipe = True
+                anchor_at, anchor = (f_at, first) if first[0] != RESET_BYTE else (at, data)
+                write(anchor_at, anchor[:1])
+                self._barrier()
+                state["commit"] = first[1:2]
+                if len(first) > 2:
+                    write(f_at + 2, first[2:])
+                if anchor is data and data is not first:
+                    write(at + 1, data[1:])
+                return
+            write(at, data)
+
+        buf = bytearray()
+        buf_at = pos
+        count = 0
+        try:
+            for i, entry in enumerate(entries):
+                if type(entry) is HashEntry and type(entry[0]) is bytes and 0 < len(entry[0]) <= MAX_LEN_DIGEST \
+                        and type(entry[1]) is int and type(entry[2]) is int and 0 <= entry[1] <= MAX_SECTOR \
+                        and 0 <= entry[2] <= MAX_SECTOR:
+                    data = encode_hash(entry[0], entry[1], entry[2])
+                    code = TYPE_HASH
+                else:
+                    try:
+                        data, checked = encode(entry)
+                    except JournalArgumentError as exc:
+                        raise JournalArgumentError(f"entries[{i}]: {exc.reason}") from None
+                    code = checked.type_code
+                at = place(pos, len(data))
+                if at >= len_area:
+                    raise self._full(len(data), i, i + 1, pos)
+                if at != pos:
+                    buf += bytes((at - pos, TYPE_END))  # the END that closes pos's cluster (D6)
+                    emit(buf_at, bytes(buf))
+                    buf = bytearray()
+                    buf_at = pos = at
+                buf += data
+                if code == TYPE_HASH:
+                    num_hash += 1
+                else:
+                    raw_log.append((pos, code, len(data)))
+                pos += len(data)
+                count += 1
+            if not count:
+                return 0
+            emit(buf_at, bytes(buf))
+            if state["commit"] is None:  # a batch of one END of size 255 and nothing after it cannot happen
+                raise AssertionError("a batch that never wrote its anchor")
+            self._barrier()
+            write(start + 1, state["commit"])
+            self._barrier()
+        except BaseException:
+            if self._needs_wipe:  # bytes past the tail, never committed: erase them again
+                erase(self.area, start, min(len_area, max(pos, buf_at) + LEN_CLUSTER), self._barrier)
+                self._needs_wipe = False
+            raise
+        self._needs_wipe = False
+        self._ofs_tail = pos
+        self._tail_moved()
+        self._num_hash += num_hash
+        self._raw_log += raw_log
+        return count
 
     def _write(self, pos: int, data: bytes) -> None:
         """Write into the area: through the memoryview in memory, else through :meth:`Area.write`."""
