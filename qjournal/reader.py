@@ -357,8 +357,8 @@ class JournalReader:
         return report.state
 
 
-MIN_RANGE_CLUSTERS = 1024
-"""The smallest range of clusters a worker checks (4 MiB)."""
+MIN_RANGE_CLUSTERS = 256
+"""The smallest range of clusters a worker checks (1 MiB)."""
 RANGES_PER_JOB = 4
 """Ranges per worker: the work is balanced when replay ends early, and the merge can stop early."""
 

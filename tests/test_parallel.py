@@ -222,3 +222,34 @@ def test_jobs_must_be_a_positive_integer(jobs: object) -> None:
 def test_default_jobs_is_the_usable_cores() -> None:
     assert parallel.default_jobs() == len(os.sched_getaffinity(0))
     assert parallel.resolve_jobs(None) == parallel.default_jobs()
+
+
+def _square_or_fail(x: int) -> int:
+    if x == 7:
+        raise ValueError("seven")
+    return x * x
+
+
+def test_ordered_map_yields_in_order_and_raises_a_workers_error_in_its_turn() -> None:
+    got = []
+    with pytest.raises(ValueError, match="seven"):
+        for v in parallel.ordered_map(_square_or_fail, [(i,) for i in range(12)], 3):
+            got.append(v)
+    assert got == [i * i for i in range(7)]
+    assert list(parallel.ordered_map(_square_or_fail, [(i,) for i in range(5)], 8)) == [0, 1, 4, 9, 16]
+
+
+def test_ordered_map_stopped_early_leaves_no_worker() -> None:
+    gen = parallel.ordered_map(_square_or_fail, [(i,) for i in range(6)], 2)
+    assert next(gen) == 0
+    gen.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every worker was reaped (this test process has no other child)
+
+
+def test_a_worker_that_dies_is_reported() -> None:
+    def die(x: int) -> int:
+        os._exit(3)
+
+    with pytest.raises(parallel.WorkerDied):
+        list(parallel.ordered_map(die, [(1,)], 1))
