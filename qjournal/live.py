@@ -10,8 +10,10 @@ themselves take (about 150 bytes per digest in a dict). The order of last
 occurrence is the order of those offsets. A journal whose live set would pass
 ``memory_limit`` spills to an on-disk index, an SQLite database (the standard
 library's ``sqlite3``) in a temporary folder, deleted on :meth:`LiveIndex.close`:
-the dict is written to it in batches sorted by digest, the last offset winning,
-and iteration reads it back in offset order.
+each time the dict is full it is appended to a table of occurrences, which,
+once the replay is done, SQLite sorts into one row per digest with its last
+offset (sequential work on disk, where inserting into a B-tree by digest would
+rewrite its pages at every batch), indexed by offset for iteration.
 
 The index is read-only and reads the journal through the reader it was built
 from, which must stay open while the index is used (``with reader.live() as
@@ -43,8 +45,7 @@ __all__ = ["BYTES_PER_DIGEST", "DEFAULT_MEMORY_LIMIT", "LiveIndex"]
 
 DEFAULT_MEMORY_LIMIT = 128 << 20
 """Bytes the in-memory index may take before it spills to disk: about 890,000 live digests (a journal of
-some 45 MB of SHA-256 entries). Spilled, the index takes about this much again at most (a sorted batch on
-its way to disk, SQLite's page cache)."""
+some 45 MB of SHA-256 entries). Spilled, it takes at most this, plus SQLite's page cache and sorter."""
 BYTES_PER_DIGEST = 150
 """What one live SHA-256 digest costs in the in-memory index (the digest, its offset, the dict's slot), measured."""
 SQLITE_CACHE_KIB = 64 << 10
@@ -119,12 +120,16 @@ class LiveIndex(Mapping[bytes, HashEntry]):
             return
         self._flush(mem)
         db = self._db
+        # One row per digest, its last offset (a sort, sequential on disk), then the order of last occurrence.
+        db.execute("CREATE TABLE live (digest BLOB PRIMARY KEY, ofs INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("INSERT INTO live (digest, ofs) SELECT digest, max(ofs) FROM occurrence GROUP BY digest")
+        db.execute("DROP TABLE occurrence")
         db.execute("CREATE INDEX live_ofs ON live(ofs)")
         db.execute("COMMIT")
         self._len = db.execute("SELECT count(*) FROM live").fetchone()[0]
 
     def _flush(self, mem: dict[bytes, int]) -> None:
-        """Write a batch of (digest, last offset) to the on-disk index, sorted by digest (its B-tree's order)."""
+        """Append a batch of (digest, last offset in the batch) to the on-disk index's table of occurrences."""
         if self._db is None:
             self._dir = tempfile.mkdtemp(prefix="qjournal-live-", dir=self._spill_dir)
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
@@ -133,14 +138,10 @@ class LiveIndex(Mapping[bytes, HashEntry]):
             for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB}"):
                 db.execute(f"PRAGMA {pragma}")
             db.execute("BEGIN")
-            db.execute("CREATE TABLE live (digest BLOB PRIMARY KEY, ofs INTEGER NOT NULL) WITHOUT ROWID")
+            db.execute("CREATE TABLE occurrence (digest BLOB NOT NULL, ofs INTEGER NOT NULL)")
         self._mem = None
-        batch = list(mem.items())
-        mem.clear()  # the dict's table goes before the batch is sorted
-        batch.sort()
-        self._db.executemany(
-            "INSERT INTO live (digest, ofs) VALUES (?, ?) ON CONFLICT (digest) DO UPDATE SET ofs = excluded.ofs", batch
-        )
+        self._db.executemany("INSERT INTO occurrence (digest, ofs) VALUES (?, ?)", mem.items())
+        mem.clear()
 
     # -- the mapping -------------------------------------------------------------------------------
     @property
