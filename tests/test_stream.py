@@ -31,7 +31,6 @@ from qjournal import stream
 from qjournal.generated import qcow2_journal
 from qjournal.stream import ClusterStream, PureClusterStream
 
-ROOT = Path(__file__).resolve().parents[1]
 EXPECT_ENV = "QJOURNAL_EXPECT_STREAM"
 
 
@@ -143,8 +142,10 @@ def test_the_stream_in_use_is_the_one_ci_expects() -> None:
 
 @pytest.mark.parametrize("value,expected", [("1", "pure"), ("yes", "pure"), ("0", None), ("", None)])
 def test_the_environment_variable_forces_the_pure_stream(value: str, expected: str | None) -> None:
-    env = {**os.environ, stream.PURE_STREAM_ENV: value}
+    # the qjournal under test (a source tree or an installed package), whatever the working directory holds
+    package_parent = str(Path(stream.__file__).resolve().parents[1])
+    env = {**os.environ, stream.PURE_STREAM_ENV: value, "PYTHONPATH": package_parent}
     proc = subprocess.run([sys.executable, "-c", "import qjournal.stream as s; print(s.IMPLEMENTATION)"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+                          cwd=Path(package_parent).parent, env=env, capture_output=True, text=True, check=True)
     default = "compiled" if COMPILED is not None else "pure"
     assert proc.stdout.strip() == (expected or default)
