@@ -15,7 +15,13 @@ and measures, each figure the median of several runs:
   in memory and to a file with and without fsync;
 - opening a full and a 90% full journal for append (validation by replay):
   time and bytes read;
-- the peak RSS of replaying the largest area from a file, in a fresh process.
+- the peak RSS of replaying the largest area from a file, in a fresh process;
+- (issue 13) replay with the compiled and the pure stream side by side; ``check``
+  and ``dump --output jsonl`` through the command line (``python -m qjournal``,
+  a subprocess) on the largest area; the JSON-lines formatting function against
+  the encoder; ``check`` with 1 and 2 worker processes; the peak RSS of ``pack``
+  of a large journal of unique digests (``--pack-size``, default 1 GiB), in a
+  fresh process.
 
 Every decoder's output is compared before anything is timed: a benchmark of a
 wrong answer fails. ``--json FILE`` writes the figures for comparing runs.
@@ -44,8 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import qjournal
-from qjournal import cli
-from qjournal.entries import HashEntry
+from qjournal import cli, cluster, parallel, stream
+from qjournal.entries import HashEntry, json_join
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HASH_SECTORS,
@@ -62,6 +68,8 @@ MIB = 1 << 20
 FILL = 0.9
 """Areas are filled to 90% of their bytes, as the issue asks."""
 DEFAULT_SIZES = (1 * MIB, 16 * MIB, 256 * MIB)
+DEFAULT_PACK_SIZE = 1024 * MIB
+ROOT = Path(__file__).resolve().parents[1]
 BATCH = 100
 
 LEN_SHA256_ENTRY = LEN_HEADER + LEN_SHA256_DIGEST + LEN_HASH_SECTORS
@@ -106,8 +114,34 @@ def build_journal(len_area: int, fill: float = FILL) -> bytearray:
 
 
 def replay_public(data: bytes) -> Iterator[tuple]:
-    """The public API: ``qjournal.read(data)`` (HashEntry and RawEntry are tuples)."""
+    """The public API: ``qjournal.read(data)`` (HashEntry and RawEntry are tuples), with the stream in use."""
     return iter(qjournal.read(data))
+
+
+def _compiled_stream() -> type | None:
+    try:
+        from qjournal._cstream import ClusterStream
+    except ImportError:
+        return None
+    return ClusterStream
+
+
+def replay_public_with(stream_class: type) -> Callable[[bytes], Iterator[tuple]]:
+    """The public API with the given stream class (compiled or pure) in place of the one in use."""
+
+    def replay(data: bytes) -> Iterator[tuple]:
+        saved = cluster.ClusterStream
+        cluster.ClusterStream = stream_class  # type: ignore[misc]
+        try:
+            yield from qjournal.read(data)
+        finally:
+            cluster.ClusterStream = saved  # type: ignore[misc]
+
+    return replay
+
+
+PUBLIC_COMPILED = "public API, compiled stream"
+PUBLIC_PURE = "public API, pure stream"
 
 
 def replay_generated(data: bytes) -> Iterator[tuple]:
@@ -353,8 +387,9 @@ class Bench:
     """One benchmark run: builds the journals, measures, and collects :class:`Row`s."""
 
     def __init__(self, sizes: list[int], *, repeat: int, budget: float, sync_count: int, workdir: Path,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], pack_size: int = DEFAULT_PACK_SIZE) -> None:
         self.sizes = sizes
+        self.pack_size = pack_size
         self.repeat = repeat
         self.budget = budget
         self.sync_count = sync_count
@@ -366,14 +401,18 @@ class Bench:
     # -- replay
     def replay(self) -> None:
         construct_replay = make_replay_construct()
+        compiled = _compiled_stream()
         decoders: list[tuple[str, Callable[[bytes], Iterator[tuple]] | None]] = [
-            ("public API (qjournal.read)", replay_public),
+            (PUBLIC_COMPILED, None if compiled is None else replay_public_with(compiled)),
+            (PUBLIC_PURE, replay_public_with(stream.PureClusterStream)),
             ("generated parser, stock stream", replay_generated),
             ("hand-written struct decoder", replay_struct),
             ("construct 2.10", construct_replay),
         ]
         if construct_replay is None:
             self.notes.append("construct is not installed (pip install 'qjournal[bench]'): no construct row")
+        if compiled is None:
+            self.notes.append("the compiled stream is not built (no C compiler or no Cython at install): no compiled row")
         for len_area in self.sizes:
             label = size_label(len_area)
             self.say(f"building a {label} journal, {FILL:.0%} full")
@@ -519,6 +558,117 @@ class Bench:
                                  sec, runs, 1 / sec, extra={"bytes_read": read, "ms": sec * 1e3}))
             path.unlink()
 
+    # -- the command line (issue 13)
+    def _cli(self, args: list[str], stdout: Any = subprocess.DEVNULL) -> float:
+        """Wall time of ``python -m qjournal ARGS`` in a fresh process, the qjournal this benchmark imports."""
+        env = {**os.environ, "PYTHONPATH": str(Path(qjournal.__file__).resolve().parents[1])}
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "qjournal", *args], stdout=stdout, stderr=subprocess.PIPE, env=env,
+                              check=False)
+        dt = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise AssertionError(f"qjournal {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+        return dt
+
+    def cli(self) -> None:
+        len_area = self.sizes[-1]
+        label = size_label(len_area)
+        self.say(f"check and dump --output jsonl of {label} through the command line")
+        path = self.workdir / "cli.qjournal"
+        path.write_bytes(build_journal(len_area))
+        n = qjournal.read(path).state(jobs=1).num_entries
+        figures = timed_interleaved({
+            "qjournal check": lambda: (n, self._cli(["check", str(path)])),
+            "qjournal dump --output jsonl": lambda: (n, self._cli(["dump", str(path), "--output", "jsonl"])),
+        }, self.repeat, self.budget)
+        for name, (sec, count, runs) in figures.items():
+            self.rows.append(Row("command line (python -m qjournal, a fresh process)", name, label, count, "entries/s",
+                                 sec, runs, count / sec, len_area * FILL / MIB / sec,
+                                 extra={"ms": sec * 1e3, "entries_per_s": round(count / sec)}))
+        self.notes.append(
+            "command line: wall time of a fresh `python -m qjournal` process, start-up included; `check` uses the "
+            "worker processes by default; `dump --output jsonl` shows the JSON fast path only once the CLI calls "
+            "qjournal.entries.json_join (the formatting row below times that function directly)"
+        )
+        path.unlink()
+
+    # -- JSON lines (issue 13)
+    def json_lines(self) -> None:
+        len_area = min(self.sizes[-1], 16 * MIB)
+        label = size_label(len_area)
+        self.say(f"JSON lines of the entries of {label}")
+        entries = list(qjournal.read(bytes(build_journal(len_area))))
+        encoder = json.JSONEncoder(separators=(", ", ": "))
+        want = [encoder.encode(e.to_dict()) for e in entries]
+        if json_join(entries) != "\n".join(want):
+            raise AssertionError("json_join disagrees with the encoder")
+        n = len(entries)
+        # Both build the text of every line; per cluster (81 entries), as dump writes it.
+        per = 81
+        chunks = [entries[i : i + per] for i in range(0, n, per)]
+
+        def today() -> int:
+            for c in chunks:
+                "\n".join([encoder.encode(e.to_dict()) for e in c])
+            return n
+
+        def fast() -> int:
+            for c in chunks:
+                json_join(c)
+            return n
+
+        figures = timed_interleaved({"entries.json_join, per cluster": fast,
+                                     "JSONEncoder().encode(entry.to_dict()) (before)": today}, self.repeat, self.budget)
+        self.rows += self._ratio_rows("JSON lines (formatting only)", label, figures, "encoder")
+
+    # -- worker processes (issue 13)
+    def jobs(self) -> None:
+        len_area = self.sizes[-1]
+        label = size_label(len_area)
+        self.say(f"check of {label} with 1 and 2 worker processes")
+        path = self.workdir / "jobs.qjournal"
+        path.write_bytes(build_journal(len_area))
+        load_before = os.getloadavg()[0]
+
+        def run(jobs: int) -> Run:
+            def go() -> int:
+                with qjournal.read(path) as r:
+                    return r.check(jobs=jobs).state.num_entries  # type: ignore[union-attr]
+            return go
+
+        figures = timed_interleaved({"check, 2 worker processes": run(2), "check, 1 (no worker)": run(1)},
+                                    self.repeat, self.budget)
+        load_after = os.getloadavg()[0]
+        self.rows += self._ratio_rows("check, worker processes", label, figures, "1 worker",
+                                      mib=len_area * FILL / MIB)
+        self.rows[-2].extra.update({"load_before": round(load_before, 2), "load_after": round(load_after, 2),
+                                    "usable_cores": parallel.default_jobs(),
+                                    "threshold_mib": parallel.PARALLEL_MIN_BYTES / MIB,
+                                    "parallel": "yes" if len_area >= parallel.PARALLEL_MIN_BYTES else "no (under the threshold)"})
+        if len_area < parallel.PARALLEL_MIN_BYTES:
+            self.notes.append(f"check with workers: {label} is under the threshold "
+                              f"({size_label(parallel.PARALLEL_MIN_BYTES)}), so both rows are serial")
+        path.unlink()
+
+    # -- pack memory (issue 13)
+    def pack(self) -> None:
+        len_area = self.pack_size
+        label = size_label(len_area)
+        self.say(f"building a {label} journal of unique digests for pack (this takes a while for 1 GiB)")
+        path = self.workdir / "pack-src.qjournal"
+        path.write_bytes(build_journal(len_area))
+        out = self.workdir / "pack-out.qjournal"
+        self.say(f"peak RSS of pack of {label}, in a fresh process")
+        proc = subprocess.run([sys.executable, __file__, "--pack-child", str(path), str(out)],
+                              capture_output=True, text=True, check=True)
+        child = json.loads(proc.stdout)
+        path.unlink()
+        out.unlink()
+        self.rows.append(Row("pack, memory", "pack from a file: peak RSS", label, child["live"], "MiB", child["seconds"], 1,
+                             child["peak_kib"] / 1024,
+                             extra={"baseline_mib": child["baseline_kib"] / 1024, "spilled": "yes" if child["spilled"] else "no",
+                                    "seconds": round(child["seconds"], 1)}))
+
     # -- memory
     def memory(self) -> None:
         len_area = self.sizes[-1]
@@ -554,6 +704,26 @@ def peak_rss_kib() -> int:
     return kib // 1024 if sys.platform == "darwin" else kib  # bytes on macOS
 
 
+def pack_child(src: str, out: str) -> None:
+    """Run in a fresh interpreter: pack ``src`` into ``out``, print the RSS high-water marks (KiB) as JSON."""
+    from qjournal import live
+
+    spilled: list[bool] = []
+    real = live.LiveIndex._build
+
+    def build(self: Any, *a: Any) -> None:
+        real(self, *a)
+        spilled.append(self.is_spilled)
+
+    live.LiveIndex._build = build  # type: ignore[method-assign]
+    baseline = peak_rss_kib()
+    t0 = time.perf_counter()
+    report = qjournal.pack(src, out)
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"baseline_kib": baseline, "peak_kib": peak_rss_kib(), "live": report.num_live,
+                      "seconds": seconds, "spilled": bool(spilled and spilled[0])}))
+
+
 def rss_child(path: str) -> None:
     """Run in a fresh interpreter: replay ``path`` and print the RSS high-water marks (KiB) as JSON."""
     with qjournal.read(path) as j:
@@ -568,35 +738,46 @@ def rss_child(path: str) -> None:
 # -- the report ----------------------------------------------------------------
 
 TARGETS = (
-    ("replay: public API >= 0.30x the hand-written decoder", "replay", "public API (qjournal.read)", 0.30),
+    ("replay: public API, compiled stream >= 0.35x the hand-written decoder", "replay", PUBLIC_COMPILED, 0.35),
+    ("replay: public API, pure stream >= 0.25x the hand-written decoder", "replay", PUBLIC_PURE, 0.25),
     ("append in memory: single appends >= 0.5x the minimal packer", "append, in memory", "writer, single appends", 0.5),
+    ("JSON lines: json_join >= 2x the encoder of to_dict()", "JSON lines (formatting only)", "entries.json_join, per cluster", 2.0),
+    ("check: 2 worker processes >= 1.6x 1", "check, worker processes", "check, 2 worker processes", 1.6),
 )
 
 
 def evaluate_targets(rows: list[Row]) -> list[dict[str, Any]]:
-    """Each target of issue 6 with the figure that decides it, per area size where it applies."""
+    """Each target of issues 6 and 13 with the figure that decides it, per area size where it applies."""
     out: list[dict[str, Any]] = []
     for text, group, name, want in TARGETS:
         for r in rows:
             if r.group == group and r.name == name and r.ratio is not None:
-                out.append({"target": text, "area": r.area, "value": round(r.ratio, 3), "met": r.ratio >= want})
+                t = {"target": text, "area": r.area, "value": round(r.ratio, 3), "met": r.ratio >= want}
+                if "load_before" in r.extra:
+                    t["note"] = f"load average {r.extra['load_before']} before, {r.extra['load_after']} after"
+                    if r.extra.get("parallel") != "yes":
+                        t["met"], t["note"] = None, "not applicable: the area is under the threshold, both rows are serial"
+                out.append(t)
     by = {(r.group, r.name, r.area): r for r in rows}
     for r in rows:
-        if r.group == "replay" and r.name.startswith("public API"):
+        if r.group == "replay" and r.name in (PUBLIC_COMPILED, PUBLIC_PURE):
             c = by.get(("replay", "construct 2.10", r.area))
             if c is not None:
                 v = r.rate / c.rate
-                out.append({"target": "replay: public API >= 4x construct", "area": r.area, "value": round(v, 2), "met": v >= 4})
+                out.append({"target": f"replay: {r.name} >= 4x construct", "area": r.area, "value": round(v, 2), "met": v >= 4})
         if r.group == "memory":
             out.append({"target": "replay: peak RSS < 64 MiB above baseline", "area": r.area, "value": round(r.rate, 2),
                         "met": r.rate < 64})
+        if r.group == "pack, memory":
+            out.append({"target": "pack of a large journal: peak RSS < 512 MiB", "area": r.area, "value": round(r.rate, 1),
+                        "met": r.rate < 512})
     return out
 
 
 def fmt_rate(r: Row) -> str:
     if r.unit == "MiB":
         return f"{r.rate:,.2f} MiB"
-    if r.unit == "opens/s":
+    if r.unit == "opens/s" or "ms" in r.extra:
         return f"{r.seconds * 1e3:,.2f} ms"
     return f"{r.rate:,.0f}/s"
 
@@ -618,9 +799,11 @@ def render(rows: list[Row], targets: list[dict[str, Any]], header: str, notes: l
             shown = ", ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
                               for k, v in extra.items())
             lines.append(f"{'':<4}{shown}")
-    lines += ["", "== targets (issue 6)"]
+    lines += ["", "== targets (issues 6 and 13)"]
     for t in targets:
-        lines.append(f"{'met    ' if t['met'] else 'NOT met'} {t['target']:<62} {t['area']:>8}: {t['value']}")
+        note = f" ({t['note']})" if t.get("note") else ""
+        verdict = "n/a    " if t["met"] is None else "met    " if t["met"] else "NOT met"
+        lines.append(f"{verdict} {t['target']:<70} {t['area']:>8}: {t['value']}{note}")
     if notes:
         lines += ["", "notes:"] + [f"- {n}" for n in notes]
     return "\n".join(lines)
@@ -644,6 +827,8 @@ def environment() -> dict[str, Any]:
         "kaitaistruct": ver("kaitaistruct"),
         "construct": ver("construct"),
         "qjournal": ver("qjournal"),
+        "stream": stream.implementation(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -659,6 +844,10 @@ def profile_replay(len_area: int, top: int) -> str:
     return out.getvalue()
 
 
+PARTS = ("replay", "append", "open", "memory", "cli", "json", "jobs", "pack")
+"""The parts of a run, in order."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the table; write JSON if asked."""
     ap = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.split("\n\n")[0])
@@ -668,20 +857,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=60.0,
                     help="seconds after which a figure takes no more runs (at least one; default 60)")
     ap.add_argument("--sync-count", type=int, default=200, help="single appends timed with fsync (default 200)")
-    ap.add_argument("--only", choices=("replay", "append", "open", "memory"), action="append",
-                    help="run only these parts (repeatable)")
+    ap.add_argument("--pack-size", type=parse_size, default=DEFAULT_PACK_SIZE,
+                    help="the journal of unique digests whose pack's peak RSS is measured (default 1G)")
+    ap.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the public API replay (16 MiB or the largest size below)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--rss-child", metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--pack-child", nargs=2, metavar=("SRC", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.rss_child:
         rss_child(args.rss_child)
         return 0
+    if args.pack_child:
+        pack_child(*args.pack_child)
+        return 0
     if args.repeat < 1 or args.sync_count < 1:
         ap.error("--repeat and --sync-count take a positive number")
     sizes = sorted(set(args.sizes))
-    parts = args.only or ["replay", "append", "open", "memory"]
+    parts = args.only or list(PARTS)
 
     def say(text: str) -> None:
         if not args.quiet:
@@ -690,14 +884,16 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="qjournal-bench-") as tmp:
-        bench = Bench(sizes, repeat=args.repeat, budget=args.budget, sync_count=args.sync_count, workdir=Path(tmp), say=say)
-        for part in ("replay", "append", "open", "memory"):
+        bench = Bench(sizes, repeat=args.repeat, budget=args.budget, sync_count=args.sync_count, workdir=Path(tmp), say=say,
+                      pack_size=args.pack_size)
+        for part in PARTS:
             if part in parts:
-                getattr(bench, "open_for_append" if part == "open" else part)()
+                getattr(bench, {"open": "open_for_append", "json": "json_lines"}.get(part, part))()
     rows = bench.rows
     targets = evaluate_targets(rows)
     header = (f"qjournal benchmark: Python {env['python']} ({env['machine']}, {env['cpus']} CPUs), "
-              f"kaitaistruct {env['kaitaistruct']}, construct {env['construct']}; "
+              f"kaitaistruct {env['kaitaistruct']}, construct {env['construct']}; {env['stream']}; "
+              f"load average at the start {env['load_average'][0]}, at the end {os.getloadavg()[0]:.2f}; "
               f"SHA-256 HASH entries, areas {FILL:.0%} full; medians of up to {args.repeat} runs "
               f"({time.perf_counter() - t0:.0f} s in all)")
     print(render(rows, targets, header, bench.notes))

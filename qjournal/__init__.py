@@ -29,6 +29,7 @@ from qjournal.errors import (
 from qjournal.format import EntryType
 from qjournal.image import Image, Kind, open_image
 from qjournal.index import IndexReport
+from qjournal.live import LiveIndex
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
@@ -61,6 +62,7 @@ __all__ = [
     "JournalState",
     "JournalWriter",
     "Kind",
+    "LiveIndex",
     "Mismatch",
     "PackReport",
     "Problem",

@@ -51,6 +51,8 @@ class Area:
     ) -> None:
         self.name = describe(source)
         self.writable = writable
+        self.path: str | None = None
+        """The path the area was opened from (None for a buffer or a caller's file object)."""
         self._owned: BinaryIO | None = None
         self._buf: memoryview | None = None
         self._file: BinaryIO | None = None
@@ -70,6 +72,7 @@ class Area:
             size = len(self._buf)
         elif isinstance(source, (str, os.PathLike)):
             self._file = self._owned = _open_path(source, writable, self.name)
+            self.path = os.fsdecode(source)
             size = _size_of(self._file, self.name)
         elif hasattr(source, "read") and hasattr(source, "seek"):
             check_file_object(source, writable, self.name)
@@ -133,6 +136,38 @@ class Area:
             )
         return data
 
+    def clusters(self, start: int, stop: int) -> Iterator[bytes]:
+        """The 4096 bytes of each journal cluster ``start`` to ``stop - 1``, in order.
+
+        A file is read up to 1 MiB at a time; a short read yields the clusters it
+        holds whole, then fails as :meth:`read_cluster` of the next one would.
+        """
+        if self._file is None:
+            for index in range(start, stop):
+                yield self.read_cluster(index)
+            return
+        index = start
+        per_chunk = CHUNK // LEN_CLUSTER
+        while index < stop:
+            n = min(per_chunk, stop - index)
+            if n == 1:
+                yield self.read_cluster(index)
+                index += 1
+                continue
+            pos = index * LEN_CLUSTER
+            try:
+                self._file.seek(self.area_offset + pos)
+                data = self._file.read(n * LEN_CLUSTER) or b""
+            except OSError:
+                data = b""  # read_cluster below raises the error with its offset
+            whole = len(data) // LEN_CLUSTER
+            for k in range(whole):
+                yield data[k * LEN_CLUSTER : (k + 1) * LEN_CLUSTER]
+            index += whole
+            if whole < n:  # short: the next cluster says why, or was read after all (the file grew back)
+                yield self.read_cluster(index)
+                index += 1
+
     def chunks(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """The area's bytes from ``start`` to ``end`` (default: the end), as (area offset, bytes) of up to 1 MiB."""
         end = self.len_area if end is None else min(end, self.len_area)
@@ -142,12 +177,14 @@ class Area:
             yield pos, data
             pos += len(data)
 
-    def first_not_reset(self, start: int = 0, progress: Callable[[int], None] | None = None) -> int | None:
-        """Area offset of the first byte other than 0xFF at or after ``start``, or None (D2).
+    def first_not_reset(
+        self, start: int = 0, progress: Callable[[int], None] | None = None, end: int | None = None
+    ) -> int | None:
+        """Area offset of the first byte other than 0xFF in ``[start, end)`` (default: to the end), or None (D2).
 
         ``progress``, if given, is called with the area offset reached after each chunk.
         """
-        for pos, chunk in self.chunks(start):
+        for pos, chunk in self.chunks(start, end):
             first = first_not_reset(chunk)
             if first < len(chunk):
                 return pos + first
@@ -227,6 +264,22 @@ class Area:
         except (AttributeError, OSError, io.UnsupportedOperation):
             return
         os.fsync(fd)
+
+    def regular_file(self) -> tuple[str, int, int] | None:
+        """(path, st_dev, st_ino) when the area is a regular file opened from a path, else None.
+
+        What another process needs to open the same file and check that it did
+        (worker processes of a parallel check); a buffer or a caller's file
+        object has no such name.
+        """
+        fd = self.fileno()
+        if self.path is None or fd is None:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            return None
+        return (self.path, st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
     def fileno(self) -> int | None:
         """The file descriptor, or None for an in-memory area."""

@@ -15,7 +15,9 @@ None on an entry a caller builds to append.
 
 from __future__ import annotations
 
+import json
 import struct
+from collections.abc import Iterable
 from typing import Any, ClassVar, NamedTuple
 
 from qjournal.errors import JournalArgumentError
@@ -289,6 +291,67 @@ _IGNORED_FIELDS = frozenset({"ofs", "len_entry"})
 """Fields of the schema that the writer decides, not the caller: read and ignored."""
 _HASH_FIELDS = frozenset({"entry_type", "digest", "physical_sector", "first_logical_sector"})
 _RAW_FIELDS = frozenset({"entry_type", "body"})
+
+
+_ENCODER = json.JSONEncoder(separators=(", ", ": "))
+"""The reference encoding of a JSON line: ``_ENCODER.encode(entry.to_dict())`` (what ``dump --output jsonl`` wrote)."""
+
+
+def json_line(entry: Any) -> str:
+    """The JSON line of an entry (no newline): byte for byte ``json.JSONEncoder(separators=(", ", ": ")).encode(entry.to_dict())``.
+
+    The schema is fixed, so a replayed :class:`HashEntry` or :class:`RawEntry`
+    (plain ``int`` fields, ``bytes`` digest or body, ``ofs`` an ``int`` or
+    None) is formatted directly, several times faster than building the dict
+    and encoding it; anything else (a subclass, a bool or an ``IntEnum`` in a
+    field, any object with ``to_dict()``) goes through the encoder itself, so
+    the bytes are the same whatever the input.
+    """
+    t = type(entry)
+    if t is HashEntry:
+        digest, ps, fls, ofs = entry
+        if type(digest) is bytes and type(ps) is int and type(fls) is int and (type(ofs) is int or ofs is None):
+            return (
+                f'{{"ofs": {"null" if ofs is None else ofs}, "entry_type": "hash", "len_entry": {len(digest) + LEN_HASH_OVERHEAD}, '
+                f'"digest": "{digest.hex()}", "physical_sector": {ps}, "first_logical_sector": {fls}}}'
+            )
+    elif t is RawEntry:
+        code, body, ofs = entry
+        if type(code) is int and type(body) is bytes and (type(ofs) is int or ofs is None):
+            return (
+                f'{{"ofs": {"null" if ofs is None else ofs}, "entry_type": {code}, "len_entry": {len(body) + LEN_HEADER}, '
+                f'"body": "{body.hex()}"}}'
+            )
+    return _ENCODER.encode(entry.to_dict())
+
+
+def json_join(entries: Iterable[Any], sep: str = "\n") -> str:
+    """``sep.join(json_line(e) for e in entries)``, with the common case inlined: one string for many lines.
+
+    ``dump --output jsonl`` writes ``json_join(entries) + "\n"`` per batch of
+    entries (a cluster's, say); ``dump --output json`` its entry list with
+    ``sep=",\n"``. Byte for byte what :func:`json_line` gives for each entry.
+    """
+    out: list[str] = []
+    append = out.append
+    hash_type, raw_type = HashEntry, RawEntry
+    for e in entries:
+        t = type(e)
+        if t is hash_type:
+            digest, ps, fls, ofs = e
+            if type(ps) is int and type(fls) is int and type(ofs) is int and type(digest) is bytes:
+                append(
+                    f'{{"ofs": {ofs}, "entry_type": "hash", "len_entry": {len(digest) + LEN_HASH_OVERHEAD}, '
+                    f'"digest": "{digest.hex()}", "physical_sector": {ps}, "first_logical_sector": {fls}}}'
+                )
+                continue
+        elif t is raw_type:
+            code, body, ofs = e
+            if type(code) is int and type(body) is bytes and type(ofs) is int:
+                append(f'{{"ofs": {ofs}, "entry_type": {code}, "len_entry": {len(body) + LEN_HEADER}, "body": "{body.hex()}"}}')
+                continue
+        append(json_line(e))
+    return sep.join(out)
 
 
 def _hex(d: dict[str, Any], key: str) -> bytes:

@@ -1,10 +1,14 @@
 """Packing a journal (D9): its live HASH entries, and nothing else, into a fresh area.
 
 Strategy: replay the source once, keep the last HASH entry per digest in the
-order of those last occurrences (the log-store view of D9), plan the target's
-size with :func:`qjournal.format.tail_after`, refuse before anything is written
-when the entries do not fit, then make the target as :func:`qjournal.create`
-does and append the live entries as one atomic batch.
+order of those last occurrences (the log-store view of D9: a
+:class:`qjournal.live.LiveIndex`, which holds offsets, not entries, and spills
+to disk when large), plan the target's size with
+:func:`qjournal.format.tail_after`, refuse before anything is written when the
+entries do not fit, then make the target as :func:`qjournal.create` does and
+append the live entries as one atomic batch, streamed
+(:meth:`qjournal.JournalWriter.append_stream`), so memory does not grow with
+the journal.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from qjournal.area import Source, identity
 from qjournal.entries import Entry, HashEntry, encode
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
+from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex
 from qjournal.making import Destination
 from qjournal.reader import JournalReader, JournalState
 
@@ -82,6 +87,8 @@ def pack(
     force: bool = False,
     durable: bool = True,
     progress: Callable[[int], None] | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    spill_dir: str | os.PathLike[str] | None = None,
     offset: int | None = None,
     length: int | None = None,
 ) -> PackReport:
@@ -99,20 +106,70 @@ def pack(
     changed. The target area may not overlap the source area. ``progress``, if
     given, is called with the source bytes replayed so far. ``offset`` and
     ``length`` are the names 0.1 gave ``target_offset`` and ``target_length``.
+
+    Memory: a source file is read through a :class:`qjournal.live.LiveIndex`
+    (the offset of each digest's last entry, never the entries), which spills
+    to an SQLite file in ``spill_dir`` (default: the system's temporary folder)
+    once its live digests pass ``memory_limit`` bytes; the entries are read back
+    from the source as they are written, one cluster's worth at a time. An
+    in-memory source keeps its live entries in memory, as it holds the journal
+    there already.
     """
     ofs_target = _one_of("target_offset", target_offset, "offset", offset, 0) or 0
-    target_length = _one_of("target_length", target_length, "length", length, None)
-    with JournalReader(source, source_offset, source_length) as reader:
-        read = list(reader.replay(progress))
-        src_clusters = reader.num_clusters
+    len_target = _one_of("target_length", target_length, "length", length, None)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        # In memory the journal is there whole already; its live entries are kept (a dict of live entries only),
+        # and the reader is closed before the target is made (it may be the same bytearray, grown).
+        with JournalReader(source, source_offset, source_length) as reader:
+            num_read = num_hash = 0
+            kept: dict[bytes, HashEntry] = {}
+            for e in reader.replay(progress):
+                num_read += 1
+                if type(e) is HashEntry:
+                    num_hash += 1
+                    kept.pop(e.digest, None)
+                    kept[e.digest] = e
+            src_clusters = reader.num_clusters
+            src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
+            src_id = identity(source, reader.area)
+        entries = list(kept.values())
+        del kept
+        dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
+                            length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
+                            len_entries=(e.len_entry for e in entries), num_live=len(entries))
+        with dest.make() as writer:
+            writer.append_stream(entries)
+            state = writer.state()
+        return PackReport(num_read, num_hash, len(entries), num_read - num_hash, state)
+    # From a file: a live index (digest -> offset of its last entry, on disk when large), the entries read back
+    # from the source while they are written, so memory does not grow with the journal (qjournal.live).
+    with JournalReader(source, source_offset, source_length) as reader, \
+            LiveIndex(reader, memory_limit=memory_limit, spill_dir=spill_dir, progress=progress) as live:
         src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
-        src_id = identity(source, reader.area)
-    live = live_entries(read)
-    num_hash = sum(isinstance(e, HashEntry) for e in read)
-    if num_clusters is None and target_length is None and _ends_at(target, ofs_target):
+        dest = _destination(target, num_clusters=num_clusters, src_clusters=reader.num_clusters, offset=ofs_target,
+                            length=len_target, force=force, durable=durable, src_id=identity(source, reader.area),
+                            src_range=src_range, len_entries=live.len_entries(), num_live=len(live))
+        with dest.make() as writer:
+            writer.append_stream(live.values())
+            state = writer.state()
+        return PackReport(live.num_entries, live.num_hash, len(live), live.num_raw, state)
+
+
+def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
+    """A keyword given by its name or by the name 0.1 gave it, not both."""
+    if value is not None and old is not None:
+        raise JournalArgumentError(f"pack got {name}= and {old_name}= (its old name): give one")
+    return value if value is not None else old if old is not None else default
+
+
+def _destination(target: Source, *, num_clusters: int | None, src_clusters: int, offset: int, length: int | None,
+                 force: bool, durable: bool, src_id: object, src_range: tuple[int, int], len_entries: Iterable[int],
+                 num_live: int) -> Destination:
+    """The target, resolved and checked, nothing written: not overlapping the source, large enough for the live entries."""
+    if num_clusters is None and length is None and _ends_at(target, offset):
         num_clusters = src_clusters
     dest = Destination(
-        target, num_clusters=num_clusters, offset=ofs_target, length=target_length, force=force, durable=durable, what="pack"
+        target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable, what="pack"
     )
     try:
         if src_id is not None and dest.identity() == src_id:
@@ -123,10 +180,10 @@ def pack(
                     f"pack writes into a fresh area",
                     source=dest.name,
                 )
-        needed = clusters_for(tail_after(e.len_entry for e in live))
+        needed = clusters_for(tail_after(len_entries))
         if needed * LEN_CLUSTER > dest.len_area:
             raise JournalFullError(
-                f"journal full: the {len(live)} live entries need {needed} clusters, the target area has "
+                f"journal full: the {num_live} live entries need {needed} clusters, the target area has "
                 f"{dest.len_area // LEN_CLUSTER}; nothing was written",
                 source=dest.name,
                 num_clusters=dest.len_area // LEN_CLUSTER,
@@ -135,14 +192,4 @@ def pack(
     except BaseException:
         dest.abandon()
         raise
-    with dest.make() as writer:
-        writer.append_many(live)
-        state = writer.state()
-    return PackReport(len(read), num_hash, len(live), len(read) - num_hash, state)
-
-
-def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
-    """A keyword given by its name or by the name 0.1 gave it, not both."""
-    if value is not None and old is not None:
-        raise JournalArgumentError(f"pack got {name}= and {old_name}= (its old name): give one")
-    return value if value is not None else old if old is not None else default
+    return dest

@@ -16,15 +16,15 @@ instead of the cyclic garbage collector later.
 
 from __future__ import annotations
 
-from collections import Counter
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from qjournal.area import Area, Source
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import Entry, HashEntry, RawEntry, decode
-from qjournal.errors import CorruptJournalError
+from qjournal.errors import CorruptJournalError, JournalError
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
@@ -35,6 +35,10 @@ from qjournal.format import (
     is_full,
     type_name,
 )
+from qjournal.parallel import PARALLEL_MIN_BYTES, can_fork, ordered_map, resolve_jobs
+
+if TYPE_CHECKING:
+    from qjournal.live import LiveIndex
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -223,94 +227,250 @@ class JournalReader:
 
     __iter__ = replay
 
+    # -- the live view (D9) -----------------------------------------------
+    def live(
+        self,
+        *,
+        memory_limit: int | None = None,
+        spill_dir: str | os.PathLike[str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> LiveIndex:
+        """The live HASH entries (D9): a read-only mapping digest -> :class:`HashEntry`, the last one wins,
+        iterated in the order of the last occurrences (:class:`qjournal.live.LiveIndex`).
+
+        Replays the journal once (a corruption raises :class:`CorruptJournalError`
+        as replay does) and keeps only each live digest's offset; the entries are
+        read back from this reader's source, which must stay open while the index
+        is used. Past ``memory_limit`` bytes (default
+        :data:`qjournal.live.DEFAULT_MEMORY_LIMIT`) the index spills to an SQLite
+        file in ``spill_dir``, deleted when the index is closed
+        (``with reader.live() as live: ...``).
+        """
+        from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex  # noqa: PLC0415 - live imports this module
+
+        limit = DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit
+        return LiveIndex(self, memory_limit=limit, spill_dir=spill_dir, progress=progress)
+
     # -- the whole area ---------------------------------------------------
-    def check(self, progress: Callable[[int], None] | None = None) -> CheckReport:
+    def check(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None) -> CheckReport:
         """Validate the whole area against docs/format.md; report every problem.
 
         After a corrupt cluster the check goes on with the next one, as if the
         corrupt one were closed, so one report lists every problem found. The
         ``state`` of the report is None when any corruption was found.
         ``progress``, if given, is called with the number of area bytes examined
-        so far, after each cluster and each chunk of the tail scan (for a progress bar).
+        so far, after each cluster and each chunk of the tail scan (for a progress bar);
+        with worker processes, after each range of clusters.
+
+        ``jobs``: worker processes for a large area (default: the number of
+        cores this process may use; 1: none). An area of at least
+        :data:`qjournal.parallel.PARALLEL_MIN_BYTES` that is a regular file
+        opened by path is split into ranges of clusters, each checked by a
+        worker, and the results merged in order: the report is the serial
+        check's, problem for problem. Buffers and caller file objects are
+        always checked in this process, and so is every area when this process
+        runs other threads (workers are forked: :func:`qjournal.parallel.can_fork`).
         """
-        problems: list[Problem] = []
-        hint: str | None = None
-        codes: Counter[int] = Counter()
-        num_clusters = self.area.num_clusters
-        ofs_tail = self.len_area
-        clusters_used = 0
-        for index in range(num_clusters):
-            base = index * LEN_CLUSTER
-            if progress is not None and index:
-                progress(base)
-            buf = self.area.read_cluster(index)
-            try:
-                cluster = parse_cluster(buf)
-            except CorruptJournalError as exc:
-                e = self._corrupt(exc, base)
-                problems.append(Problem(e.rule, e.offset or base, e.reason, True))
-                if index == 0:
-                    hint = start_hint(index, buf, exc.offset or 0)
-                clusters_used += 1
-                continue
-            ofs = base
-            for e in cluster.entries:
-                code = e.type_code
-                if code == TYPE_NONE:
-                    break
-                if code == TYPE_END:
-                    if e.has_dirty_padding:
-                        first = ofs + LEN_HEADER + first_not_reset(e.body)
-                        problems.append(Problem("dirty_padding", first, "END padding holds a byte other than 0xFF (D6)", False))
-                else:
-                    codes[code] += 1
-                    if code != TYPE_HASH:  # every other regular type is unassigned (D4)
-                        problems.append(unassigned_problem(ofs, code, e.len_entry))
-                ofs += e.len_entry
-            if cluster.num_regular or cluster.is_closed:
-                clusters_used += 1
-            if not cluster.is_closed:
-                ofs_tail = ofs
-                term = cluster.terminator
-                if term.is_torn:
-                    problems.append(torn_write_problem(ofs, term.len_entry))
-                if cluster.has_dirty_tail:
-                    problems.append(dirty_tail_problem(ofs + LEN_HEADER + first_not_reset(cluster.tail)))
-                else:
-                    dirty = self.area.first_not_reset((index + 1) * LEN_CLUSTER, progress)
-                    if dirty is not None:
-                        problems.append(dirty_tail_problem(dirty))
-                break
+        n = resolve_jobs(jobs)
+        if n > 1 and self.len_area >= PARALLEL_MIN_BYTES and can_fork():
+            spec = self.area.regular_file()
+            if spec is not None:
+                report = self._check_parallel(spec, n, progress)
+                if report is not None:
+                    return report
+        found = _check_clusters(self.area, 0, self.area.num_clusters, progress)
         if progress is not None:
             progress(self.len_area)
+        return self._report(found.problems, found.codes, found.clusters_used, found.ofs_tail, found.hint)
+
+    def _check_parallel(self, spec: tuple[str, int, int], jobs: int, progress: Callable[[int], None] | None) -> CheckReport | None:
+        """The check by ranges of clusters in worker processes, merged in order; None: do it serially."""
+        num = self.area.num_clusters
+        size = max(MIN_RANGE_CLUSTERS, -(-num // (jobs * RANGES_PER_JOB)))
+        ranges = [((spec, self.area.area_offset, self.len_area, lo, min(num, lo + size), lo > 0),) for lo in range(0, num, size)]
+        problems: list[Problem] = []
+        codes: dict[int, int] = {}
+        used = 0
+        hint: str | None = None
+        ofs_tail: int | None = None
+        pending = False  # replay ended in an earlier range, its tail clean to that range's end: look on
+        results = ordered_map(_check_range_worker, ranges, jobs)
+        try:
+            for ((*_, hi, _want),), r in zip(ranges, results, strict=False):
+                if pending:
+                    if r.first_dirty is not None:
+                        problems.append(dirty_tail_problem(r.first_dirty))
+                        break
+                else:
+                    problems += r.problems
+                    for code, k in r.codes.items():
+                        codes[code] = codes.get(code, 0) + k
+                    used += r.clusters_used
+                    hint = hint or r.hint
+                    if r.ofs_tail is not None:
+                        ofs_tail = r.ofs_tail
+                        if not r.tail_pending:
+                            break
+                        pending = True
+                if progress is not None:
+                    progress(hi * LEN_CLUSTER)
+        except (_WorkerCannotOpen, JournalError, OSError):
+            return None  # the serial check gives the answer, or the error, the serial way
+        except Exception:  # a pool that could not start (no fork, a daemonic process), pickling
+            return None
+        finally:
+            results.close()
+        if progress is not None:
+            progress(self.len_area)
+        return self._report(problems, codes, used, ofs_tail, hint)
+
+    def _report(self, problems: list[Problem], codes: dict[int, int], clusters_used: int, ofs_tail: int | None,
+                hint: str | None) -> CheckReport:
         if any(p.is_corruption for p in problems):
             return CheckReport(tuple(problems), None, hint)
+        tail = self.len_area if ofs_tail is None else ofs_tail
         counts = {type_name(code): n for code, n in codes.items()}
         state = JournalState(
             len_area=self.len_area,
-            num_clusters=num_clusters,
+            num_clusters=self.area.num_clusters,
             num_clusters_used=clusters_used,
-            ofs_tail=ofs_tail,
-            len_free=self.len_area - ofs_tail,
-            is_full=is_full(ofs_tail, self.len_area),
+            ofs_tail=tail,
+            len_free=self.len_area - tail,
+            is_full=is_full(tail, self.len_area),
             num_entries=sum(counts.values()),
             entries_by_type=counts,
             anomalies=tuple(problems),
         )
         return CheckReport(tuple(problems), state)
 
-    def state(self) -> JournalState:
-        """The journal's state (tail, free bytes, full, counts, anomalies).
+    def state(self, *, jobs: int | None = None) -> JournalState:
+        """The journal's state (tail, free bytes, full, counts, anomalies): :meth:`check`'s, worker processes and all.
 
         Raises :class:`CorruptJournalError` at the first corruption.
         """
-        report = self.check()
+        report = self.check(jobs=jobs)
         if report.state is None:
             first = next(p for p in report.problems if p.is_corruption)
             raise CorruptJournalError(
                 first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name, hint=report.hint
             )
         return report.state
+
+
+MIN_RANGE_CLUSTERS = 256
+"""The smallest range of clusters a worker checks (1 MiB)."""
+RANGES_PER_JOB = 4
+"""Ranges per worker: the work is balanced when replay ends early, and the merge can stop early."""
+
+
+class _Found(NamedTuple):
+    """What a check found in a range of clusters, in the order it found it."""
+
+    problems: list[Problem]
+    codes: dict[int, int]
+    """Regular entries per type code."""
+    clusters_used: int
+    ofs_tail: int | None
+    """Where replay ends, when it ends in this range (None: every cluster of the range is closed or corrupt)."""
+    hint: str | None
+    tail_pending: bool = False
+    """Replay ended here with a clean tail up to the range's end: the bytes after the range are still to scan."""
+    first_dirty: int | None = None
+    """The range's first byte other than 0xFF (asked of a worker's range after the first)."""
+
+
+def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int], None] | None = None) -> _Found:
+    """Check clusters ``start`` to ``stop - 1`` (D5, D18): their problems, and the tail when replay ends among them.
+
+    The tail scan past an open cluster runs to the range's end (``stop``).
+    Each cluster's entries are freed before the next is parsed (the
+    entry-cluster reference cycles broken, so the cyclic collector has
+    nothing to do).
+    """
+    problems: list[Problem] = []
+    codes: dict[int, int] = {}
+    clusters_used = 0
+    hint: str | None = None
+    end = stop * LEN_CLUSTER
+    for index, buf in enumerate(area.clusters(start, stop), start):
+        base = index * LEN_CLUSTER
+        if progress is not None and index:
+            progress(base)
+        try:
+            cluster = parse_cluster(buf)
+        except CorruptJournalError as exc:
+            problems.append(Problem(exc.rule, base + (exc.offset or 0) or base, exc.reason, True))
+            if index == 0:
+                hint = start_hint(index, buf, exc.offset or 0)
+            clusters_used += 1
+            continue
+        ofs = base
+        entries = cluster.entries
+        for e in entries:
+            code = e.type_code
+            if code == TYPE_NONE:
+                break
+            if code == TYPE_END:
+                if e.has_dirty_padding:
+                    first = ofs + LEN_HEADER + first_not_reset(e.body)
+                    problems.append(Problem("dirty_padding", first, "END padding holds a byte other than 0xFF (D6)", False))
+            else:
+                codes[code] = codes.get(code, 0) + 1
+                if code != TYPE_HASH:  # every other regular type is unassigned (D4)
+                    problems.append(unassigned_problem(ofs, code, e.len_entry))
+            ofs += e.len_entry
+        closed = cluster.is_closed
+        if cluster.num_regular or closed:
+            clusters_used += 1
+        if not closed:
+            term = cluster.terminator
+            torn = term.is_torn
+            dirty_tail = cluster.has_dirty_tail
+            tail = cluster.tail
+        last = entries[-1]
+        entries.clear()  # the entries and the cluster refer to each other: free them now, not in the collector
+        last._parent = None
+        if not closed:
+            if torn:
+                problems.append(torn_write_problem(ofs, term.len_entry))
+            if dirty_tail:
+                problems.append(dirty_tail_problem(ofs + LEN_HEADER + first_not_reset(tail)))
+                return _Found(problems, codes, clusters_used, ofs, hint)
+            dirty = area.first_not_reset((index + 1) * LEN_CLUSTER, progress, end)
+            if dirty is not None:
+                problems.append(dirty_tail_problem(dirty))
+                return _Found(problems, codes, clusters_used, ofs, hint)
+            return _Found(problems, codes, clusters_used, ofs, hint, tail_pending=True)
+    return _Found(problems, codes, clusters_used, None, hint)
+
+
+class _WorkerCannotOpen(Exception):
+    """A worker could not open the parent's file as the same file: the parent checks serially."""
+
+
+RangeJob = tuple[tuple[str, int, int], int, int, int, int, bool]
+"""A worker's job: (the file's path, st_dev, st_ino), area offset, area length, first cluster, stop, want first_dirty."""
+
+
+def _check_range_worker(job: RangeJob) -> _Found:
+    """In a worker process: open the file by path, make sure it is the parent's, check a range of clusters."""
+    spec, area_offset, len_area, start, stop, want_first_dirty = job
+    path = spec[0]
+    try:
+        area = Area(path, area_offset, len_area)
+    except JournalError as exc:
+        raise _WorkerCannotOpen(str(exc)) from None
+    try:
+        if area.regular_file() != spec:
+            raise _WorkerCannotOpen(f"{path} is no longer the file the check opened")
+        if not want_first_dirty:
+            return _check_clusters(area, start, stop)
+        first_dirty = area.first_not_reset(start * LEN_CLUSTER, None, stop * LEN_CLUSTER)
+        if first_dirty is None:  # all 0xFF: replay ends at the range's start, nothing to report
+            return _Found([], {}, 0, start * LEN_CLUSTER, None, tail_pending=True)
+        return _check_clusters(area, start, stop)._replace(first_dirty=first_dirty)
+    finally:
+        area.close()
 
 
 def read(source: Source, offset: int = 0, length: int | None = None) -> JournalReader:

@@ -9,19 +9,35 @@ entry of every cluster, and the stream calls are a large share of its time.
 over bytes in memory, with the runtime's semantics: a read past the end raises
 ``EndOfStreamError``, a negative length ``InvalidArgumentError``. It knows no
 format rule. ``tests/test_stream.py`` pins the calls the generated code makes.
+
+Two implementations, one behaviour (msgpack's way): :class:`PureClusterStream`
+here, and the same class compiled with Cython, ``qjournal._cstream``, an
+optional extension built at install time when a C compiler is there. The
+compiled one is used when it was built; the pure one otherwise, or when the
+environment variable ``QJOURNAL_PURE_STREAM`` is set (to anything but ``0``).
+:data:`IMPLEMENTATION` says which (``"compiled"`` or ``"pure"``),
+:func:`implementation` says it in words, for ``qjournal --version``.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+from typing import TYPE_CHECKING
 
 from kaitaistruct import EndOfStreamError, InvalidArgumentError
 
 _U8BE = struct.Struct(">Q").unpack_from
 
 
-class ClusterStream:
-    """A read-only stream over ``buf`` (one 4096-byte cluster), for the generated parser."""
+__all__ = ["IMPLEMENTATION", "PURE_STREAM_ENV", "ClusterStream", "PureClusterStream", "implementation"]
+
+PURE_STREAM_ENV = "QJOURNAL_PURE_STREAM"
+"""Set to anything but ``0`` (or empty) to use the pure-Python stream even when the compiled one is built."""
+
+
+class PureClusterStream:
+    """A read-only stream over ``buf`` (one 4096-byte cluster), for the generated parser (pure Python)."""
 
     __slots__ = ("_buf", "_pos", "_size")
 
@@ -80,3 +96,28 @@ class ClusterStream:
         p = self._pos
         self._pos = max(p, self._size)
         return self._buf[p:]
+
+
+def _select() -> tuple[type[PureClusterStream], str, str]:
+    """The stream class to use, its name (``compiled`` or ``pure``) and why."""
+    if os.environ.get(PURE_STREAM_ENV, "") not in ("", "0"):
+        return PureClusterStream, "pure", f"{PURE_STREAM_ENV} is set"
+    try:
+        from qjournal._cstream import ClusterStream as Compiled  # noqa: PLC0415 - optional, built at install time
+    except ImportError:
+        return PureClusterStream, "pure", "the compiled stream (qjournal._cstream) is not built"
+    return Compiled, "compiled", "qjournal._cstream, built with Cython"  # type: ignore[return-value]
+
+
+if TYPE_CHECKING:
+    ClusterStream = PureClusterStream
+    IMPLEMENTATION: str
+    _WHY: str
+else:
+    ClusterStream, IMPLEMENTATION, _WHY = _select()
+"""``ClusterStream(buf)``: the stream the reader uses, compiled or pure (:data:`IMPLEMENTATION`)."""
+
+
+def implementation() -> str:
+    """Which stream is in use, and why, in words: ``compiled stream (qjournal._cstream, built with Cython)``."""
+    return f"{IMPLEMENTATION} stream ({_WHY})"

@@ -67,6 +67,7 @@ from qjournal.format import (
     LEN_HASH_OVERHEAD,
     LEN_HEADER,
     MAX_LEN_DIGEST,
+    MAX_SECTOR,
     RESET_BYTE,
     ROOM,
     TYPE_END,
@@ -199,6 +200,9 @@ class JournalWriter:
     accepted for compatibility and ignored: the tail is always found by replay
     (the binary search that ``validate=False`` used could, after a crash, place
     an append where replay never reaches it; docs/format.md D23).
+
+    ``jobs``: worker processes for the validation of a large area, as
+    :meth:`JournalReader.check` takes them (default: the usable cores; 1: none).
     """
 
     def __init__(
@@ -210,6 +214,7 @@ class JournalWriter:
         validate: bool = True,
         durable: bool = True,
         erase_foreign_data: bool = False,
+        jobs: int | None = None,
     ) -> None:
         if not validate:
             warnings.warn(
@@ -221,7 +226,7 @@ class JournalWriter:
         self._setup(Area(source, offset, length, writable=True), _memory(source), durable)
         try:
             self._lock_fd = lock(self.area.fileno(), self.name)
-            state = JournalReader.over(self.area).state()  # raises the reader's CorruptJournalError
+            state = JournalReader.over(self.area).state(jobs=jobs)  # raises the reader's CorruptJournalError
             self._ofs_tail = state.ofs_tail
             self._start_census(state.entries_by_type, state.anomalies)
             if any(p.kind in _PAST_TAIL_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
@@ -470,6 +475,101 @@ class JournalWriter:
         self._num_hash += num_hash
         return out
 
+    def append_stream(self, entries: Iterable[Entry]) -> int:
+        """Append entries as one atomic batch without holding them all in memory; return how many.
+
+        The bytes written, and their order, are :meth:`append_many`'s: the
+        anchor alone, a barrier, every other byte but the commit byte (one
+        write per cluster the batch writes in, as they are encoded), a barrier,
+        the commit byte. Until then replay sees none of the batch. What differs
+        is when a bad entry or a full journal is found: part-way, so the bytes
+        already written (never committed) are erased again, crash-safely (D22),
+        before :class:`JournalArgumentError` or :class:`JournalFullError` is
+        raised; the journal is then as it was. :func:`qjournal.pack` uses it
+        with entries it has fitted beforehand.
+        """
+        self._check_open()
+        if self._needs_wipe:
+            erase(self.area, self._ofs_tail, self._len_area, self._barrier)
+            self._needs_wipe = False
+        start = pos = self._ofs_tail
+        len_area = self._len_area
+        write = self._write
+        state: dict[str, Any] = {"first": None, "commit": None}  # the pending first run, the commit byte
+        num_hash = 0
+        raw_log: list[tuple[int, int, int]] = []
+
+        def emit(at: int, data: bytes) -> None:
+            """Write one run (a cluster's part of the batch), keeping the commit-byte order of _commit."""
+            if state["commit"] is None:  # nothing written yet
+                if state["first"] is None:
+                    state["first"] = (at, data)
+                    if data[0] == RESET_BYTE:  # an END of size 255 at the tail: the anchor opens the next run
+                        return
+                f_at, first = state["first"]
+                self._needs_wipe = True
+                anchor_at, anchor = (f_at, first) if first[0] != RESET_BYTE else (at, data)
+                write(anchor_at, anchor[:1])
+                self._barrier()
+                state["commit"] = first[1:2]
+                if len(first) > 2:
+                    write(f_at + 2, first[2:])
+                if anchor is data and data is not first:
+                    write(at + 1, data[1:])
+                return
+            write(at, data)
+
+        buf = bytearray()
+        buf_at = pos
+        count = 0
+        try:
+            for i, entry in enumerate(entries):
+                if type(entry) is HashEntry and type(entry[0]) is bytes and 0 < len(entry[0]) <= MAX_LEN_DIGEST \
+                        and type(entry[1]) is int and type(entry[2]) is int and 0 <= entry[1] <= MAX_SECTOR \
+                        and 0 <= entry[2] <= MAX_SECTOR:
+                    data = encode_hash(entry[0], entry[1], entry[2])
+                    code = TYPE_HASH
+                else:
+                    try:
+                        data, checked = encode(entry)
+                    except JournalArgumentError as exc:
+                        raise JournalArgumentError(f"entry {i + 1} of the batch: {exc.reason}") from None
+                    code = checked.type_code
+                at = place(pos, len(data))
+                if at >= len_area:
+                    raise self._full(len(data), i, 0, pos)
+                if at != pos:
+                    buf += bytes((at - pos, TYPE_END))  # the END that closes pos's cluster (D6)
+                    emit(buf_at, bytes(buf))
+                    buf = bytearray()
+                    buf_at = pos = at
+                buf += data
+                if code == TYPE_HASH:
+                    num_hash += 1
+                else:
+                    raw_log.append((pos, code, len(data)))
+                pos += len(data)
+                count += 1
+            if not count:
+                return 0
+            emit(buf_at, bytes(buf))
+            if state["commit"] is None:  # a batch of one END of size 255 and nothing after it cannot happen
+                raise AssertionError("a batch that never wrote its anchor")
+            self._barrier()
+            write(start + 1, state["commit"])
+            self._barrier()
+        except BaseException:
+            if self._needs_wipe:  # bytes past the tail, never committed: erase them again
+                erase(self.area, start, min(len_area, max(pos, buf_at) + LEN_CLUSTER), self._barrier)
+                self._needs_wipe = False
+            raise
+        self._needs_wipe = False
+        self._ofs_tail = pos
+        self._tail_moved()
+        self._num_hash += num_hash
+        self._raw_log += raw_log
+        return count
+
     def _write(self, pos: int, data: bytes) -> None:
         """Write into the area: through the memoryview in memory, else through :meth:`Area.write`."""
         if self._view is None:
@@ -517,12 +617,17 @@ class JournalWriter:
         self._needs_wipe = False
 
     def _full(self, len_entry: int, index: int | None = None, count: int = 1, pos: int | None = None) -> JournalFullError:
-        """The refusal of an entry that does not fit (D6): why, and what still fits."""
+        """The refusal of an entry that does not fit (D6): why, and what still fits.
+
+        ``index`` is the entry's place in its batch (from 0), ``count`` the batch's
+        length (0: a stream, whose length is not known).
+        """
         pos = self._ofs_tail if pos is None else pos
         room = max(0, LEN_CLUSTER - pos % LEN_CLUSTER) if pos < self._len_area else 0
         fits_now = max_len_entry(pos, self._len_area)
-        batch = index is not None and count > 1
-        what = f"entry {(index or 0) + 1} of the batch of {count} ({len_entry} bytes)" if batch else f"an entry of {len_entry} bytes"
+        batch = index is not None and count != 1
+        of = f" of {count}" if count else ""
+        what = f"entry {(index or 0) + 1} of the batch{of} ({len_entry} bytes)" if batch else f"an entry of {len_entry} bytes"
         why = (
             f"{room} bytes are left in the last cluster and an entry needs its size plus the 2 bytes of the END after it, "
             + (f"so at most {fits_now} fit here" if fits_now else "so none fits")
@@ -531,7 +636,8 @@ class JournalWriter:
         )
         reason = (
             f"journal full: no room for {what} at offset {pos:#x}: {why}, and no cluster follows (D6); "
-            f"nothing {'of the batch ' if batch else ''}was written"
+            + ("nothing of the batch was committed (what was written of it is erased)" if batch and not count
+               else f"nothing {'of the batch ' if batch else ''}was written")
         )
         return JournalFullError(
             reason, pos, len_entry=len_entry, max_len_entry=fits_now, entry_index=index, num_clusters=self.num_clusters,

@@ -9,6 +9,7 @@ command produces a sane table and JSON.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,10 @@ def reader_tuples(data: bytes) -> list[tuple]:
 
 
 def decoders() -> list:
-    found = [bench.replay_public, bench.replay_generated, bench.replay_struct]
+    found = [bench.replay_public, bench.replay_generated, bench.replay_struct,
+             bench.replay_public_with(qjournal.stream.PureClusterStream)]
+    if bench._compiled_stream() is not None:
+        found.append(bench.replay_public_with(bench._compiled_stream()))
     construct = bench.make_replay_construct()
     if construct is not None:
         found.append(construct)
@@ -132,20 +136,24 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--sizes", "64K,128K", "--repeat", "1", "--sync-count", "5",
-         "--budget", "5", "--json", str(out), "--quiet"],
+         "--budget", "5", "--pack-size", "256K", "--json", str(out), "--quiet"],
         capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(qjournal.__file__).resolve().parents[1])},  # the qjournal under test
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     text = proc.stdout
     for heading in ("== replay", "== append, in memory", "== append to a file, no fsync", "== append to a file, with fsync",
-                    "== open for append, full", "== memory", "== targets (issue 6)"):
+                    "== open for append, full", "== memory", "== command line (python -m qjournal, a fresh process)",
+                    "== JSON lines (formatting only)", "== check, worker processes", "== pack, memory",
+                    "== targets (issues 6 and 13)"):
         assert heading in text, heading
     doc = json.loads(out.read_text())
     rows = doc["rows"]
     replay = [r for r in rows if r["group"] == "replay"]
     names = {r["name"] for r in replay}
-    assert {"public API (qjournal.read)", "generated parser, stock stream", "hand-written struct decoder"} <= names
+    assert {bench.PUBLIC_PURE, "generated parser, stock stream", "hand-written struct decoder"} <= names
+    assert (bench.PUBLIC_COMPILED in names) == (bench._compiled_stream() is not None)
     for area in ("64 KiB", "128 KiB"):
         counts = {r["count"] for r in replay if r["area"] == area}
         len_area = 64 * 1024 if area == "64 KiB" else 128 * 1024
@@ -161,8 +169,19 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     assert opened["seconds"] > 0 and opened["extra"]["ms"] > 0
     memory = next(r for r in rows if r["group"] == "memory")
     assert 0 <= memory["rate"] < 64
+    cli_rows = {r["name"]: r for r in rows if r["group"].startswith("command line")}
+    assert set(cli_rows) == {"qjournal check", "qjournal dump --output jsonl"}
+    n128 = qjournal.read(bytes(bench.build_journal(128 * 1024))).state().num_entries
+    assert all(r["count"] == n128 and r["area"] == "128 KiB" for r in cli_rows.values())
+    json_rows = [r for r in rows if r["group"] == "JSON lines (formatting only)"]
+    assert len(json_rows) == 2 and json_rows[-1]["ratio"] == pytest.approx(1.0)
+    jobs_rows = [r for r in rows if r["group"] == "check, worker processes"]
+    assert len(jobs_rows) == 2 and "load_before" in jobs_rows[0]["extra"]
+    pack = next(r for r in rows if r["group"] == "pack, memory")
+    assert pack["area"] == "256 KiB" and 0 < pack["rate"] < 512 and pack["count"] > 0
     kinds = {t["target"] for t in doc["targets"]}
-    assert len(kinds) == 4, kinds
+    want_kinds = 7 + (bench._compiled_stream() is not None) * 2  # the compiled rows' replay and construct targets
+    assert len(kinds) == want_kinds, kinds
     assert doc["environment"]["python"].startswith("3.")
 
 
