@@ -5,7 +5,7 @@ for machines, check's exit codes) and on Kaitai's ``ksdump`` (dump the parsed
 structure). A journal is addressed by a path plus optional ``--offset`` and
 ``--length`` in bytes, so an area inside a larger file (an image) works too.
 
-Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation,
+Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation (get: a digest with no live entry),
 2 corrupt journal, 3 (check only) clean but with anomalies, 130 interrupted.
 Every error is one line on stderr, ``qjournal: FILE: offset ...: reason``;
 ``--debug`` adds the traceback.
@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, NoReturn, TextIO
 
-from qjournal import hexview
+from qjournal import hexview, stream
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import (
     Entry,
@@ -39,6 +39,7 @@ from qjournal.entries import (
     check_type_code,
     decode,
     entry_from_dict,
+    json_join,
 )
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalFullError, JournalIOError, spell
 from qjournal.format import (
@@ -231,6 +232,14 @@ def _add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an 
     )
 
 
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs", type=_num_jobs, default=None, metavar="N",
+        help="worker processes for the check of a large area (8 MiB or more; default: one per usable core; "
+        "1: none); the result is the same for any N",
+    )
+
+
 def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
     p.add_argument("--output", choices=choices, default="human", help="output format (default: human)")
 
@@ -278,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n" + textwrap.fill(DOCS, 78) + "\n",
     )
     _add_common(parser, top=True)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}, {stream.implementation()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _command(
@@ -289,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
+    _add_jobs(p)
 
     p = _command(
         sub, "dump", cmd_dump, "the replayed entries, one per line (or JSON, or an annotated hex view)",
@@ -302,10 +312,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(p, ("human", "json", "jsonl"))
     p.add_argument("--all", action="store_true", help="also show the END entries and the NONE where replay stopped")
     p.add_argument(
+        "--live", action="store_true",
+        help="only the live HASH entries: the last one per digest, in the order of those last entries",
+    )
+    p.add_argument(
         "--hex", action="store_true",
         help="annotated hex view of each replayed cluster, every byte labelled by its field "
         "(the clusters after the tail are summarised)",
     )
+
+    p = _command(
+        sub, "get", cmd_get, "the live entry of a digest: the last HASH entry with it",
+        ("Print the live HASH entry of each DIGEST: the last entry with that digest that replay yields, "
+         "the one a lookup uses. The line is dump's (with --output json, dump's JSON object, one per "
+         "line). A digest with no entry is named on stderr and the exit code is 1.",),
+        codes=_exit_codes(
+            (EXIT_OK, "every digest has a live entry"),
+            (EXIT_ERROR, "a digest has no live entry, or a usage or I/O error"),
+            (EXIT_CORRUPT, "the journal is corrupt: the error names the rule and the byte offset"),
+        ),
+        examples="  qjournal get j.bin $(printf data | sha256sum | cut -c1-64)\n"
+        "  qjournal get j.bin DIGEST --output json",
+    )
+    _add_area(p)
+    p.add_argument("digests", nargs="+", type=_digest, metavar="DIGEST", help="a digest in hex, as dump prints it")
+    _add_output(p, ("human", "json"))
 
     p = _command(
         sub, "check", cmd_check, "validate the whole area; exit 0 clean, 2 corrupt, 3 anomalies",
@@ -321,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_area(p)
     _add_output(p, ("human", "json"))
+    _add_jobs(p)
     p.add_argument("--strict", action="store_true", help="count anomalies as corruption (exit 2)")
 
     _add_write_commands(sub)
@@ -395,6 +427,7 @@ def _add_write_commands(sub: Any) -> None:
         help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
         "they may be another file's data; look at them with 'qjournal check' first)",
     )
+    _add_jobs(p)
 
     p = _command(
         sub, "pack", cmd_pack, "copy only the live HASH entries of SOURCE into a fresh journal TARGET",
@@ -549,6 +582,8 @@ class _Progress:
         if len_area > min_len and _isatty(sys.stderr):
             from tqdm import tqdm  # noqa: PLC0415 - only when a bar is shown: the CLI starts faster without it
 
+            # No monitor thread: with a second thread running, a check stays in this process (qjournal.parallel).
+            tqdm.monitor_interval = 0
             self.bar = tqdm(
                 total=len_area, desc=what, unit="B", unit_scale=True, unit_divisor=1024,
                 file=sys.stderr, leave=False, dynamic_ncols=True,
@@ -607,11 +642,13 @@ def _state_dict(state: JournalState, area_offset: int) -> dict[str, Any]:
 def cmd_info(args: argparse.Namespace) -> int:
     """qjournal info: the journal's state."""
     with _open(args) as reader, _Progress(reader.len_area, "info") as progress:
-        report = reader.check(progress)
-    area_offset = reader.area.area_offset
-    if report.state is None:
-        first = next(p for p in report.problems if p.is_corruption)
-        raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=reader.name)
+        report = reader.check(progress, jobs=args.jobs)
+        area_offset = reader.area.area_offset
+        if report.state is None:
+            first = next(p for p in report.problems if p.is_corruption)
+            raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=reader.name)
+        with reader.live() as live:
+            num_live, num_superseded = live.num_live, live.num_superseded
     state = report.state
     room = max_len_entry(state.ofs_tail, state.len_area)
     sha256 = num_fit(state.ofs_tail, state.len_area, LEN_SHA256_ENTRY)
@@ -619,6 +656,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         doc = {
             "filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset),
             "max_len_entry": room, "num_sha256_entries_fit": sha256,
+            "num_live": num_live, "num_superseded": num_superseded,
         }
         _out(json.dumps(doc, indent=2))
         return EXIT_OK
@@ -640,6 +678,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         _out("room: none: no entry fits (an entry needs its size plus the 2 bytes of the END after it)")
     _out(f"full: {'yes' if state.is_full else 'no'}")
     _out(f"entries: {state.num_entries}" + (f" ({by_type})" if by_type else ""))
+    _out(
+        f"live: {count(num_live, 'digest')} with a live HASH entry; "
+        f"{count(num_superseded, 'HASH entry', 'HASH entries')} superseded by a later one with the same digest"
+    )
     if not state.anomalies:
         _out("anomalies: none")
     else:
@@ -748,6 +790,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
     """qjournal dump: the replayed entries, as lines, JSON, JSON lines or a hex view."""
     if args.hex and args.output != "human":
         raise UsageError(f"--hex is a human view; it does not combine with --output {args.output} (see 'qjournal dump --help')")
+    if args.live and (args.hex or args.all):
+        raise UsageError("--live shows the live HASH entries only; it does not combine with --hex or --all (see 'qjournal dump --help')")
     with _open(args) as reader, _Progress(reader.len_area, "dump") as progress:
         if args.hex:
             return _dump_hex(reader, progress)
@@ -758,18 +802,18 @@ def cmd_dump(args: argparse.Namespace) -> int:
             _out(_json_line(head)[:-1] + ', "entries": [')
         first = True
         shown = 0
-        for walked in walk_clusters(reader, progress):
-            error = walked.error
-            # In a corrupt cluster only the valid entries before the corruption are shown.
-            for item in cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, args.all and error is None):
-                shown += 1
-                if args.output == "human":
-                    _out(format_item(item))
-                elif args.output == "jsonl":
-                    _out(_json_line(item.to_dict()))
-                else:
-                    sys.stdout.write(("" if first else ",\n") + _json_line(item.to_dict()))
-                    first = False
+        for items in _dump_items(reader, args, progress):
+            error = items.error
+            if not items.entries:
+                continue
+            shown += len(items.entries)
+            if args.output == "human":
+                _out("\n".join(format_item(item) for item in items.entries))
+            elif args.output == "jsonl":
+                _out(json_join(items.entries))  # the schema formatted directly: byte for byte the encoder's
+            else:
+                sys.stdout.write(("" if first else ",\n") + json_join(items.entries, ",\n"))
+                first = False
         if args.output == "json":
             tail = "\n]" if not first else "]"
             if error is not None:
@@ -782,6 +826,50 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if not shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
         _err(f"{reader.name}: no entries: the journal is empty")
     return EXIT_OK
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    """qjournal get: the live entry of each digest (D9), as dump prints it."""
+    missing: list[bytes] = []
+    with _open(args) as reader, _Progress(reader.len_area, "get") as progress:
+        with reader.live(progress=progress if progress.bar is not None else None) as live:
+            for digest in args.digests:
+                entry = live.get(digest)
+                if entry is None:
+                    missing.append(digest)
+                elif args.output == "json":
+                    _out(_json_line(entry.to_dict()))
+                else:
+                    _out(format_item(entry))
+        name = reader.name
+    for digest in missing:
+        _err(f"{name}: no live entry with digest {digest.hex()} (no HASH entry replay yields has it)")
+    return EXIT_ERROR if missing else EXIT_OK
+
+
+class _Items(NamedTuple):
+    """A run of items to print (a cluster's, or a batch of live entries) and the corruption that ends the walk."""
+
+    entries: list[Entry | Marker]
+    error: CorruptJournalError | None
+
+
+def _dump_items(reader: JournalReader, args: argparse.Namespace, progress: _Progress) -> Iterator[_Items]:
+    """What dump prints: the replayed entries a cluster at a time, or, with --live, the live ones."""
+    if args.live:
+        with reader.live(progress=progress if progress.bar is not None else None) as live:
+            batch: list[Entry | Marker] = []
+            for e in live.values():
+                batch.append(e)
+                if len(batch) == 1024:
+                    yield _Items(batch, None)
+                    batch = []
+            yield _Items(batch, None)
+        return
+    for walked in walk_clusters(reader, progress):
+        # In a corrupt cluster only the valid entries before the corruption are shown.
+        markers = args.all and walked.error is None
+        yield _Items(list(cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, markers)), walked.error)
 
 
 def _dump_hex(reader: JournalReader, progress: _Progress) -> int:
@@ -825,7 +913,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = CheckReport((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None, exc.hint)
         return _report_check(report, name, area_offset, args)
     with reader, _Progress(reader.len_area, "check") as progress:
-        report = reader.check(progress)
+        report = reader.check(progress, jobs=args.jobs)
     return _report_check(report, reader.name, reader.area.area_offset, args)
 
 
@@ -920,7 +1008,9 @@ def cmd_append(args: argparse.Namespace) -> int:
     else:
         entries, lines = _read_batch(args.from_file)
     _check_digest_sizes(entries, lines, args.digest_size, args.from_file)
-    with open_for_append(args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data) as w:
+    with open_for_append(
+        args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data, jobs=args.jobs,
+    ) as w:
         if args.digest_size is None:
             _warn_digest_sizes(args.path, entries, lines, w.last_hash())
         try:

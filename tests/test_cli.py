@@ -157,6 +157,8 @@ def test_info_json_schema(tmp_path: Path) -> None:
         ],
         "max_len_entry": 254,  # a cluster follows the tail's: an entry that does not fit opens it
         "num_sha256_entries_fit": (4094 - 54) // 50 + 81,  # the rest of cluster 0, then 81 in cluster 1
+        "num_live": 1,
+        "num_superseded": 0,
     }
     assert "0x33" in doc["anomalies"][0]["reason"]
 
@@ -604,7 +606,7 @@ def test_help_subprocess() -> None:
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {"info", "dump", "check", "create", "append", "pack", "reset", "index", "verify"}
+    assert set(commands) == {"info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify"}
     for command in commands:
         code, out, _ = call(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: qjournal {command}"), command

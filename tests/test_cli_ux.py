@@ -227,9 +227,10 @@ def test_create_without_a_size_names_the_options(tmp_path: Path) -> None:
     assert proc.stderr == f"qjournal: {tmp_path / 'new.bin'}: --clusters (or --size) is needed to create a new journal file\n"
 
 
-@pytest.mark.parametrize("command", ["info", "dump", "check", "create", "append", "pack", "reset", "index", "verify"])
+@pytest.mark.parametrize("command", ["info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify"])
 def test_an_unknown_option_points_to_its_command_and_its_help_has_its_own_exit_codes(command: str, tmp_path: Path) -> None:
-    args = [str(tmp_path / "x")] + ([str(tmp_path / "y")] if command in ("pack", "index", "verify") else [])
+    second = {"pack": [str(tmp_path / "y")], "index": [str(tmp_path / "y")], "verify": [str(tmp_path / "y")], "get": [SHA]}
+    args = [str(tmp_path / "x"), *second.get(command, [])]
     proc = run(command, *args, "--bogus")
     assert proc.returncode == 1
     assert proc.stderr == f"qjournal: unrecognized arguments: --bogus (see 'qjournal {command} --help')\n"
