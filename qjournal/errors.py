@@ -88,6 +88,17 @@ class JournalError(Exception):
         hint = self.hint_text()
         return self.message() + (f"\nhint: {hint}" if hint else "")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled by its attributes, whatever the subclass's ``__init__`` takes: an error crosses processes whole."""
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[JournalError], args: tuple[object, ...], state: dict[str, object]) -> JournalError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class CorruptJournalError(JournalError):
     """The area breaks a rule of docs/format.md (D1-D5, D8, D11-D13) at ``offset``.

@@ -1,0 +1,38 @@
+"""The error hierarchy crosses processes whole: every class pickles with all its fields (worker processes send them)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from qjournal import errors
+
+KW = {"area_offset": 0x200, "source": "j.bin", "hint": "check the ${offset}"}
+ERRORS = [
+    errors.JournalError("a reason", 5, **KW),
+    errors.CorruptJournalError("end_misaligned", "END of size 5", 0x1004, **KW),
+    errors.JournalArgumentError("offset must be >= 0", None),
+    errors.JournalFullError("journal full", 0xFD0, len_entry=50, max_len_entry=44, entry_index=3, num_clusters=2, **KW),
+    errors.JournalIOError("cannot read: Input/output error", 0x2000, **KW),
+    errors.JournalLockedError("locked by another writer", source="j.bin"),
+    errors.ForeignDataError("bytes past the tail", 0x1800, ofs_tail=0x40, ofs_last=0x1900, num_bytes=9, num_clusters=1),
+    errors.UnsupportedImageError("encryption", "encrypted clusters", 72, source="d.qcow2"),
+    errors.CorruptImageError("l2_entry", "an unaligned L2 entry", 0x30008, source="d.qcow2"),
+]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+def test_every_error_pickles_with_its_fields(error: errors.JournalError) -> None:
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error)
+    assert vars(back) == vars(error)
+    assert (str(back), back.args, back.message(cli=True), back.file_offset) == (
+        str(error), error.args, error.message(cli=True), error.file_offset,
+    )
+
+
+def test_the_list_covers_every_error_class() -> None:
+    classes = {c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.JournalError)}
+    classes -= {errors.ImageError}  # abstract: only its two subclasses are raised
+    assert classes == {type(e) for e in ERRORS}
