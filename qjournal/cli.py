@@ -24,10 +24,10 @@ import sys
 import textwrap
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from qjournal import hexview, stream
-from qjournal.cluster import parse_cluster, start_hint, valid_prefix
+from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
 from qjournal.entries import (
     Entry,
     HashEntry,
@@ -37,18 +37,13 @@ from qjournal.entries import (
     check_entry,
     check_sector,
     check_type_code,
-    decode,
     entry_from_dict,
-    json_join,
 )
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalError, JournalFullError, JournalIOError, spell
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HASH_OVERHEAD,
     LEN_SHA256_DIGEST,
-    RESET_BYTE,
-    TYPE_END,
-    TYPE_NONE,
     max_len_entry,
     num_fit,
     type_name,
@@ -70,6 +65,9 @@ EXIT_INTERRUPTED = 130
 
 LEN_SHA256_ENTRY = LEN_SHA256_DIGEST + LEN_HASH_OVERHEAD
 """A SHA-256 HASH entry: 50 bytes (D8)."""
+
+LIVE_BATCH = 1024
+"""Live entries formatted at a time by ``dump --live``."""
 
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
@@ -232,10 +230,10 @@ def _add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an 
     )
 
 
-def _add_jobs(p: argparse.ArgumentParser) -> None:
+def _add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
     p.add_argument(
         "--jobs", type=_num_jobs, default=None, metavar="N",
-        help="worker processes for the check of a large area (8 MiB or more; default: one per usable core; "
+        help=f"worker processes for the {what} of a large area (8 MiB or more; default: one per usable core; "
         "1: none); the result is the same for any N",
     )
 
@@ -315,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--live", action="store_true",
         help="only the live HASH entries: the last one per digest, in the order of those last entries",
     )
+    _add_jobs(p, "formatting")
     p.add_argument(
         "--hex", action="store_true",
         help="annotated hex view of each replayed cluster, every byte labelled by its field "
@@ -694,98 +693,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 # -- dump ----------------------------------------------------------------------
 
 
-class Marker(NamedTuple):
-    """An END or the NONE where replay stopped, shown by ``dump --all``."""
-
-    entry_type: str
-    len_entry: int
-    ofs: int
-
-    @property
-    def is_torn(self) -> bool:
-        """A NONE whose size byte is not 0xFF: an interrupted write (D5)."""
-        return self.entry_type == "none" and self.len_entry != RESET_BYTE
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form; ``qjournal append`` skips these records."""
-        d: dict[str, Any] = {"ofs": self.ofs, "entry_type": self.entry_type, "len_entry": self.len_entry}
-        if self.entry_type == "none":
-            d["is_torn"] = self.is_torn
-        return d
-
-
-class Walked(NamedTuple):
-    """One cluster replay visits: its bytes, the parsed cluster (None when corrupt), its well-formed entries."""
-
-    cluster_index: int
-    buf: bytes
-    cluster: Any
-    entries: list[Any]
-    error: CorruptJournalError | None
-
-
-def walk_clusters(reader: JournalReader, progress: Callable[[int], None] | None = None) -> Iterator[Walked]:
-    """Each cluster replay visits (D7), parsed once.
-
-    In a corrupt cluster, ``error`` is the corruption (with its area offset and,
-    when the area does not start like a journal, its hint), ``entries`` the
-    well-formed entries before it, and the walk ends there.
-    """
-    area = reader.area
-    for index in range(area.num_clusters):
-        base = index * LEN_CLUSTER
-        buf = area.read_cluster(index)
-        try:
-            cluster = parse_cluster(buf)
-        except CorruptJournalError as exc:
-            stop = exc.offset or 0
-            error = CorruptJournalError(
-                exc.rule, exc.reason, base + stop, area_offset=area.area_offset, source=reader.name,
-                hint=start_hint(index, buf, stop),
-            )
-            yield Walked(index, buf, None, valid_prefix(buf, stop), error)
-            return
-        if progress is not None:
-            progress(base + LEN_CLUSTER)
-        yield Walked(index, buf, cluster, cluster.entries, None)
-        if not cluster.is_closed:
-            return
-
-
-def cluster_items(entries: list[Any], base: int, markers: bool) -> Iterator[Entry | Marker]:
-    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
-    o = 0
-    for e in entries:
-        code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
-        if code in (TYPE_END, TYPE_NONE):
-            if markers:
-                yield Marker(type_name(code), e.len_entry, base + o)
-        else:
-            yield decode(e, base + o)
-        o += e.len_entry
-
-
-def format_item(item: Entry | Marker) -> str:
-    """One human line: offset, type, size, then the payload."""
-    if isinstance(item, HashEntry):
-        rest = (
-            f"digest={item.digest.hex()} physical_sector={item.physical_sector} "
-            f"first_logical_sector={item.first_logical_sector}"
-        )
-        name = "hash"
-    elif isinstance(item, RawEntry):
-        rest = f"body={item.body.hex()}" if item.body else "body=(empty)"
-        name = type_name(item.entry_type)
-    elif item.entry_type == "end":
-        name, rest = "end", f"closes the cluster; replay goes on at {item.ofs + item.len_entry:#x}"
-    else:
-        name = "none"
-        rest = "replay stops here"
-        if item.is_torn:
-            rest = f"torn write (size byte {item.len_entry:#04x} under type NONE); replay stops here"
-    return f"{item.ofs:#010x}  {name:<4}  {item.len_entry:3}  {rest}"
-
-
 def cmd_dump(args: argparse.Namespace) -> int:
     """qjournal dump: the replayed entries, as lines, JSON, JSON lines or a hex view."""
     if args.hex and args.output != "human":
@@ -802,18 +709,16 @@ def cmd_dump(args: argparse.Namespace) -> int:
             _out(_json_line(head)[:-1] + ', "entries": [')
         first = True
         shown = 0
-        for items in _dump_items(reader, args, progress):
-            error = items.error
-            if not items.entries:
+        for run in _dump_runs(reader, args, progress):
+            error = run.error
+            if not run.num_items:
                 continue
-            shown += len(items.entries)
-            if args.output == "human":
-                _out("\n".join(format_item(item) for item in items.entries))
-            elif args.output == "jsonl":
-                _out(json_join(items.entries))  # the schema formatted directly: byte for byte the encoder's
-            else:
-                sys.stdout.write(("" if first else ",\n") + json_join(items.entries, ",\n"))
+            shown += run.num_items
+            if args.output == "json":
+                sys.stdout.write(("" if first else ",\n") + run.text)
                 first = False
+            else:
+                _out(run.text)
         if args.output == "json":
             tail = "\n]" if not first else "]"
             if error is not None:
@@ -847,29 +752,19 @@ def cmd_get(args: argparse.Namespace) -> int:
     return EXIT_ERROR if missing else EXIT_OK
 
 
-class _Items(NamedTuple):
-    """A run of items to print (a cluster's, or a batch of live entries) and the corruption that ends the walk."""
-
-    entries: list[Entry | Marker]
-    error: CorruptJournalError | None
-
-
-def _dump_items(reader: JournalReader, args: argparse.Namespace, progress: _Progress) -> Iterator[_Items]:
-    """What dump prints: the replayed entries a cluster at a time, or, with --live, the live ones."""
-    if args.live:
-        with reader.live(progress=progress if progress.bar is not None else None) as live:
-            batch: list[Entry | Marker] = []
-            for e in live.values():
-                batch.append(e)
-                if len(batch) == 1024:
-                    yield _Items(batch, None)
-                    batch = []
-            yield _Items(batch, None)
+def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: _Progress) -> Iterator[Run]:
+    """What dump prints: replay formatted a run of clusters at a time, or, with --live, the live entries."""
+    if not args.live:
+        yield from runs(reader.area, args.output, markers=args.all, progress=progress, jobs=args.jobs)
         return
-    for walked in walk_clusters(reader, progress):
-        # In a corrupt cluster only the valid entries before the corruption are shown.
-        markers = args.all and walked.error is None
-        yield _Items(list(cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, markers)), walked.error)
+    with reader.live(progress=progress if progress.bar is not None else None) as live:
+        batch: list[Entry | Marker] = []
+        for e in live.values():
+            batch.append(e)
+            if len(batch) == LIVE_BATCH:
+                yield Run(format_items(batch, args.output), len(batch), None, False)
+                batch = []
+        yield Run(format_items(batch, args.output), len(batch), None, True)
 
 
 def _dump_hex(reader: JournalReader, progress: _Progress) -> int:
@@ -881,7 +776,7 @@ def _dump_hex(reader: JournalReader, progress: _Progress) -> int:
     for line in hexview.legend_lines():
         _out(line)
     last = -1
-    for walked in walk_clusters(reader, progress):
+    for walked in walk_clusters(reader.area, progress):
         base = walked.cluster_index * LEN_CLUSTER
         view = hexview.cluster_view(walked.buf, base, walked.error, walked.cluster, walked.entries)
         _out()

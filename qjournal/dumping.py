@@ -1,0 +1,219 @@
+"""What ``qjournal dump`` prints: the replayed entries, formatted a run of clusters at a time, on every core.
+
+Strategy: replay visits the clusters in order and stops after the first that
+is not closed by an END, or at the first corrupt one (D7); each cluster is
+parsed once by the generated parser and its entries formatted into one text:
+lines for a person, JSON lines, or the comma-joined objects of a JSON array.
+Clusters are independent (D5: no entry spans two), so a large area that is a
+regular file is cut into runs of :data:`RUN_CLUSTERS` clusters that forked
+worker processes format (:mod:`qjournal.parallel`), each opening the file
+itself; the parent takes the runs in order and stops, the workers with it, at
+the run where replay ends. The text is the serial one byte for byte: the same
+function formats a run in a worker and in this process. Each worker is at
+most one run ahead (its pipe holds it back), so memory does not grow with the
+area; a worker that fails hands its run, and the rest, back to this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from qjournal.area import Area
+from qjournal.cluster import parse_cluster, start_hint, valid_prefix
+from qjournal.entries import Entry, HashEntry, RawEntry, decode, json_join
+from qjournal.errors import CorruptJournalError
+from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
+from qjournal.parallel import PARALLEL_MIN_BYTES, can_fork, ordered_map, resolve_jobs
+
+__all__ = ["OUTPUTS", "RUN_CLUSTERS", "Marker", "Run", "Walked", "cluster_items", "format_item", "format_items", "runs",
+           "walk_clusters"]
+
+OUTPUTS = ("human", "jsonl", "json")
+"""The text forms of a run: one line per item, one JSON object per line, JSON objects joined by ``,\\n``."""
+
+RUN_CLUSTERS = 256
+"""Clusters a worker formats at a time: 1 MiB of area, some 3.5 MiB of JSON lines of SHA-256 entries."""
+
+
+class Marker(NamedTuple):
+    """An END or the NONE where replay stopped, shown by ``dump --all``."""
+
+    entry_type: str
+    len_entry: int
+    ofs: int
+
+    @property
+    def is_torn(self) -> bool:
+        """A NONE whose size byte is not 0xFF: an interrupted write (D5)."""
+        return self.entry_type == "none" and self.len_entry != RESET_BYTE
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; ``qjournal append`` skips these records."""
+        d: dict[str, Any] = {"ofs": self.ofs, "entry_type": self.entry_type, "len_entry": self.len_entry}
+        if self.entry_type == "none":
+            d["is_torn"] = self.is_torn
+        return d
+
+
+class Walked(NamedTuple):
+    """One cluster replay visits: its bytes, the parsed cluster (None when corrupt), its well-formed entries."""
+
+    cluster_index: int
+    buf: bytes
+    cluster: Any
+    entries: list[Any]
+    error: CorruptJournalError | None
+
+
+def walk_clusters(
+    area: Area, progress: Callable[[int], None] | None = None, start: int = 0, stop: int | None = None,
+) -> Iterator[Walked]:
+    """Each cluster replay visits (D7) from cluster ``start`` (before ``stop``), parsed once.
+
+    In a corrupt cluster, ``error`` is the corruption (with its area offset and,
+    when the area does not start like a journal, its hint), ``entries`` the
+    well-formed entries before it, and the walk ends there.
+    """
+    for index in range(start, area.num_clusters if stop is None else stop):
+        base = index * LEN_CLUSTER
+        buf = area.read_cluster(index)
+        try:
+            cluster = parse_cluster(buf)
+        except CorruptJournalError as exc:
+            at = exc.offset or 0
+            error = CorruptJournalError(
+                exc.rule, exc.reason, base + at, area_offset=area.area_offset, source=area.name,
+                hint=start_hint(index, buf, at),
+            )
+            yield Walked(index, buf, None, valid_prefix(buf, at), error)
+            return
+        if progress is not None:
+            progress(base + LEN_CLUSTER)
+        yield Walked(index, buf, cluster, cluster.entries, None)
+        if not cluster.is_closed:
+            return
+
+
+def cluster_items(entries: list[Any], base: int, markers: bool) -> Iterator[Entry | Marker]:
+    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
+    o = 0
+    for e in entries:
+        code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
+        if code in (TYPE_END, TYPE_NONE):
+            if markers:
+                yield Marker(type_name(code), e.len_entry, base + o)
+        else:
+            yield decode(e, base + o)
+        o += e.len_entry
+
+
+def format_item(item: Entry | Marker) -> str:
+    """One human line: offset, type, size, then the payload."""
+    if isinstance(item, HashEntry):
+        rest = (
+            f"digest={item.digest.hex()} physical_sector={item.physical_sector} "
+            f"first_logical_sector={item.first_logical_sector}"
+        )
+        name = "hash"
+    elif isinstance(item, RawEntry):
+        rest = f"body={item.body.hex()}" if item.body else "body=(empty)"
+        name = type_name(item.entry_type)
+    elif item.entry_type == "end":
+        name, rest = "end", f"closes the cluster; replay goes on at {item.ofs + item.len_entry:#x}"
+    else:
+        name = "none"
+        rest = "replay stops here"
+        if item.is_torn:
+            rest = f"torn write (size byte {item.len_entry:#04x} under type NONE); replay stops here"
+    return f"{item.ofs:#010x}  {name:<4}  {item.len_entry:3}  {rest}"
+
+
+def format_items(items: list[Entry | Marker], output: str) -> str:
+    """``items`` as one text in the form ``output`` names (:data:`OUTPUTS`), with no newline after the last."""
+    if output == "human":
+        return "\n".join(map(format_item, items))
+    return json_join(items, "\n" if output == "jsonl" else ",\n")  # the schema formatted directly: the encoder's bytes
+
+
+class Run(NamedTuple):
+    """A run of clusters formatted: its text, how many items it holds, the corruption that ended replay in it."""
+
+    text: str
+    num_items: int
+    error: CorruptJournalError | None
+    is_last: bool
+    """Replay ended in this run: no later run is printed."""
+
+
+def format_run(area: Area, start: int, stop: int, output: str, *, markers: bool = False,
+               progress: Callable[[int], None] | None = None) -> Run:
+    """Clusters ``start`` to ``stop`` of replay formatted; ``markers``: END and NONE too (not in a corrupt cluster)."""
+    items: list[Entry | Marker] = []
+    error = None
+    is_last = stop >= area.num_clusters
+    for walked in walk_clusters(area, progress, start, stop):
+        # In a corrupt cluster only the valid entries before the corruption are shown.
+        items += cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, markers and walked.error is None)
+        error = walked.error
+        if error is not None or not walked.cluster.is_closed:
+            is_last = True
+    return Run(format_items(items, output), len(items), error, is_last)
+
+
+def runs(area: Area, output: str, *, markers: bool = False, progress: Callable[[int], None] | None = None,
+         jobs: int | None = None) -> Iterator[Run]:
+    """The replay of ``area`` formatted, run by run, up to the run where replay ends (that one included).
+
+    ``jobs``: worker processes for an area of at least
+    :data:`qjournal.parallel.PARALLEL_MIN_BYTES` that is a regular file opened
+    by path (default: one per usable core; 1: none); the runs are the same.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, not {output!r}")
+    bounds = [(lo, min(area.num_clusters, lo + RUN_CLUSTERS)) for lo in range(0, area.num_clusters, RUN_CLUSTERS)]
+    n = resolve_jobs(jobs)
+    done = 0  # the runs yielded
+    spec = area.regular_file() if n > 1 and area.len_area >= PARALLEL_MIN_BYTES and can_fork() else None
+    if spec is not None:
+        jobs_args = [((spec, area.area_offset, area.len_area, lo, hi, output, markers),) for lo, hi in bounds]
+        results = ordered_map(_run_worker, jobs_args, n)
+        try:
+            while True:
+                try:
+                    run = next(results)
+                except Exception:  # a worker that could not open the file, or died: this process goes on from here
+                    break
+                done += 1
+                if progress is not None:
+                    progress(bounds[done - 1][1] * LEN_CLUSTER)
+                yield run  # outside the try above: what the caller raises here is the caller's
+                if run.is_last:
+                    return
+        finally:
+            results.close()
+    for lo, hi in bounds[done:]:
+        run = format_run(area, lo, hi, output, markers=markers, progress=progress)
+        yield run
+        if run.is_last:
+            return
+
+
+class _NotTheSameFile(Exception):
+    """A worker opened another file than the parent's under the same name: the parent formats that run itself."""
+
+
+RunJob = tuple[tuple[str, int, int], int, int, int, int, str, bool]
+"""A worker's job: (the file's path, st_dev, st_ino), area offset, area length, first cluster, stop, output, markers."""
+
+
+def _run_worker(job: RunJob) -> Run:
+    """In a worker process: open the parent's file by path, make sure it is the same file, format a run."""
+    spec, area_offset, len_area, start, stop, output, markers = job
+    area = Area(spec[0], area_offset, len_area)
+    try:
+        if area.regular_file() != spec:
+            raise _NotTheSameFile(spec[0])
+        return format_run(area, start, stop, output, markers=markers)
+    finally:
+        area.close()
