@@ -350,6 +350,21 @@ def check_path(path: str | os.PathLike[str], name: str) -> None:
         raise JournalArgumentError("the path contains a NUL byte, which no file name can hold", source=name)
 
 
+def check_openable(path: str | os.PathLike[str], name: str, what: str) -> None:
+    """Refuse a path that is not a regular file or a block device (``what`` it should be: "a journal file")."""
+    check_path(path, name)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise JournalIOError("no such file", source=name) from None
+    except OSError as exc:
+        raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=name) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise JournalIOError(f"is a directory, not {what}", source=name)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise JournalIOError("not a regular file or block device (a FIFO, socket or character device?)", source=name)
+
+
 def check_file_object(f: object, writable: bool, name: str) -> None:
     """Refuse a file object the area cannot use: text mode, or append mode for writing."""
     mode = getattr(f, "mode", "")
@@ -372,17 +387,7 @@ def check_file_object(f: object, writable: bool, name: str) -> None:
 
 
 def _open_path(path: str | os.PathLike[str], writable: bool, name: str) -> BinaryIO:
-    check_path(path, name)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise JournalIOError("no such file", source=name) from None
-    except OSError as exc:
-        raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=name) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise JournalIOError("is a directory, not a journal file", source=name)
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        raise JournalIOError("not a regular file or block device (a FIFO, socket or character device?)", source=name)
+    check_openable(path, name, "a journal file")
     try:
         return open(path, "r+b" if writable else "rb", buffering=0 if writable else -1)
     except OSError as exc:

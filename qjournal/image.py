@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import enum
 import os
-import stat
 from collections.abc import Iterator
 from io import BytesIO
 from typing import Any, BinaryIO, NamedTuple
@@ -39,7 +38,7 @@ from typing import Any, BinaryIO, NamedTuple
 import kaitaistruct
 from kaitaistruct import KaitaiStream
 
-from qjournal.area import check_path
+from qjournal.area import check_openable
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
 
@@ -513,17 +512,7 @@ def open_image(path: str | os.PathLike[str], *, format: str | None = None, block
     name = os.fsdecode(path) if isinstance(path, (str, os.PathLike)) else repr(path)
     if not isinstance(path, (str, os.PathLike)):
         raise JournalArgumentError(f"an image is opened from a path, not {type(path).__name__}")
-    check_path(path, name)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise JournalIOError("no such file", source=name) from None
-    except OSError as exc:
-        raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=name) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise JournalIOError("is a directory, not a disk image", source=name)
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-        raise JournalIOError("not a regular file or block device (a FIFO, socket or character device?)", source=name)
+    check_openable(path, name, "a disk image")
     if format == "raw":
         check_block_size(block_size)
     try:
