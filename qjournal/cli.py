@@ -291,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub, "info", cmd_info, "area size, clusters used, tail, room for the next entry, entry counts, anomalies",
         ("Show where a journal stands: area size, clusters used of total, the tail, the free bytes and how "
-         "large the next entry may be, entry counts by type, and anomalies (like 'qemu-img info').",),
+         "large the next entry may be, entry counts by type, the live digests and the HASH entries they "
+         "superseded (a second pass over the area, through the live view), and anomalies (like "
+         "'qemu-img info').",),
         codes=_READ_CODES,
     )
     _add_area(p)
