@@ -180,7 +180,9 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     pack = next(r for r in rows if r["group"] == "pack, memory")
     assert pack["area"] == "256 KiB" and 0 < pack["rate"] < 512 and pack["count"] > 0
     kinds = {t["target"] for t in doc["targets"]}
-    want_kinds = 7 + (bench._compiled_stream() is not None) * 2  # the compiled rows' replay and construct targets
+    want_kinds = 8 + (bench._compiled_stream() is not None) * 2  # the compiled rows' replay and construct targets
+    dump = next(t for t in doc["targets"] if t["target"].startswith("qjournal dump --output jsonl >= 2x"))
+    assert dump["value"] == pytest.approx(cli_rows["qjournal dump --output jsonl"]["rate"] / bench.DUMP_JSONL_BEFORE, abs=0.01)
     assert len(kinds) == want_kinds, kinds
     assert doc["environment"]["python"].startswith("3.")
 
