@@ -1,9 +1,9 @@
-"""Worker processes for the checks of large areas: how many, how they start, results in order.
+"""Worker processes for large areas: how many, how they start, results in order.
 
-Strategy: journal clusters are independent for validation (D5: no entry spans
-two), so a check of a large area splits it into ranges of clusters, each
-checked by a worker process that opens the file itself; the parent merges the
-ranges' results in order (:mod:`qjournal.reader`). This module knows nothing
+Strategy: journal clusters are independent (D5: no entry spans two), so a
+check or a dump of a large area splits it into ranges of clusters, each read
+by a worker process that opens the file itself; the parent merges the ranges'
+results in order (:mod:`qjournal.reader`, :mod:`qjournal.dumping`). This module knows nothing
 of the format: it resolves ``jobs``, picks a start method that is safe in the
 calling process, and maps a function over arguments with the results in order,
 stopping the workers once the caller has what it needs. Workers are forked
@@ -30,8 +30,8 @@ __all__ = ["PARALLEL_MIN_BYTES", "WorkerDied", "can_fork", "default_jobs", "orde
 T = TypeVar("T")
 
 PARALLEL_MIN_BYTES = 8 << 20
-"""Areas at least this large are checked by worker processes (when ``jobs`` > 1 and the area is a
-regular file opened by path). Measured on this project's 2-core machine: forking the workers and
+"""Areas at least this large are checked (and dumped) by worker processes (when ``jobs`` > 1 and the
+area is a regular file opened by path). Measured on this project's 2-core machine: forking the workers and
 merging their results costs about 5 ms; a serial check takes about 30 ms per MiB (compiled stream),
 so 8 MiB (about 250 ms serially) gains about 100 ms on two idle cores, and a machine whose other
 core is busy loses at most those few milliseconds. Below it the gain is too small to be worth a fork.
