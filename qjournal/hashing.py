@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,8 +22,9 @@ from typing import Any, TypeVar
 
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.image import Image
+from qjournal.parallel import resolve_jobs
 
-__all__ = ["DEFAULT_HASH", "HASH_NAMES", "LEN_RUN", "check_hash_name", "default_jobs", "hash_name_for", "hash_ranges"]
+__all__ = ["DEFAULT_HASH", "HASH_NAMES", "LEN_RUN", "check_hash_name", "hash_name_for", "hash_ranges"]
 
 T = TypeVar("T")
 
@@ -53,22 +53,6 @@ def check_hash_name(hash_name: object) -> str:
     return name
 
 
-def default_jobs() -> int:
-    """Hashing threads by default: one per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _check_jobs(jobs: object) -> int:
-    if jobs is None:
-        return default_jobs()
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise JournalArgumentError(f"jobs must be an integer >= 1 (hashing threads), not {jobs!r}")
-    return jobs
-
-
 def hash_ranges(
     image: Image,
     tasks: Iterable[tuple[T, Sequence[tuple[int, int]]]],
@@ -88,7 +72,7 @@ def hash_ranges(
     naming the offset. Stopping early (closing the iterator) cancels what is
     not yet running.
     """
-    workers = _check_jobs(jobs)
+    workers = resolve_jobs(jobs, "hashing threads")
     new_hash: Callable[..., Any] = getattr(hashlib, hash_name, None) or (lambda data: hashlib.new(hash_name, data))
     local = threading.local()
     zeros = bytes(len_block)

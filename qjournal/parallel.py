@@ -51,12 +51,15 @@ def default_jobs() -> int:
     return max(1, n or 1)
 
 
-def resolve_jobs(jobs: object) -> int:
-    """``jobs`` as a number of processes: None is :func:`default_jobs`, else an integer >= 1."""
+def resolve_jobs(jobs: object, meaning: str = "1: no worker processes") -> int:
+    """``jobs`` as a number of processes (or threads): None is :func:`default_jobs`, else an integer >= 1.
+
+    ``meaning`` is what the error says the number counts.
+    """
     if jobs is None:
         return default_jobs()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise JournalArgumentError(f"jobs must be an integer >= 1 (1: no worker processes), not {jobs!r}")
+        raise JournalArgumentError(f"jobs must be an integer >= 1 ({meaning}), not {jobs!r}")
     return jobs
 
 
