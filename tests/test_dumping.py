@@ -105,26 +105,26 @@ def test_golden_and_regression_vectors_through_forked_workers(vector: Path, tmp_
     assert_same(path)
 
 
-@settings(test_fuzz.FUZZ_SETTINGS, max_examples=EXAMPLES)
-@given(data=test_fuzz.INPUTS)
-def test_fuzz_inputs_dump_as_the_serial_dump(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+def assert_fuzz_input_same(data: bytes, tmp_path_factory: pytest.TempPathFactory, **kw: Any) -> None:
+    """One fuzz input as a file, dumped one cluster per run by 1, 2 and 3 jobs (:func:`assert_same`)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(dumping, "PARALLEL_MIN_BYTES", 0)
         mp.setattr(dumping, "RUN_CLUSTERS", 1)
         path = tmp_path_factory.mktemp("fuzz") / "j.bin"
         path.write_bytes(data)
-        assert_same(path, in_process=True)
+        assert_same(path, **kw)
+
+
+@settings(test_fuzz.FUZZ_SETTINGS, max_examples=EXAMPLES)
+@given(data=test_fuzz.INPUTS)
+def test_fuzz_inputs_dump_as_the_serial_dump(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+    assert_fuzz_input_same(data, tmp_path_factory, in_process=True)
 
 
 @settings(test_fuzz.FUZZ_SETTINGS, max_examples=max(5, EXAMPLES // 10))
 @given(data=test_fuzz.INPUTS)
 def test_fuzz_inputs_through_forked_workers(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dumping, "PARALLEL_MIN_BYTES", 0)
-        mp.setattr(dumping, "RUN_CLUSTERS", 1)
-        path = tmp_path_factory.mktemp("fuzz") / "j.bin"
-        path.write_bytes(data)
-        assert_same(path, forms=[("jsonl", False), ("human", True)])
+    assert_fuzz_input_same(data, tmp_path_factory, forms=[("jsonl", False), ("human", True)])
 
 
 @pytest.mark.parametrize("seed", range(6))
