@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from qjournal import cli, hexview
+from qjournal.cli import read
 from qjournal.reader import JournalReader, parse_cluster
 
 CLUSTER = 4096
@@ -573,7 +574,7 @@ def test_keyboard_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: p
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    monkeypatch.setattr(read.INFO, "run", interrupted)
     code, _, err = call(capsys, "info", small)
     assert code == 130 and one_error_line(err) == "qjournal: interrupted"
 
@@ -582,7 +583,7 @@ def test_internal_error_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "cmd_check", broken)
+    monkeypatch.setattr(read.CHECK, "run", broken)
     code, _, err = call(capsys, "check", small)
     assert code == 1 and "internal error: RuntimeError: boom" in one_error_line(err)
 
