@@ -1,4 +1,4 @@
-"""What the commands print and how: stdout lines, one-line errors on stderr, sizes, offsets, JSON, the progress bar.
+"""What the commands print and how: stdout lines, one-line errors on stderr, sizes, the progress bar.
 
 Strategy: every byte the CLI writes goes through these helpers, so that a command module says what to
 print, never how; an error line always starts ``qjournal: `` and a library error's hint gets a line of
@@ -8,7 +8,6 @@ its own.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
 
@@ -49,27 +48,6 @@ def human_size(n: int) -> str:
             value = n / size
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     return f"{n} bytes"
-
-
-def at(ofs: int, area_offset: int) -> str:
-    """An area offset in hex and decimal, and the file offset when the area does not start the file."""
-    text = f"offset {ofs:#x} ({ofs})"
-    if area_offset:
-        text += f" of the area, file offset {area_offset + ofs:#x}"
-    return text
-
-
-_ENCODER = json.JSONEncoder(separators=(", ", ": "))
-
-
-def json_line(obj: Any) -> str:
-    """``obj`` as one line of JSON (dump's lines and objects)."""
-    return _ENCODER.encode(obj)
-
-
-def json_document(obj: Any) -> str:
-    """``obj`` as an indented JSON document (info, check, index, verify)."""
-    return json.dumps(obj, indent=2)
 
 
 def isatty(stream: TextIO) -> bool:

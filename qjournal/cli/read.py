@@ -14,16 +14,14 @@ from collections.abc import Iterator
 from qjournal import hexview
 from qjournal.cli.arguments import add_area, add_jobs, add_output, digest
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, at, err, human_size, json_document, json_line, open_reader, out
+from qjournal.cli.console import Progress, err, human_size, open_reader, out
 from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
 from qjournal.entries import Entry
-from qjournal.errors import CorruptJournalError, spell
-from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, max_len_entry, num_fit
-from qjournal.reader import CheckReport, JournalReader, JournalState, Problem
-from qjournal.wording import count
-
-LEN_SHA256_ENTRY = LEN_SHA256_DIGEST + LEN_HASH_OVERHEAD
-"""A SHA-256 HASH entry: 50 bytes (D8)."""
+from qjournal.entries import json_line as entry_json_line
+from qjournal.errors import CorruptJournalError, at_offset, spell
+from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY
+from qjournal.reader import CheckReport, JournalReader
+from qjournal.wording import count, json_document, json_line
 
 LIVE_BATCH = 1024
 """Live entries formatted at a time by ``dump --live``."""
@@ -35,49 +33,21 @@ READ_CODES: ExitCodes = (
 )
 
 
-def _problem_dict(p: Problem, area_offset: int) -> dict[str, object]:
-    return {
-        "kind": p.kind,
-        "ofs": p.ofs,
-        "file_ofs": area_offset + p.ofs,
-        "is_corruption": p.is_corruption,
-        "reason": p.reason,
-    }
-
-
-def _state_dict(state: JournalState, area_offset: int) -> dict[str, object]:
-    return {
-        "len_area": state.len_area,
-        "num_clusters": state.num_clusters,
-        "num_clusters_used": state.num_clusters_used,
-        "ofs_tail": state.ofs_tail,
-        "len_free": state.len_free,
-        "is_full": state.is_full,
-        "num_entries": state.num_entries,
-        "entries_by_type": dict(state.entries_by_type),
-        "anomalies": [_problem_dict(p, area_offset) for p in state.anomalies],
-    }
-
-
 # -- info ----------------------------------------------------------------------
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     """qjournal info: the journal's state."""
     with open_reader(args) as reader, Progress(reader.len_area, "info") as progress:
-        report = reader.check(progress, jobs=args.jobs)
+        state = reader.state(jobs=args.jobs, progress=progress)
         area_offset = reader.area.area_offset
-        if report.state is None:
-            first = next(p for p in report.problems if p.is_corruption)
-            raise CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=reader.name)
         with reader.live() as live:
             num_live, num_superseded = live.num_live, live.num_superseded
-    state = report.state
-    room = max_len_entry(state.ofs_tail, state.len_area)
-    sha256 = num_fit(state.ofs_tail, state.len_area, LEN_SHA256_ENTRY)
+    room = state.max_len_entry
+    sha256 = state.num_fit(LEN_SHA256_ENTRY)
     if args.output == "json":
         doc = {
-            "filename": reader.name, "area_offset": area_offset, **_state_dict(state, area_offset),
+            "filename": reader.name, "area_offset": area_offset, **state.to_dict(area_offset),
             "max_len_entry": room, "num_sha256_entries_fit": sha256,
             "num_live": num_live, "num_superseded": num_superseded,
         }
@@ -95,7 +65,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if room:
         out(
             f"room: the next entry can be up to {room} bytes; {sha256} more SHA-256 "
-            f"{'entry fits' if sha256 == 1 else 'entries fit'} (50 bytes each, with the END each cluster needs)"
+            f"{'entry fits' if sha256 == 1 else 'entries fit'} ({LEN_SHA256_ENTRY} bytes each, with the END each cluster needs)"
         )
     else:
         out("room: none: no entry fits (an entry needs its size plus the 2 bytes of the END after it)")
@@ -110,7 +80,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         out(f"anomalies: {len(state.anomalies)}")
         for p in state.anomalies:
-            out(f"    {at(p.ofs, area_offset)}: {p.kind}: {p.reason}")
+            out(f"    {at_offset(p.ofs, area_offset)}: {p.kind}: {p.reason}")
     return EXIT_OK
 
 
@@ -162,9 +132,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
         if args.output == "json":
             tail = "\n]" if not first else "]"
             if error is not None:
-                tail += ', "error": ' + json_line(
-                    {"rule": error.rule, "ofs": error.offset, "file_ofs": error.file_offset, "reason": error.reason}
-                )
+                tail += ', "error": ' + json_line(error.to_dict(cli=True))
             out(tail + "}")
     if error is not None:
         raise error
@@ -253,7 +221,7 @@ def cmd_get(args: argparse.Namespace) -> int:
                 if entry is None:
                     missing.append(wanted)
                 elif args.output == "json":
-                    out(json_line(entry.to_dict()))
+                    out(entry_json_line(entry))
                 else:
                     out(format_item(entry))
         name = reader.name
@@ -295,9 +263,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     except CorruptJournalError as exc:
         if exc.rule != "area_length":
             raise
-        name = exc.source or args.path
-        report = CheckReport((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None, exc.hint)
-        return _report_check(report, name, area_offset, args)
+        return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
         report = reader.check(progress, jobs=args.jobs)
     return _report_check(report, reader.name, reader.area.area_offset, args)
@@ -309,24 +275,15 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
     status = {EXIT_OK: "clean", EXIT_CORRUPT: "corrupt", EXIT_ANOMALIES: "anomalies"}[code]
     if args.output == "json":
         doc = {
-            "filename": name,
-            "area_offset": area_offset,
-            "strict": args.strict,
-            "status": status,
-            "exit_code": code,
-            "num_corruptions": sum(p.is_corruption for p in report.problems),
-            "num_anomalies": sum(not p.is_corruption for p in report.problems),
-            "problems": [_problem_dict(p, area_offset) for p in report.problems],
-            "state": None if report.state is None else _state_dict(report.state, area_offset),
-            "hint": None if report.hint is None else spell(report.hint, cli=True),
+            "filename": name, "area_offset": area_offset, "strict": args.strict, "status": status, "exit_code": code,
+            **report.to_dict(area_offset, cli=True),
         }
         out(json_document(doc))
         return code
     for p in report.problems:
         what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
-        out(f"{name}: {at(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")
-    n_bad = sum(p.is_corruption for p in report.problems)
-    n_odd = len(report.problems) - n_bad
+        out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")
+    n_bad, n_odd = report.num_corruptions, report.num_anomalies
     if code == EXIT_OK:
         s = report.state
         assert s is not None
