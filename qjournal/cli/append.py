@@ -9,16 +9,14 @@ batch are placed as the user counts: the input line, from 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
 
 from qjournal.cli import console
 from qjournal.cli.arguments import add_area, add_jobs, body, digest, digest_size, sector, type_code
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, UsageError
 from qjournal.cli.console import err, out
-from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, entry_from_dict
-from qjournal.errors import JournalArgumentError, JournalError, JournalFullError, JournalIOError
+from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, read_json_lines
+from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import type_name
 from qjournal.wording import count
 from qjournal.writer import open_for_append
@@ -123,9 +121,6 @@ def _kind(e: Entry) -> str:
     return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.type_code)}"
 
 
-_MARKER_TYPES = ("end", "none")
-
-
 def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
     """Every entry of the JSON lines input, each checked, and its line number; a bad line raises ``line N: ...``."""
     if from_file is None or from_file == "-":
@@ -141,46 +136,15 @@ def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
     entries: list[Entry] = []
     numbers: list[int] = []
     try:
-        for number, raw in enumerate(stream, 1):
-            try:
-                line = raw.decode("utf-8")
-                if not line.strip():
-                    continue
-                d = _json_object(line)
-                if isinstance(d, dict) and d.get("entry_type") in _MARKER_TYPES:
-                    continue  # an END or NONE record of dump --all: the writer places its own
-                entry = entry_from_dict(d)
-                check_entry(entry)
-            except UnicodeDecodeError as exc:
-                raise JournalArgumentError(
-                    f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing was written", source=name
-                ) from None
-            except RecursionError:
-                raise JournalArgumentError(
-                    f"line {number}: JSON nested too deeply to be an entry; nothing was written", source=name
-                ) from None
-            except (ValueError, JournalError) as exc:  # JSONDecodeError is a ValueError
-                reason = exc.reason if isinstance(exc, JournalError) else str(exc)
-                raise JournalArgumentError(f"line {number}: {reason}; nothing was written", source=name) from None
+        for number, entry in read_json_lines(stream):
             entries.append(entry)
             numbers.append(number)
+    except JournalArgumentError as exc:
+        raise JournalArgumentError(f"{exc.reason}; nothing was written", source=name) from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
     return entries, numbers
-
-
-_JSONL = "append reads JSON lines, one entry per line, as 'qjournal dump --output jsonl' writes them"
-
-
-def _json_object(line: str) -> Any:
-    """One line of JSON; a line that is not a whole JSON value says what append reads instead."""
-    try:
-        return json.loads(line.rstrip("\r\n"))
-    except json.JSONDecodeError as exc:
-        if line.lstrip().startswith("{") and '"entries": [' in line:
-            raise ValueError(f"this is the start of 'qjournal dump --output json', a single document: {_JSONL}") from None
-        raise ValueError(f"not a JSON value ({exc.msg} at column {exc.colno}): {_JSONL}") from None
 
 
 def _append_arguments(p: argparse.ArgumentParser) -> None:
