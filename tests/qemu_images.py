@@ -567,3 +567,10 @@ TEST_IMAGES: tuple[ImageSpec, ...] = (
               steps=(Write(0, 64 * KiB, 0xC6), Snapshot("s")),
               doc="64-bit refcounts"),
 )
+
+
+LARGE_DISK = ImageSpec("large_disk_c512", cluster_size=512, size=1024 * MiB,
+                       doc="1 GiB with 512-byte clusters, nothing written: 2,097,152 guest clusters, as many as "
+                           "a 128 GiB disk with 64 KiB clusters, in a file of a few hundred KiB")
+"""The image the 'every root-level node opens at once' tests open (not in TEST_IMAGES: nothing to compare)."""
+

@@ -776,3 +776,25 @@ def test_js_runtime_keeps_bits_across_seek(tmp_path):
     io.read_bits_int_be(3)
     io.seek(1)
     assert (io.read_bits_int_be(8), js) == (0x00, 0b11111000)
+
+
+def test_qcow2_every_root_node_of_a_2_million_cluster_disk_opens_small_in_the_web_ide(qcow2_debug_parser, qcow2_ksy,
+                                                                                       tmp_path):
+    """The Web IDE's build (debug) opens a 1 GiB disk with 512-byte clusters
+    (2,097,152 guest clusters) and every root-level node is touched
+    (tests/js/open_root.mjs): the objects it creates are the L1 and refcount
+    tables' entries and a few more, never one per cluster, and the heap grows by
+    a few MB (one object per guest cluster, as the dropped root-level arrays
+    made, was hundreds of MB and ran the IDE's worker out of memory)."""
+    from qjournal.generated.qcow2 import Qcow2
+
+    qi.require_qemu()
+    image = qi.build(qi.LARGE_DISK, tmp_path)
+    h = Qcow2.from_file(str(image.path)).header
+    out = json.loads(tc.run_node([str(ROOT / "tests" / "js" / "open_root.mjs"), "--parser", str(qcow2_debug_parser),
+                                  "--ksy", str(QCOW2_KSY), str(image.path)]).stdout)
+    assert out["nodes"] == [a["id"] for a in qcow2_ksy["seq"]] + list(qcow2_ksy["instances"])
+    assert h.num_guest_clusters == 2**21
+    assert h.num_l1_entries < out["objects"] <= h.num_l1_entries + h.num_refcount_table_entries + 100, out
+    assert out["heap_mb"] < 64, out
+    print(f"open_root.mjs on a {h.num_guest_clusters}-cluster disk: {out}")

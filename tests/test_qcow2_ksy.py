@@ -961,3 +961,84 @@ def test_readme_sample_table_says_what_the_mixed_sample_holds():
     assert img.header.version == 2 and "version 2" in row
     assert img.backing_file_name == "mixed_clusters.qcow2" and "on top of `mixed_clusters.qcow2`" in row
     assert img.header.num_snapshots == 1 and "one internal snapshot" in row
+
+
+# ---------------------------------------------------------------------------
+# Every root-level node of a large disk opens at once
+
+
+def reachable_structs(obj) -> int:
+    """Kaitai structs and lists reachable from ``obj`` (its fields and the lazy instances read so far)."""
+    seen, stack = set(), [obj]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen or not isinstance(v, (kaitaistruct.KaitaiStruct, list)):
+            continue
+        seen.add(id(v))
+        items = v if isinstance(v, list) else [x for k, x in vars(v).items() if k not in ("_parent", "_root", "_io")]
+        stack.extend(items)
+    return len(seen)
+
+
+def root_nodes(ksy: dict) -> list[str]:
+    """The root's seq fields and instances: the nodes the Web IDE shows at the top."""
+    return [a["id"] for a in ksy["seq"]] + list(ksy["instances"])
+
+
+def test_every_root_node_of_a_2_million_cluster_disk_opens_small(qcow2_ksy, tmp_path):
+    """A 1 GiB disk with 512-byte clusters (2,097,152 guest clusters): touching every
+    root-level node creates objects for the L1 and refcount tables' entries only,
+    never one per cluster (tests/js/open_root.mjs checks the same in the Web IDE's
+    JavaScript build, in test_js_agreement)."""
+    qi.require_qemu()
+    image = qi.build(qi.LARGE_DISK, tmp_path)
+    img = Qcow2.from_file(str(image.path))
+    h = img.header
+    assert h.num_guest_clusters == 2**21 and h.num_l1_entries == 2**21 // h.num_l2_entries
+    for node in root_nodes(qcow2_ksy):
+        getattr(img, node)
+    bound = h.num_l1_entries + h.num_refcount_table_entries + 100
+    objects = reachable_structs(img)
+    assert h.num_l1_entries < objects <= bound, (objects, bound)
+    assert image.path.stat().st_size < 1 * qi.MiB
+
+
+# ---------------------------------------------------------------------------
+# Clusters cut short by the end of the file
+
+
+EOF_IMAGES = [n for n in IMAGE_NAMES if "_eof_" in n]
+
+
+@pytest.mark.parametrize("name", EOF_IMAGES)
+def test_last_cluster_cut_short_by_the_end_of_the_file_reads_what_the_file_holds(name, images, parsed):
+    """The last write of these images leaves the file ending inside the data of its last
+    cluster (compressed: inside a sector; extended L2: after 3 of 32 subclusters): the
+    parser's own `compressed_data` / `data` read up to the end of the file (QEMU reads
+    zeros past it), and that is the whole compressed stream, or the written subclusters."""
+    img, size = parsed[name], images[name].path.stat().st_size
+    h = img.header
+    last = max((gc.l2_entry for gc in guest_clusters(img) if gc.l2_entry is not None and gc.l2_entry.is_allocated),
+               key=lambda e: e.ofs_compressed_data or e.ofs_host_cluster)
+    if last.is_compressed:
+        assert last.ofs_compressed_data + last.len_compressed_data > size, "the file does not end inside the sector"
+        payload = last.compressed_data
+        assert len(payload) == size - last.ofs_compressed_data == last.len_data_in_file
+        if h.compression == Qcow2.CompressionType.zlib:
+            assert len(zlib.decompressobj(-15).decompress(payload, h.cluster_size)) == h.cluster_size
+        else:
+            assert payload[:4] == ZSTD_FRAME_MAGIC
+    else:
+        assert h.has_extended_l2 and last.ofs_host_cluster + h.cluster_size > size
+        written = sum(s.status == Qcow2.SubclusterStatus.allocated for s in last.subclusters)
+        assert last.subcluster_allocation == Qcow2.SubclusterAllocation.mixed
+        assert len(last.data) == size - last.ofs_host_cluster == written * h.len_subcluster
+
+
+def test_the_eof_images_cover_zlib_and_zstd_and_three_cluster_sizes():
+    specs = [SPECS[n] for n in EOF_IMAGES]
+    zstd = {s.cluster_size for s in specs if ("compression_type", "zstd") in s.options}
+    zlib_ = {s.cluster_size for s in specs if s.luks_passphrase is None and ("compression_type", "zstd") not in s.options
+             and ("extended_l2", "on") not in s.options}
+    assert {4 * qi.KiB, 2 * qi.MiB} <= zlib_ and {64 * qi.KiB, 2 * qi.MiB} <= zstd
+    assert any(("extended_l2", "on") in s.options for s in specs)
