@@ -481,7 +481,7 @@ class Qcow2Image(Image):
         """The guest cluster at ``ofs_guest``, looked up as the .ksy's ``guest_cluster`` does: one L1 and one L2 entry."""
         idx = self._check_guest_offset(ofs_guest) // self.cluster_size
         root = self.qcow2
-        gc = Qcow2.GuestCluster(idx, root._io, root, root)
+        gc: Any = Qcow2.GuestCluster(idx, root._io, root, root)
         try:
             e = gc.l2_entry
             if e is None:
