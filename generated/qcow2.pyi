@@ -227,7 +227,7 @@ class Qcow2:
         _io: Any
         _parent: Any
         _root: Qcow2
-        extensions: list[Any]
+        extensions: list[Qcow2.HeaderExtension]
     class HostCluster:
         def __init__(self, idx: int, _io: Any, _parent: Any = None, _root: Any = None) -> None: ...
         _io: Any

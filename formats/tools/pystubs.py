@@ -114,7 +114,7 @@ class Module:
                     out |= self.expr(cls, node.value)
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
                   and _self_attr(node.func.value, attr)):
-                items |= self.expr(cls, node.args[0])
+                items |= self.expr(cls, _latest_value(func, node.args[0], node.lineno))
         if is_list:
             out.add(f"list[{_union(items or {'Any'})}]")
         return out or {"Any"}
@@ -149,6 +149,9 @@ class Module:
         """The generated class that ``e`` (self, self._root, self.x, ...) is an object of."""
         if isinstance(e, ast.Name) and e.id == "self":
             return cls
+        if isinstance(e, ast.Subscript):
+            items = self.expr(cls, e) - {"None"}
+            return next(iter(items)) if len(items) == 1 and next(iter(items)) in self.classes else None
         if isinstance(e, ast.Attribute):
             if e.attr == "_root":
                 return self.root
@@ -198,6 +201,15 @@ class Module:
         if dotted in self.classes:
             return {dotted}
         return {"Any"}
+
+
+def _latest_value(func: ast.FunctionDef | None, e: ast.expr, line: int) -> ast.expr:
+    """For a local name (a repeat-until item, ``_``): the value last assigned to it before ``line``."""
+    if not isinstance(e, ast.Name):
+        return e
+    found = [n for n in ast.walk(func) if isinstance(n, ast.Assign) and n.lineno < line
+             and any(isinstance(t, ast.Name) and t.id == e.id for t in n.targets)] if func else []
+    return max(found, key=lambda n: n.lineno).value if found else e
 
 
 def _int_leaves(e: ast.expr) -> set[int]:
