@@ -869,7 +869,7 @@ types:
         size: len_data_in_file
         if: is_compressed
         doc: The compressed data, not decoded (raw deflate or a zstd frame).
-        doc-ref: https://www.qemu.org/docs/master/interop/qcow2.html#compressed-clusters-descriptor
+        doc-ref: https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
   subcluster:
     -webide-representation: '{status} at {ofs_host:hex}'
     doc: One subcluster of an extended L2 entry.

@@ -1408,7 +1408,7 @@ class Qcow2(KaitaiStruct):
             """The compressed data, not decoded (raw deflate or a zstd frame).
             
             .. seealso::
-               Source - https://www.qemu.org/docs/master/interop/qcow2.html#compressed-clusters-descriptor
+               Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
             """
             if hasattr(self, '_m_compressed_data'):
                 return self._m_compressed_data
