@@ -725,7 +725,7 @@ types:
         repeat-expr: _root.header.num_l2_entries
         doc: Entry j under L1 entry i is guest cluster i * header.num_l2_entries + j.
   l2_entry:
-    -webide-representation: '{cluster_type} {ofs_host_cluster:hex} {ofs_compressed_data:hex} {subcluster_allocation}'
+    -webide-representation: '{status} {ofs_host_cluster:hex} {ofs_compressed_data:hex}'
     doc: |
       One L2 entry, bit 63 first: a standard or a compressed cluster
       descriptor (by bit 62), then, with extended L2 entries, the subcluster
@@ -814,14 +814,19 @@ types:
           ? 3 : 0))
         enum: cluster_type
         doc: The cluster's type as QEMU classifies it (without the subcluster bitmap).
-      subcluster_allocation:
+      status:
         value: >-
-          alloc_bitmap == 0xffffffff ? 1
-          : (zero_bitmap == 0xffffffff ? 2
-          : ((alloc_bitmap | zero_bitmap) == 0 ? 0 : 3))
-        enum: subcluster_allocation
-        if: _root.header.has_extended_l2 and not is_compressed
-        doc: Extended L2 entries, the subclusters at a glance (see `subclusters`).
+          is_compressed ? 3
+          : (not _root.header.has_extended_l2
+          ? (cluster_type == cluster_type::normal ? 2 : (cluster_type == cluster_type::unallocated ? 0 : 1))
+          : (alloc_bitmap == 0xffffffff ? 2
+          : (zero_bitmap == 0xffffffff ? 1
+          : ((alloc_bitmap | zero_bitmap) == 0 ? 0 : 4))))
+        enum: cluster_status
+        doc: |
+          How the guest cluster reads, subclusters included: from the host
+          cluster, as zeros, unallocated, compressed, or subclusters that
+          differ (see `subclusters`).
       subclusters:
         pos: 0
         type: subcluster(_index)
@@ -1200,19 +1205,22 @@ enums:
     4:
       id: compressed
       doc: Stored compressed.
-  subcluster_allocation:
+  cluster_status:
     0:
-      id: none
-      doc: No subcluster allocated or zero.
+      id: unallocated
+      doc: Reads from the backing file, or as zeros.
     1:
-      id: all_allocated
-      doc: Every subcluster allocated.
+      id: zero
+      doc: Reads as zeros.
     2:
-      id: all_zero
-      doc: Every subcluster reads as zeros.
+      id: data
+      doc: Reads from its host cluster.
     3:
+      id: compressed
+      doc: Reads from its compressed data.
+    4:
       id: mixed
-      doc: Some allocated, zero or unallocated.
+      doc: Its subclusters read differently.
   subcluster_status:
     0:
       id: unallocated

@@ -59,6 +59,13 @@ class Qcow2(KaitaiStruct):
     class BitmapType(IntEnum):
         dirty_tracking = 1
 
+    class ClusterStatus(IntEnum):
+        unallocated = 0
+        zero = 1
+        data = 2
+        compressed = 3
+        mixed = 4
+
     class ClusterType(IntEnum):
         unallocated = 0
         zero_plain = 1
@@ -91,12 +98,6 @@ class Qcow2(KaitaiStruct):
     class LuksKeySlotState(IntEnum):
         disabled = 57005
         enabled = 11301363
-
-    class SubclusterAllocation(IntEnum):
-        none = 0
-        all_allocated = 1
-        all_zero = 2
-        mixed = 3
 
     class SubclusterStatus(IntEnum):
         unallocated = 0
@@ -1509,16 +1510,16 @@ class Qcow2(KaitaiStruct):
             return getattr(self, '_m_ofs_host_cluster', None)
 
         @property
-        def subcluster_allocation(self):
-            """Extended L2 entries, the subclusters at a glance (see `subclusters`)."""
-            if hasattr(self, '_m_subcluster_allocation'):
-                return self._m_subcluster_allocation
+        def status(self):
+            """How the guest cluster reads, subclusters included: from the host
+            cluster, as zeros, unallocated, compressed, or subclusters that
+            differ (see `subclusters`).
+            """
+            if hasattr(self, '_m_status'):
+                return self._m_status
 
-            if  ((self._root.header.has_extended_l2) and ((not (self.is_compressed)))) :
-                pass
-                self._m_subcluster_allocation = KaitaiStream.resolve_enum(Qcow2.SubclusterAllocation, (1 if self.alloc_bitmap == 4294967295 else (2 if self.zero_bitmap == 4294967295 else (0 if self.alloc_bitmap | self.zero_bitmap == 0 else 3))))
-
-            return getattr(self, '_m_subcluster_allocation', None)
+            self._m_status = KaitaiStream.resolve_enum(Qcow2.ClusterStatus, (3 if self.is_compressed else ((2 if self.cluster_type == Qcow2.ClusterType.normal else (0 if self.cluster_type == Qcow2.ClusterType.unallocated else 1)) if (not (self._root.header.has_extended_l2)) else (2 if self.alloc_bitmap == 4294967295 else (1 if self.zero_bitmap == 4294967295 else (0 if self.alloc_bitmap | self.zero_bitmap == 0 else 4))))))
+            return getattr(self, '_m_status', None)
 
         @property
         def subclusters(self):

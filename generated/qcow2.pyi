@@ -5,6 +5,12 @@ from typing import Any
 class Qcow2:
     class BitmapType(IntEnum):
         dirty_tracking = 1
+    class ClusterStatus(IntEnum):
+        unallocated = 0
+        zero = 1
+        data = 2
+        compressed = 3
+        mixed = 4
     class ClusterType(IntEnum):
         unallocated = 0
         zero_plain = 1
@@ -32,11 +38,6 @@ class Qcow2:
     class LuksKeySlotState(IntEnum):
         disabled = 57005
         enabled = 11301363
-    class SubclusterAllocation(IntEnum):
-        none = 0
-        all_allocated = 1
-        all_zero = 2
-        mixed = 3
     class SubclusterStatus(IntEnum):
         unallocated = 0
         allocated = 1
@@ -319,7 +320,7 @@ class Qcow2:
         @property
         def ofs_host_cluster(self) -> int: ...
         @property
-        def subcluster_allocation(self) -> Qcow2.SubclusterAllocation | None: ...
+        def status(self) -> Qcow2.ClusterStatus: ...
         @property
         def subclusters(self) -> list[Qcow2.Subcluster] | None: ...
     class L2Table:

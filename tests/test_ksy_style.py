@@ -228,7 +228,7 @@ def test_lint_covers_every_qcow2_type_and_enum():
         "/enums/feature_type": [0, 1, 2],
         "/enums/bitmap_type": [1],
         "/enums/cluster_type": [0, 1, 2, 3, 4],
-        "/enums/subcluster_allocation": [0, 1, 2, 3],
+        "/enums/cluster_status": [0, 1, 2, 3, 4],
         "/enums/subcluster_status": [0, 1, 2],
         "/enums/luks_key_slot_state": [0xDEAD, 0xAC71F3],
     }, values

@@ -334,10 +334,37 @@ def assert_map_agrees(chain, qemu_map):
     assert not wrong, f"{len(wrong)} of {len(units)} units differ:\n" + "\n".join(wrong[:10])
 
 
+@pytest.mark.parametrize("name", IMAGE_NAMES)
+def test_every_l2_entry_status_says_what_qemu_img_map_says(name, images, parsed, qemu):
+    """`status`, the summary the Web IDE shows for an L2 entry, is what ``qemu-img
+    map`` says of the cluster's units (subclusters included) in this image:
+    all data, all zero, none present here (unallocated), compressed, or mixed."""
+    img = parsed[name]
+    h = img.header
+    units = qi.map_units(qemu[name]["map"], map_unit(img), h.len_virtual_disk)
+    per_cluster = h.cluster_size // map_unit(img)
+    CS = Qcow2.ClusterStatus
+    for gc in guest_clusters(img):
+        entry = gc.l2_entry
+        mine = units[gc.idx * per_cluster:(gc.idx + 1) * per_cluster]
+        kinds = {"data" if u["data"] else "zero" if u["zero"] else "unallocated" for u in mine
+                 if u.get("present", True) and u["depth"] == 0}
+        kinds |= {"unallocated" for u in mine if u["depth"] > 0 or not u.get("present", True)}
+        if entry is None:
+            assert kinds == {"unallocated"}, (name, gc.idx)
+            continue
+        if entry.status == CS.compressed:
+            assert entry.is_compressed and kinds == {"data"}, (name, gc.idx)
+        elif entry.status == CS.mixed:
+            assert len(kinds) > 1, (name, gc.idx, kinds)
+        else:
+            assert kinds == {entry.status.name}, (name, gc.idx, entry.status, kinds)
+
+
 def test_the_images_cover_every_kind_of_entry(parsed):
     """TEST_IMAGES exercise every cluster type, subclusters, both L1/L2 COPIED
     states, and compressed clusters that span two host sectors or more."""
-    types, subcluster_states, copied, multi_sector = set(), set(), set(), False
+    types, statuses, subcluster_states, copied, multi_sector = set(), set(), set(), set(), False
     for name in IMAGE_NAMES:
         img = parsed[name]
         for gc in guest_clusters(img):
@@ -345,12 +372,14 @@ def test_the_images_cover_every_kind_of_entry(parsed):
             if entry is None:
                 continue
             types.add(entry.cluster_type)
+            statuses.add(entry.status)
             copied.add(entry.is_copied)
             multi_sector |= entry.is_compressed and entry.num_additional_sectors > 0
             if img.header.has_extended_l2 and not entry.is_compressed:
                 subcluster_states.add((entry.alloc_bitmap != 0, entry.zero_bitmap != 0,
                                        entry.alloc_bitmap | entry.zero_bitmap == 0xFFFFFFFF))
     assert types == set(CT), types
+    assert statuses == set(Qcow2.ClusterStatus), statuses
     assert copied == {True, False}
     assert multi_sector
     assert {(True, False, False), (True, True, False), (False, True, True)} <= subcluster_states, subcluster_states
@@ -1031,7 +1060,7 @@ def test_last_cluster_cut_short_by_the_end_of_the_file_reads_what_the_file_holds
     else:
         assert h.has_extended_l2 and last.ofs_host_cluster + h.cluster_size > size
         written = sum(s.status == Qcow2.SubclusterStatus.allocated for s in last.subclusters)
-        assert last.subcluster_allocation == Qcow2.SubclusterAllocation.mixed
+        assert last.status == Qcow2.ClusterStatus.mixed
         assert len(last.data) == size - last.ofs_host_cluster == written * h.len_subcluster
 
 
