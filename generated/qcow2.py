@@ -34,9 +34,13 @@ class Qcow2(KaitaiStruct):
     structure fail when it is read. Rules between structures are not checked:
     refcounts against the tables that use the clusters, the COPIED bits
     against refcounts, tables within the file and not overlapping, the
-    encryption header present if and only if the crypt method is LUKS, each
-    header extension type at most once, unused tail bits of bitmap data. Guest
-    data is not decrypted or decompressed.
+    encryption header present if and only if the crypt method is LUKS, the
+    bitmaps bit only with the bitmaps extension, each header extension type at
+    most once, unique bitmap names, unused tail bits of bitmap data, and with
+    an external data file, host offsets equal to guest offsets and no
+    compressed clusters or snapshots. The header padding is not checked for
+    zeros: a later version's field would not be zero. Guest data is not
+    decrypted or decompressed.
     
     Where the spec is silent this definition follows QEMU: header extensions
     are read up to the backing file name, else to the end of the first
