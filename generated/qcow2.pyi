@@ -65,7 +65,7 @@ class Qcow2:
         ofs_bitmap_table: int
         num_bitmap_table_entries: int
         flags: Qcow2.BitmapFlags
-        bitmap_type: Qcow2.BitmapType | int
+        bitmap_type: Qcow2.BitmapType
         granularity_bits: int
         len_name: int
         len_extra_data: int
@@ -166,7 +166,7 @@ class Qcow2:
         len_backing_file: int
         cluster_bits: int
         len_virtual_disk: int
-        crypt_method: Qcow2.CryptMethod | int
+        crypt_method: Qcow2.CryptMethod
         num_l1_entries: int
         ofs_l1_table: int
         ofs_refcount_table: int

@@ -6,7 +6,8 @@ The compiler's Python output starts with ``# type: ignore`` and has no annotatio
 user's ``mypy --strict`` sees nothing in it. This script reads that output (the Python AST,
 standard library only) and infers the type of every attribute: a seq field from what its
 ``_read`` assigns (``read_u4be()``: int, ``read_bytes()``: bytes, ``.decode()``: str, a
-nested class, ``resolve_enum``: the enum or an unknown int, a list of those), an instance
+nested class, ``resolve_enum``: the enum or an unknown int (the enum alone under `valid: in-enum`), a
+list of those), an instance
 from what its property computes (comparisons and boolean operators: bool, arithmetic: int,
 ``self.x``: the type of x, ...), ``| None`` when the property may return None (its ``if``).
 A seq field with an ``if`` is typed as its value: it is absent, not None, when the
@@ -96,7 +97,11 @@ class Module:
             if func and not any(_assigns(s, f"_m_{attr}") for s in func.body):
                 out |= {"None"}
         elif attr in self.fields(cls):
-            out = self._assigned(cls, self.method(cls, "_read"), attr)
+            read = self.method(cls, "_read")
+            out = self._assigned(cls, read, attr)
+            checked = _in_enum_check(read, attr)  # `valid: in-enum`: an unknown value fails the parse
+            if checked:
+                out = {checked}
         else:
             out = {"Any"}
         self.memo[key] = out
@@ -201,6 +206,17 @@ class Module:
         if dotted in self.classes:
             return {dotted}
         return {"Any"}
+
+
+def _in_enum_check(func: ast.FunctionDef | None, attr: str) -> str | None:
+    """The enum of an ``if not isinstance(self.attr, E): raise ...`` in ``func`` (a `valid: in-enum`), or None."""
+    for node in ast.walk(func) if func else []:
+        test = node.test if isinstance(node, ast.If) else None
+        if (isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Call)
+                and _dotted(test.operand.func) == "isinstance" and _self_attr(test.operand.args[0], attr)
+                and any(isinstance(n, ast.Raise) for n in node.body)):  # type: ignore[attr-defined]
+            return _dotted(test.operand.args[1])
+    return None
 
 
 def _latest_value(func: ast.FunctionDef | None, e: ast.expr, line: int) -> ast.expr:
