@@ -1071,3 +1071,35 @@ def test_the_eof_images_cover_zlib_and_zstd_and_three_cluster_sizes():
              and ("extended_l2", "on") not in s.options}
     assert {4 * qi.KiB, 2 * qi.MiB} <= zlib_ and {64 * qi.KiB, 2 * qi.MiB} <= zstd
     assert any(("extended_l2", "on") in s.options for s in specs)
+
+
+# ---------------------------------------------------------------------------
+# Bitmap data, read from the bitmap table entries
+
+
+def test_bitmap_data_read_from_the_table_marks_the_written_ranges(parsed):
+    """The enabled bitmap of bitmaps_c4k, read through its table entries' `data` (bit
+    k of the data covers guest bytes k * granularity onwards, least significant bit
+    first), has a set bit exactly where the steps wrote; the disabled one has none
+    (its one table entry is unallocated and reads as zeros)."""
+    img, spec = parsed["bitmaps_c4k"], SPECS["bitmaps_c4k"]
+    directory = extension(img, Qcow2.HeaderExtensionType.bitmaps).bitmap_directory
+    bits: dict[str, set[int]] = {}
+    for entry in directory.entries:
+        found = set()
+        for k, table_entry in enumerate(entry.bitmap_table):
+            data = table_entry.data
+            assert (data is None) == (table_entry.ofs_bitmap_data == 0)
+            if data is None:
+                assert not table_entry.is_all_ones
+                continue
+            assert len(data) == img.header.cluster_size
+            base = k * len(data) * 8
+            found |= {base + 8 * i + j for i, byte in enumerate(data) for j in range(8) if byte >> j & 1}
+        bits[entry.name] = found
+        granularity = 1 << entry.granularity_bits
+        disk_bits = -(-img.header.len_virtual_disk // granularity)
+        assert entry.num_bitmap_table_entries == -(-disk_bits // (8 * img.header.cluster_size))
+    written = {off // (64 * qi.KiB) for step in spec.steps if isinstance(step, qi.Write)
+               for off in range(step.offset, step.offset + step.length, 512)}
+    assert bits == {"tracked": written, "frozen": set()}
