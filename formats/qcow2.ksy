@@ -55,9 +55,9 @@ doc: |
   Offsets inside 64-bit entries (L1, L2, refcount and bitmap table entries)
   are read as bit fields of at most 32 bits and assembled by arithmetic,
   because the JavaScript runtime refuses wider bit fields; the results are
-  exact in every target up to 2^53 bytes (8 PiB). Each such entry is read
-  from its own substream, so a failed check leaves no half-read byte behind
-  in the image's stream.
+  exact in every target up to 2^53 bytes (8 PiB). Each such entry, or the
+  table that holds it, is read from its own substream, so a failed check
+  leaves no half-read byte behind in the image's stream.
 doc-ref: https://www.qemu.org/docs/master/interop/qcow2.html
 seq:
   - id: header
