@@ -309,10 +309,13 @@ _HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageEr
     "/types/header/seq/8": (CorruptImageError, "header", 40, "the L1 table offset {actual:#x} is not cluster-aligned"),
     "/types/header/seq/9": (CorruptImageError, "header", 48, "the refcount table offset {actual:#x} is not cluster-aligned"),
     "/types/header/seq/12": (CorruptImageError, "header", 64, "the snapshot table offset {actual:#x} is not cluster-aligned"),
-    "/types/incompatible_features/seq/7": (
+    "/types/header/seq/6": (UnsupportedImageError, "encryption", _OFS_CRYPT_METHOD,
+                            "encrypted (crypt_method {actual} (unknown)): its clusters hold ciphertext, "
+                            "whose hashes say nothing of the guest's data"),
+    **dict.fromkeys(("/types/incompatible_features/seq/0", "/types/incompatible_features/seq/1"), (
         UnsupportedImageError, "unknown_incompatible_feature", _OFS_INCOMPATIBLE_FEATURES,
-        "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread"),
-    "/types/incompatible_features/seq/8": (
+        "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread")),
+    "/types/incompatible_features/seq/2": (
         UnsupportedImageError, "extended_l2", _OFS_INCOMPATIBLE_FEATURES,
         "extended L2 entries (with clusters under 16 KiB, which the spec forbids too)"),
     "/types/header/seq/16": (CorruptImageError, "header", 96, "refcount_order {actual}: at most 6"),
@@ -478,7 +481,7 @@ class Qcow2Image(Image):
         """The guest cluster at ``ofs_guest``, looked up as the .ksy's ``guest_cluster`` does: one L1 and one L2 entry."""
         idx = self._check_guest_offset(ofs_guest) // self.cluster_size
         root = self.qcow2
-        gc = Qcow2.GuestCluster(idx, root._io, root, root)
+        gc: Any = Qcow2.GuestCluster(idx, root._io, root, root)
         try:
             e = gc.l2_entry
             if e is None:

@@ -27,6 +27,7 @@ UNSUPPORTED = {
     "data_file_c64k": "external_data_file",
     "extended_l2_c64k": "extended_l2",
     "extended_l2_c16k": "extended_l2",
+    "extended_l2_eof_c64k": "extended_l2",
 }
 """The images of qemu_images.TEST_IMAGES that qjournal.image refuses, and the feature it names."""
 
