@@ -1,7 +1,8 @@
 """The live view (D9) in bounded memory, the streamed batch append, and pack on top of them (issue 13).
 
-``LiveIndex`` must be ``qjournal.live_entries`` of the replay, whether it stays
-in memory or spills to SQLite; ``JournalWriter.append_stream`` must write what
+``LiveIndex`` must be the live entries of the replay (D9, written out in the
+test), whether it stays in memory or spills to SQLite, built from a reader or
+from an area and its entries; ``JournalWriter.append_stream`` must write what
 ``append_many`` writes, in the same order, barriers included; and pack must
 write the same bytes however its index was kept.
 """
@@ -39,7 +40,13 @@ def journal_with_repeats(seed: int, num_clusters: int = 8, n: int = 600) -> byte
 
 
 def expected(data: bytes) -> list[HashEntry]:
-    return qjournal.live_entries(qjournal.read(data))
+    """D9 written out here, apart from the package: the last HASH entry per digest, in the order of those."""
+    live: dict[bytes, HashEntry] = {}
+    for e in qjournal.read(data):
+        if isinstance(e, HashEntry):
+            live.pop(e.digest, None)
+            live[e.digest] = e
+    return list(live.values())
 
 
 @pytest.mark.parametrize("limit", [None, 1, 1000, 10**9], ids=["default", "spill-at-once", "spill-later", "memory"])
@@ -230,13 +237,51 @@ def test_pack_from_a_bytearray_into_itself_grown() -> None:
     """The in-memory path closes its reader before the target is made: the same bytearray can grow."""
     data = bytearray(journal_with_repeats(3))
     n = len(data)
-    report = qjournal.pack(data, data, offset=n)
+    report = qjournal.pack(data, data, target_offset=n)
     assert report.num_live == len(expected(bytes(data[:n])))
     assert list(qjournal.read(bytes(data), offset=n)) == [e._replace(ofs=x.ofs) for e, x in
-                                                         zip(expected(bytes(data[:n])), qjournal.read(bytes(data), offset=n))]
+                                                         zip(expected(bytes(data[:n])), qjournal.read(bytes(data), offset=n), strict=True)]
+
+
+def test_built_from_an_area_and_its_entries(tmp_path: Path) -> None:
+    """``LiveIndex(area, entries)``: the entries a replay yields, read back from the area; a reader gives both."""
+    data = journal_with_repeats(5)
+    with qjournal.read(data) as r, LiveIndex(r.area, r.replay()) as live:
+        assert list(live.values()) == expected(data)
+    with qjournal.read(data) as r, LiveIndex(r) as live:
+        assert list(live.values()) == expected(data)
+    with qjournal.read(data) as r:
+        with pytest.raises(JournalArgumentError, match="the replay's"):
+            LiveIndex(r.area, r.replay(), progress=print)
+        with pytest.raises(JournalArgumentError, match="an area and its entries"):
+            LiveIndex(r.area)
+
+
+def test_deprecated_live_entries_is_the_index() -> None:
+    data = journal_with_repeats(6)
+    with pytest.warns(DeprecationWarning, match="live_entries is deprecated"):
+        assert qjournal.live_entries(qjournal.read(data)) == expected(data)
 
 
 def test_live_index_is_exported() -> None:
     assert qjournal.LiveIndex is LiveIndex
     assert isinstance(qjournal.read(b"\xff" * 4096).live(), LiveIndex)
     assert os.path.basename(qjournal.live.__file__) == "live.py"
+
+
+def test_decode_hash_is_encode_hash_mirrored_and_agrees_with_the_parser() -> None:
+    """The one hand decoder of a HASH payload (entries.decode_hash): what the generated parser reads, byte for byte."""
+    from qjournal.entries import decode_hash, encode_hash
+
+    data = journal_with_repeats(7)
+    hashes = [e for e in qjournal.read(data) if isinstance(e, HashEntry)]
+    assert hashes
+    for e in hashes:
+        assert e.ofs is not None
+        assert decode_hash(data, e.ofs, e.ofs) == e  # at its offset in the area, as the parser read it
+        assert decode_hash(encode_hash(e.digest, e.physical_sector, e.first_logical_sector), 0, 7) == e._replace(ofs=7)
+    good = encode_hash(b"\x05" * 32, 2**64 - 1, 0)
+    assert decode_hash(good[:-1], 0, 0) is None  # cut short
+    assert decode_hash(bytes([good[0], 0x03]) + good[2:], 0, 0) is None  # not a HASH type byte
+    assert decode_hash(bytes([18, 0x02]) + good[2:], 0, 0) is None  # a size below a HASH entry's 19
+    assert decode_hash(good, len(good) - 1, 0) is None  # no header there

@@ -765,7 +765,8 @@ def test_pack_with_repeated_digests_and_raw_entries(tmp_path: Path) -> None:
     assert live == [(b"A" * 32, 3, 3), (b"C" * 236, 4, 4), (b"B" * 20, 5, 5), (b"A", 6, 6)]
     assert (report.num_entries_read, report.num_hash_read, report.num_live, report.num_raw_dropped) == (7, 6, 4, 1)
     assert report.state == rstate(dst) and report.state.num_clusters == 2
-    assert qjournal.live_entries([a1, b1, a2, c1, b2]) == [a2, c1, b2]
+    with pytest.warns(DeprecationWarning):
+        assert qjournal.live_entries([a1, b1, a2, c1, b2]) == [a2, c1, b2]
     assert qjournal.num_clusters_needed([RawEntry(3, b"\x00" * 252)] * 17) == 2
 
 
@@ -801,6 +802,9 @@ def test_pack_into_the_same_file(tmp_path: Path) -> None:
     assert path.read_bytes() == D10 + D10 + reset_area(1)
     report = qjournal.pack(path, path, source_length=CLUSTER, target_offset=2 * CLUSTER, target_length=CLUSTER)
     assert report.num_live == 1 and path.read_bytes() == D10 * 3
+    with pytest.warns(DeprecationWarning, match="offset= is deprecated: use target_offset="):
+        qjournal.pack(path, path, source_length=CLUSTER, offset=2 * CLUSTER, target_length=CLUSTER, force=True)
+    assert path.read_bytes() == D10 * 3
 
 
 def test_entries_from_json_lines_round_trip() -> None:
