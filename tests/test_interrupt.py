@@ -352,3 +352,63 @@ def test_the_interruptions_fall_between_every_two_writes(tmp_path: Path, monkeyp
         seen.add(len(writes))
         run.close()
     assert total >= 3 and seen == set(range(total + 1))  # anchor, body, commit byte
+
+
+THIRD = HashEntry(bytes(range(50, 82)), 0x55, 0x66)
+
+
+def test_the_append_after_an_interruption_interrupted_too(tmp_path: Path) -> None:
+    """The erase an interruption leaves to the next append is itself interrupted, at every line: a third append holds."""
+    start = STARTS[2]
+    batch = batch_for(start)
+    n = points(tmp_path, start, "append_many", "memory", "line")
+    n_runs = 0
+    for at in range(1, n + 1, 3 * STRIDE):
+        # how many points the next append reaches after this interruption, then each of them
+        for inner in range(1, 10**6):
+            run = Run(start.image(), "memory", tmp_path)
+            with contextlib.suppress(KeyboardInterrupt):
+                LineStops(Stop(at, KeyboardInterrupt())).run(lambda: run.writer.append_many(batch))
+            second = Stop(inner, KeyboardInterrupt())
+            returned = False
+            with contextlib.suppress(KeyboardInterrupt):
+                LineStops(second).run(lambda: run.writer.append(NEW))
+                returned = True
+            run.writer.append(THIRD)
+            state = run.writer.state()
+            run.close()
+            data = run.current()
+            report = qjournal.read(data).check()
+            assert not [p for p in report.problems if p.kind != "unassigned_type"], (at, inner)
+            got = [key(e) for e in qjournal.read(data).replay()]
+            news = [[key(NEW)]] if returned else [[], [key(NEW)]]
+            wanted = [run.acked + b + m + [key(THIRD)] for b in ([], [key(e) for e in batch]) for m in news]
+            assert got in wanted, (at, inner)
+            assert state == report.state, (at, inner)
+            n_runs += 1
+            if not second.fired:
+                break
+    assert n_runs > n
+
+
+@pytest.mark.parametrize("where", ["memory", "file"])
+def test_an_interrupted_reset_is_finished_by_the_next_append(tmp_path: Path, where: str) -> None:
+    """reset() interrupted at any line: done whole or not at all once the next append returns (which finishes it)."""
+    start = STARTS[3]
+    at = 0
+    while True:
+        at += 1
+        run = Run(start.image(), where, tmp_path, durable=False)
+        stop = Stop(at, KeyboardInterrupt())
+        with contextlib.suppress(KeyboardInterrupt):
+            LineStops(stop).run(run.writer.reset)
+        run.writer.append(NEW)
+        state = run.writer.state()
+        run.close()
+        data = run.current()
+        report = qjournal.read(data).check()
+        assert not [p for p in report.problems if p.kind != "unassigned_type"] and state == report.state, at
+        assert [key(e) for e in qjournal.read(data).replay()] in ([key(NEW)], [*run.acked, key(NEW)]), at  # whole or not
+        if not stop.fired:
+            break
+    assert at > 5
