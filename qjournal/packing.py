@@ -13,6 +13,7 @@ the journal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import warnings
@@ -123,32 +124,28 @@ def pack(
     len_target = _one_of("target_length", target_length, "length", length, None)
     # The live entries through a live index (D9): digest -> offset of its last entry, on disk when large; the
     # entries are read back from the source while they are written, so memory does not grow with the journal.
-    # In memory the journal is there whole already: the live entries are taken out and the reader closed before
-    # the target is made (it may be the same bytearray, grown).
-    in_memory = isinstance(source, (bytes, bytearray, memoryview))
-    with JournalReader(source, source_offset, source_length) as reader, \
-            LiveIndex(reader.area, reader.replay(progress), memory_limit=memory_limit, spill_dir=spill_dir) as live:
+    with contextlib.ExitStack() as opened:
+        reader = opened.enter_context(JournalReader(source, source_offset, source_length))
+        live = opened.enter_context(
+            LiveIndex(reader.area, reader.replay(progress), memory_limit=memory_limit, spill_dir=spill_dir)
+        )
         src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
         src_clusters, src_id = reader.num_clusters, identity(source, reader.area)
         counts = (live.num_entries, live.num_hash, len(live), live.num_raw)
-        if in_memory:
-            entries: Iterable[HashEntry] = list(live.values())
-        else:
-            dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
-                                length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
-                                len_entries=live.len_entries(), num_live=len(live))
-            return _write(dest, live.values(), counts)
-    dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
-                        length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
-                        len_entries=(e.len_entry for e in entries), num_live=counts[2])
-    return _write(dest, entries, counts)
-
-
-def _write(dest: Destination, entries: Iterable[HashEntry], counts: tuple[int, int, int, int]) -> PackReport:
-    """Make the target and append the live entries as one atomic batch, streamed."""
-    with dest.make() as writer:
-        writer.append_stream(entries)
-        return PackReport(*counts, writer.state())
+        entries: Iterable[HashEntry] = live.values()
+        len_entries: Iterable[int] = live.len_entries()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            # In memory the journal is there whole already: its live entries are taken out and the reader closed
+            # before the target is made (it may be the same bytearray, grown).
+            entries = list(entries)
+            len_entries = [e.len_entry for e in entries]
+            opened.close()
+        dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
+                            length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
+                            len_entries=len_entries, num_live=counts[2])
+        with dest.make() as writer:
+            writer.append_stream(entries)
+            return PackReport(*counts, writer.state())
 
 
 def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
