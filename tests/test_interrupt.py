@@ -13,10 +13,13 @@ with an entry, with an END, with the END of size 255, and where it does not fit:
   ``os.fsync``, with an ``OSError`` and with a ``KeyboardInterrupt``.
 
 Then a new entry is appended, by the same writer and, in another run, by a
-fresh one (on a file, one or the other, point by point). The journal must replay exactly the acknowledged entries, the
-interrupted batch whole or not at all, then the new entry; never a corruption,
-nothing past the tail but 0xFF, and the writer's ``state()`` must be the
-reader's. ``QJOURNAL_INTERRUPT_STRIDE`` (default 1) tries every Nth point only.
+fresh one (on a file, one or the other, point by point). The journal must
+replay exactly the acknowledged entries, the interrupted batch whole or not at
+all, then the new entry; never a corruption, nothing past the tail but 0xFF
+(a check finds no torn write, no dirty tail), and the writer's ``state()``
+must be the reader's. The erase that an interruption leaves to the next append is then
+interrupted in turn, and so is ``reset()``. ``QJOURNAL_INTERRUPT_STRIDE``
+(default 1) tries every Nth point only.
 """
 
 from __future__ import annotations
