@@ -520,18 +520,8 @@ class JournalWriter:
         self._clean, self._fast = True, self._fast_at(self._ofs_tail)
 
     def _write(self, pos: int, data: bytes) -> None:
-        """Write into the area: through the memoryview in memory, else through :meth:`Area.write`."""
-        if self._view is None:
-            self.area.write(pos, data)
-            return
-        if pos < 0 or pos + len(data) > self._len_area:  # as Area.write refuses
-            raise JournalArgumentError(
-                f"write of {len(data)} bytes at {pos:#x} would leave the area ({self._len_area} bytes)",
-                pos,
-                area_offset=self.area.area_offset,
-                source=self.name,
-            )
-        self._view[pos : pos + len(data)] = data
+        """Write into the area, which refuses to write outside itself: every write of a commit but the fast path's."""
+        self.area.write(pos, data)
 
     def _full(self, len_entry: int, index: int | None = None, count: int = 1, pos: int | None = None) -> JournalFullError:
         """The refusal of an entry that does not fit (D6): why, and what still fits.
