@@ -14,7 +14,8 @@ append (``append_hash``, ``append_raw``, ``append``, ``append_many``,
 ``append_stream``) encodes its entries and hands their bytes to
 :meth:`JournalWriter._append`, which plans them with :class:`_Plan` (what bytes
 go where, D6) and writes them with :meth:`JournalWriter._commit` (D20). The one
-fast path, a single entry in memory that fits at the tail, lives there too.
+fast path, a single entry in memory that fits at the tail, is its front door for
+single appends (:meth:`JournalWriter._append_one`).
 
 Crash safety (docs/format.md D19-D22). Every append is a batch, committed all
 or nothing, in three steps separated by barriers (fsync; a flush when
@@ -366,14 +367,14 @@ class JournalWriter:
             check_sector("physical_sector", physical_sector)
             check_sector("first_logical_sector", first_logical_sector)
             raise
-        entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, self._append((data,), 1)[0]))
+        entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, self._append_one(data)))
         return entry
 
     def append_raw(self, type_code: int, body: bytes = b"") -> RawEntry:
         """Append one entry of an unassigned type (0x00, 0x03-0xFE) with a raw ``body`` (D4)."""
         t = check_type_code(type_code)
         body = check_body(body)
-        entry: RawEntry = _new(RawEntry, (t, body, self._append((bytes((len(body) + LEN_HEADER, t)) + body,), 1)[0]))
+        entry: RawEntry = _new(RawEntry, (t, body, self._append_one(bytes((len(body) + LEN_HEADER, t)) + body)))
         return entry
 
     def append(self, entry: Entry) -> Entry:
@@ -423,30 +424,38 @@ class JournalWriter:
         return len(self._append(_encoded(entries), 0))
 
     # -- the one commit path --------------------------------------------------------------------------
+    def _append_one(self, data: bytes) -> int:
+        """Append one entry's bytes as a batch of one (:meth:`_append`); return its offset.
+
+        The fast path: in memory, with nothing to erase, an entry that fits at the
+        tail (D6) goes in one write, all or nothing; the tail and the census move
+        in the next step, and an interruption in between leaves the writer
+        unclean, so that the next append erases the entry first (D22).
+        """
+        pos = self._ofs_tail
+        n = len(data)
+        if self._fast and place(pos, n) == pos:
+            self._clean = self._fast = False
+            self._view[pos : pos + n] = data  # type: ignore[index]
+            if data[1] == TYPE_HASH:
+                self._ofs_tail, self._num_hash, self._clean, self._fast = pos + n, self._num_hash + 1, True, True
+            else:
+                del self._raw_log[self._num_raw :]
+                self._raw_log.append((pos, data[1], n))
+                self._ofs_tail, self._num_raw, self._clean, self._fast = pos + n, self._num_raw + 1, True, True
+            return pos
+        return self._append((data,), 1)[0]
+
     def _append(self, datas: Sequence[bytes] | Iterator[bytes], num: int) -> list[int]:
         """Append the entries ``datas`` (each an entry's bytes) as one batch; return their offsets.
 
         ``num`` is the batch's length, known whole (planned before a byte is
         written, so that a batch that does not fit writes nothing), or 0 for a
-        stream (planned as it is written). The fast path: one entry, in memory,
-        nothing to erase, that fits at the tail (D6) goes in one write, all or
-        nothing, with the tail moved in the same step.
+        stream (planned as it is written). The plan (:class:`_Plan`, D6), the
+        erase of what an interrupted append left (D22), the commit
+        (:meth:`_commit`, D20), then the tail, the census and ``_clean`` move in
+        one assignment.
         """
-        if self._fast and num == 1:
-            data = datas[0]  # type: ignore[index]
-            pos = self._ofs_tail
-            n = len(data)
-            if place(pos, n) == pos:
-                self._clean = self._fast = False  # until the tail moves: an interruption leaves an erase to do
-                if data[1] != TYPE_HASH:
-                    del self._raw_log[self._num_raw :]
-                    self._raw_log.append((pos, data[1], n))
-                    num_hash, num_raw = self._num_hash, self._num_raw + 1
-                else:
-                    num_hash, num_raw = self._num_hash + 1, self._num_raw
-                self._view[pos : pos + n] = data  # type: ignore[index]
-                self._ofs_tail, self._num_hash, self._num_raw, self._clean, self._fast = pos + n, num_hash, num_raw, True, True
-                return [pos]
         self._check_open()
         plan = _Plan(self._ofs_tail, self._len_area, lambda n, i, pos: self._full(n, i, num, pos))
         runs = plan.runs(datas)
@@ -455,7 +464,7 @@ class JournalWriter:
         if not self._clean:  # what an interrupted append left past the tail goes first (D22)
             self._wipe(self._len_area)
         self._commit(runs)
-        if plan.ofs:  # the batch is durable: the tail, the census and _clean move in one assignment
+        if plan.ofs:  # the batch is durable
             raw_log = self._raw_log
             del raw_log[self._num_raw :]
             raw_log += plan.raw_log
