@@ -455,3 +455,30 @@ def test_deprecated_validate_false_still_validates(tmp_path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             qjournal.open_for_append(buf, validate=False)
+
+
+def test_index_force_judges_its_target_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D24 has one home (qjournal.durable.check_whole_rest): index --force replays the journal it replaces once, not twice."""
+    from qjournal.reader import JournalReader
+
+    image = tmp_path / "disk.raw"
+    image.write_bytes(random.Random(4).randbytes(8 * 4096))
+    journal = tmp_path / "j.qjournal"
+    qjournal.index.index(image, journal, block_size=4096)
+    real = JournalReader.state
+    calls: list[int] = []
+
+    def counted(self: JournalReader, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(JournalReader, "state", counted)
+    report = qjournal.index.index(image, journal, block_size=4096, force=True)
+    assert len(calls) == 1 and report.num_unique == 8
+    with open(journal, "r+b") as f:  # someone's bytes past the journal's tail: refused, judged once
+        f.seek(3000)
+        f.write(b"data")
+    calls.clear()
+    with pytest.raises(JournalArgumentError, match="past its journal's tail"):
+        qjournal.index.index(image, journal, block_size=4096, force=True)
+    assert len(calls) == 1
