@@ -179,7 +179,7 @@ class JournalWriter:
 
     ``durable=False`` keeps the write order but flushes instead of fsyncing:
     safe against a crash of the process, not of the machine. ``validate`` is
-    accepted for compatibility and ignored: the tail is always found by replay
+    0.1's, deprecated (a DeprecationWarning) and ignored: the tail is always found by replay
     (the binary search that ``validate=False`` used could, after a crash, place
     an append where replay never reaches it; docs/format.md D23).
 
