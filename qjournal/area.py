@@ -22,6 +22,9 @@ from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIO
 from qjournal.format import LEN_CLUSTER, first_not_reset
 from qjournal.magic import LEN_SNIFF, identify
 
+ALIGNMENT = 512
+"""A write's offset is a multiple of this unless the user says otherwise: a sector, where areas start."""
+
 CHUNK = 1 << 20
 """Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
 
@@ -49,6 +52,7 @@ class Area:
         length: int | None = None,
         *,
         writable: bool = False,
+        unaligned_offset: bool = False,
     ) -> None:
         self.name = describe(source)
         self.writable = writable
@@ -85,6 +89,8 @@ class Area:
         self.len_file = size
         try:
             self._refuse_image(offset)
+            if writable and not unaligned_offset:
+                check_offset(offset, self.name, self._read_file)
             if offset > size:
                 raise JournalIOError(
                     f"offset {offset:#x} is past the end of the file ({size} bytes)", source=self.name
@@ -132,6 +138,16 @@ class Area:
             hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
             "or in a raw container or a partition",
         )
+
+    def _read_file(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes at file offset ``pos`` (outside the area too: only to look, never to write)."""
+        if self._buf is not None:
+            return bytes(self._buf[pos : pos + n])
+        assert self._file is not None
+        try:
+            return os.pread(self._file.fileno(), n, pos)
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return b""
 
     def _head(self, n: int) -> bytes:
         """The first ``n`` bytes of the source (of the file, not of the area)."""
@@ -362,18 +378,100 @@ LENGTH_HINT = (
 """The hint of an area length error when the length was not given."""
 
 
-def identity(source: object, area: Area) -> object:
-    """Something equal for two handles on the same file or buffer (None when unknown)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return ("mem", id(source))
-    fd = area.fileno()
-    if fd is None:
-        return ("obj", id(source))
+def backing_file(fd: int) -> tuple[str, int] | None:
+    """(path, offset) of the file a loop device ``fd`` reads and writes (from /sys/dev/block), else None."""
     try:
         st = os.fstat(fd)
     except OSError:
         return None
-    return ("file", st.st_dev, st.st_ino)
+    if not stat.S_ISBLK(st.st_mode):
+        return None
+    base = f"/sys/dev/block/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/loop"
+    try:
+        with open(f"{base}/backing_file", encoding="utf-8", errors="surrogateescape") as f:
+            path = f.read().rstrip("\n")
+        with open(f"{base}/offset", encoding="ascii") as f:
+            offset = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return (path, offset) if path else None
+
+
+def file_identity(fd: int) -> tuple[str, int, int, int] | None:
+    """("file", st_dev, st_ino, shift): equal for two handles on one file, a loop device resolved to its backing file.
+
+    ``shift`` is where the handle's byte 0 lies in that file (a loop device's offset, else 0).
+    """
+    backing = backing_file(fd)
+    try:
+        if backing is not None:
+            try:
+                st = os.stat(backing[0])
+                return ("file", st.st_dev, st.st_ino, backing[1])
+            except OSError:
+                pass
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", st.st_dev, st.st_ino, 0)
+
+
+def check_offset(offset: int, name: str, read: Callable[[int, int], bytes] | None = None) -> None:
+    """Refuse a write at an offset off the 512-byte grid, or one that cuts the cluster grid of a journal just below.
+
+    ``read(pos, n)`` reads the file (None: nothing to look at). A journal's
+    cluster found at a 512-aligned offset less than a cluster below ``offset``
+    (one that parses and holds a HASH entry) is named as the likely offset.
+    ``unaligned_offset`` (the callers' keyword) skips this check.
+    """
+    below = _journal_just_below(offset, read) if read is not None and offset % LEN_CLUSTER else None
+    likely = "" if below is None else (
+        f"; a journal's cluster starts at {below:#x}, {offset - below} bytes below, and an area at {offset:#x} "
+        f"would cut its cluster grid: the likely offset is {below:#x}"
+    )
+    if offset % ALIGNMENT:
+        raise JournalArgumentError(
+            f"offset {offset:#x} ({offset}) is not a multiple of {ALIGNMENT}{likely}; nothing was written",
+            source=name,
+            hint="check the offset; an area that really starts there needs ${unaligned_offset}",
+        )
+    if below is not None:
+        raise JournalArgumentError(
+            f"offset {offset:#x} ({offset}){likely[1:]}; nothing was written",
+            source=name,
+            hint="check the offset; an area that really starts there needs ${unaligned_offset}",
+        )
+
+
+def _journal_just_below(offset: int, read: Callable[[int, int], bytes]) -> int | None:
+    """The highest 512-aligned offset less than a cluster below ``offset``, off its grid, where a journal cluster starts."""
+    from qjournal.cluster import parse_cluster  # noqa: PLC0415 - cluster builds on area
+    from qjournal.format import TYPE_HASH  # noqa: PLC0415
+
+    pos = (offset - 1) // ALIGNMENT * ALIGNMENT
+    while pos >= 0 and offset - pos < LEN_CLUSTER:
+        buf = read(pos, LEN_CLUSTER)
+        if len(buf) == LEN_CLUSTER and buf[1] == TYPE_HASH:
+            try:
+                if any(e.type_code == TYPE_HASH for e in parse_cluster(buf).entries):
+                    return pos
+            except CorruptJournalError:
+                pass
+        pos -= ALIGNMENT
+    return None
+
+
+def identity(source: object, area: Area) -> tuple[object, ...] | None:
+    """Something equal for two handles on the same file or buffer (None when unknown): see :func:`file_identity`.
+
+    Its last item is where the handle's byte 0 lies in what it names (a loop device's offset in its backing file).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("mem", id(source), 0)
+    fd = area.fileno()
+    if fd is None:
+        return ("obj", id(source), 0)
+    return file_identity(fd)
 
 
 def write_all(f: BinaryIO, data: bytes | memoryview) -> None:

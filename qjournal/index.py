@@ -27,12 +27,11 @@ from typing import Any
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
-from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError
+from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.hashing import DEFAULT_HASH, LEN_RUN, ZERO, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
-from qjournal.making import Destination, create
-from qjournal.writer import JournalWriter
+from qjournal.making import Destination, check_target
 
 __all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
 
@@ -223,6 +222,8 @@ def index(
             )
         if _is_the_image(journal, img):
             raise JournalArgumentError("the journal is the image itself: index never writes the image", source=img.name)
+        if isinstance(journal, (str, os.PathLike)):  # what can be refused is refused before the first byte is hashed
+            _check_journal_path(journal)
         dest = None
         if _holds_bytes(journal, journal_offset):
             if not force:
@@ -236,16 +237,21 @@ def index(
         try:
             report, first = _scan(img, jobs, progress)
             num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
-            writer = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable, num_entries=len(first))
+            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable, num_entries=len(first))
+            writer = dest.make()
         except BaseException:
             if dest is not None:
                 dest.abandon()
             raise
-        with writer:
-            items = iter(first.items())
-            while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
-                writer.append_many(batch)
-            return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+        try:
+            with writer:
+                items = iter(first.items())
+                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
+                    writer.append_many(batch)
+                dest.publish()  # a new journal file is named only now, complete
+                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+        finally:
+            dest.discard()
     finally:
         if owned:
             img.close()
@@ -260,12 +266,33 @@ def _refusal(journal: Source) -> Callable[[str], JournalArgumentError]:
     )
 
 
+def _check_journal_path(journal: str | os.PathLike[str]) -> None:
+    """Refuse a journal path that cannot be written (a missing directory, /dev/null, no room for a cluster)."""
+    name = describe(journal)
+    if check_target(journal, name) is not None:
+        return
+    folder = os.path.dirname(os.path.abspath(journal))
+    if not os.access(folder, os.W_OK):
+        raise JournalIOError(f"cannot create a file in {folder}: permission denied; nothing was read", source=name)
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < LEN_CLUSTER:
+        raise JournalIOError(
+            f"the file system of {folder} has {st.f_bavail * st.f_frsize} bytes free, less than one journal cluster; "
+            "nothing was read",
+            source=name,
+        )
+
+
 def _make(
     journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int
-) -> JournalWriter:
-    """The journal's writer: a new area of ``num_clusters``, or the existing area ``dest`` if the entries fit in it."""
+) -> Destination:
+    """Where the journal goes: a new area of ``num_clusters`` (a new file named once complete), or ``dest`` if the entries fit."""
     if dest is None:
-        return create(journal, num_clusters, offset=offset, durable=durable)
+        return Destination(journal, num_clusters=num_clusters, offset=offset, length=None, force=False, durable=durable,
+                           what="index", publish_later=True)
     if num_clusters * LEN_CLUSTER > dest.len_area:
         raise JournalFullError(
             f"journal full: the {num_entries} entries of the index need {num_clusters} clusters and the existing "
@@ -273,7 +300,7 @@ def _make(
             f"index makes a journal of the exact size",
             source=dest.name,
         )
-    return dest.make()
+    return dest
 
 
 def _scan(image: Image, jobs: int | None, progress: Callable[[int], None] | None) -> tuple[dict[str, Any], dict[bytes, tuple[int, int]]]:

@@ -405,9 +405,8 @@ def test_create_killed_leaves_no_journal(tmp_path: Path) -> None:
 def test_free_space_is_checked_where_a_symlink_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_dir, link_dir = tmp_path / "big", tmp_path / "links"
     real_dir.mkdir()
-    link_dir.mkdir()
+    link_dir.symlink_to(real_dir)  # the journal's directory is a link: its file system is where the link points
     link = link_dir / "j.bin"
-    link.symlink_to(real_dir / "j.bin")  # dangling: the journal is created at the link's target
     asked: list[str] = []
     real_statvfs = os.statvfs
 

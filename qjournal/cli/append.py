@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from qjournal.cli import console
-from qjournal.cli.arguments import add_area, add_jobs, body, digest, digest_size, sector, type_code
+from qjournal.cli.arguments import add_area, add_jobs, add_unaligned, body, digest, digest_size, sector, type_code
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, UsageError
 from qjournal.cli.console import err, out
 from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, read_json_lines
@@ -46,6 +46,7 @@ def cmd_append(args: argparse.Namespace) -> int:
     _check_digest_sizes(entries, lines, args.digest_size, args.from_file)
     with open_for_append(
         args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data, jobs=args.jobs,
+        unaligned_offset=args.unaligned_offset,
     ) as w:
         if args.digest_size is None:
             _warn_digest_sizes(args.path, entries, lines, w.last_hash())
@@ -149,6 +150,7 @@ def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
 
 def _append_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
+    add_unaligned(p)
     p.add_argument("--hash", dest="digest", type=digest, metavar="HEX", help="digest of a HASH entry, in hex (no spaces)")
     p.add_argument("--physical", type=sector, metavar="N", help="physical_sector of the HASH entry")
     p.add_argument("--logical", type=sector, metavar="N", help="first_logical_sector of the HASH entry")
