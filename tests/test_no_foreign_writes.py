@@ -379,7 +379,7 @@ def test_create_is_all_or_nothing_when_cut_short(tmp_path: Path, monkeypatch: py
 
 
 def test_create_killed_leaves_no_journal(tmp_path: Path) -> None:
-    """A real SIGKILL part-way: no file under the journal's name (a temporary file may stay), and a re-run works."""
+    """A real SIGKILL part-way: no file under the journal's name, no debris where O_TMPFILE works, and a re-run works."""
     path = tmp_path / "j.bin"
     code = (
         "import time, qjournal, qjournal.making as w\n"
@@ -397,6 +397,12 @@ def test_create_killed_leaves_no_journal(tmp_path: Path) -> None:
     assert not path.exists()
     leftovers = [p.name for p in tmp_path.iterdir()]
     assert all(n.startswith(".qjournal-") and n.endswith(".tmp") for n in leftovers), leftovers
+    try:
+        os.close(os.open(tmp_path, os.O_TMPFILE | os.O_RDWR, 0o600))
+    except OSError:  # a file system without unnamed files: the hidden temporary file may stay
+        pass
+    else:
+        assert leftovers == [], "a killed create left debris though the file system has O_TMPFILE"
     with qjournal.create(path, 4):
         pass
     assert qjournal.read(path).state().len_area == 4 * CLUSTER
