@@ -89,8 +89,6 @@ class Area:
         self.len_file = size
         try:
             self._refuse_image(offset)
-            if writable and not unaligned_offset:
-                check_offset(offset, self.name, self._read_file)
             if offset > size:
                 raise JournalIOError(
                     f"offset {offset:#x} is past the end of the file ({size} bytes)", source=self.name
@@ -111,6 +109,8 @@ class Area:
                     source=self.name,
                     hint=None if length is not None else LENGTH_HINT,
                 )
+            if writable and not unaligned_offset:
+                check_offset(offset, self.name, self._read_file)
         except BaseException:
             self.close()
             raise
@@ -119,25 +119,7 @@ class Area:
         """A disk image is no journal (read at its start), and no place to write one (anywhere in it)."""
         if not self.writable and offset:
             return
-        head = self._head(LEN_SNIFF)
-        if identify(head) is None:  # the common case costs one short read
-            return
-        from qjournal.cluster import image_at_start  # noqa: PLC0415 - cluster builds on area
-
-        found = image_at_start(self._head(LEN_CLUSTER))
-        if found is None:
-            return
-        what = f"{found.what} (it starts with the magic {found.magic!r} at byte {found.ofs})"
-        if not self.writable:
-            raise NotAJournalError(found.format, f"{what}, not a journal", source=self.name, hint=NOT_A_JOURNAL_HINT)
-        raise NotAJournalError(
-            found.format,
-            f"{what}: a journal is never written inside an image, whose format gives the space it does not "
-            "reference to new clusters (QEMU would write over the journal, and the journal over the guest's data)",
-            source=self.name,
-            hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
-            "or in a raw container or a partition",
-        )
+        refuse_image(self._head, self.name, self.writable)
 
     def _read_file(self, pos: int, n: int) -> bytes:
         """Up to ``n`` bytes at file offset ``pos`` (outside the area too: only to look, never to write)."""
@@ -414,6 +396,28 @@ def file_identity(fd: int) -> tuple[str, int, int, int] | None:
     except OSError:
         return None
     return ("file", st.st_dev, st.st_ino, 0)
+
+
+def refuse_image(head: Callable[[int], bytes], name: str, writable: bool) -> None:
+    """Refuse a disk image (``head(n)``: its first ``n`` bytes): no journal, and no place to write one."""
+    if identify(head(LEN_SNIFF)) is None:  # the common case costs one short read
+        return
+    from qjournal.cluster import image_at_start  # noqa: PLC0415 - cluster builds on area
+
+    found = image_at_start(head(LEN_CLUSTER))
+    if found is None:
+        return
+    what = f"{found.what} (it starts with the magic {found.magic!r} at byte {found.ofs})"
+    if not writable:
+        raise NotAJournalError(found.format, f"{what}, not a journal", source=name, hint=NOT_A_JOURNAL_HINT)
+    raise NotAJournalError(
+        found.format,
+        f"{what}: a journal is never written inside an image, whose format gives the space it does not "
+        "reference to new clusters (QEMU would write over the journal, and the journal over the guest's data)",
+        source=name,
+        hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
+        "or in a raw container or a partition",
+    )
 
 
 def check_offset(offset: int, name: str, read: Callable[[int, int], bytes] | None = None) -> None:

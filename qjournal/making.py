@@ -24,7 +24,18 @@ import stat
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from qjournal.area import CHUNK, Area, Source, check_offset, check_path, describe, file_identity, identity, write_all
+from qjournal.area import (
+    CHUNK,
+    Area,
+    Source,
+    check_offset,
+    check_path,
+    describe,
+    file_identity,
+    identity,
+    refuse_image,
+    write_all,
+)
 from qjournal.durable import NewFile, barrier_of, check_whole_rest, erase, lock, unlock
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE
@@ -147,12 +158,14 @@ class Destination:
         if self.mode is not Mode.EXISTING:
             assert len_area is not None
             self.len_area = len_area
-            if not unaligned_offset:
-                try:
+            try:
+                if self.mode is not Mode.NEW_FILE:  # an image is refused before the offset is judged
+                    refuse_image(lambda n: self._read_grown(0, n), self.name, True)
+                if not unaligned_offset:
                     check_offset(offset, self.name, self._read_grown)
-                except BaseException:
-                    self.abandon()
-                    raise
+            except BaseException:
+                self.abandon()
+                raise
             self._check_room()
             return
         area = self.area = Area(target, offset, len_area, writable=True, unaligned_offset=unaligned_offset)

@@ -470,7 +470,8 @@ class JournalWriter:
             runs = iter(list(runs))
         if not self._clean:  # what an interrupted append left past the tail goes first (D22)
             self._wipe(self._len_area)
-        if not self._commit(runs):
+        self._commit(runs)
+        if not plan.ofs:
             return plan.ofs
         # the commit byte is written: replay reads the batch, whatever the barrier after it says
         raw_log = self._raw_log
@@ -491,12 +492,11 @@ class JournalWriter:
             ) from exc
         return plan.ofs
 
-    def _commit(self, runs: Iterator[tuple[int, bytes]]) -> bool:
+    def _commit(self, runs: Iterator[tuple[int, bytes]]) -> None:
         """Write a batch (D20): its anchor, barrier, the rest but the commit byte, barrier, the commit byte.
 
         The last barrier is the caller's, once the tail has moved (the batch is
-        committed from the commit byte on, durable or not). Return False when the
-        batch was empty.
+        committed from the commit byte on, durable or not).
 
         ``runs`` are the plan's, (area offset, bytes) in order; the first starts
         at the tail and its byte 1 is the commit byte (the type byte of the first
@@ -509,7 +509,7 @@ class JournalWriter:
         tail = self._ofs_tail
         first = next(runs, None)
         if first is None:
-            return False
+            return
         if self._view is None:
             self._check_tail(len(first[1]))
         write, barrier = self._write, self._barrier
@@ -535,7 +535,6 @@ class JournalWriter:
         except BaseException:
             self._wipe(end, quietly=True)
             raise
-        return True
 
     def _check_tail(self, n: int) -> None:
         """Refuse to commit when the ``n`` bytes at the tail are no longer 0xFF: someone else wrote there (one read).
@@ -549,13 +548,11 @@ class JournalWriter:
         fd = self.area.fileno()
         try:
             now = os.pread(fd, n, self.area.area_offset + tail) if fd is not None else self.area.read(tail, n)
-            if len(now) != n:
-                raise OSError(f"short read: {len(now)} of {n} bytes")
         except OSError as exc:
             raise JournalIOError(f"cannot read the tail: {exc.strerror or exc}", tail, area_offset=self.area.area_offset,
                                  source=self.name) from exc
-        if now.count(RESET_BYTE) == len(now):
-            return
+        if len(now) != n or now.count(RESET_BYTE) == n:
+            return  # all 0xFF; or the file shrank, which the first write says (Area.write)
         self._release()
         raise JournalLockedError(
             "the bytes at the tail are no longer 0xFF: another writer appended to this journal meanwhile, through "
