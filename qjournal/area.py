@@ -231,6 +231,26 @@ class Area:
                 progress(pos + len(chunk))
         return None
 
+    def check_unchanged(self, first: bytes) -> None:
+        """Refuse an answer read while the area changed under the reader: its first entry's header is no longer ``first``.
+
+        A reset (D22) writes 0xFF over that header's type byte first and its size
+        byte last, and nothing else rewrites it: a reader that saw it at its start
+        and sees it changed at its end read part of the journal before a reset
+        and part after, a state that never existed.
+        """
+        now = self.read(0, len(first))
+        if now != first:
+            raise JournalIOError(
+                f"the journal changed while it was read: its first entry's header went from {first.hex()} to "
+                f"{now.hex()} (a reset, or another write at its start, meanwhile); what was read describes no state "
+                "the journal ever had, so nothing is reported",
+                0,
+                area_offset=self.area_offset,
+                source=self.name,
+                hint="read it again once the writer is done",
+            )
+
     def read_cluster(self, index: int) -> bytes:
         """The 4096 bytes of journal cluster ``index``."""
         return self.read(index * LEN_CLUSTER, LEN_CLUSTER)

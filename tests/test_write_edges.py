@@ -380,3 +380,31 @@ def test_a_full_spill_folder_names_the_folder_and_tmpdir(tmp_path: Path, monkeyp
     text = str(info.value)
     assert str(spill) in text and "full" in text and "TMPDIR" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j", "spill"] and list(spill.iterdir()) == []
+
+
+# -- a reader beside a reset ----------------------------------------------------------------------
+
+
+def test_a_check_across_a_reset_says_the_journal_changed(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    make_journal(path, 200, clusters=8)  # entries in three clusters
+    reset_once: list[int] = []
+
+    def progress(done: int) -> None:  # the reader has read cluster 0: a reset runs now, in full
+        if done >= CLUSTER and not reset_once:
+            reset_once.append(done)
+            qjournal.reset(path, 0, 8 * CLUSTER)
+
+    with qjournal.read(path) as r, pytest.raises(JournalIOError, match="the journal changed while it was read"):
+        r.check(progress, jobs=1)
+    assert reset_once
+
+
+def test_a_replay_across_a_reset_says_the_journal_changed(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    make_journal(path, 200, clusters=8)
+    with qjournal.read(path) as r, pytest.raises(JournalIOError, match="the journal changed while it was read"):
+        for i, _ in enumerate(r.replay()):
+            if i == 10:
+                qjournal.reset(path, 0, 8 * CLUSTER)
+    assert list(qjournal.read(path).replay()) == []
