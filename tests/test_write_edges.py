@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,21 @@ def test_a_replay_across_a_reset_says_the_journal_changed(tmp_path: Path) -> Non
             if i == 10:
                 qjournal.reset(path, 0, 8 * CLUSTER)
     assert list(qjournal.read(path).replay()) == []
+
+
+# -- a full stdout after the work is done -----------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_failed_summary_names_stdout_and_what_was_done(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "qjournal", "create", str(path), "--clusters", "1"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=env, check=False, timeout=60)
+        assert proc.returncode == 1 and f"<stdout>: the journal was created in {path}" in proc.stderr, proc.stderr
+        proc = subprocess.run([sys.executable, "-m", "qjournal", "append", str(path), "--hash", "ab" * 32,
+                               "--physical", "1", "--logical", "1"], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=env, check=False, timeout=60)
+    assert "the batch of 1 entry was committed" in proc.stderr and "standard output" in proc.stderr, proc.stderr
+    assert len(list(qjournal.read(path).replay())) == 1

@@ -22,6 +22,22 @@ from qjournal.wording import count
 from qjournal.writer import open_for_append
 
 
+def summary(done: str, *lines: str) -> None:
+    """Print a write command's summary once its work is done (``done`` says what): a failed stdout names itself."""
+    try:
+        for line in lines:
+            out(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise JournalIOError(
+            f"{done}, but its summary could not be written to standard output ({exc.strerror or exc})",
+            source="<stdout>",
+        ) from None
+
+
+
 def cmd_append(args: argparse.Namespace) -> int:
     """qjournal append: one entry from the options, or a batch of JSON lines."""
     hash_opts = [args.digest, args.physical, args.logical]
@@ -55,16 +71,15 @@ def cmd_append(args: argparse.Namespace) -> int:
         except JournalFullError as exc:
             raise _full_in_words(exc, lines, len(entries)) from None
         tail = w.ofs_tail
+    done = f"the batch of {count(len(placed), 'entry', 'entries')} was committed to {args.path}"
     if len(placed) == 1:
         e = placed[0]
-        out(f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
+        summary(done, f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
     elif placed:
-        out(
-            f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
-            f"tail at {tail:#x}"
-        )
+        summary(done, f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
+                f"tail at {tail:#x}")
     else:
-        out(f"{args.path}: nothing to append; tail at {tail:#x}")
+        summary(f"nothing was appended to {args.path}", f"{args.path}: nothing to append; tail at {tail:#x}")
     return EXIT_OK
 
 

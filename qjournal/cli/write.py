@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 
+from qjournal.cli.append import summary
 from qjournal.cli.arguments import add_area, add_unaligned, area_length, num_clusters, parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, open_reader, out
+from qjournal.cli.console import Progress, open_reader
 from qjournal.format import LEN_CLUSTER
 from qjournal.making import create, reset
 from qjournal.packing import pack
@@ -32,7 +33,8 @@ def cmd_create(args: argparse.Namespace) -> int:
                unaligned_offset=args.unaligned_offset)
     with w:
         area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
-    out(f"{args.path}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
+    summary(f"the journal was created in {args.path}",
+            f"{args.path}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
     return EXIT_OK
 
 
@@ -78,14 +80,13 @@ def cmd_pack(args: argparse.Namespace) -> int:
             progress=progress.callback, unaligned_offset=args.unaligned_offset,
         )
     s = report.state
-    out(
+    summary(
+        f"{args.dst} was packed",
         f"{args.path}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
         f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
-        f"({report.num_raw_dropped} of unassigned types)"
-    )
-    out(
+        f"({report.num_raw_dropped} of unassigned types)",
         f"{args.dst}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
-        f"{s.len_free} bytes free"
+        f"{s.len_free} bytes free",
     )
     return EXIT_OK
 
@@ -145,7 +146,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
             area_offset, len_area = reader.area.area_offset, reader.len_area
         raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF")
     done = reset(args.path, args.offset, args.length, unaligned_offset=args.unaligned_offset)
-    out(f"{args.path}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
+    summary(f"{args.path} was reset", f"{args.path}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
     return EXIT_OK
 
 
