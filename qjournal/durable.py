@@ -21,7 +21,9 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -216,6 +218,36 @@ def umask() -> int:
     return mask
 
 
+STALE_PREFIX, STALE_SUFFIX = ".qjournal-", ".tmp"
+"""The name of a new file's hidden temporary, where the file system has no O_TMPFILE (and where 0.1 wrote them)."""
+STALE_AGE = 600
+"""Seconds since its last change after which an unlocked temporary is a killed create's debris."""
+
+
+def clean_stale(folder: str) -> None:
+    """Remove what a killed create left in ``folder``: hidden temporaries no process holds, untouched for a while."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(STALE_PREFIX) and n.endswith(STALE_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < STALE_AGE:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a create at work holds it
+            unlink_quietly(path)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+
+
 class NewFile:
     """A new file that appears under its name only when complete: unnamed until :meth:`link`.
 
@@ -231,6 +263,7 @@ class NewFile:
         self.path, self.name = path, name
         folder = os.path.dirname(os.path.abspath(path))
         self.tmp: str | None = None
+        clean_stale(folder)
         try:
             fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
         except AttributeError:  # pragma: no cover - not Linux
@@ -241,7 +274,8 @@ class NewFile:
             fd = -1
         if fd < 0:
             try:
-                fd, self.tmp = tempfile.mkstemp(prefix=".qjournal-", suffix=".tmp", dir=folder)
+                fd, self.tmp = tempfile.mkstemp(prefix=STALE_PREFIX, suffix=STALE_SUFFIX, dir=folder)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held while it is written: not stale
                 os.fchmod(fd, 0o666 & ~umask())
             except OSError as exc:
                 if self.tmp is not None:

@@ -427,3 +427,19 @@ def test_a_failed_summary_names_stdout_and_what_was_done(tmp_path: Path) -> None
                               env=env, check=False, timeout=60)
     assert "the batch of 1 entry was committed" in proc.stderr and "standard output" in proc.stderr, proc.stderr
     assert len(list(qjournal.read(path).replay())) == 1
+
+
+def test_stale_temporaries_of_a_killed_create_are_cleaned(tmp_path: Path) -> None:
+    old, fresh, held, other = (tmp_path / n for n in (".qjournal-old.tmp", ".qjournal-new.tmp", ".qjournal-held.tmp",
+                                                        "qjournal-old.tmp"))
+    for p in (old, fresh, held, other):
+        p.write_bytes(b"\xff" * 10)
+    for p in (old, held, other):
+        os.utime(p, (1, 1))
+    with held.open("rb") as f:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a create still at work
+        with qjournal.create(tmp_path / "j", 1):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, held.name, other.name, "j"])
