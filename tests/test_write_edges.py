@@ -9,6 +9,7 @@ umask, a dangling link, /dev/null, a committed batch reported as a plain failure
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import sqlite3
@@ -437,8 +438,6 @@ def test_stale_temporaries_of_a_killed_create_are_cleaned(tmp_path: Path) -> Non
     for p in (old, held, other):
         os.utime(p, (1, 1))
     with held.open("rb") as f:
-        import fcntl
-
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a create still at work
         with qjournal.create(tmp_path / "j", 1):
             pass
