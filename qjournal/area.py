@@ -448,7 +448,7 @@ def check_offset(offset: int, name: str, read: Callable[[int, int], bytes] | Non
     (one that parses and holds a HASH entry) is named as the likely offset.
     ``unaligned_offset`` (the callers' keyword) skips this check.
     """
-    below = _journal_just_below(offset, read) if read is not None and offset % LEN_CLUSTER else None
+    below = _journal_just_below(offset, read) if read is not None and offset else None
     likely = "" if below is None else (
         f"; a journal's cluster starts at {below:#x}, {offset - below} bytes below, and an area at {offset:#x} "
         f"would cut its cluster grid: the likely offset is {below:#x}"
@@ -461,28 +461,41 @@ def check_offset(offset: int, name: str, read: Callable[[int, int], bytes] | Non
         )
     if below is not None:
         raise JournalArgumentError(
-            f"offset {offset:#x} ({offset}){likely[1:]}; nothing was written",
+            f"offset {offset:#x} ({offset}):{likely[1:]}; nothing was written",
             source=name,
             hint="check the offset; an area that really starts there needs ${unaligned_offset}",
         )
 
 
 def _journal_just_below(offset: int, read: Callable[[int, int], bytes]) -> int | None:
-    """The highest 512-aligned offset less than a cluster below ``offset``, off its grid, where a journal cluster starts."""
+    """The highest 512-aligned offset less than a cluster below ``offset``, off its grid, where a journal cluster starts.
+
+    Not when a journal cluster also starts a cluster below ``offset``, on its
+    grid: then the area follows a journal that ends where it starts (two areas
+    side by side), and what parses off the grid is that journal's last cluster
+    read across the boundary.
+    """
+    pos = (offset - 1) // ALIGNMENT * ALIGNMENT
+    while pos >= 0 and offset - pos < LEN_CLUSTER:
+        if _holds_journal_cluster(read(pos, LEN_CLUSTER)):
+            if offset >= LEN_CLUSTER and _holds_journal_cluster(read(offset - LEN_CLUSTER, LEN_CLUSTER)):
+                return None
+            return pos
+        pos -= ALIGNMENT
+    return None
+
+
+def _holds_journal_cluster(buf: bytes) -> bool:
+    """True when ``buf`` is a whole journal cluster that parses and holds a HASH entry."""
     from qjournal.cluster import parse_cluster  # noqa: PLC0415 - cluster builds on area
     from qjournal.format import TYPE_HASH  # noqa: PLC0415
 
-    pos = (offset - 1) // ALIGNMENT * ALIGNMENT
-    while pos >= 0 and offset - pos < LEN_CLUSTER:
-        buf = read(pos, LEN_CLUSTER)
-        if len(buf) == LEN_CLUSTER and buf[1] == TYPE_HASH:
-            try:
-                if any(e.type_code == TYPE_HASH for e in parse_cluster(buf).entries):
-                    return pos
-            except CorruptJournalError:
-                pass
-        pos -= ALIGNMENT
-    return None
+    if len(buf) != LEN_CLUSTER or buf[1] != TYPE_HASH:
+        return False
+    try:
+        return any(e.type_code == TYPE_HASH for e in parse_cluster(buf).entries)
+    except CorruptJournalError:
+        return False
 
 
 def identity(source: object, area: Area) -> tuple[object, ...] | None:

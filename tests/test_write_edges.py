@@ -442,3 +442,33 @@ def test_stale_temporaries_of_a_killed_create_are_cleaned(tmp_path: Path) -> Non
         with qjournal.create(tmp_path / "j", 1):
             pass
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, held.name, other.name, "j"])
+
+
+def test_a_cluster_aligned_offset_that_cuts_a_journal_at_a_sector_offset_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "disk.raw"
+    path.write_bytes(b"\x00" * (MIB + 512))
+    make_journal(path, 3, clusters=4, offset=MIB + 512)
+    before = path.read_bytes()
+    with pytest.raises(JournalArgumentError, match="the likely offset is 0x100200"):
+        qjournal.open_for_append(path, MIB + CLUSTER, 3 * CLUSTER)
+    assert path.read_bytes() == before
+    with qjournal.open_for_append(path, MIB + 512, 4 * CLUSTER) as w:  # the journal itself, at its offset
+        assert w.state().num_entries == 3
+
+
+def test_two_journals_side_by_side_are_not_taken_for_a_cut_grid(tmp_path: Path) -> None:
+    """The first journal's last cluster, read 512 bytes before the second, parses: it is on its own grid, not a cut."""
+    path = tmp_path / "container"
+    for start in (0, 512):
+        path.write_bytes(b"\x00" * start)
+        with qjournal.create(path, 4, offset=start) as w:
+            target = 3 * CLUSTER + CLUSTER - 512  # an entry starts 512 bytes before the next area
+            while target - w.ofs_tail > 255:
+                w.append_hash(digest(w.ofs_tail), 1, 1)
+            w.append_raw(3, b"\x00" * (target - w.ofs_tail - 2))
+            for i in range(3):
+                w.append_hash(digest(i), 1, 1)
+        with qjournal.create(path, 2, offset=start + 4 * CLUSTER) as w:
+            w.append_hash(digest(1), 1, 1)
+        with qjournal.open_for_append(path, start + 4 * CLUSTER, 2 * CLUSTER) as w:
+            assert w.state().num_entries == 1
