@@ -472,3 +472,23 @@ def test_two_journals_side_by_side_are_not_taken_for_a_cut_grid(tmp_path: Path) 
             w.append_hash(digest(1), 1, 1)
         with qjournal.open_for_append(path, start + 4 * CLUSTER, 2 * CLUSTER) as w:
             assert w.state().num_entries == 1
+
+
+def test_a_killed_pack_leaves_no_target_and_no_debris(tmp_path: Path) -> None:
+    """A real SIGKILL while pack writes its entries: no file under the target's name, nothing else in the folder."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    make_journal(src, 300, clusters=8)
+    code = (
+        "import sys, time, qjournal, qjournal.writer as w\n"
+        "real = w.JournalWriter._write\n"
+        "def slow(self, pos, data):\n"
+        "    real(self, pos, data); print('wrote', flush=True); time.sleep(30)\n"
+        "w.JournalWriter._write = slow\n"
+        f"qjournal.pack({str(src)!r}, {str(dst)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"wrote\n", proc.stderr.read() if proc.stderr else ""
+    proc.kill()
+    proc.wait(timeout=30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
