@@ -210,13 +210,14 @@ def _layout(spans: list[Span], w0: int, n: int, size: int, len_disk: int) -> tup
 
 def _zstd() -> Any:
     """The zstd module: ``compression.zstd`` (Python 3.14+), else the ``backports.zstd`` package."""
+    why = ""
     for name in ("compression.zstd", "backports.zstd"):
         try:
             return importlib.import_module(name)
-        except ImportError:
-            continue
-    raise JournalIOError("cannot decompress zstd clusters: install the backports.zstd package (a qjournal dependency "
-                         "on Python before 3.14): pip install backports.zstd")
+        except ImportError as exc:
+            why = str(exc)
+    raise JournalIOError(f"cannot decompress zstd clusters ({why}): install the backports.zstd package (a qjournal "
+                         f"dependency on Python before 3.14): pip install backports.zstd")
 
 
 class GuestReader:

@@ -476,7 +476,7 @@ class _L2Layout:
     def decode(self, word: int, bitmap: int) -> tuple[Kind, int | None, int, tuple[int, int] | None] | None:
         """(kind, ofs_host, len_host, (alloc, zero) of a partly allocated cluster or None), or None: ask the parser."""
         if word & self.compressed:
-            if word & self.c_refused:
+            if word & self.c_refused or bitmap:  # bitmaps are reserved (0) for compressed clusters: the parser judges
                 return None
             ofs = word & self.c_ofs
             return Kind.COMPRESSED, ofs, (((word >> self.c_shift) & self.c_count) + 1) * 512 - ofs % 512, None

@@ -212,10 +212,10 @@ def own_ranges(image: qi.Image) -> list[tuple[int, int, str, int | None]]:
     for r in image.map():
         if r["depth"] > 0 or not r.get("present", r["data"] or r["zero"]):
             out.append((r["start"], r["length"], "unallocated", None))
+        elif r["data"] and "offset" in r:  # stored (QEMU also says "zero" where the file holds zeros or a hole)
+            out.append((r["start"], r["length"], "data", r["offset"]))
         elif r["zero"]:
             out.append((r["start"], r["length"], "zero", None))
-        elif "offset" in r:
-            out.append((r["start"], r["length"], "data", r["offset"]))
         else:
             out.append((r["start"], r["length"], "compressed", None))
     return out
