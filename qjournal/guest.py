@@ -176,12 +176,16 @@ class Blocks:
         return self.data[i * self.block_size : (i + 1) * self.block_size]
 
     def refine(self, block_size: int) -> Blocks:
-        """The same guest range in blocks of ``block_size`` (a power of two dividing this one), sharing ``data``."""
+        """The same guest range in blocks of ``block_size`` (a power of two dividing this one), sharing ``data``.
+
+        A block wholly past the disk's end (the last block of a larger size may reach past it) is not one.
+        """
         check_block_size(block_size)
         if self.block_size % block_size:
             raise JournalArgumentError(f"a batch of {self.block_size}-byte blocks cannot be cut in {block_size}-byte blocks")
-        k = self.block_size // block_size
-        return Blocks(self.ofs_guest, block_size, self.num_blocks * k, self.spans, self.data, len_virtual_disk=self.len_virtual_disk)
+        n = min(self.num_blocks * (self.block_size // block_size), -(-(self.len_virtual_disk - self.ofs_guest) // block_size))
+        data = None if self.data is None else self.data[: n * block_size]  # no block wholly past the disk's end
+        return Blocks(self.ofs_guest, block_size, n, self.spans, data, len_virtual_disk=self.len_virtual_disk)
 
     def __repr__(self) -> str:
         return f"<Blocks {self.num_blocks} x {self.block_size} B at {self.ofs_guest:#x}>"
