@@ -48,7 +48,7 @@ def sparse_raw(tmp_path_factory) -> Path:
 def views(images, sparse_raw):
     """path -> (the guest's bytes of the image alone, [(start, length) of what it stores])."""
     out = {}
-    for name, image in images.items():
+    for _name, image in images.items():
         stored = [(s, n) for s, n, status, _ in oracle.own_ranges(image) if status != "unallocated"]
         out[str(image.path)] = (oracle.own_guest_bytes(image), stored)
     raw = sparse_raw.read_bytes()
@@ -140,10 +140,10 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
     label = f"{size} B" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
     assert text[-2].startswith(f"most saved at {label}: ") and f"({best['len_saved']:,} bytes)" in text[-2]
     for w in want:
-        assert any(t.startswith(f"at ") and t.endswith(f"saved, ratio {w['dedup_ratio']:.2f}") for t in text)
+        assert any(t.startswith("at ") and t.endswith(f"saved, ratio {w['dedup_ratio']:.2f}") for t in text)
     assert text[-1].startswith("not read: ") and "the backing file 'idx_base.qcow2' and 1 internal snapshot ('before')" in text[-1]
     for w in want:
-        line = next(t for t in text if t.startswith(f"  (the rows partition") and f"= {w['num_blocks'] - w['num_zero']:,} non-zero" in t)
+        line = next(t for t in text if t.startswith("  (the rows partition") and f"= {w['num_blocks'] - w['num_zero']:,} non-zero" in t)
         assert line
 
 
