@@ -117,6 +117,14 @@ class JournalArgumentError(JournalError, ValueError):
     """A caller's argument is out of range (offset, length, digest, sector, type...)."""
 
 
+class NotAJournalError(JournalArgumentError):
+    """A journal command was given a disk image (``format``: :attr:`qjournal.magic.Magic.format`), or asked to write in one."""
+
+    def __init__(self, format: str, reason: str, offset: int | None = None, **kw: object) -> None:
+        self.format = format
+        super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
+
+
 class JournalFullError(JournalError):
     """No cluster is left for the entry: the journal is full and nothing was written (D6, docs/format.md D16).
 

@@ -13,6 +13,7 @@ ERRORS = [
     errors.JournalError("a reason", 5, **KW),
     errors.CorruptJournalError("end_misaligned", "END of size 5", 0x1004, **KW),
     errors.JournalArgumentError("offset must be >= 0", None),
+    errors.NotAJournalError("qcow2", "a qcow2 image, not a journal", source="d.qcow2", hint="give the journal"),
     errors.JournalFullError("journal full", 0xFD0, len_entry=50, max_len_entry=44, entry_index=3, num_clusters=2, **KW),
     errors.JournalIOError("cannot read: Input/output error", 0x2000, **KW),
     errors.JournalLockedError("locked by another writer", source="j.bin"),
