@@ -5,7 +5,7 @@ image is cut into blocks of B bytes at guest offsets that are multiples of B.
 A block *counts* when the image itself stores at least one byte of it (a
 data, compressed or zero cluster or subcluster of its own; for a raw image,
 every block). Its content is the guest view of the image alone (bytes the
-image does not store read as zeros; past the disk's end too, D26). A block
+image does not store read as zeros; past the disk's end too, D27). A block
 is *zero* when all its bytes are zero. The digest is SHA-256 of its B bytes.
 ``num_distinct`` counts the distinct digests of non-zero blocks; a digest
 referenced once is *unique* (``zdb -S``'s word), ``num_duplicate`` = non-zero

@@ -36,6 +36,7 @@ from qjournal.format import (
     EntryType,
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
+from qjournal.wording import JSON_ENCODER
 
 
 class _Hash(NamedTuple):
@@ -297,12 +298,8 @@ _HASH_FIELDS = frozenset({"entry_type", "digest", "physical_sector", "first_logi
 _RAW_FIELDS = frozenset({"entry_type", "body"})
 
 
-_ENCODER = json.JSONEncoder(separators=(", ", ": "))
-"""The reference encoding of a JSON line: ``_ENCODER.encode(entry.to_dict())`` (what ``dump --output jsonl`` wrote)."""
-
-
 def json_line(entry: Any) -> str:
-    """The JSON line of an entry (no newline): byte for byte ``json.JSONEncoder(separators=(", ", ": ")).encode(entry.to_dict())``.
+    """The JSON line of an entry (no newline): byte for byte ``wording.JSON_ENCODER.encode(entry.to_dict())``.
 
     The schema is fixed, so a replayed :class:`HashEntry` or :class:`RawEntry`
     (plain ``int`` fields, ``bytes`` digest or body, ``ofs`` an ``int`` or
@@ -326,7 +323,7 @@ def json_line(entry: Any) -> str:
                 f'{{"ofs": {"null" if ofs is None else ofs}, "entry_type": {code}, "len_entry": {len(body) + LEN_HEADER}, '
                 f'"body": "{body.hex()}"}}'
             )
-    return _ENCODER.encode(entry.to_dict())
+    return JSON_ENCODER.encode(entry.to_dict())
 
 
 def json_join(entries: Iterable[Any], sep: str = "\n") -> str:

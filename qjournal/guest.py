@@ -36,7 +36,7 @@ parser), or a raw file. Two views, both lazy and in guest order:
 What the reader leaves out is said, never silently dropped: :attr:`GuestReader.not_read`
 names the backing file and the internal snapshots (their own L1 tables are
 not walked). The last block of a disk whose size is not a multiple of B
-reads as zeros past the disk's end (docs/format.md D26).
+reads as zeros past the disk's end (docs/format.md D27).
 
 Threads: a reader and its iterators belong to one thread (the tables are
 parsed through one stream, and the last decompressed cluster is cached);
@@ -197,7 +197,7 @@ def _layout(spans: list[Span], w0: int, n: int, size: int, len_disk: int) -> tup
     hosts = array("q", [-1]) * n
     for s in spans:
         code = int(s.status)
-        end = s.end if s.end < len_disk else w0 + n * size  # the last span runs to the last block's end (D26)
+        end = s.end if s.end < len_disk else w0 + n * size  # the last span runs to the last block's end (D27)
         i0, i1 = (s.ofs_guest - w0) // size, -(-(end - w0) // size)  # blocks touched: [i0, i1)
         lo = i0 if (s.ofs_guest - w0) % size == 0 else i0 + 1
         hi = i1 if (end - w0) % size == 0 else i1 - 1  # blocks wholly inside: [lo, hi)
