@@ -55,8 +55,6 @@ __all__ = [
     "HistogramRow",
     "ImageFigures",
     "analyze",
-    "human_size",
-    "render_text",
 ]
 
 DEFAULT_MEMORY_LIMIT = 256 << 20
@@ -406,44 +404,3 @@ def _figures(size: int, store: _Store, counts: list[list[int]], paths: list[str]
                              len_exclusive=exclusive[k] * size, len_shared=(c[2] - exclusive[k]) * size)
                 for k, c in enumerate(counts)],
     )
-
-
-# -- text ---------------------------------------------------------------------------------------------------------
-
-
-def human_size(n: int) -> str:
-    """A byte count for people: ``4 KiB``, ``2.8 MiB``, ``512 B``."""
-    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            value = n / size
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} B"
-
-
-def render_text(analysis: Analysis) -> Iterator[str]:
-    """The lines of ``qjournal analyze``'s text report: a ``zdb -S``-style table per block size, the totals, the best size."""
-    for b in analysis.block_sizes:
-        size = human_size(b.block_size)
-        yield f"block size {size}: {b.num_blocks:,} blocks stored, {b.num_zero:,} zero, {b.num_nonzero:,} non-zero, " \
-              f"{b.num_distinct:,} distinct digests"
-        yield f"{'bucket':>8}  {'allocated':^21}  {'referenced':^21}"
-        yield f"{'refcnt':>8}  {'blocks':>10} {'size':>10}  {'blocks':>10} {'size':>10}"
-        yield f"{'-' * 6:>8}  {'-' * 10} {'-' * 10}  {'-' * 10} {'-' * 10}"
-        for r in b.histogram:
-            yield f"{r.refcount:>8}  {r.num_distinct:>10,} {human_size(r.len_distinct):>10}  " \
-                  f"{r.num_referenced:>10,} {human_size(r.len_referenced):>10}"
-        total_ref = sum(r.num_referenced for r in b.histogram)
-        yield f"{'Total':>8}  {b.num_distinct:>10,} {human_size(b.num_distinct * b.block_size):>10}  " \
-              f"{total_ref:>10,} {human_size(total_ref * b.block_size):>10}"
-        yield f"  (the rows partition the non-zero blocks: referenced {total_ref:,} = {b.num_nonzero:,} non-zero blocks; " \
-              f"allocated {b.num_distinct:,} = distinct digests; 'unique' is the row 1)"
-        if len(b.images) > 1 or b.images[0].num_zero:
-            for i in b.images:
-                yield f"  {i.path}: {i.num_blocks:,} blocks, {i.num_zero:,} zero, {i.num_distinct:,} distinct, " \
-                      f"{human_size(i.len_exclusive)} exclusive, {human_size(i.len_shared)} shared"
-    for b in analysis.block_sizes:
-        yield f"at {human_size(b.block_size)}: {human_size(b.len_saved)} saved, ratio {b.dedup_ratio:.2f}"
-    best = analysis.best()
-    yield f"most saved at {human_size(best.block_size)}: {human_size(best.len_saved)} ({best.len_saved:,} bytes)"
-    left = [f"{p}: {n.describe()}" for p, n in analysis.not_read.items() if n.describe()]
-    yield "not read: " + ("; ".join(left) if left else "nothing (no backing file, no internal snapshot)")

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from test_cli import SUBPROCESS_ENV
 
-from qjournal.analysis import analyze, render_text
+from qjournal.analysis import analyze
 from qjournal.errors import JournalArgumentError
 
 NAMES = [s.name for s in oracle.GUEST_IMAGES]
@@ -126,7 +129,6 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
     with analyze(paths, block_sizes=sizes, list_duplicates=True) as a:
         got = json.loads(json.dumps(a.to_dict()))
         listed = {b: [(d.digest.hex(), d.blocks) for d in a.duplicates(b)] for b in (4096, 65536)}
-        text = list(render_text(a))
     want = [expected(views, paths, b) for b in sizes]
     assert got["block_sizes"] == want
     assert any(i["len_shared"] for i in want[1]["images"]) and want[1]["num_duplicate"] > want[3]["num_duplicate"] > 0
@@ -135,16 +137,62 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
         "snapshot_names": ["before"]}
     for b in (4096, 65536):
         assert listed[b] == [(d, [tuple(x) for x in blocks]) for d, blocks in expected_duplicates(views, paths, b)]
+
+
+def qjournal(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qjournal", *args], capture_output=True, text=True, env=SUBPROCESS_ENV,
+                          timeout=300, check=False)
+
+
+def label(size: int) -> str:
+    return f"{size} bytes" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
+
+
+def test_the_command_prints_the_figures_and_what_was_not_read(images, views, sparse_raw):
+    paths = [str(images[n].path) for n in NAMES] + [str(sparse_raw)]
+    sizes = [4096, 16384, 65536]
+    proc = qjournal("analyze", *paths, "--block-size", "4K,16K,64K", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["block_sizes"] == [expected(views, paths, b) for b in sizes]
+    proc = qjournal("analyze", *paths, "--block-size", "4K,16K,64K")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    text = proc.stdout.splitlines()
+    want = [expected(views, paths, b) for b in sizes]
+    for w in want:
+        nonzero = w["num_blocks"] - w["num_zero"]
+        assert f"block size {label(w['block_size'])}: {w['num_blocks']} blocks stored ({w['num_zero']} zero, {nonzero} non-zero), " \
+               f"{w['num_distinct']} distinct digests" in text
+        assert any(t.startswith(f"  (the rows partition the non-zero blocks: their referenced blocks add up to {nonzero},") for t in text)
+        assert any(t.startswith(f"at {label(w['block_size'])}: ") and t.endswith(f" saved, ratio {w['dedup_ratio']:.2f}") for t in text)
+        rows = [t.split() for t in text if t.split() and t.split()[0] in {h["refcount"] for h in w["histogram"]} | {"Total"}]
+        assert rows  # the zdb-style rows are printed
     best = max(want, key=lambda w: (w["len_saved"], -w["block_size"]))
-    size = best["block_size"]
-    label = f"{size} B" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
-    assert text[-2].startswith(f"most saved at {label}: ") and f"({best['len_saved']:,} bytes)" in text[-2]
-    for w in want:
-        assert any(t.startswith("at ") and t.endswith(f"saved, ratio {w['dedup_ratio']:.2f}") for t in text)
-    assert text[-1].startswith("not read: ") and "the backing file 'idx_base.qcow2' and 1 internal snapshot ('before')" in text[-1]
-    for w in want:
-        line = next(t for t in text if t.startswith("  (the rows partition") and f"= {w['num_blocks'] - w['num_zero']:,} non-zero" in t)
-        assert line
+    assert text[-2].startswith(f"most saved at {label(best['block_size'])}: ") and text[-2].endswith(f"({best['len_saved']} bytes)")
+    assert text[-1] == f"not read: {paths[NAMES.index('g_snap_backing')]}: the backing file 'idx_base.qcow2' and 1 internal snapshot ('before')"
+
+
+def test_the_command_lists_duplicates_as_json_lines(images, views):
+    paths = [str(images["g_repeats_c64k"].path), str(images["g_shared_c4k"].path)]
+    proc = qjournal("analyze", *paths, "--block-size", "64K", "--output", "json", "--list-duplicates")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert lines[0]["block_sizes"] == [expected(views, paths, 65536)]
+    assert [(d["digest"], [(b["path"], b["offset"]) for b in d["blocks"]]) for d in lines[1:]] == expected_duplicates(views, paths, 65536)
+    assert all(d["num_refs"] == len(d["blocks"]) and d["len_referenced"] == 65536 * len(d["blocks"]) for d in lines[1:])
+    text = qjournal("analyze", *paths, "--block-size", "64K", "--list-duplicates").stdout.splitlines()
+    i = text.index("duplicates at 64 KiB, most bytes first:")
+    assert len(text) - i - 1 == len(lines) - 1 and f"{paths[0]}@0x" in text[i + 1]
+
+
+def test_the_command_refuses_bad_block_sizes_and_images_in_one_line(images, tmp_path):
+    path = str(images["g_repeats_c64k"].path)
+    for bad in ("3K", "4M", "256", "4K,x"):
+        proc = qjournal("analyze", path, "--block-size", bad)
+        assert proc.returncode == 1 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1, proc.stderr
+    missing = tmp_path / "missing.qcow2"
+    proc = qjournal("analyze", path, str(missing))
+    assert proc.returncode == 1 and proc.stderr == f"qjournal: {missing}: no such file\n"
+    assert "Definitions. The guest disk of each image is cut into blocks of B bytes" in " ".join(qjournal("analyze", "--help").stdout.split())
 
 
 def test_spilled_counts_are_the_counts(images, views, sparse_raw):
