@@ -380,12 +380,15 @@ class GuestReader:
             if s.status is Status.DATA:
                 assert s.ofs_host is not None
                 got = img.readinto(s.ofs_host, view[i : i + s.length])
-                if got != s.length:
+                if got != s.length:  # named by the first (sub)cluster that the file does not hold whole
+                    unit = self.len_subcluster
+                    short = (s.ofs_guest + got) // unit * unit - s.ofs_guest if unit > 1 else got
+                    what = "data cluster" if unit == cs else "data subcluster" if unit > 1 else "data"
                     raise CorruptImageError(
                         "truncated",
-                        f"the data of guest offset {s.ofs_guest + got:#x} lies at host offset {s.ofs_host + got:#x}, past the "
-                        f"end of the file ({img.len_file} bytes)",
-                        s.ofs_host + got, source=self.name,
+                        f"the {what} of guest offset {s.ofs_guest + short:#x} lies at host offset {s.ofs_host + short:#x}, "
+                        f"past the end of the file ({img.len_file} bytes)",
+                        s.ofs_host + short, source=self.name,
                     )
             elif s.status is Status.COMPRESSED:
                 k = s.ofs_guest % cs

@@ -53,7 +53,7 @@ def units(ranges, unit: int) -> list[tuple[Status, int | None]]:
         while ranges[k][0] + ranges[k][1] <= pos:
             k += 1
         start, _, status, host = ranges[k]
-        out.append((_STATUS[status], None if host is None else host + pos - start))
+        out.append((_STATUS[status], None if host is None or status != "data" else host + pos - start))
     return out
 
 
