@@ -367,3 +367,23 @@ def test_a_zero_flag_in_a_version_2_image_stops_the_index(images, tmp_path):
         index(path, tmp_path / "j.qjournal")
     assert info.value.rule == "zero_in_v2" and info.value.offset == l2
     assert not (tmp_path / "j.qjournal").exists()
+
+
+def test_a_cluster_already_shared_is_counted_once(images, tmp_path):
+    """Two guest clusters mapped to one host cluster (refcount > 1, as a deduplicated image has; made here by copying an
+    L2 entry): the second is "shared", not a duplicate, and saves nothing."""
+    src = images["idx_v2_c64k"]
+    path = tmp_path / "dedup.qcow2"
+    data = bytearray(src.path.read_bytes())
+    l2 = struct.unpack_from(">Q", data, struct.unpack_from(">Q", data, 40)[0])[0] & 0x00FF_FFFF_FFFF_FE00
+    before = index(src.path, tmp_path / "before.qjournal")
+    assert data[l2 + 8 * 30 : l2 + 8 * 31] == bytes(8)
+    data[l2 + 8 * 30 : l2 + 8 * 31] = data[l2 : l2 + 8]  # guest cluster 30 (unallocated) now maps to cluster 0's host cluster
+    path.write_bytes(data)
+    qemu = qi.run_qemu(["qemu-io", "-r", "-f", "qcow2", "-c", "read -P 0x11 1920k 64k", str(path)], check=False)
+    assert "read 65536/65536 bytes" in qemu.stdout, qemu  # QEMU reads cluster 0's data there
+    after = index(path, tmp_path / "after.qjournal")
+    assert (after.num_shared, after.num_duplicate, after.num_unique) == (1, before.num_duplicate, before.num_unique)
+    assert after.len_saved == before.len_saved and after.num_referenced == before.num_referenced + 1
+    assert after.num_unallocated == before.num_unallocated - 1 and after.histogram != before.histogram
+    assert entries_of(tmp_path / "after.qjournal") == entries_of(tmp_path / "before.qjournal")
