@@ -79,7 +79,7 @@ def render(analysis: Analysis) -> Iterator[str]:
     for b in analysis.block_sizes:
         yield (f"block size {human_size(b.block_size)}: {count(b.num_blocks, 'block')} stored ({b.num_zero} zero, "
                f"{b.num_nonzero} non-zero), {b.num_distinct} distinct digests")
-        yield f"  {'bucket':>8}  {'allocated':^23}  {'referenced':^23}"
+        yield f"  {'bucket':>8}  {'allocated':^23}  {'referenced':^23}".rstrip()
         yield f"  {'refcnt':>8}  {'blocks':>10} {'size':>12}  {'blocks':>10} {'size':>12}"
         yield f"  {'------':>8}  {'------':>10} {'----':>12}  {'------':>10} {'----':>12}"
         for r in b.histogram:
