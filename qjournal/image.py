@@ -4,14 +4,20 @@ Strategy. One job: map the guest disk to the image file's bytes, and read those 
 
 - qcow2 (the file starts with ``QFI\\xfb``): every rule of the format is the
   generated parser's (:mod:`qjournal.generated.qcow2`, from
-  ``formats/qcow2.ksy``). Opening parses the header and its extensions; walking
-  the disk reads the part of the active L1 table the guest disk uses, then
-  each L2 table's used part, one positioned read each, and has the generated
-  ``L1Entry`` and ``L2Entry`` types parse every entry, classified by the .ksy's
-  ``cluster_type``. This module adds no rule of its own: it refuses, before any
-  table is read, what it cannot map honestly (``UNSUPPORTED_FEATURES`` of
-  :mod:`qjournal.errors`), and turns the parser's failures into errors that
-  name the file and the byte offset.
+  ``formats/qcow2.ksy``). Opening parses the header and its extensions. One
+  L1 -> L2 walk (:meth:`Qcow2Image._l2_tables`) serves the whole disk and a
+  single lookup alike: the part of the active L1 table asked for, each entry
+  parsed by the generated ``L1Entry``, then each L2 table's used part in one
+  positioned read, decoded in bulk (64-bit words, :mod:`struct`) with the
+  masks :class:`qjournal.qcow2bits.L2Layout` learns from the generated
+  ``L2Entry``; an entry the masks do not settle (a rule broken, reserved
+  bits) is parsed by ``L2Entry`` itself, whose error names the rule. This
+  module adds no rule of its own: it refuses, before any table is read, what
+  it cannot map honestly (``UNSUPPORTED_FEATURES`` of :mod:`qjournal.errors`),
+  naming the header field's offset as the parser reads it, and turns the
+  parser's failures into errors that name the file and the byte offset.
+  Extended L2 entries are mapped by subcluster (:mod:`qjournal.guest`); the
+  cluster-level views here refuse a partly allocated cluster.
 - raw (no qcow2 magic, or ``format="raw"``): the file is the guest disk, seen in
   blocks of ``block_size`` bytes; host offset = guest offset.
 - data: ``os.pread`` on a descriptor opened read-only, safe from any thread, in
@@ -29,10 +35,8 @@ cluster, ``ofs_compressed_data``).
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import os
-import struct
 from collections.abc import Iterator
 from io import BytesIO
 from typing import Any, BinaryIO, NamedTuple
@@ -43,6 +47,7 @@ from kaitaistruct import KaitaiStream
 from qjournal.area import check_openable
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
+from qjournal.qcow2bits import L2Layout, field_offsets
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -344,162 +349,6 @@ _HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageEr
 """The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, the field, and why."""
 
 
-class _MarkingStream(KaitaiStream):  # type: ignore[misc] # kaitaistruct is untyped
-    """A stream that notes where each field of the header the generated parser reads starts (see :func:`_field_offsets`)."""
-
-    def __init__(self, data: bytes) -> None:
-        super().__init__(BytesIO(data))
-        self.mark: int | None = None
-        self.where: dict[str, int] = {}
-
-    def _note(self) -> None:
-        if self.mark is None:
-            self.mark = self.pos()
-
-    def read_u1(self) -> int:
-        self._note()
-        return int(super().read_u1())
-
-    def read_u4be(self) -> int:
-        self._note()
-        return int(super().read_u4be())
-
-    def read_u8be(self) -> int:
-        self._note()
-        return int(super().read_u8be())
-
-    def read_bits_int_be(self, n: int) -> int:
-        self._note()
-        return int(super().read_bits_int_be(n))
-
-    def read_bytes(self, n: int) -> bytes:
-        self._note()
-        return bytes(super().read_bytes(n))
-
-
-class _MarkedHeader(Qcow2.Header):  # type: ignore[misc]
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        io = self.__dict__.get("_io")
-        if isinstance(io, _MarkingStream) and not name.startswith("_") and io.mark is not None:
-            io.where[name] = io.mark
-            io.mark = None
-
-
-def _field_offsets(head: bytes) -> tuple[dict[str, int], int | None]:
-    """Where each header field starts, as the generated parser reads ``head``; and where the field it stopped in starts.
-
-    The offsets come from the parser's own reads (a field is where its first
-    read began), so no header layout is written twice.
-    """
-    io = _MarkingStream(head)
-    with contextlib.suppress(kaitaistruct.KaitaiStructError, EOFError, ValueError):
-        _MarkedHeader(io, None, None)
-    return io.where, io.mark
-
-
-class _L2Layout:
-    """The bits of an L2 entry as the generated parser reads them, learned from it, to decode whole tables at once.
-
-    The generated ``L2Entry`` type parses each entry of a table correctly but
-    slowly (a Python object per entry); a table of 8192 entries is instead
-    read as big-endian 64-bit words (:mod:`struct`) and decoded with masks.
-    The masks are not written here: they are learned by parsing one-bit words
-    with the generated parser (``cluster_type``, ``ofs_host_cluster``,
-    ``ofs_compressed_data``, ``len_compressed_data``, ``alloc_bitmap`` and
-    ``zero_bitmap``: the .ksy's names), so the .ksy stays the one definition
-    of the layout. A bit whose one-bit word the parser refuses (an unaligned
-    host offset, an offset bit past bit 55) sends its entry to the generated
-    parser, which raises the rule's error; so does an entry whose subcluster
-    bitmaps break their rule.
-    """
-
-    def __init__(self, root: Any) -> None:
-        h = root.header
-        self.extended = bool(h.has_extended_l2)
-        self.len_entry = int(h.cluster_size) // int(h.num_l2_entries)
-        self._root = root
-
-        def parse(word: int, bitmap: int = 0) -> Any:
-            raw = word.to_bytes(8, "big") + (bitmap.to_bytes(8, "big") if self.extended else b"")
-            return Qcow2.L2Entry(KaitaiStream(BytesIO(raw)), root, root)
-
-        host = zero = compressed = refused = 0
-        for k in range(64):
-            try:
-                e = parse(1 << k)
-                kind, ofs = e.cluster_type, int(e.ofs_host_cluster)
-            except (kaitaistruct.KaitaiStructError, EOFError):
-                refused |= 1 << k
-                continue
-            if kind == Qcow2.ClusterType.compressed:
-                compressed |= 1 << k
-            elif ofs == 1 << k:
-                host |= 1 << k
-            elif ofs:
-                raise AssertionError(f"L2 entry bit {k} gives host offset {ofs:#x}: not a layout of bit fields")
-            elif kind == Qcow2.ClusterType.zero_plain:
-                zero |= 1 << k
-        if compressed & (compressed - 1) or not compressed or not host:
-            raise AssertionError("the generated L2 entry has no single compressed bit, or no host offset bits")
-        self.compressed, self.host, self.zero, self.refused = compressed, host, zero, refused
-        c_ofs = c_count = c_refused = 0
-        for k in range(64):
-            if (1 << k) & compressed:
-                continue
-            try:
-                e = parse(compressed | 1 << k)
-                ofs, length = int(e.ofs_compressed_data), int(e.len_compressed_data)
-            except (kaitaistruct.KaitaiStructError, EOFError):
-                c_refused |= 1 << k
-                continue
-            if ofs == 1 << k:
-                c_ofs |= 1 << k
-            elif length != 512:
-                c_count |= 1 << k
-        self.c_ofs, self.c_refused = c_ofs, c_refused
-        self.c_shift = (c_count & -c_count).bit_length() - 1
-        self.c_count = c_count >> self.c_shift
-        self.alloc_shift = self.zero_shift = 0
-        if self.extended:
-            for k in range(64):
-                e = parse(host & -host, 1 << k)
-                if int(e.alloc_bitmap) == 1:
-                    self.alloc_shift = k
-                if int(e.zero_bitmap) == 1:
-                    self.zero_shift = k
-
-    def words(self, raw: bytes) -> tuple[int, ...]:
-        """The table's 64-bit words, in order (two per entry with extended L2 entries)."""
-        return struct.unpack(f">{len(raw) // 8}Q", raw)
-
-    def decode(self, word: int, bitmap: int) -> tuple[Kind, int | None, int, tuple[int, int] | None] | None:
-        """(kind, ofs_host, len_host, (alloc, zero) of a partly allocated cluster or None), or None: ask the parser."""
-        if word & self.compressed:
-            if word & self.c_refused or bitmap:  # bitmaps are reserved (0) for compressed clusters: the parser judges
-                return None
-            ofs = word & self.c_ofs
-            return Kind.COMPRESSED, ofs, (((word >> self.c_shift) & self.c_count) + 1) * 512 - ofs % 512, None
-        if word & self.refused:
-            return None
-        host = word & self.host
-        if not self.extended:
-            kind = Kind.ZERO if word & self.zero else Kind.DATA if host else Kind.UNALLOCATED
-            return kind, host or None, host and self._root.header.cluster_size, None
-        alloc = (bitmap >> self.alloc_shift) & 0xFFFFFFFF
-        zero = (bitmap >> self.zero_shift) & 0xFFFFFFFF
-        if alloc & zero or (alloc and not host):
-            return None
-        cs = int(self._root.header.cluster_size)
-        if alloc == 0xFFFFFFFF:
-            return Kind.DATA, host, cs, None
-        if zero == 0xFFFFFFFF:
-            return Kind.ZERO, host or None, cs if host else 0, None
-        if not alloc and not zero:
-            return Kind.UNALLOCATED, None, 0, None
-        return Kind.DATA if alloc else Kind.ZERO, host or None, cs if host else 0, (alloc, zero)
-
-
 class Qcow2Image(Image):
     """A qcow2 image (versions 2 and 3) through the generated parser: ``qcow2`` is its ``Qcow2`` root."""
 
@@ -538,11 +387,11 @@ class Qcow2Image(Image):
         self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
         """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
         self._refuse_unsupported()
-        self._layout = _L2Layout(self.qcow2)
+        self._layout = L2Layout(self.qcow2)
 
     def _field_offset(self, field: str) -> int:
         """Where the header field ``field`` starts, as the generated parser reads this file's header."""
-        where, stopped = _field_offsets(os.pread(self._fd, 4096, 0))
+        where, stopped = field_offsets(os.pread(self._fd, 4096, 0))
         ofs = where.get(field, stopped)
         return 0 if ofs is None else ofs
 
@@ -669,10 +518,11 @@ class Qcow2Image(Image):
                     continue
                 if kind is not None:
                     yield _Run(start, num, kind, host, len_host, sub)
-                got = layout.decode(word, bitmap)
-                if got is None:
-                    got = self._parse_entry(raw, j, ofs_raw, idx + j)
-                kind, host, len_host, sub = got
+                fast = layout.decode(word, bitmap)
+                if fast is None:
+                    kind, host, len_host, sub = self._parse_entry(raw, j, ofs_raw, idx + j)
+                else:
+                    kind, host, len_host, sub = Kind(fast[0]), *fast[1:]
                 if v2 and kind is Kind.ZERO:
                     raise self._zero_in_v2(ofs_raw + layout.len_entry * j, idx + j)
                 start, num = idx + j, 1

@@ -219,7 +219,7 @@ def test_the_bulk_decode_agrees_with_the_generated_parser(name, images):
             if bitmaps is None:
                 want = {"normal": "data", "zero_plain": "zero", "zero_allocated": "zero", "compressed": "compressed",
                         "unallocated": "unallocated"}[ctype]
-                assert (kind.value, ofs) == (want, host), idx
+                assert (kind, ofs) == (want, host), idx
             else:
                 alloc, zero = bitmaps
                 assert sub == (None if (alloc in (0, 0xFFFFFFFF) and zero in (0, 0xFFFFFFFF)) or (alloc == 0 and zero == 0) else (alloc, zero))
@@ -254,16 +254,16 @@ def test_any_entry_decodes_as_the_generated_parser_reads_it(name, word, bitmap, 
             return
         kind, ofs, len_host, sub = got
         if ctype == "compressed":
-            assert (kind.value, (ofs, len_host)) == ("compressed", want)
+            assert (kind, (ofs, len_host)) == ("compressed", want)
         elif bitmaps is None:
-            assert kind.value == {"normal": "data", "zero_plain": "zero", "zero_allocated": "zero", "unallocated": "unallocated"}[ctype]
+            assert kind == {"normal": "data", "zero_plain": "zero", "zero_allocated": "zero", "unallocated": "unallocated"}[ctype]
             assert (ofs or 0) == want
         else:
             alloc, zero = bitmaps
             full = 0xFFFFFFFF
             want_kind = "data" if alloc == full else "zero" if zero == full else "unallocated" if not alloc | zero else (
                 "data" if alloc else "zero")
-            assert kind.value == want_kind and (sub is None) == ((alloc in (0, full) and zero in (0, full)) or not alloc | zero)
+            assert kind == want_kind and (sub is None) == ((alloc in (0, full) and zero in (0, full)) or not alloc | zero)
 
 
 # -- errors --------------------------------------------------------------------------------------------------
