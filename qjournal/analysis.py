@@ -267,8 +267,10 @@ class _Store:
             self._finalizer = None
 
 
-def _hash_batch(batch: Blocks, sizes: Sequence[int], listing: bool) -> list[tuple[int, int, list[bytes], list[int] | None]]:
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence[int],
+                listing: bool) -> list[tuple[int, int, list[bytes], list[int] | None]]:
     """Per block size: (blocks that count, zero blocks, digests of the non-zero ones, their guest offsets if listing)."""
+    batch = fill(batch)
     assert batch.data is not None
     buf = batch.data.obj  # the batch's bytearray: startswith compares in C
     assert isinstance(buf, bytearray)
@@ -356,9 +358,9 @@ def _pass(reader: GuestReader, image: int, sizes: list[int], store: _Store, coun
             progress(base + min(end, reader.len_virtual_disk))
 
     try:
-        for batch in reader.blocks(sizes[-1]):
+        for batch in reader.blocks(sizes[-1], data=False):  # read where hashed: reads run on every core too
             pending.append((batch.ofs_guest + batch.num_blocks * batch.block_size,
-                            pool.submit(_hash_batch, batch, sizes, listing)))
+                            pool.submit(_hash_batch, reader.fill, batch, sizes, listing)))
             while len(pending) > 2 * workers:
                 take()
         while pending:

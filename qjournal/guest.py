@@ -38,10 +38,13 @@ names the backing file and the internal snapshots (their own L1 tables are
 not walked). The last block of a disk whose size is not a multiple of B
 reads as zeros past the disk's end (docs/format.md D27).
 
-Threads: a reader and its iterators belong to one thread (the tables are
-parsed through one stream, and the last decompressed cluster is cached);
-a :class:`Blocks` batch, once yielded, is independent of the reader and may be
-handed to other threads (hashing, as :mod:`qjournal.analysis` does).
+Threads: a reader's iterators (:meth:`~GuestReader.spans`,
+:meth:`~GuestReader.blocks`) belong to one thread (the tables are parsed
+through one stream); a :class:`Blocks` batch, once yielded, is independent of
+the reader and may be handed to other threads, and :meth:`~GuestReader.fill`
+(its bytes) and :meth:`~GuestReader.cluster` are safe from any thread: batches
+taken without their data are read where they are hashed, on every core, as
+:mod:`qjournal.analysis` and :mod:`qjournal.index` do.
 """
 
 from __future__ import annotations
@@ -175,6 +178,14 @@ class Blocks:
             raise JournalArgumentError("this batch was read without its data (blocks(..., data=False))")
         return self.data[i * self.block_size : (i + 1) * self.block_size]
 
+    def with_data(self, data: memoryview) -> Blocks:
+        """This batch with its bytes (see :meth:`GuestReader.fill`): the same blocks, statuses and host offsets."""
+        new = Blocks.__new__(Blocks)
+        for name in Blocks.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.data = data
+        return new
+
     def refine(self, block_size: int) -> Blocks:
         """The same guest range in blocks of ``block_size`` (a power of two dividing this one), sharing ``data``.
 
@@ -247,7 +258,8 @@ class GuestReader:
         """The guest disk's size in bytes."""
         self.len_subcluster = img.len_subcluster if isinstance(img, Qcow2Image) else 1
         """The unit a status can change at: the subcluster (extended L2), the cluster, or 1 byte (raw, holes)."""
-        self._cached: tuple[int, bytes] | None = None
+        self._cached: tuple[int, bytes] | None = None  # one tuple, replaced whole: safe to share between threads
+        self._zstd = isinstance(img, Qcow2Image) and img.header.compression == Qcow2.CompressionType.zstd
         self.not_read = self._not_read()
         """What this reader leaves out: :class:`NotRead`."""
 
@@ -342,17 +354,18 @@ class GuestReader:
 
     # -- bytes ---------------------------------------------------------------------------------------
     def cluster(self, span: Span) -> bytes:
-        """The decompressed bytes of the guest cluster of a COMPRESSED span (the last one is cached)."""
+        """The decompressed bytes of the guest cluster of a COMPRESSED span (the last one is cached); safe from any thread."""
         img = self.image
         assert isinstance(img, Qcow2Image) and span.status is Status.COMPRESSED and span.ofs_host is not None
-        if self._cached is not None and self._cached[0] == span.ofs_host:
-            return self._cached[1]
+        cached = self._cached
+        if cached is not None and cached[0] == span.ofs_host:
+            return cached[1]
         cs, ofs = img.cluster_size, span.ofs_host
         raw = bytearray(span.len_host)
         got = img.readinto(ofs, memoryview(raw))  # the last sector may end with the file
         del raw[got:]
         where = f"the compressed cluster of guest offset {span.ofs_guest // cs * cs:#x} ({span.len_host} bytes at {ofs:#x})"
-        if img.header.compression == Qcow2.CompressionType.zstd:
+        if self._zstd:
             zstd = _zstd()
             try:
                 d = zstd.ZstdDecompressor()
@@ -393,6 +406,15 @@ class GuestReader:
             elif s.status is Status.COMPRESSED:
                 k = s.ofs_guest % cs
                 view[i : i + s.length] = self.cluster(s)[k : k + s.length]
+
+    def fill(self, batch: Blocks) -> Blocks:
+        """``batch`` (from ``blocks(..., data=False)``) with its bytes read: safe from any thread, so that the reads of
+        a batch can run where it is hashed (positioned reads; compressed clusters decompressed there)."""
+        if batch.data is not None:
+            return batch
+        view = memoryview(bytearray(batch.num_blocks * batch.block_size))
+        self._fill(view, batch.ofs_guest, batch.spans)
+        return batch.with_data(view)
 
     def read(self, ofs_guest: int, length: int) -> bytes:
         """The guest's bytes at [ofs_guest, ofs_guest + length) of this image alone (zeros where it stores none)."""

@@ -130,8 +130,9 @@ _STORED = int(STORED)
 _UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 
-def _hash_batch(batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
     """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
+    batch = fill(batch)
     assert batch.data is not None
     buf, view, size = batch.data.obj, batch.data, batch.block_size
     assert isinstance(buf, bytearray)
@@ -340,9 +341,9 @@ def _scan(image: Image, size: int, jobs: int | None,
 
     with GuestReader(image) as reader:
         try:
-            # every block, unallocated ones included, so that each is counted: data=False would skip the reads only
-            for batch in reader.blocks(size, skip=Status(0)):
-                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, batch, raw)))
+            # every block, unallocated ones included, so that each is counted
+            for batch in reader.blocks(size, skip=Status(0), data=False):  # read where hashed, on every core
+                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
                 while len(pending) > 2 * workers:
                     take()
             while pending:
