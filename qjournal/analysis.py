@@ -29,7 +29,6 @@ Nothing is written to the images; the database is deleted on close.
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -42,6 +41,7 @@ from typing import Any
 
 from qjournal.errors import JournalArgumentError
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
+from qjournal.hashing import block_digests
 from qjournal.image import Image, check_block_size
 from qjournal.index import histogram_label
 from qjournal.parallel import resolve_jobs
@@ -275,7 +275,6 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence
     buf = batch.data.obj  # the batch's bytearray: startswith compares in C
     assert isinstance(buf, bytearray)
     view = batch.data
-    sha256 = hashlib.sha256
     out = []
     for size in sizes:
         b = batch if size == batch.block_size else batch.refine(size)
@@ -284,7 +283,7 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence
         status = b.status
         counted = [i for i in range(b.num_blocks) if status[i] & _STORED]
         nonzero = [i for i in counted if status[i] & _DATA_OR_COMPRESSED and not is_zero(zeros, i * size)]
-        digests = [sha256(view[i * size : (i + 1) * size]).digest() for i in nonzero]
+        digests = block_digests(view, [i * size for i in nonzero], size)
         offsets = [b.ofs_guest + i * size for i in nonzero] if listing else None
         out.append((len(counted), len(counted) - len(nonzero), digests, offsets))
     return out

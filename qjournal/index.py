@@ -22,7 +22,6 @@ atomic batches (D20). The report counts every block once, like ``zdb -S``.
 from __future__ import annotations
 
 import collections
-import hashlib
 import itertools
 import os
 import stat
@@ -36,7 +35,7 @@ from qjournal.entries import HashEntry
 from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import STORED, Blocks, GuestReader, Status
-from qjournal.hashing import DEFAULT_HASH
+from qjournal.hashing import DEFAULT_HASH, block_digests
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
 from qjournal.making import Destination, create
 from qjournal.parallel import resolve_jobs
@@ -137,8 +136,10 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> l
     buf, view, size = batch.data.obj, batch.data, batch.block_size
     assert isinstance(buf, bytearray)
     zeros = bytes(size)
-    sha256 = hashlib.sha256
-    out = []
+    out: list[tuple[int, int, int, bytes]] = []
+    hashed: list[int] = []  # indexes in out of the blocks to hash, and where their bytes start
+    starts: list[int] = []
+    last = -1  # a raw image's last block, if it is shorter: hashed as the file holds it (D25)
     for i, ofs in enumerate(batch.offsets()):
         st = batch.status[i]
         if not st & _STORED:
@@ -154,10 +155,20 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> l
         else:
             out.append((_ZERO_BLOCK, ofs, host, b""))
             continue
-        n = min(size, batch.len_virtual_disk - ofs) if raw else size  # a raw image's last block: the bytes the file holds (D25)
-        start = i * size
-        digest = b"" if buf.startswith(zeros[:n], start) else sha256(view[start : start + n]).digest()
-        out.append((kind, ofs, host, digest))
+        n = min(size, batch.len_virtual_disk - ofs) if raw else size
+        if n < size:
+            last = len(out)
+        if not buf.startswith(zeros[:n], i * size):
+            hashed.append(len(out))
+            starts.append(i * size)
+        out.append((kind, ofs, host, b""))
+    tail = [s for k, s in zip(hashed, starts, strict=True) if k == last]
+    digests = block_digests(view, [s for k, s in zip(hashed, starts, strict=True) if k != last], size)
+    if tail:
+        digests.append(block_digests(view, tail, batch.len_virtual_disk - out[last][1])[0])
+    for k, digest in zip(hashed, digests, strict=True):
+        kind, ofs, host, _ = out[k]
+        out[k] = (kind, ofs, host, digest)
     return out
 
 
