@@ -93,7 +93,8 @@ def peak_rss(path: Path, block_size: int, memory_limit: int | None) -> dict[str,
 def run(*, size: int, cluster_size: int, repeat: int, jobs: int | None, distinct: int) -> dict[str, Any]:
     if shutil.which("qemu-img") is None or shutil.which("openssl") is None:
         raise SystemExit("bench_analyze needs qemu-img and openssl")
-    out: dict[str, Any] = {"size": size, "cluster_size": cluster_size, "cpus": os.cpu_count()}
+    out: dict[str, Any] = {"size": size, "cluster_size": cluster_size, "cpus": os.cpu_count(),
+                           "load_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
         image, n_distinct, n_dup = make_image(Path(tmp), size=size, cluster_size=cluster_size, repeat_share=0.25)
         with analyze([image], block_sizes=[cluster_size]) as a:
@@ -120,6 +121,7 @@ def run(*, size: int, cluster_size: int, repeat: int, jobs: int | None, distinct
         out["rss_in_memory"] = peak_rss(raw, 512, 1 << 30)
         out["rss_default_limit"] = peak_rss(raw, 512, None)
         out["rss_spilled_16mib"] = peak_rss(raw, 512, 16 << 20)
+    out["load_after"] = round(os.getloadavg()[0], 2)
     return out
 
 
@@ -145,6 +147,7 @@ def main() -> None:
         r = figures[key]
         print(f"peak RSS, {r['num_distinct']:,} distinct 512-byte blocks, memory limit "
               f"{(r['memory_limit'] or 256 << 20) >> 20} MiB: {r['peak_rss_kib'] // 1024} MiB ({r['seconds']} s)")
+    print(f"load average (1 min) before {figures['load_before']}, after {figures['load_after']}: the rates need free cores")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

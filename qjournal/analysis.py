@@ -62,7 +62,7 @@ DEFAULT_MEMORY_LIMIT = 256 << 20
 BYTES_PER_DIGEST = 170
 """What one distinct SHA-256 digest costs in memory (the digest, its packed count, the dict's slot), measured."""
 SQLITE_CACHE_KIB = 64 << 10
-"""SQLite's page cache once spilled (64 MiB)."""
+"""SQLite's page cache once spilled: 64 MiB at most, and no more than half the memory limit (its sorter takes as much)."""
 
 _DATA_OR_COMPRESSED = int(Status.DATA | Status.COMPRESSED)
 _STORED = int(STORED)
@@ -181,6 +181,7 @@ class _Store:
         self.one_ref = 1 << len(paths)  # the packed int: references << num_images | the images' bit set
         self.mem: dict[int, dict[bytes, int]] = {b: {} for b in sizes}
         self.limit = max(1, limit // BYTES_PER_DIGEST // len(sizes))
+        self.cache_kib = max(1024, min(SQLITE_CACHE_KIB, limit // 2048))
         self.spilled: set[int] = set()
         self._spill_dir = spill_dir
         self._db: sqlite3.Connection | None = None
@@ -192,7 +193,7 @@ class _Store:
             self._dir = tempfile.mkdtemp(prefix="qjournal-analyze-", dir=self._spill_dir)
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
             db = sqlite3.connect(os.path.join(self._dir, "analyze.sqlite3"), isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB}"):
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{self.cache_kib}"):
                 db.execute(f"PRAGMA {pragma}")
             for b in self.sizes:
                 db.execute(f"CREATE TABLE occ_{b} (digest BLOB NOT NULL, refs INTEGER NOT NULL, images BLOB NOT NULL)")
