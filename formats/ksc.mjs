@@ -4,7 +4,8 @@
 //   node formats/ksc.mjs                      regenerate generated/: the Python
 //                                             module (+ __init__.py) and the
 //                                             Graphviz .dot (rendered to SVG by
-//                                             formats/regen.sh)
+//                                             formats/regen.sh, which also runs
+//                                             formats/tools/pystubs.py for the .pyi)
 //   node formats/ksc.mjs --out DIR            the same files, into DIR
 //   node formats/ksc.mjs --lang L --out DIR   compile to language L into DIR
 //   node formats/ksc.mjs --languages          list the compiler's languages

@@ -7,14 +7,17 @@
 #    formats/package-lock.json; install it with `npm ci --prefix formats`)
 #    writes, for every formats/NAME.ksy, generated/NAME.py and generated/NAME.dot
 #    (the compiler's Graphviz target), and generated/__init__.py.
-# 2. Graphviz `dot -Gnewrank=true -Tsvg` renders each generated/NAME.dot to docs/NAME.svg, the
+# 2. python3 formats/tools/pystubs.py writes generated/NAME.pyi, the type stubs of
+#    generated/NAME.py (inferred from that code; the compiler writes none), so
+#    that users' mypy --strict sees the parsers' types.
+# 3. Graphviz `dot -Gnewrank=true -Tsvg` renders each generated/NAME.dot to docs/NAME.svg, the
 #    picture of that format's types (Debian: apt-get install graphviz). Each SVG
 #    records the sha256 of the .dot it was rendered from, so tests can tell a
 #    stale picture without Graphviz.
 #
 # Commit generated/ and docs/*.svg together with the .ksy change.
-# To regenerate only the Python modules and the .dot files (no Graphviz needed),
-# run `node formats/ksc.mjs`.
+# To regenerate only the Python modules, their stubs and the .dot files (no
+# Graphviz needed), run `node formats/ksc.mjs && python3 formats/tools/pystubs.py`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,12 +26,14 @@ root=$(dirname "$here")
 die() { echo "regen: $*" >&2; exit 1; }
 
 command -v node >/dev/null 2>&1 || die "node not found: install Node.js (20 or later)"
+command -v python3 >/dev/null 2>&1 || die "python3 not found: formats/tools/pystubs.py writes the type stubs"
 [ -d "$here/node_modules/kaitai-struct-compiler" ] \
   || die "the pinned compiler is not installed: run 'npm ci --prefix formats'"
 command -v dot >/dev/null 2>&1 \
   || die "Graphviz 'dot' not found: install Graphviz (Debian/Ubuntu: apt-get install graphviz), or run 'node formats/ksc.mjs' to regenerate generated/ without the SVG"
 
 node "$here/ksc.mjs"
+python3 "$here/tools/pystubs.py"
 echo "regen: wrote generated/ ($(cd "$root/generated" && ls | tr '\n' ' '))"
 
 tmp=$(mktemp)

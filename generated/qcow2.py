@@ -10,65 +10,65 @@ if getattr(kaitaistruct, 'API_VERSION', (0, 9)) < (0, 11):
     raise Exception("Incompatible Kaitai Struct Python API: 0.11 or later is required, but you have %s" % (kaitaistruct.__version__))
 
 class Qcow2(KaitaiStruct):
-    """The qcow2 disk image format of QEMU, versions 2 and 3. The file is made of
-    host clusters of 2^cluster_bits bytes; the guest disk is made of guest
-    clusters of the same size. A two-level table maps guest clusters to host
-    clusters: the L1 table (any number of contiguous clusters) points at L2
-    tables (one cluster each), whose entries describe one guest cluster each:
-    unallocated (read from the backing file, or zeros), all zeros, stored in a
-    host cluster, or compressed. Another two-level table (the refcount table and
-    its refcount blocks) counts the references to every host cluster. Internal
-    snapshots keep their own L1 tables.
+    """qcow2 ("QEMU copy-on-write", versions 2 and 3), the native disk image
+    format of QEMU. The file is made of host clusters of 2^cluster_bits bytes,
+    the virtual disk of guest clusters of the same size. A two-level table maps
+    guest clusters to host clusters: the L1 table points at L2 tables, whose
+    entries say where each guest cluster is (in a host cluster, compressed,
+    reading as zeros, or unallocated: read from the backing file). Another
+    two-level table, the refcount table and its refcount blocks, counts the
+    references to each host cluster. Internal snapshots keep their own L1
+    tables.
     
-    What is parsed up front is small: the header (first cluster) and the
-    header extensions that follow it. Everything else is a lazy instance, a
-    positioned read from the image's stream that is only parsed when asked:
-    `backing_file_name`, `l1_table` (and, under each L1 entry, its `l2_table`),
-    `refcount_table` (and each `refcount_block`), `snapshots` (each with its
-    own `l1_table`), `guest_clusters` and `host_clusters`. Opening a large
-    image in the Web IDE or in a generated parser therefore reads the header
-    only.
+    Only the header and its extensions are parsed up front; every table is a
+    lazy instance, read when it is first accessed, so a disk of any size opens
+    at once. Start at `l1_table.entries[i].l2_table.entries[j]`: guest cluster
+    i * header.num_l2_entries + j. The types `guest_cluster` and
+    `host_cluster` look one cluster up (two table entries read in place, no
+    whole table); no node of the file creates them: construct one on the
+    root's stream, with the root as parent and root, and the cluster number
+    as its parameter.
     
-    Walking the guest disk: guest cluster number i (guest offset X, i = X /
-    header.cluster_size) is `guest_clusters[i]`, a `guest_cluster` whose lazy
-    `l1_entry` and `l2_entry` instances read exactly the two table entries the
-    lookup of the spec's "Cluster mapping" section needs, no whole table. A
-    generated parser can also build one directly from the root, e.g. in Python
-    `Qcow2.GuestCluster(i, img._io, img, img)`. The `l2_entry` then gives
-    `cluster_type`, `is_allocated`, `is_zero`, `is_compressed`,
-    `ofs_host_cluster` (standard clusters), `ofs_compressed_data` and
-    `len_compressed_data` (compressed clusters), and for images with extended
-    L2 entries the per-subcluster `alloc_bitmap` and `zero_bitmap`.
-    Likewise host cluster j (file offset j * header.cluster_size) is
-    `host_clusters[j]`, whose `refcount` reads the one refcount of that
-    cluster (`Qcow2.HostCluster(j, img._io, img, img)` in Python).
+    Each "must" of the specification that holds within one structure is a
+    `valid` and fails the parse where it is broken; the rules of a lazy
+    structure fail when it is read. Rules between structures are not checked:
+    refcounts against the tables that use the clusters, the COPIED bits
+    against refcounts, tables within the file and not overlapping, the
+    encryption header present if and only if the crypt method is LUKS, the
+    bitmaps bit only with the bitmaps extension, each header extension type at
+    most once, unique bitmap names, unused tail bits of bitmap data, and with
+    an external data file, host offsets equal to guest offsets and no
+    compressed clusters or snapshots. The header padding is not checked for
+    zeros: a later version's field would not be zero. Guest data is not
+    decrypted or decompressed.
     
-    Every rule the spec states with "must" that a parser can check is a
-    `valid` key and fails the parse where it is broken; in the entries made
-    of bit fields, each rule is a zero-length `*_rule` field after the last
-    bit. The rules of a lazy structure fail when it is read. Encrypted guest
-    data and compressed cluster payloads are not decoded: they are exposed as
-    raw bytes.
+    Where the spec is silent this definition follows QEMU: header extensions
+    are read up to the backing file name, else to the end of the first
+    cluster; the last snapshot table entry has no padding; data past the end
+    of the file reads as zeros in QEMU, so `data` and `compressed_data` hold
+    what the file holds, which may be less than a cluster (the last host
+    cluster of a file is often written in part).
     
-    Where the spec is silent, this definition follows QEMU: the header
-    extensions are read up to the backing file name, else to the end of the
-    first cluster; the last snapshot table entry has no padding; clusters are
-    classified (`cluster_type`) as QEMU classifies them.
-    
-    64-bit entries whose top bits are flags (L1, L2 and refcount table
-    entries, feature bitmaps) are read as bit fields of at most 32 bits, and
-    offsets are computed from the parts by arithmetic: a JavaScript parser (the
-    Web IDE's) reads a u8 as a double and has 32-bit bitwise operators only, so
-    this layout gives it exact values for every offset below 2^53 (8 PiB). The
-    plain u8 fields of the header (sizes and offsets) are exact there up to
-    2^53 too.
+    Offsets inside 64-bit entries (L1, L2, refcount and bitmap table entries)
+    are read as bit fields of at most 32 bits and assembled by arithmetic,
+    because the JavaScript runtime refuses wider bit fields; the results are
+    exact in every target up to 2^53 bytes (8 PiB). Each such entry, or the
+    table that holds it, is read from its own substream, so a failed check
+    leaves no half-read byte behind in the image's stream.
     
     .. seealso::
-       QEMU docs/interop/qcow2.txt (the qcow2 image format specification)
+       Source - https://www.qemu.org/docs/master/interop/qcow2.html
     """
 
     class BitmapType(IntEnum):
         dirty_tracking = 1
+
+    class ClusterStatus(IntEnum):
+        unallocated = 0
+        zero = 1
+        data = 2
+        compressed = 3
+        mixed = 4
 
     class ClusterType(IntEnum):
         unallocated = 0
@@ -98,6 +98,15 @@ class Qcow2(KaitaiStruct):
         external_data_file = 1145132097
         feature_name_table = 1745090647
         backing_file_format = 3799591626
+
+    class LuksKeySlotState(IntEnum):
+        disabled = 57005
+        enabled = 11301363
+
+    class SubclusterStatus(IntEnum):
+        unallocated = 0
+        allocated = 1
+        zero = 2
     def __init__(self, _io, _parent=None, _root=None):
         super(Qcow2, self).__init__(_io)
         self._parent = _parent
@@ -119,22 +128,6 @@ class Qcow2(KaitaiStruct):
         if hasattr(self, '_m_backing_file_name'):
             pass
 
-        _ = self.guest_clusters
-        if hasattr(self, '_m_guest_clusters'):
-            pass
-            for i in range(len(self._m_guest_clusters)):
-                pass
-                self._m_guest_clusters[i]._fetch_instances()
-
-
-        _ = self.host_clusters
-        if hasattr(self, '_m_host_clusters'):
-            pass
-            for i in range(len(self._m_host_clusters)):
-                pass
-                self._m_host_clusters[i]._fetch_instances()
-
-
         _ = self.l1_table
         if hasattr(self, '_m_l1_table'):
             pass
@@ -155,11 +148,10 @@ class Qcow2(KaitaiStruct):
 
 
     class AutoclearFeatures(KaitaiStruct):
-        """The auto-clear feature bitmask (u8), bit 63 first. A writer that does
-        not know a set bit clears it before writing to the image.
+        """The autoclear feature bits, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Header ==", bytes 88-95: autoclear_features
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.AutoclearFeatures, self).__init__(_io)
@@ -171,6 +163,9 @@ class Qcow2(KaitaiStruct):
             self.reserved_hi = self._io.read_bits_int_be(32)
             self.reserved_lo = self._io.read_bits_int_be(30)
             self.has_raw_external_data = self._io.read_bits_int_be(1) != 0
+            _ = self.has_raw_external_data
+            if not  (((not (_))) or (self._parent.incompatible_features.has_external_data_file)) :
+                raise kaitaistruct.ValidationExprError(self.has_raw_external_data, self._io, u"/types/autoclear_features/seq/2")
             self.has_bitmaps = self._io.read_bits_int_be(1) != 0
 
 
@@ -179,10 +174,10 @@ class Qcow2(KaitaiStruct):
 
 
     class BitmapDirectory(KaitaiStruct):
-        """The bitmap directory, num_bitmaps entries of variable length.
+        """The bitmap directory.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Bitmap directory ==="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmap-directory
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.BitmapDirectory, self).__init__(_io)
@@ -206,10 +201,10 @@ class Qcow2(KaitaiStruct):
 
 
     class BitmapDirectoryEntry(KaitaiStruct):
-        """One bitmap directory entry, padded to a multiple of 8 bytes.
+        """One bitmap, padded to a multiple of 8 bytes.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Bitmap directory ==="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmap-directory
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.BitmapDirectoryEntry, self).__init__(_io)
@@ -225,6 +220,8 @@ class Qcow2(KaitaiStruct):
             self.num_bitmap_table_entries = self._io.read_u4be()
             self.flags = Qcow2.BitmapFlags(self._io, self, self._root)
             self.bitmap_type = KaitaiStream.resolve_enum(Qcow2.BitmapType, self._io.read_u1())
+            if not isinstance(self.bitmap_type, Qcow2.BitmapType):
+                raise kaitaistruct.ValidationNotInEnumError(self.bitmap_type, self._io, u"/types/bitmap_directory_entry/seq/3")
             self.granularity_bits = self._io.read_u1()
             if not self.granularity_bits <= 63:
                 raise kaitaistruct.ValidationGreaterThanError(63, self.granularity_bits, self._io, u"/types/bitmap_directory_entry/seq/4")
@@ -254,26 +251,29 @@ class Qcow2(KaitaiStruct):
 
         @property
         def bitmap_table(self):
-            """The bitmap table (lazy), mapping bitmap data to host clusters."""
+            """The bitmap table."""
             if hasattr(self, '_m_bitmap_table'):
                 return self._m_bitmap_table
 
             io = self._root._io
             _pos = io.pos()
             io.seek(self.ofs_bitmap_table)
+            self._raw__m_bitmap_table = []
             self._m_bitmap_table = []
             for i in range(self.num_bitmap_table_entries):
-                self._m_bitmap_table.append(Qcow2.BitmapTableEntry(io, self, self._root))
+                self._raw__m_bitmap_table.append(io.read_bytes(8))
+                _io__raw__m_bitmap_table = KaitaiStream(BytesIO(self._raw__m_bitmap_table[i]))
+                self._m_bitmap_table.append(Qcow2.BitmapTableEntry(_io__raw__m_bitmap_table, self, self._root))
 
             io.seek(_pos)
             return getattr(self, '_m_bitmap_table', None)
 
 
     class BitmapFlags(KaitaiStruct):
-        """The flags of a bitmap directory entry (u4), bit 31 first.
+        """The flags of a bitmap, bit 31 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Bitmap directory ===", bytes 12-15: flags
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmap-directory
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.BitmapFlags, self).__init__(_io)
@@ -283,13 +283,11 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved = self._io.read_bits_int_be(29)
+            if not self.reserved == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved, self._io, u"/types/bitmap_flags/seq/0")
             self.is_extra_data_compatible = self._io.read_bits_int_be(1) != 0
             self.is_auto = self._io.read_bits_int_be(1) != 0
             self.is_in_use = self._io.read_bits_int_be(1) != 0
-            self.reserved_rule = self._io.read_bytes(0)
-            _ = self.reserved_rule
-            if not self.reserved == 0:
-                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/bitmap_flags/seq/4")
 
 
         def _fetch_instances(self):
@@ -297,11 +295,10 @@ class Qcow2(KaitaiStruct):
 
 
     class BitmapTableEntry(KaitaiStruct):
-        """One bitmap table entry (u8), bit 63 first: the host cluster of one
-        cluster of bitmap data, or how an unallocated one reads.
+        """One bitmap table entry, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Bitmap table ==="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmap-table
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.BitmapTableEntry, self).__init__(_io)
@@ -311,26 +308,52 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved_hi = self._io.read_bits_int_be(8)
+            if not self.reserved_hi == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_hi, self._io, u"/types/bitmap_table_entry/seq/0")
             self.ofs_hi = self._io.read_bits_int_be(24)
             self.ofs_lo = self._io.read_bits_int_be(23)
+            _ = self.ofs_lo
+            if not _ % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/bitmap_table_entry/seq/2")
             self.reserved_lo = self._io.read_bits_int_be(8)
+            if not self.reserved_lo == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_lo, self._io, u"/types/bitmap_table_entry/seq/3")
             self.is_all_ones = self._io.read_bits_int_be(1) != 0
-            self.reserved_rule = self._io.read_bytes(0)
-            _ = self.reserved_rule
-            if not  ((self.reserved_hi == 0) and (self.reserved_lo == 0) and ( (((not (self.is_all_ones))) or ( ((self.ofs_hi == 0) and (self.ofs_lo == 0)) )) )) :
-                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/bitmap_table_entry/seq/5")
-            self.alignment_rule = self._io.read_bytes(0)
-            _ = self.alignment_rule
-            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/bitmap_table_entry/seq/6")
+            _ = self.is_all_ones
+            if not  (((not (_))) or ( ((self.ofs_hi == 0) and (self.ofs_lo == 0)) )) :
+                raise kaitaistruct.ValidationExprError(self.is_all_ones, self._io, u"/types/bitmap_table_entry/seq/4")
 
 
         def _fetch_instances(self):
             pass
+            _ = self.data
+            if hasattr(self, '_m_data'):
+                pass
+
+
+        @property
+        def data(self):
+            """This cluster of bitmap data, least significant bit first.
+            
+            .. seealso::
+               Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmap-data
+            """
+            if hasattr(self, '_m_data'):
+                return self._m_data
+
+            if self.ofs_bitmap_data != 0:
+                pass
+                io = self._root._io
+                _pos = io.pos()
+                io.seek(self.ofs_bitmap_data)
+                self._m_data = io.read_bytes(self._root.header.cluster_size)
+                io.seek(_pos)
+
+            return getattr(self, '_m_data', None)
 
         @property
         def ofs_bitmap_data(self):
-            """Offset in the image file of this cluster of bitmap data, 0 if unallocated."""
+            """Offset of this cluster of bitmap data, 0 if unallocated."""
             if hasattr(self, '_m_ofs_bitmap_data'):
                 return self._m_ofs_bitmap_data
 
@@ -339,11 +362,10 @@ class Qcow2(KaitaiStruct):
 
 
     class BitmapsExtension(KaitaiStruct):
-        """Where the bitmap directory is. The bitmaps are consistent only if the
-        autoclear bitmaps bit is set.
+        """Where the bitmap directory is.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Bitmaps extension =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#bitmaps-extension
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.BitmapsExtension, self).__init__(_io)
@@ -375,7 +397,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def bitmap_directory(self):
-            """The bitmap directory (lazy)."""
+            """The bitmap directory."""
             if hasattr(self, '_m_bitmap_directory'):
                 return self._m_bitmap_directory
 
@@ -390,11 +412,10 @@ class Qcow2(KaitaiStruct):
 
 
     class CompatibleFeatures(KaitaiStruct):
-        """The compatible feature bitmask (u8), bit 63 first. Unknown bits may be
-        safely ignored.
+        """The compatible feature bits, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Header ==", bytes 80-87: compatible_features
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.CompatibleFeatures, self).__init__(_io)
@@ -413,10 +434,10 @@ class Qcow2(KaitaiStruct):
 
 
     class FeatureName(KaitaiStruct):
-        """One feature name table entry.
+        """One feature name.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Feature name table =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#feature-name-table
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.FeatureName, self).__init__(_io)
@@ -437,12 +458,10 @@ class Qcow2(KaitaiStruct):
 
 
     class FeatureNameTable(KaitaiStruct):
-        """Names for the features of the three feature bitmaps, so that a reader
-        that does not know a feature can name it in an error message. The
-        number of entries follows from the extension length.
+        """Names of feature bits, for error messages.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Feature name table =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#feature-name-table
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.FeatureNameTable, self).__init__(_io)
@@ -468,12 +487,10 @@ class Qcow2(KaitaiStruct):
 
 
     class FullDiskEncryptionHeaderPointer(KaitaiStruct):
-        """Where the crypt method keeps its own header (present if, and only if,
-        the crypt method needs one: LUKS). For LUKS it is a LUKS partition
-        header and its key material.
+        """Where the encryption header (LUKS) is.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Full disk encryption header pointer =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#full-disk-encryption-header-pointer
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.FullDiskEncryptionHeaderPointer, self).__init__(_io)
@@ -494,30 +511,42 @@ class Qcow2(KaitaiStruct):
             _ = self.encryption_header
             if hasattr(self, '_m_encryption_header'):
                 pass
+                _on = self._root.header.crypt_method
+                if _on == Qcow2.CryptMethod.luks:
+                    pass
+                    self._m_encryption_header._fetch_instances()
+                else:
+                    pass
 
 
         @property
         def encryption_header(self):
-            """The encryption header as raw bytes (lazy); for LUKS it starts with "LUKS\xba\xbe"."""
+            """The encryption header; for LUKS, its partition header and key material."""
             if hasattr(self, '_m_encryption_header'):
                 return self._m_encryption_header
 
             io = self._root._io
             _pos = io.pos()
             io.seek(self.ofs_encryption_header)
-            self._m_encryption_header = io.read_bytes(self.len_encryption_header)
+            _on = self._root.header.crypt_method
+            if _on == Qcow2.CryptMethod.luks:
+                pass
+                self._raw__m_encryption_header = io.read_bytes(self.len_encryption_header)
+                _io__raw__m_encryption_header = KaitaiStream(BytesIO(self._raw__m_encryption_header))
+                self._m_encryption_header = Qcow2.LuksHeader(_io__raw__m_encryption_header, self, self._root)
+            else:
+                pass
+                self._m_encryption_header = io.read_bytes(self.len_encryption_header)
             io.seek(_pos)
             return getattr(self, '_m_encryption_header', None)
 
 
     class GuestCluster(KaitaiStruct):
-        """One guest cluster and the lookup of the spec's "Cluster mapping"
-        section: its L1 and L2 indexes, and (lazily) the one L1 entry and the
-        one L2 entry that describe it, read in place in the active tables.
-        Reads nothing from the stream until an instance is asked for.
+        """The lookup of one guest cluster: its L1 and L2 indexes and the one L1
+        and L2 entry that map it, read in place in the active tables.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Cluster mapping =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
         """
         def __init__(self, idx, _io, _parent=None, _root=None):
             super(Qcow2.GuestCluster, self).__init__(_io)
@@ -545,9 +574,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def l1_entry(self):
-            """The active L1 entry that covers this cluster; absent when the L1
-            table is too short to reach it (the cluster is unallocated).
-            """
+            """Its L1 entry; absent past the L1 table (unallocated)."""
             if hasattr(self, '_m_l1_entry'):
                 return self._m_l1_entry
 
@@ -556,14 +583,16 @@ class Qcow2(KaitaiStruct):
                 io = self._root._io
                 _pos = io.pos()
                 io.seek(self._root.header.ofs_l1_table + self.l1_index * 8)
-                self._m_l1_entry = Qcow2.L1Entry(io, self, self._root)
+                self._raw__m_l1_entry = io.read_bytes(8)
+                _io__raw__m_l1_entry = KaitaiStream(BytesIO(self._raw__m_l1_entry))
+                self._m_l1_entry = Qcow2.L1Entry(_io__raw__m_l1_entry, self, self._root)
                 io.seek(_pos)
 
             return getattr(self, '_m_l1_entry', None)
 
         @property
         def l1_index(self):
-            """Index of the L1 table entry that covers this cluster."""
+            """Index of its L1 entry."""
             if hasattr(self, '_m_l1_index'):
                 return self._m_l1_index
 
@@ -572,9 +601,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def l2_entry(self):
-            """The L2 entry that describes this cluster; absent when its L1 entry
-            has no L2 table (the cluster is unallocated).
-            """
+            """Its L2 entry; absent without an L2 table (unallocated)."""
             if hasattr(self, '_m_l2_entry'):
                 return self._m_l2_entry
 
@@ -583,14 +610,16 @@ class Qcow2(KaitaiStruct):
                 io = self._root._io
                 _pos = io.pos()
                 io.seek(self.l1_entry.ofs_l2_table + self.l2_index * self._root.header.len_l2_entry)
-                self._m_l2_entry = Qcow2.L2Entry(io, self, self._root)
+                self._raw__m_l2_entry = io.read_bytes(self._root.header.len_l2_entry)
+                _io__raw__m_l2_entry = KaitaiStream(BytesIO(self._raw__m_l2_entry))
+                self._m_l2_entry = Qcow2.L2Entry(_io__raw__m_l2_entry, self, self._root)
                 io.seek(_pos)
 
             return getattr(self, '_m_l2_entry', None)
 
         @property
         def l2_index(self):
-            """Index of this cluster's entry in its L2 table."""
+            """Index of its entry in the L2 table."""
             if hasattr(self, '_m_l2_index'):
                 return self._m_l2_index
 
@@ -599,7 +628,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_guest(self):
-            """Guest offset of the first byte of the cluster."""
+            """Guest offset of the cluster."""
             if hasattr(self, '_m_ofs_guest'):
                 return self._m_ofs_guest
 
@@ -608,13 +637,11 @@ class Qcow2(KaitaiStruct):
 
 
     class Header(KaitaiStruct):
-        """The qcow2 header. Versions 2 and 3 share the first 72 bytes; version 3
-        adds the feature bitmaps, refcount_order and header_length, then
-        optional additional fields up to header_length (compression_type in
-        this version of the spec).
+        """The header, at offset 0: 72 bytes in version 2, header_length bytes in
+        version 3.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Header =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.Header, self).__init__(_io)
@@ -641,6 +668,8 @@ class Qcow2(KaitaiStruct):
                 raise kaitaistruct.ValidationGreaterThanError(21, self.cluster_bits, self._io, u"/types/header/seq/4")
             self.len_virtual_disk = self._io.read_u8be()
             self.crypt_method = KaitaiStream.resolve_enum(Qcow2.CryptMethod, self._io.read_u4be())
+            if not isinstance(self.crypt_method, Qcow2.CryptMethod):
+                raise kaitaistruct.ValidationNotInEnumError(self.crypt_method, self._io, u"/types/header/seq/6")
             self.num_l1_entries = self._io.read_u4be()
             self.ofs_l1_table = self._io.read_u8be()
             _ = self.ofs_l1_table
@@ -685,7 +714,7 @@ class Qcow2(KaitaiStruct):
                 pass
                 self.compression_type = KaitaiStream.resolve_enum(Qcow2.CompressionType, self._io.read_u1())
                 _ = self.compression_type
-                if not (_ != Qcow2.CompressionType.zlib if self.incompatible_features.has_compression_type else _ == Qcow2.CompressionType.zlib):
+                if not (_ == Qcow2.CompressionType.zstd if self.incompatible_features.has_compression_type else _ == Qcow2.CompressionType.zlib):
                     raise kaitaistruct.ValidationExprError(self.compression_type, self._io, u"/types/header/seq/18")
 
             if  ((self.version >= 3) and (self.len_header > 105)) :
@@ -723,7 +752,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def cluster_size(self):
-            """Size of a cluster in bytes (512 B to 2 MiB)."""
+            """Size of a cluster in bytes."""
             if hasattr(self, '_m_cluster_size'):
                 return self._m_cluster_size
 
@@ -732,10 +761,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def compression(self):
-            """The compression method of compressed clusters: compression_type
-            when the header has the field, else zlib (deflate), which is what
-            an absent field means.
-            """
+            """Compression method in use (zlib when the field is absent)."""
             if hasattr(self, '_m_compression'):
                 return self._m_compression
 
@@ -744,7 +770,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def has_extended_l2(self):
-            """True when L2 entries are 128-bit extended entries with subclusters."""
+            """L2 entries are extended (128 bits, with subclusters)."""
             if hasattr(self, '_m_has_extended_l2'):
                 return self._m_has_extended_l2
 
@@ -753,10 +779,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def has_external_data_file(self):
-            """True when guest clusters are stored in an external data file (its
-            name may be in a header extension); host offsets in L2 entries are
-            then offsets in that file.
-            """
+            """Guest clusters are in an external data file."""
             if hasattr(self, '_m_has_external_data_file'):
                 return self._m_has_external_data_file
 
@@ -765,7 +788,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def is_corrupt(self):
-            """True when the corrupt bit is set."""
+            """The corrupt bit."""
             if hasattr(self, '_m_is_corrupt'):
                 return self._m_is_corrupt
 
@@ -774,7 +797,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def is_dirty(self):
-            """True when the dirty bit is set (refcounts may be inconsistent)."""
+            """The dirty bit."""
             if hasattr(self, '_m_is_dirty'):
                 return self._m_is_dirty
 
@@ -783,7 +806,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def len_header_extension_area(self):
-            """Size of the header extension area (0 if the backing file name overlaps the header)."""
+            """Size of the header extension area."""
             if hasattr(self, '_m_len_header_extension_area'):
                 return self._m_len_header_extension_area
 
@@ -792,7 +815,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def len_l2_entry(self):
-            """Size of an L2 table entry in bytes (16 with extended L2 entries)."""
+            """Size of an L2 entry in bytes."""
             if hasattr(self, '_m_len_l2_entry'):
                 return self._m_len_l2_entry
 
@@ -801,9 +824,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def len_subcluster(self):
-            """Size of a subcluster: a 32nd of a cluster with extended L2 entries;
-            without them the unit of allocation is the cluster itself.
-            """
+            """Size of a subcluster (the cluster itself without extended L2)."""
             if hasattr(self, '_m_len_subcluster'):
                 return self._m_len_subcluster
 
@@ -812,10 +833,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def num_compressed_offset_bits(self):
-            """x = 62 - (cluster_bits - 8): the width of the host offset field of
-            a compressed cluster descriptor; bits x to 61 hold the additional
-            sector count.
-            """
+            """Width x of the host offset in a compressed cluster descriptor."""
             if hasattr(self, '_m_num_compressed_offset_bits'):
                 return self._m_num_compressed_offset_bits
 
@@ -824,7 +842,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def num_guest_clusters(self):
-            """Number of guest clusters of the virtual disk (the last may be partial)."""
+            """Number of guest clusters (the last may be partial)."""
             if hasattr(self, '_m_num_guest_clusters'):
                 return self._m_num_guest_clusters
 
@@ -833,7 +851,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def num_l2_entries(self):
-            """Number of entries in one L2 table (one cluster)."""
+            """Number of entries in an L2 table."""
             if hasattr(self, '_m_num_l2_entries'):
                 return self._m_num_l2_entries
 
@@ -842,7 +860,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def num_refcount_block_entries(self):
-            """Number of refcounts in one refcount block (one cluster)."""
+            """Number of refcounts in a refcount block."""
             if hasattr(self, '_m_num_refcount_block_entries'):
                 return self._m_num_refcount_block_entries
 
@@ -851,7 +869,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def num_refcount_table_entries(self):
-            """Number of 8-byte entries in the refcount table."""
+            """Number of refcount table entries."""
             if hasattr(self, '_m_num_refcount_table_entries'):
                 return self._m_num_refcount_table_entries
 
@@ -860,10 +878,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_end_header_extensions(self):
-            """Where the header extension area ends: at the backing file name when
-            there is one (it follows the extensions), else at the end of the
-            first cluster.
-            """
+            """Where the header extensions end."""
             if hasattr(self, '_m_ofs_end_header_extensions'):
                 return self._m_ofs_end_header_extensions
 
@@ -872,9 +887,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_header_extensions(self):
-            """Offset of the first header extension: header_length in version 3,
-            72 (the header's fixed length) in version 2.
-            """
+            """Offset of the first header extension."""
             if hasattr(self, '_m_ofs_header_extensions'):
                 return self._m_ofs_header_extensions
 
@@ -883,7 +896,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount_bits(self):
-            """Width of a refcount block entry in bits (16 in version 2)."""
+            """Width of a refcount in bits."""
             if hasattr(self, '_m_refcount_bits'):
                 return self._m_refcount_bits
 
@@ -892,11 +905,10 @@ class Qcow2(KaitaiStruct):
 
 
     class HeaderExtension(KaitaiStruct):
-        """One header extension: its type, the length of its data, the data, and
-        padding up to the next multiple of 8 bytes.
+        """One header extension, padded to a multiple of 8 bytes.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Header extensions ==="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header-extensions
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.HeaderExtension, self).__init__(_io)
@@ -962,12 +974,10 @@ class Qcow2(KaitaiStruct):
 
 
     class HeaderExtensionArea(KaitaiStruct):
-        """The header extensions, one after the other, up to the end marker (type
-        0) or the end of the area. Extensions of unknown types are kept as raw
-        bytes.
+        """Header extensions up to the end marker or the end of the area.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "=== Header extensions ==="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header-extensions
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.HeaderExtensionArea, self).__init__(_io)
@@ -1001,13 +1011,11 @@ class Qcow2(KaitaiStruct):
 
 
     class HostCluster(KaitaiStruct):
-        """One host cluster and the refcount lookup of the spec's "Host cluster
-        management" section: its refcount table and refcount block indexes,
-        and (lazily) the one refcount table entry and the one refcount that
-        concern it, read in place.
+        """The lookup of one host cluster's refcount: the one refcount table entry
+        and the one refcount, read in place.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Host cluster management =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#host-cluster-management
         """
         def __init__(self, idx, _io, _parent=None, _root=None):
             super(Qcow2.HostCluster, self).__init__(_io)
@@ -1049,7 +1057,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def has_refcount_block(self):
-            """True when a refcount block holds this cluster's refcount."""
+            """A refcount block covers the cluster."""
             if hasattr(self, '_m_has_refcount_block'):
                 return self._m_has_refcount_block
 
@@ -1058,7 +1066,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_host_cluster(self):
-            """Offset of the cluster in the image file."""
+            """Offset of the cluster in the file."""
             if hasattr(self, '_m_ofs_host_cluster'):
                 return self._m_ofs_host_cluster
 
@@ -1067,11 +1075,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount(self):
-            """The cluster's refcount: 0 when free (or when no refcount block
-            covers it), 1 when used once, 2 or more when shared (a write must
-            copy it). Sub-byte refcounts are taken from their byte, bit 0 being
-            its least significant bit.
-            """
+            """The refcount (bit 0 of a byte is its least significant bit)."""
             if hasattr(self, '_m_refcount'):
                 return self._m_refcount
 
@@ -1080,7 +1084,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount_block_index(self):
-            """Index of this cluster's refcount in its refcount block."""
+            """Index of its refcount in the block."""
             if hasattr(self, '_m_refcount_block_index'):
                 return self._m_refcount_block_index
 
@@ -1089,9 +1093,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount_table_entry(self):
-            """The refcount table entry that covers this cluster; absent when the
-            refcount table is too short to reach it.
-            """
+            """Its refcount table entry; absent past the refcount table."""
             if hasattr(self, '_m_refcount_table_entry'):
                 return self._m_refcount_table_entry
 
@@ -1100,14 +1102,16 @@ class Qcow2(KaitaiStruct):
                 io = self._root._io
                 _pos = io.pos()
                 io.seek(self._root.header.ofs_refcount_table + self.refcount_table_index * 8)
-                self._m_refcount_table_entry = Qcow2.RefcountTableEntry(io, self, self._root)
+                self._raw__m_refcount_table_entry = io.read_bytes(8)
+                _io__raw__m_refcount_table_entry = KaitaiStream(BytesIO(self._raw__m_refcount_table_entry))
+                self._m_refcount_table_entry = Qcow2.RefcountTableEntry(_io__raw__m_refcount_table_entry, self, self._root)
                 io.seek(_pos)
 
             return getattr(self, '_m_refcount_table_entry', None)
 
         @property
         def refcount_table_index(self):
-            """Index of the refcount table entry that covers this cluster."""
+            """Index of its refcount table entry."""
             if hasattr(self, '_m_refcount_table_index'):
                 return self._m_refcount_table_index
 
@@ -1116,9 +1120,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount_word(self):
-            """The refcount block entry as read: the refcount itself for widths of
-            8 bits and more, else the byte that holds it.
-            """
+            """The refcount, or for widths under 8 bits the byte that holds it."""
             if hasattr(self, '_m_refcount_word'):
                 return self._m_refcount_word
 
@@ -1155,13 +1157,10 @@ class Qcow2(KaitaiStruct):
 
 
     class IncompatibleFeatures(KaitaiStruct):
-        """The incompatible feature bitmask (u8), bit 63 first. Bits 5 to 63 are
-        reserved; an implementation must fail to open an image in which an
-        unknown bit is set, since it would misread the image, so the parse
-        fails on a set reserved bit.
+        """The incompatible feature bits, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Header ==", bytes 72-79: incompatible_features
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#header
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.IncompatibleFeatures, self).__init__(_io)
@@ -1171,20 +1170,19 @@ class Qcow2(KaitaiStruct):
 
         def _read(self):
             self.reserved_hi = self._io.read_bits_int_be(32)
+            if not self.reserved_hi == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_hi, self._io, u"/types/incompatible_features/seq/0")
             self.reserved_lo = self._io.read_bits_int_be(27)
+            if not self.reserved_lo == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_lo, self._io, u"/types/incompatible_features/seq/1")
             self.has_extended_l2 = self._io.read_bits_int_be(1) != 0
+            _ = self.has_extended_l2
+            if not  (((not (_))) or (self._parent.cluster_bits >= 14)) :
+                raise kaitaistruct.ValidationExprError(self.has_extended_l2, self._io, u"/types/incompatible_features/seq/2")
             self.has_compression_type = self._io.read_bits_int_be(1) != 0
             self.has_external_data_file = self._io.read_bits_int_be(1) != 0
             self.is_corrupt = self._io.read_bits_int_be(1) != 0
             self.is_dirty = self._io.read_bits_int_be(1) != 0
-            self.reserved_rule = self._io.read_bytes(0)
-            _ = self.reserved_rule
-            if not  ((self.reserved_hi == 0) and (self.reserved_lo == 0)) :
-                raise kaitaistruct.ValidationExprError(self.reserved_rule, self._io, u"/types/incompatible_features/seq/7")
-            self.extended_l2_rule = self._io.read_bytes(0)
-            _ = self.extended_l2_rule
-            if not  (((not (self.has_extended_l2))) or (self._parent.cluster_bits >= 14)) :
-                raise kaitaistruct.ValidationExprError(self.extended_l2_rule, self._io, u"/types/incompatible_features/seq/8")
 
 
         def _fetch_instances(self):
@@ -1192,10 +1190,10 @@ class Qcow2(KaitaiStruct):
 
 
     class L1Entry(KaitaiStruct):
-        """One L1 table entry (u8), bit 63 first.
+        """One L1 table entry, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L1 table entry
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.L1Entry, self).__init__(_io)
@@ -1208,11 +1206,10 @@ class Qcow2(KaitaiStruct):
             self.reserved_hi = self._io.read_bits_int_be(7)
             self.ofs_hi = self._io.read_bits_int_be(24)
             self.ofs_lo = self._io.read_bits_int_be(23)
+            _ = self.ofs_lo
+            if not _ % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/l1_entry/seq/3")
             self.reserved_lo = self._io.read_bits_int_be(9)
-            self.alignment_rule = self._io.read_bytes(0)
-            _ = self.alignment_rule
-            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/l1_entry/seq/5")
 
 
         def _fetch_instances(self):
@@ -1225,7 +1222,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def is_allocated(self):
-            """True when the entry points at an L2 table."""
+            """The entry points at an L2 table."""
             if hasattr(self, '_m_is_allocated'):
                 return self._m_is_allocated
 
@@ -1234,7 +1231,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def l2_table(self):
-            """The L2 table this entry points at (lazy; absent when unallocated)."""
+            """The L2 table."""
             if hasattr(self, '_m_l2_table'):
                 return self._m_l2_table
 
@@ -1252,9 +1249,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_l2_table(self):
-            """Offset in the image file of the L2 table; 0 if the L2 table, and
-            every cluster it would describe, is unallocated.
-            """
+            """Offset of the L2 table, 0 if unallocated."""
             if hasattr(self, '_m_ofs_l2_table'):
                 return self._m_ofs_l2_table
 
@@ -1263,23 +1258,23 @@ class Qcow2(KaitaiStruct):
 
 
     class L1Table(KaitaiStruct):
-        """An L1 table: the active one (header.ofs_l1_table) or a snapshot's.
-        Contiguous in the image file.
+        """An L1 table (the active one or a snapshot's).
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Cluster mapping =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
         """
-        def __init__(self, num_entries, _io, _parent=None, _root=None):
+        def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.L1Table, self).__init__(_io)
             self._parent = _parent
             self._root = _root
-            self.num_entries = num_entries
             self._read()
 
         def _read(self):
             self.entries = []
-            for i in range(self.num_entries):
+            i = 0
+            while not self._io.is_eof():
                 self.entries.append(Qcow2.L1Entry(self._io, self, self._root))
+                i += 1
 
 
 
@@ -1292,20 +1287,12 @@ class Qcow2(KaitaiStruct):
 
 
     class L2Entry(KaitaiStruct):
-        """One L2 table entry: 64 bits, bit 63 first, plus (with extended L2
-        entries) a 64-bit subcluster allocation bitmap. Bits 0-61 are a cluster
-        descriptor whose layout depends on bit 62: a standard cluster
-        descriptor (host cluster offset, "reads as zeros" bit) or a compressed
-        cluster descriptor (host offset and additional sector count, split at
-        bit x = 62 - (cluster_bits - 8)). Only the fields of the layout in use
-        are read; the instances give the meaning.
+        """One L2 entry, bit 63 first: a standard or a compressed cluster
+        descriptor (by bit 62), then, with extended L2 entries, the subcluster
+        bitmap.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Cluster mapping ==", L2 table entry
-        
-        
-        .. seealso::
-           QEMU docs/interop/qcow2.txt "== Extended L2 Entries =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.L2Entry, self).__init__(_io)
@@ -1327,6 +1314,9 @@ class Qcow2(KaitaiStruct):
             if (not (self.is_compressed)):
                 pass
                 self.ofs_lo = self._io.read_bits_int_be(23)
+                _ = self.ofs_lo
+                if not _ % (self._root.header.cluster_size // 512) == 0:
+                    raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/l2_entry/seq/4")
 
             if (not (self.is_compressed)):
                 pass
@@ -1339,35 +1329,27 @@ class Qcow2(KaitaiStruct):
             if self.is_compressed:
                 pass
                 self.compressed_hi = self._io.read_bits_int_be(30)
+                _ = self.compressed_hi
+                if not _ % (1 << self._root.header.num_compressed_offset_bits - 32) < 16777216:
+                    raise kaitaistruct.ValidationExprError(self.compressed_hi, self._io, u"/types/l2_entry/seq/7")
 
             if self.is_compressed:
                 pass
                 self.compressed_lo = self._io.read_bits_int_be(32)
 
-            if (not (self.is_compressed)):
-                pass
-                self.alignment_rule = self._io.read_bytes(0)
-                _ = self.alignment_rule
-                if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
-                    raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/l2_entry/seq/9")
-
-            if self.is_compressed:
-                pass
-                self.compressed_offset_rule = self._io.read_bytes(0)
-                _ = self.compressed_offset_rule
-                if not self.compressed_hi % (1 << self._root.header.num_compressed_offset_bits - 32) < 16777216:
-                    raise kaitaistruct.ValidationExprError(self.compressed_offset_rule, self._io, u"/types/l2_entry/seq/10")
-
             if self._root.header.has_extended_l2:
                 pass
                 self.zero_bitmap = self._io.read_u4be()
+                _ = self.zero_bitmap
+                if not  (((not (self.is_compressed))) or (_ == 0)) :
+                    raise kaitaistruct.ValidationExprError(self.zero_bitmap, self._io, u"/types/l2_entry/seq/9")
 
             if self._root.header.has_extended_l2:
                 pass
                 self.alloc_bitmap = self._io.read_u4be()
                 _ = self.alloc_bitmap
-                if not  ((_ & self.zero_bitmap == 0) and ( ((_ == 0) or (self.ofs_host_cluster != 0) or (self.is_copied)) )) :
-                    raise kaitaistruct.ValidationExprError(self.alloc_bitmap, self._io, u"/types/l2_entry/seq/12")
+                if not (_ == 0 if self.is_compressed else  ((_ & self.zero_bitmap == 0) and ( ((_ == 0) or (self.ofs_host_cluster != 0) or (self.is_copied)) )) ):
+                    raise kaitaistruct.ValidationExprError(self.alloc_bitmap, self._io, u"/types/l2_entry/seq/10")
 
 
 
@@ -1394,12 +1376,6 @@ class Qcow2(KaitaiStruct):
             if self.is_compressed:
                 pass
 
-            if (not (self.is_compressed)):
-                pass
-
-            if self.is_compressed:
-                pass
-
             if self._root.header.has_extended_l2:
                 pass
 
@@ -1414,13 +1390,18 @@ class Qcow2(KaitaiStruct):
             if hasattr(self, '_m_data'):
                 pass
 
+            _ = self.subclusters
+            if hasattr(self, '_m_subclusters'):
+                pass
+                for i in range(len(self._m_subclusters)):
+                    pass
+                    self._m_subclusters[i]._fetch_instances()
+
+
 
         @property
         def cluster_type(self):
-            """What the entry describes, classified as QEMU does (see the enum).
-            With extended L2 entries, the subcluster bitmaps refine a
-            `normal` or `unallocated` cluster.
-            """
+            """The cluster's type as QEMU classifies it (without the subcluster bitmap)."""
             if hasattr(self, '_m_cluster_type'):
                 return self._m_cluster_type
 
@@ -1429,8 +1410,10 @@ class Qcow2(KaitaiStruct):
 
         @property
         def compressed_data(self):
-            """Compressed clusters: the compressed bytes as stored (lazy, not
-            decoded; raw deflate or zstd, see header.compression).
+            """The compressed data, not decoded (raw deflate or a zstd frame).
+            
+            .. seealso::
+               Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
             """
             if hasattr(self, '_m_compressed_data'):
                 return self._m_compressed_data
@@ -1440,16 +1423,15 @@ class Qcow2(KaitaiStruct):
                 io = self._root._io
                 _pos = io.pos()
                 io.seek(self.ofs_compressed_data)
-                self._m_compressed_data = io.read_bytes(self.len_compressed_data)
+                self._m_compressed_data = io.read_bytes(self.len_data_in_file)
                 io.seek(_pos)
 
             return getattr(self, '_m_compressed_data', None)
 
         @property
         def data(self):
-            """Standard clusters stored in this file: the host cluster's bytes
-            (lazy; encrypted if the image is). With extended L2 entries only
-            the allocated subclusters hold guest data.
+            """The host cluster's bytes (encrypted if the image is; with extended
+            L2 entries only allocated subclusters hold guest data).
             """
             if hasattr(self, '_m_data'):
                 return self._m_data
@@ -1459,19 +1441,14 @@ class Qcow2(KaitaiStruct):
                 io = self._root._io
                 _pos = io.pos()
                 io.seek(self.ofs_host_cluster)
-                self._m_data = io.read_bytes(self._root.header.cluster_size)
+                self._m_data = io.read_bytes(self.len_data_in_file)
                 io.seek(_pos)
 
             return getattr(self, '_m_data', None)
 
         @property
         def is_allocated(self):
-            """True when the entry has host storage: a compressed cluster, or a
-            standard one with a host cluster offset (offset 0 with bit 63 set
-            is host offset 0 in an external data file). False means the
-            cluster reads from the backing file, or as zeros if there is none
-            or `is_zero` is set.
-            """
+            """The entry has host storage (offset 0 with bit 63 is offset 0 of an external data file)."""
             if hasattr(self, '_m_is_allocated'):
                 return self._m_is_allocated
 
@@ -1480,10 +1457,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def is_zero(self):
-            """True when the whole guest cluster reads as zeros by this entry: the
-            standard descriptor's bit 0, or with extended L2 entries every
-            subcluster's "reads as zeros" bit.
-            """
+            """The whole cluster reads as zeros."""
             if hasattr(self, '_m_is_zero'):
                 return self._m_is_zero
 
@@ -1492,10 +1466,8 @@ class Qcow2(KaitaiStruct):
 
         @property
         def len_compressed_data(self):
-            """Compressed clusters: number of bytes from `ofs_compressed_data` to
-            the end of its last sector, which hold the compressed data
-            (decompression stops when a cluster has been produced, so the tail
-            may belong to the next compressed cluster).
+            """Bytes from the compressed data's offset to the end of its last
+            sector; the data ends within them.
             """
             if hasattr(self, '_m_len_compressed_data'):
                 return self._m_len_compressed_data
@@ -1504,10 +1476,19 @@ class Qcow2(KaitaiStruct):
             return getattr(self, '_m_len_compressed_data', None)
 
         @property
-        def num_additional_sectors(self):
-            """Compressed clusters: number of 512-byte sectors the compressed data
-            uses beyond the sector that holds its first byte (bits x to 61).
+        def len_data_in_file(self):
+            """Bytes of `data` or `compressed_data` the file holds: all of them, or
+            those before its end (QEMU reads zeros past it).
             """
+            if hasattr(self, '_m_len_data_in_file'):
+                return self._m_len_data_in_file
+
+            self._m_len_data_in_file = (0 if self._root._io.size() <= (self.ofs_compressed_data if self.is_compressed else self.ofs_host_cluster) else (self._root._io.size() - (self.ofs_compressed_data if self.is_compressed else self.ofs_host_cluster) if self._root._io.size() - (self.ofs_compressed_data if self.is_compressed else self.ofs_host_cluster) < (self.len_compressed_data if self.is_compressed else self._root.header.cluster_size) else (self.len_compressed_data if self.is_compressed else self._root.header.cluster_size)))
+            return getattr(self, '_m_len_data_in_file', None)
+
+        @property
+        def num_additional_sectors(self):
+            """Number of 512-byte sectors of compressed data after the first."""
             if hasattr(self, '_m_num_additional_sectors'):
                 return self._m_num_additional_sectors
 
@@ -1516,9 +1497,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_compressed_data(self):
-            """Compressed clusters: offset in the image file of the compressed
-            data (bits 0 to x-1), usually not aligned to a cluster or sector.
-            """
+            """Offset of the compressed data."""
             if hasattr(self, '_m_ofs_compressed_data'):
                 return self._m_ofs_compressed_data
 
@@ -1527,22 +1506,49 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_host_cluster(self):
-            """Standard clusters: offset of the host cluster (in the external data
-            file if the image has one); 0 when there is none. Always 0 for a
-            compressed cluster (see `ofs_compressed_data`).
-            """
+            """Offset of the host cluster (in the external data file if any), 0 if none."""
             if hasattr(self, '_m_ofs_host_cluster'):
                 return self._m_ofs_host_cluster
 
             self._m_ofs_host_cluster = (0 if self.is_compressed else self.ofs_hi * 4294967296 + self.ofs_lo * 512)
             return getattr(self, '_m_ofs_host_cluster', None)
 
+        @property
+        def status(self):
+            """How the guest cluster reads, subclusters included: from the host
+            cluster, as zeros, unallocated, compressed, or subclusters that
+            differ (see `subclusters`).
+            """
+            if hasattr(self, '_m_status'):
+                return self._m_status
+
+            self._m_status = KaitaiStream.resolve_enum(Qcow2.ClusterStatus, (3 if self.is_compressed else ((2 if self.cluster_type == Qcow2.ClusterType.normal else (0 if self.cluster_type == Qcow2.ClusterType.unallocated else 1)) if (not (self._root.header.has_extended_l2)) else (2 if self.alloc_bitmap == 4294967295 else (1 if self.zero_bitmap == 4294967295 else (0 if self.alloc_bitmap | self.zero_bitmap == 0 else 4))))))
+            return getattr(self, '_m_status', None)
+
+        @property
+        def subclusters(self):
+            """Extended L2 entries, the status of each subcluster."""
+            if hasattr(self, '_m_subclusters'):
+                return self._m_subclusters
+
+            if  ((self._root.header.has_extended_l2) and ((not (self.is_compressed)))) :
+                pass
+                _pos = self._io.pos()
+                self._io.seek(0)
+                self._m_subclusters = []
+                for i in range(32):
+                    self._m_subclusters.append(Qcow2.Subcluster(i, self._io, self, self._root))
+
+                self._io.seek(_pos)
+
+            return getattr(self, '_m_subclusters', None)
+
 
     class L2Table(KaitaiStruct):
-        """An L2 table, exactly one cluster of header.num_l2_entries entries.
+        """An L2 table, one cluster.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Cluster mapping =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#cluster-mapping
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.L2Table, self).__init__(_io)
@@ -1565,13 +1571,78 @@ class Qcow2(KaitaiStruct):
 
 
 
-    class RefcountBlock(KaitaiStruct):
-        """A refcount block: one cluster of header.num_refcount_block_entries
-        refcounts of header.refcount_bits bits each. 0 means a free cluster, 1
-        a used one, 2 or more a used one that a write must copy (COW).
+    class LuksHeader(KaitaiStruct):
+        """The LUKS version 1 partition header at the start of the encryption
+        header, its key slots labelled; the key material follows it, raw. (The
+        Kaitai format gallery's luks.ksy describes the same header; a copy of
+        this file there could import it instead.)
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount block entry
+           Source - https://gitlab.com/cryptsetup/cryptsetup/-/wikis/LUKS-standard/on-disk-format.pdf
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(Qcow2.LuksHeader, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.magic = self._io.read_bytes(6)
+            if not self.magic == b"\x4C\x55\x4B\x53\xBA\xBE":
+                raise kaitaistruct.ValidationNotEqualError(b"\x4C\x55\x4B\x53\xBA\xBE", self.magic, self._io, u"/types/luks_header/seq/0")
+            self.version = self._io.read_u2be()
+            self.cipher_name = (KaitaiStream.bytes_terminate(self._io.read_bytes(32), 0, False)).decode(u"ASCII")
+            self.cipher_mode = (KaitaiStream.bytes_terminate(self._io.read_bytes(32), 0, False)).decode(u"ASCII")
+            self.hash_spec = (KaitaiStream.bytes_terminate(self._io.read_bytes(32), 0, False)).decode(u"ASCII")
+            self.ofs_payload = self._io.read_u4be()
+            self.len_key = self._io.read_u4be()
+            self.mk_digest = self._io.read_bytes(20)
+            self.mk_digest_salt = self._io.read_bytes(32)
+            self.mk_digest_iterations = self._io.read_u4be()
+            self.uuid = (KaitaiStream.bytes_terminate(self._io.read_bytes(40), 0, False)).decode(u"ASCII")
+            self.key_slots = []
+            for i in range(8):
+                self.key_slots.append(Qcow2.LuksKeySlot(self._io, self, self._root))
+
+
+
+        def _fetch_instances(self):
+            pass
+            for i in range(len(self.key_slots)):
+                pass
+                self.key_slots[i]._fetch_instances()
+
+
+
+    class LuksKeySlot(KaitaiStruct):
+        """One LUKS key slot.
+        
+        .. seealso::
+           Source - https://gitlab.com/cryptsetup/cryptsetup/-/wikis/LUKS-standard/on-disk-format.pdf
+        """
+        def __init__(self, _io, _parent=None, _root=None):
+            super(Qcow2.LuksKeySlot, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self._read()
+
+        def _read(self):
+            self.state = KaitaiStream.resolve_enum(Qcow2.LuksKeySlotState, self._io.read_u4be())
+            self.iterations = self._io.read_u4be()
+            self.salt = self._io.read_bytes(32)
+            self.ofs_key_material = self._io.read_u4be()
+            self.num_stripes = self._io.read_u4be()
+
+
+        def _fetch_instances(self):
+            pass
+
+
+    class RefcountBlock(KaitaiStruct):
+        """A refcount block, one cluster of refcounts.
+        
+        .. seealso::
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#host-cluster-management
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.RefcountBlock, self).__init__(_io)
@@ -1628,10 +1699,10 @@ class Qcow2(KaitaiStruct):
 
 
     class RefcountTable(KaitaiStruct):
-        """The refcount table, pointers to the refcount blocks.
+        """The refcount table.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Host cluster management =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#host-cluster-management
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.RefcountTable, self).__init__(_io)
@@ -1655,10 +1726,10 @@ class Qcow2(KaitaiStruct):
 
 
     class RefcountTableEntry(KaitaiStruct):
-        """One refcount table entry (u8), bit 63 first.
+        """One refcount table entry, bit 63 first.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Host cluster management ==", Refcount table entry
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#host-cluster-management
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.RefcountTableEntry, self).__init__(_io)
@@ -1669,11 +1740,10 @@ class Qcow2(KaitaiStruct):
         def _read(self):
             self.ofs_hi = self._io.read_bits_int_be(32)
             self.ofs_lo = self._io.read_bits_int_be(23)
+            _ = self.ofs_lo
+            if not _ % (self._root.header.cluster_size // 512) == 0:
+                raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/refcount_table_entry/seq/1")
             self.reserved = self._io.read_bits_int_be(9)
-            self.alignment_rule = self._io.read_bytes(0)
-            _ = self.alignment_rule
-            if not self.ofs_lo % (self._root.header.cluster_size // 512) == 0:
-                raise kaitaistruct.ValidationExprError(self.alignment_rule, self._io, u"/types/refcount_table_entry/seq/3")
 
 
         def _fetch_instances(self):
@@ -1686,9 +1756,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def ofs_refcount_block(self):
-            """Offset in the image file of the refcount block; 0 if it is not
-            allocated (every refcount it would hold is 0).
-            """
+            """Offset of the refcount block, 0 if unallocated (refcounts 0)."""
             if hasattr(self, '_m_ofs_refcount_block'):
                 return self._m_ofs_refcount_block
 
@@ -1697,7 +1765,7 @@ class Qcow2(KaitaiStruct):
 
         @property
         def refcount_block(self):
-            """The refcount block (lazy; absent when not allocated)."""
+            """The refcount block."""
             if hasattr(self, '_m_refcount_block'):
                 return self._m_refcount_block
 
@@ -1715,12 +1783,10 @@ class Qcow2(KaitaiStruct):
 
 
     class Snapshot(KaitaiStruct):
-        """One snapshot table entry, of variable length (40 bytes, extra data, ID
-        and name), padded to a multiple of 8 bytes, except the last entry of the
-        table (see `padding`).
+        """One snapshot table entry.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Snapshots =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#snapshots
         """
         def __init__(self, idx, _io, _parent=None, _root=None):
             super(Qcow2.Snapshot, self).__init__(_io)
@@ -1770,20 +1836,22 @@ class Qcow2(KaitaiStruct):
 
         @property
         def l1_table(self):
-            """The snapshot's L1 table (lazy)."""
+            """The snapshot's L1 table."""
             if hasattr(self, '_m_l1_table'):
                 return self._m_l1_table
 
             io = self._root._io
             _pos = io.pos()
             io.seek(self.ofs_l1_table)
-            self._m_l1_table = Qcow2.L1Table(self.num_l1_entries, io, self, self._root)
+            self._raw__m_l1_table = io.read_bytes(self.num_l1_entries * 8)
+            _io__raw__m_l1_table = KaitaiStream(BytesIO(self._raw__m_l1_table))
+            self._m_l1_table = Qcow2.L1Table(_io__raw__m_l1_table, self, self._root)
             io.seek(_pos)
             return getattr(self, '_m_l1_table', None)
 
         @property
         def len_vm_state(self):
-            """Size of the VM state in bytes (the 64-bit field when present)."""
+            """Size of the VM state in bytes."""
             if hasattr(self, '_m_len_vm_state'):
                 return self._m_len_vm_state
 
@@ -1792,12 +1860,10 @@ class Qcow2(KaitaiStruct):
 
 
     class SnapshotExtraData(KaitaiStruct):
-        """The extra data of a snapshot table entry: the fields this version of
-        the spec defines, each present when the extra data is long enough,
-        then any unknown rest (to be ignored).
+        """The extra data of a snapshot, each field present if long enough.
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== Snapshots ==", Snapshot table entry, extra data
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#snapshots
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.SnapshotExtraData, self).__init__(_io)
@@ -1835,12 +1901,10 @@ class Qcow2(KaitaiStruct):
 
 
     class StringExtension(KaitaiStruct):
-        """A header extension that is a single string (backing file format name,
-        external data file name): the extension length is the string length,
-        and the string is not '\0' terminated.
+        """A string extension (backing file format, external data file name).
         
         .. seealso::
-           QEMU docs/interop/qcow2.txt "== String header extensions =="
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#string-header-extensions
         """
         def __init__(self, _io, _parent=None, _root=None):
             super(Qcow2.StringExtension, self).__init__(_io)
@@ -1856,12 +1920,48 @@ class Qcow2(KaitaiStruct):
             pass
 
 
+    class Subcluster(KaitaiStruct):
+        """One subcluster of an extended L2 entry.
+        
+        .. seealso::
+           Source - https://www.qemu.org/docs/master/interop/qcow2.html#extended-l2-entries
+        """
+        def __init__(self, idx, _io, _parent=None, _root=None):
+            super(Qcow2.Subcluster, self).__init__(_io)
+            self._parent = _parent
+            self._root = _root
+            self.idx = idx
+            self._read()
+
+        def _read(self):
+            pass
+
+
+        def _fetch_instances(self):
+            pass
+
+        @property
+        def ofs_host(self):
+            """Host offset of the subcluster (meaningful when allocated)."""
+            if hasattr(self, '_m_ofs_host'):
+                return self._m_ofs_host
+
+            self._m_ofs_host = self._parent.ofs_host_cluster + self.idx * self._root.header.len_subcluster
+            return getattr(self, '_m_ofs_host', None)
+
+        @property
+        def status(self):
+            """Allocated, reads as zeros, or unallocated."""
+            if hasattr(self, '_m_status'):
+                return self._m_status
+
+            self._m_status = KaitaiStream.resolve_enum(Qcow2.SubclusterStatus, (1 if self._parent.alloc_bitmap >> self.idx & 1 == 1 else (2 if self._parent.zero_bitmap >> self.idx & 1 == 1 else 0)))
+            return getattr(self, '_m_status', None)
+
+
     @property
     def backing_file_name(self):
-        """Name of the backing file (not null terminated), usually in the first
-        cluster after the header extensions. Absent when the image has no
-        backing file. Read as UTF-8.
-        """
+        """Name of the backing file (not null terminated)."""
         if hasattr(self, '_m_backing_file_name'):
             return self._m_backing_file_name
 
@@ -1875,61 +1975,22 @@ class Qcow2(KaitaiStruct):
         return getattr(self, '_m_backing_file_name', None)
 
     @property
-    def guest_clusters(self):
-        """Every guest cluster of the virtual disk, in order: item i is guest
-        cluster i (guest offsets i * cluster_size onwards). Each item reads
-        nothing until its `l1_entry` or `l2_entry` is asked for.
-        """
-        if hasattr(self, '_m_guest_clusters'):
-            return self._m_guest_clusters
-
-        _pos = self._io.pos()
-        self._io.seek(0)
-        self._m_guest_clusters = []
-        for i in range(self.header.num_guest_clusters):
-            self._m_guest_clusters.append(Qcow2.GuestCluster(i, self._io, self, self._root))
-
-        self._io.seek(_pos)
-        return getattr(self, '_m_guest_clusters', None)
-
-    @property
-    def host_clusters(self):
-        """Every host cluster of the image file, in order: item i is the cluster
-        at offset i * cluster_size. Each item reads nothing until its
-        `refcount_table_entry` or `refcount` is asked for.
-        """
-        if hasattr(self, '_m_host_clusters'):
-            return self._m_host_clusters
-
-        _pos = self._io.pos()
-        self._io.seek(0)
-        self._m_host_clusters = []
-        for i in range(((self._io.size() + self.header.cluster_size) - 1) // self.header.cluster_size):
-            self._m_host_clusters.append(Qcow2.HostCluster(i, self._io, self, self._root))
-
-        self._io.seek(_pos)
-        return getattr(self, '_m_host_clusters', None)
-
-    @property
     def l1_table(self):
-        """The active L1 table: header.num_l1_entries entries at
-        header.ofs_l1_table. Each allocated entry's `l2_table` instance is the
-        L2 table it points at.
-        """
+        """The active L1 table."""
         if hasattr(self, '_m_l1_table'):
             return self._m_l1_table
 
         _pos = self._io.pos()
         self._io.seek(self.header.ofs_l1_table)
-        self._m_l1_table = Qcow2.L1Table(self.header.num_l1_entries, self._io, self, self._root)
+        self._raw__m_l1_table = self._io.read_bytes(self.header.num_l1_entries * 8)
+        _io__raw__m_l1_table = KaitaiStream(BytesIO(self._raw__m_l1_table))
+        self._m_l1_table = Qcow2.L1Table(_io__raw__m_l1_table, self, self._root)
         self._io.seek(_pos)
         return getattr(self, '_m_l1_table', None)
 
     @property
     def refcount_table(self):
-        """The refcount table: header.num_refcount_table_clusters contiguous
-        clusters of refcount table entries.
-        """
+        """The refcount table."""
         if hasattr(self, '_m_refcount_table'):
             return self._m_refcount_table
 
@@ -1943,9 +2004,7 @@ class Qcow2(KaitaiStruct):
 
     @property
     def snapshots(self):
-        """The snapshot table: header.num_snapshots internal snapshots, each with
-        its own L1 table.
-        """
+        """The snapshot table."""
         if hasattr(self, '_m_snapshots'):
             return self._m_snapshots
 

@@ -6,16 +6,18 @@ parsed once by the generated parser and its entries formatted into one text:
 lines for a person, JSON lines, or the comma-joined objects of a JSON array.
 Clusters are independent (D5: no entry spans two), so a large area that is a
 regular file is cut into runs of :data:`RUN_CLUSTERS` clusters that forked
-worker processes format (:mod:`qjournal.parallel`), each opening the file
-itself; the parent takes the runs in order and stops, the workers with it, at
-the run where replay ends. The text is the serial one byte for byte: the same
-function formats a run in a worker and in this process. Each worker is at
-most one run ahead (its pipe holds it back), so memory does not grow with the
-area; a worker that fails hands its run, and the rest, back to this process.
+worker processes format (:func:`qjournal.parallel.run_ranges`, the twin of
+the check's ranges in :mod:`qjournal.checking`), each opening the file itself;
+the parent takes the runs in order and stops, the workers with it, at the run
+where replay ends. The text is the serial one byte for byte: the same function
+formats a run in a worker and in this process. Each worker is at most one run
+ahead (its pipe holds it back), so memory does not grow with the area; a
+worker that fails hands its run, and the rest, back to this process.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -24,7 +26,7 @@ from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import Entry, HashEntry, RawEntry, decode, json_join
 from qjournal.errors import CorruptJournalError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
-from qjournal.parallel import PARALLEL_MIN_BYTES, can_fork, ordered_map, resolve_jobs
+from qjournal.parallel import plan, run_ranges
 
 __all__ = ["OUTPUTS", "RUN_CLUSTERS", "Marker", "Run", "Walked", "cluster_items", "format_item", "format_items", "runs",
            "walk_clusters"]
@@ -172,48 +174,12 @@ def runs(area: Area, output: str, *, markers: bool = False, progress: Callable[[
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, not {output!r}")
     bounds = [(lo, min(area.num_clusters, lo + RUN_CLUSTERS)) for lo in range(0, area.num_clusters, RUN_CLUSTERS)]
-    n = resolve_jobs(jobs)
-    done = 0  # the runs yielded
-    spec = area.regular_file() if n > 1 and area.len_area >= PARALLEL_MIN_BYTES and can_fork() else None
-    if spec is not None:
-        jobs_args = [((spec, area.area_offset, area.len_area, lo, hi, output, markers),) for lo, hi in bounds]
-        results = ordered_map(_run_worker, jobs_args, n)
-        try:
-            while True:
-                try:
-                    run = next(results)
-                except Exception:  # a worker that could not open the file, or died: this process goes on from here
-                    break
-                done += 1
-                if progress is not None:
-                    progress(bounds[done - 1][1] * LEN_CLUSTER)
-                yield run  # outside the try above: what the caller raises here is the caller's
-                if run.is_last:
-                    return
-        finally:
-            results.close()
-    for lo, hi in bounds[done:]:
-        run = format_run(area, lo, hi, output, markers=markers, progress=progress)
-        yield run
-        if run.is_last:
-            return
 
+    def work(a: Area, start: int, stop: int, p: Callable[[int], None] | None) -> Run:
+        return format_run(a, start, stop, output, markers=markers, progress=p)
 
-class _NotTheSameFile(Exception):
-    """A worker opened another file than the parent's under the same name: the parent formats that run itself."""
-
-
-RunJob = tuple[tuple[str, int, int], int, int, int, int, str, bool]
-"""A worker's job: (the file's path, st_dev, st_ino), area offset, area length, first cluster, stop, output, markers."""
-
-
-def _run_worker(job: RunJob) -> Run:
-    """In a worker process: open the parent's file by path, make sure it is the same file, format a run."""
-    spec, area_offset, len_area, start, stop, output, markers = job
-    area = Area(spec[0], area_offset, len_area)
-    try:
-        if area.regular_file() != spec:
-            raise _NotTheSameFile(spec[0])
-        return format_run(area, start, stop, output, markers=markers)
-    finally:
-        area.close()
+    with contextlib.closing(run_ranges(area, work, bounds, plan(area, jobs), progress)) as formatted:
+        for run in formatted:
+            yield run
+            if run.is_last:
+                return

@@ -334,10 +334,13 @@ _HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageEr
         CorruptImageError, "header", "ofs_refcount_table", "the refcount table offset {actual:#x} is not cluster-aligned"),
     "/types/header/seq/12": (
         CorruptImageError, "header", "ofs_snapshots", "the snapshot table offset {actual:#x} is not cluster-aligned"),
-    "/types/incompatible_features/seq/7": (
+    "/types/header/seq/6": (UnsupportedImageError, "encryption", "crypt_method",
+                            "encrypted (crypt_method {actual} (unknown)): its clusters hold ciphertext, "
+                            "whose hashes say nothing of the guest's data"),
+    **dict.fromkeys(("/types/incompatible_features/seq/0", "/types/incompatible_features/seq/1"), (
         UnsupportedImageError, "unknown_incompatible_feature", "incompatible_features",
-        "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread"),
-    "/types/incompatible_features/seq/8": (
+        "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread")),
+    "/types/incompatible_features/seq/2": (
         UnsupportedImageError, "extended_l2", "incompatible_features",
         "extended L2 entries with clusters under 16 KiB, which the spec forbids"),
     "/types/header/seq/16": (CorruptImageError, "header", "refcount_order", "refcount_order {actual}: at most 6"),

@@ -1,31 +1,55 @@
-"""Worker processes for large areas: how many, how they start, results in order.
+"""Worker processes for large areas: how many, how they start, results in order, and the range runner.
 
 Strategy: journal clusters are independent (D5: no entry spans two), so a
 check or a dump of a large area splits it into ranges of clusters, each read
 by a worker process that opens the file itself; the parent merges the ranges'
-results in order (:mod:`qjournal.reader`, :mod:`qjournal.dumping`). This module knows nothing
-of the format: it resolves ``jobs``, picks a start method that is safe in the
-calling process, and maps a function over arguments with the results in order,
-stopping the workers once the caller has what it needs. Workers are forked
-(:func:`can_fork`) with :func:`os.fork`, each with a pipe back to the parent;
-any failure to start or run them is the caller's cue to do the work serially.
+results in order (:mod:`qjournal.checking`, :mod:`qjournal.dumping`). This
+module knows nothing of the format but that an area is a row of clusters:
+:func:`plan` is the one gate (enough jobs, a large enough area, a regular file
+opened by path, a process that may fork), :func:`run_ranges` the one runner
+(each worker opens the file by path and checks it is the parent's before it
+works; the first failure hands its range, and the rest, back to this process,
+and says why in the ``qjournal.parallel`` log, which ``--debug`` shows), and
+:func:`ordered_map` maps a function over arguments in forked workers with the
+results in order, stopping them once the caller has what it needs. Workers
+are forked (:func:`can_fork`) with :func:`os.fork`, each with a pipe back to
+the parent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import struct
 import threading
+import traceback
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
-from qjournal.errors import JournalArgumentError
+from qjournal.area import Area
+from qjournal.errors import JournalArgumentError, JournalError
+from qjournal.format import LEN_CLUSTER
 
-__all__ = ["PARALLEL_MIN_BYTES", "WorkerDied", "can_fork", "default_jobs", "ordered_map", "resolve_jobs"]
+__all__ = [
+    "PARALLEL_MIN_BYTES",
+    "NotTheSameFile",
+    "RangeJob",
+    "WorkerDied",
+    "Workers",
+    "can_fork",
+    "default_jobs",
+    "ordered_map",
+    "plan",
+    "resolve_jobs",
+    "run_ranges",
+]
+
+log = logging.getLogger(__name__)
+"""Why a run fell back to this process (``qjournal --debug`` prints it)."""
 
 T = TypeVar("T")
 
@@ -132,7 +156,8 @@ def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> N
             for a in jobs:
                 try:
                     item: tuple[bool, Any] = (True, fn(*a))
-                except Exception as exc:  # sent to the parent, raised there in turn
+                except Exception as exc:  # sent to the parent, raised there in turn, with where it came from
+                    exc.add_note("in a worker process:\n" + "".join(traceback.format_tb(exc.__traceback__)).rstrip())
                     item = (False, exc)
                 try:
                     data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
@@ -165,3 +190,109 @@ def _read_exactly(fd: int, n: int) -> bytes:
 
 class WorkerDied(RuntimeError):
     """A worker process exited (killed, out of memory) before sending a result: the caller works serially."""
+
+
+# -- the range runner -------------------------------------------------------------
+
+
+FileSpec = tuple[str, int, int]
+"""A file as :meth:`qjournal.area.Area.regular_file` names it: (path, st_dev, st_ino)."""
+
+Progress = Callable[[int], None]
+
+
+class Workers(NamedTuple):
+    """What :func:`plan` decided: the file the workers open, and how many workers."""
+
+    spec: FileSpec
+    num_workers: int
+
+
+def plan(area: Area, jobs: object) -> Workers | None:
+    """The worker gate: workers for ``area``, or None when it is to be done in this process.
+
+    Workers when ``jobs`` (:func:`resolve_jobs`; checked even when no worker
+    would run) is more than 1, the area at least :data:`PARALLEL_MIN_BYTES`,
+    the process one that may fork (:func:`can_fork`) and the area a regular
+    file opened by path (a buffer or a caller's file object cannot be opened
+    again by another process).
+    """
+    n = resolve_jobs(jobs)
+    if n < 2 or area.len_area < PARALLEL_MIN_BYTES or not can_fork():
+        return None
+    spec = area.regular_file()
+    return None if spec is None else Workers(spec, n)
+
+
+class NotTheSameFile(Exception):
+    """A worker could not open the parent's file by its path, or opened another file now under that name."""
+
+
+class RangeJob(NamedTuple):
+    """One range of clusters for a worker: the function, the file, the area in it, the clusters [start, stop)."""
+
+    work: Callable[[Area, int, int, Progress | None], Any]
+    spec: FileSpec
+    area_offset: int
+    len_area: int
+    start: int
+    stop: int
+
+
+def run_range(job: RangeJob) -> Any:
+    """In a worker process: open the parent's file by path, make sure it is the same file, do the range's work."""
+    path = job.spec[0]
+    try:
+        area = Area(path, job.area_offset, job.len_area)
+    except JournalError as exc:
+        raise NotTheSameFile(f"a worker cannot open {path}: {exc.message()}") from None
+    try:
+        if area.regular_file() != job.spec:
+            raise NotTheSameFile(f"{path} is no longer the file this process opened")
+        return job.work(area, job.start, job.stop, None)
+    finally:
+        area.close()
+
+
+def run_ranges(
+    area: Area,
+    work: Callable[[Area, int, int, Progress | None], T],
+    bounds: Sequence[tuple[int, int]],
+    workers: Workers | None,
+    progress: Progress | None = None,
+) -> Generator[T, None, None]:
+    """``work(area, start, stop, progress)`` for each range of clusters of ``bounds``, yielded in order.
+
+    With ``workers`` (:func:`plan`), forked workers do the ranges, each on
+    the area opened again by path (:func:`run_range`), and ``progress`` is
+    called with the end of each range they deliver; without, or from the first
+    range a worker fails (it could not open the same file, it died, it
+    raised), this process does that range and the rest itself, passing
+    ``progress`` to ``work``: the results are the same, and an error is raised
+    here the way this process meets it. Why a run fell back is logged to
+    ``qjournal.parallel`` at DEBUG, an unexpected exception with its traceback
+    (the worker's included). Closing the generator stops the workers.
+    """
+    done = 0
+    if workers is not None:
+        jobs = [(RangeJob(work, workers.spec, area.area_offset, area.len_area, lo, hi),) for lo, hi in bounds]
+        results = ordered_map(run_range, jobs, workers.num_workers)
+        try:
+            while done < len(bounds):
+                try:
+                    result = next(results)
+                except (NotTheSameFile, WorkerDied, JournalError, OSError) as exc:
+                    log.debug("%s: this process goes on from cluster %d", exc, bounds[done][0])
+                    break
+                except Exception:  # a bug in a worker, a result that does not pickle: not hidden, but not fatal either
+                    log.debug("a worker failed unexpectedly: this process goes on from cluster %d", bounds[done][0],
+                              exc_info=True)
+                    break
+                done += 1
+                if progress is not None:
+                    progress(bounds[done - 1][1] * LEN_CLUSTER)
+                yield result  # outside the try above: what the caller raises here is the caller's
+        finally:
+            results.close()
+    for lo, hi in bounds[done:]:
+        yield work(area, lo, hi, progress)

@@ -59,7 +59,7 @@ class _MarkingStream(KaitaiStream):  # type: ignore[misc] # kaitaistruct is unty
         return bytes(super().read_bytes(n))
 
 
-class _MarkedHeader(Qcow2.Header):  # type: ignore[misc]
+class _MarkedHeader(Qcow2.Header):
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         io = self.__dict__.get("_io")

@@ -28,7 +28,7 @@ UNSUPPORTED = {
 }
 """The images of qemu_images.TEST_IMAGES that qjournal.image refuses, and the feature it names."""
 
-SUBCLUSTERED = ("extended_l2_c64k", "extended_l2_c16k")
+SUBCLUSTERED = ("extended_l2_c64k", "extended_l2_c16k", "extended_l2_eof_c64k")
 """The images of qemu_images.TEST_IMAGES with extended L2 entries: opened, read by subcluster (qjournal.guest);
 their partly allocated clusters are refused by the cluster-level walks of qjournal.image."""
 

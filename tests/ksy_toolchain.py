@@ -56,7 +56,7 @@ def run_node(args: list[str], *, input: str | None = None, check: bool = True,
              timeout: float = 120) -> subprocess.CompletedProcess:
     node = require_node()
     proc = subprocess.run(
-        [node, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout,
+        [node, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout, check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(

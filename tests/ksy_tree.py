@@ -18,6 +18,13 @@ Command line (one JSON line per file, like dump_tree.mjs):
 dump_tree.mjs does: for lazy instances too large to dump (the L2 tables of an
 image with 2 MiB clusters, say).
 
+--each TYPE=COUNT also dumps, beside the tree, objects of a parameterised
+type that no field creates (qcow2's lookups guest_cluster and host_cluster):
+one per index 0 to COUNT - 1, each made on the root's stream with the root as
+parent and root, under "each": {TYPE: [...]}. COUNT is a dotted path from the
+root (header.num_guest_clusters), or A/B for A divided by B rounded up
+(_io.size/header.cluster_size).
+
 The parser is imported as ``qjournal.generated.<meta id>`` when the package
 import works, else loaded from generated/<meta id>.py by path.
 The .ksy is parsed by js-yaml with CORE_SCHEMA through node (as the Web IDE
@@ -128,11 +135,24 @@ class Dumper:
     type, except the instances named in ``skip`` ("type.instance", e.g.
     "l1_entry.l2_table"), which are not evaluated."""
 
-    def __init__(self, ksy: dict, root_cls: type, skip: frozenset[str] | set[str] = frozenset()) -> None:
+    def __init__(self, ksy: dict, root_cls: type, skip: frozenset[str] | set[str] = frozenset(),
+                 each: dict[str, str] | None = None) -> None:
         self.ksy = ksy
         self.root_cls = root_cls
         self.types = collect_types(ksy)
         self.skip = frozenset(skip)
+        self.each = dict(each or {})
+
+    @staticmethod
+    def count(root: KaitaiStruct, expr: str) -> int:
+        """An --each COUNT: a dotted path from the root, or A/B (rounded up)."""
+        def path(p: str) -> int:
+            v: Any = root
+            for part in p.split("."):
+                v = v.size() if part == "size" and isinstance(v, KaitaiStream) else getattr(v, part)
+            return int(v)
+        a, _, b = expr.partition("/")
+        return -(-path(a) // path(b)) if b else path(a)
 
     def value(self, v: Any, attr: dict | None = None) -> Any:
         if v is None or v is _MISSING:
@@ -186,7 +206,13 @@ class Dumper:
             obj = self.root_cls(root_io)
         except Exception as err:
             return {"ok": False, "error": self.error(err, root_io)}
-        return {"ok": True, "tree": self.struct(obj)}
+        out = {"ok": True, "tree": self.struct(obj)}
+        if self.each:
+            out["each"] = {}
+            for name, expr in self.each.items():
+                cls = getattr(self.root_cls, upper_camel(name))
+                out["each"][name] = [self.struct(cls(i, obj._io, obj, obj)) for i in range(self.count(obj, expr))]
+        return out
 
     def error(self, err: BaseException, root_io: KaitaiStream) -> dict:
         kind = error_kind(err)
@@ -208,29 +234,34 @@ class Dumper:
         return out
 
 
-def make_dumper(ksy: dict | None = None, skip: frozenset[str] | set[str] = frozenset()) -> tuple[Dumper, str]:
+def make_dumper(ksy: dict | None = None, skip: frozenset[str] | set[str] = frozenset(),
+                each: dict[str, str] | None = None) -> tuple[Dumper, str]:
     """A Dumper over the generated Python parser of ``ksy`` (the journal's by
     default), and the parser's origin."""
     ksy = load_ksy() if ksy is None else ksy
     module, origin = load_parser_module(ksy["meta"]["id"])
     root_cls = getattr(module, upper_camel(ksy["meta"]["id"]))
-    return Dumper(ksy, root_cls, skip), origin
+    return Dumper(ksy, root_cls, skip, each), origin
 
 
 def main(argv: list[str]) -> int:
-    ksy_path, skip, files = KSY, set(), []
+    ksy_path, skip, each, files = KSY, set(), {}, []
     args = iter(argv)
     for arg in args:
         if arg == "--ksy":
             ksy_path = Path(next(args))
         elif arg == "--skip":
             skip.add(next(args))
+        elif arg == "--each":
+            name, _, expr = next(args).partition("=")
+            each[name] = expr
         else:
             files.append(arg)
     if not files:
-        print("usage: python tests/ksy_tree.py [--ksy KSY] [--skip TYPE.INSTANCE]... FILE...", file=sys.stderr)
+        print("usage: python tests/ksy_tree.py [--ksy KSY] [--skip TYPE.INSTANCE]... [--each TYPE=COUNT]... FILE...",
+              file=sys.stderr)
         return 2
-    dumper, _ = make_dumper(load_ksy(ksy_path), skip)
+    dumper, _ = make_dumper(load_ksy(ksy_path), skip, each)
     for path in files:
         data = Path(path).read_bytes()
         print(json.dumps({"path": path, "result": dumper.dump(data)}, separators=(",", ":")))

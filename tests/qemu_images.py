@@ -25,6 +25,7 @@ order:
 step                                 QEMU command
 ===================================  =============================================
 ``Write(offset, length, pattern)``   ``qemu-io -f qcow2 -c 'write -P <pattern> <offset> <length>'``
+                                     (``compressed=True``: ``write -c -P ...``)
 ``Zero(offset, length)``             ``qemu-io -f qcow2 -c 'write -z <offset> <length>'``
 ``Discard(offset, length)``          ``qemu-io -f qcow2 -c 'discard <offset> <length>'`` (frees
                                      the host clusters)
@@ -60,9 +61,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Union
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -138,13 +139,17 @@ def run_qemu(args: list[str], *, cwd: Path | None = None, check: bool = True,
 
 @dataclass(frozen=True)
 class Write:
-    """Guest write of ``length`` bytes of the byte ``pattern`` at ``offset``."""
+    """Guest write of ``length`` bytes of the byte ``pattern`` at ``offset``;
+    ``compressed``: QEMU stores each cluster compressed (``write -c``, whole
+    clusters only), writing only the compressed bytes, so the last such
+    cluster of a file usually ends inside a sector."""
     offset: int
     length: int
     pattern: int
+    compressed: bool = False
 
     def qemu_io_command(self) -> str:
-        return f"write -P {self.pattern} {self.offset} {self.length}"
+        return f"write{' -c' * self.compressed} -P {self.pattern} {self.offset} {self.length}"
 
 
 @dataclass(frozen=True)
@@ -187,7 +192,7 @@ class Compress:
     far becomes a compressed cluster."""
 
 
-Step = Union[Write, Zero, Discard, Snapshot, Bitmap, Compress]
+Step = Write | Zero | Discard | Snapshot | Bitmap | Compress
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ class ImageSpec:
     compat: str = "1.1"
     size: int = 1 * MiB
     steps: tuple[Step, ...] = ()
-    backing: "ImageSpec | None" = None
+    backing: ImageSpec | None = None
     options: tuple[tuple[str, str], ...] = ()
     luks_passphrase: str | None = None
     doc: str = field(default="", compare=False)
@@ -232,7 +237,7 @@ class ImageSpec:
     def snapshots(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.steps if isinstance(s, Snapshot))
 
-    def chain(self) -> list["ImageSpec"]:
+    def chain(self) -> list[ImageSpec]:
         """This spec, then its backing spec, and so on."""
         out, spec = [], self
         while spec is not None:
@@ -310,7 +315,7 @@ class Image:
             run_qemu([*args, *self.open_args(), "-O", "raw", str(out)], cwd=self.directory)
             return out.read_bytes()
 
-    def chain(self) -> list["Image"]:
+    def chain(self) -> list[Image]:
         """This image, then its backing image, and so on (what map's depth counts)."""
         return [Image(self.directory / spec.file_name, spec) for spec in self.spec.chain()]
 
@@ -540,7 +545,32 @@ TEST_IMAGES: tuple[ImageSpec, ...] = (
     ImageSpec("refcount4_c4k", cluster_size=4 * KiB, size=256 * KiB, options=(("refcount_bits", "4"),),
               steps=(Write(0, 12 * KiB, 0xC4), Snapshot("s"), Write(4 * KiB, 4 * KiB, 0xC5)),
               doc="4-bit refcounts: 2 where the snapshot shares a cluster, 1 next to them where a write copied one"),
+    ImageSpec("compressed_eof_c4k", cluster_size=4 * KiB, size=256 * KiB,
+              steps=(Write(0, 8 * KiB, 0xD1), Write(16 * KiB, 8 * KiB, 0xD2, compressed=True)),
+              doc="compressed clusters written by the guest (write -c) last: the file ends inside a sector"),
+    ImageSpec("compressed_eof_c64k_zstd", cluster_size=64 * KiB, size=1 * MiB,
+              options=(("compression_type", "zstd"),),
+              steps=(Write(0, 64 * KiB, 0xD3), Write(128 * KiB, 128 * KiB, 0xD4, compressed=True)),
+              doc="zstd clusters written by write -c last: the file ends inside a sector"),
+    ImageSpec("compressed_eof_c2m", cluster_size=2 * MiB, size=4 * MiB,
+              steps=(Write(2 * MiB, 2 * MiB, 0xD5, compressed=True),),
+              doc="a compressed 2 MiB cluster written by write -c last"),
+    ImageSpec("compressed_eof_c2m_zstd", cluster_size=2 * MiB, size=4 * MiB,
+              options=(("compression_type", "zstd"),),
+              steps=(Write(0, 2 * MiB, 0xD6, compressed=True),),
+              doc="a zstd 2 MiB cluster written by write -c last"),
+    ImageSpec("extended_l2_eof_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("extended_l2", "on"),),
+              steps=(Write(0, 64 * KiB, 0xD7, compressed=True), Write(128 * KiB, 6 * KiB, 0xD8)),
+              doc="extended L2 entries: a compressed cluster, then a last data cluster of which only "
+                  "3 subclusters (6 KiB) are written: the file ends 6 KiB into it"),
     ImageSpec("refcount64_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("refcount_bits", "64"),),
               steps=(Write(0, 64 * KiB, 0xC6), Snapshot("s")),
               doc="64-bit refcounts"),
 )
+
+
+LARGE_DISK = ImageSpec("large_disk_c512", cluster_size=512, size=1024 * MiB,
+                       doc="1 GiB with 512-byte clusters, nothing written: 2,097,152 guest clusters, as many as "
+                           "a 128 GiB disk with 64 KiB clusters, in a file of a few hundred KiB")
+"""The image the 'every root-level node opens at once' tests open (not in TEST_IMAGES: nothing to compare)."""
+

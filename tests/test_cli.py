@@ -622,11 +622,33 @@ def test_help_subprocess() -> None:
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {"info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify", "analyze"}
+    assert {"info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify"} <= set(commands)
     for command in commands:
         code, out, _ = call(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: qjournal {command}"), command
         assert "--debug" in out
+
+
+def test_every_command_module_is_in_the_table_once() -> None:
+    """A command is a module's ``Command`` plus one line in ``parser.COMMANDS``: a module whose command is not in
+    the table (or is twice) is caught here, and each help lists that command's own exit codes, then 130."""
+    import importlib
+    import pkgutil
+
+    from qjournal.cli import parser
+    from qjournal.cli.base import Command
+
+    defined = []
+    for info in pkgutil.iter_modules(cli.__path__):
+        module = importlib.import_module(f"qjournal.cli.{info.name}")
+        defined += [v for v in vars(module).values() if isinstance(v, Command) and v.run.__module__ == module.__name__]
+    names = [c.name for c in parser.COMMANDS]
+    assert len(names) == len(set(names)) and sorted(names) == sorted(c.name for c in defined)
+    for command in parser.COMMANDS:
+        codes = [code for code, _ in command.codes]
+        assert codes == sorted(set(codes)) and 130 not in codes, command.name
+        epilog = parser.exit_codes(command.codes)
+        assert [int(line.split()[0]) for line in epilog.splitlines()[1:]] == [*codes, 130]
 
 
 # -- progress bar ----------------------------------------------------------------

@@ -39,17 +39,17 @@ FORMS = [(output, markers) for output in dumping.OUTPUTS for markers in (False, 
 @pytest.fixture
 def tiny_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every area is dumped by workers, one cluster per run."""
-    monkeypatch.setattr(dumping, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(dumping, "RUN_CLUSTERS", 1)
 
 
 class Spy:
-    """Wraps ``dumping.ordered_map``: counts the runs the workers delivered (so a fallback is seen)."""
+    """Wraps ``parallel.ordered_map``: counts the runs the workers delivered (so a fallback is seen)."""
 
     def __init__(self, mp: pytest.MonkeyPatch, *, in_process: bool = False) -> None:
         self.delivered = 0
         self.calls = 0
-        real = dumping.ordered_map
+        real = parallel.ordered_map
 
         def spy(fn: Any, args: Any, jobs: int) -> Iterator[Any]:
             self.calls += 1
@@ -61,7 +61,7 @@ class Spy:
             finally:
                 source.close()
 
-        mp.setattr(dumping, "ordered_map", spy)
+        mp.setattr(parallel, "ordered_map", spy)
 
 
 def error_key(exc: BaseException | None) -> tuple[Any, ...] | None:
@@ -108,7 +108,7 @@ def test_golden_and_regression_vectors_through_forked_workers(vector: Path, tmp_
 def assert_fuzz_input_same(data: bytes, tmp_path_factory: pytest.TempPathFactory, **kw: Any) -> None:
     """One fuzz input as a file, dumped one cluster per run by 1, 2 and 3 jobs (:func:`assert_same`)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(dumping, "PARALLEL_MIN_BYTES", 0)
+        mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
         mp.setattr(dumping, "RUN_CLUSTERS", 1)
         path = tmp_path_factory.mktemp("fuzz") / "j.bin"
         path.write_bytes(data)
@@ -175,14 +175,14 @@ def test_a_file_replaced_under_its_name_is_dumped_by_this_process(tmp_path: Path
 def test_a_worker_that_dies_hands_the_rest_back(tmp_path: Path, tiny_runs: None, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "j.bin"
     path.write_bytes(test_fuzz.build_journal(8, 10, 0.97))
-    real = dumping._run_worker
+    real = parallel.run_range
 
-    def fragile(job: dumping.RunJob) -> dumping.Run:
-        if job[3] >= 4:
+    def fragile(job: parallel.RangeJob) -> dumping.Run:
+        if job.start >= 4:
             os._exit(3)  # killed in the middle of its work: no result down the pipe
-        return real(job)
+        return real(job)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(dumping, "_run_worker", fragile)
+    monkeypatch.setattr(parallel, "run_range", fragile)
     spy = Spy(monkeypatch)
     with qjournal.read(path) as r:
         want = list(dumping.runs(r.area, "jsonl", jobs=1))
@@ -208,7 +208,7 @@ def test_buffers_file_objects_and_one_job_stay_in_this_process(tmp_path: Path, t
     def refuse(*a: object) -> None:
         raise AssertionError("no worker for this source")
 
-    monkeypatch.setattr(dumping, "ordered_map", refuse)
+    monkeypatch.setattr(parallel, "ordered_map", refuse)
     data = test_fuzz.build_journal(3, 4, 0.8)
     path = tmp_path / "j.bin"
     path.write_bytes(data)
@@ -223,7 +223,7 @@ def test_below_the_threshold_the_dump_stays_in_this_process(tmp_path: Path, monk
     def refuse(*a: object) -> None:
         raise AssertionError("forked for a small area")
 
-    monkeypatch.setattr(dumping, "ordered_map", refuse)
+    monkeypatch.setattr(parallel, "ordered_map", refuse)
     path = tmp_path / "j.bin"
     path.write_bytes(test_fuzz.build_journal(4, 8, 0.8))
     with qjournal.read(path) as r:

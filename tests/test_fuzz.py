@@ -51,6 +51,8 @@ from hypothesis import strategies as st
 
 import qjournal
 from qjournal import CorruptJournalError, HashEntry, JournalError, RawEntry
+from qjournal.errors import NotAJournalError
+from qjournal.magic import LEN_SNIFF, identify
 
 HERE = Path(__file__).resolve().parent
 VECTORS = HERE / "vectors"
@@ -82,6 +84,16 @@ class Model:
     state: dict[str, Any] | None = None
     headers: list[int] = field(default_factory=list)
     """Offsets of every entry header a check visits (regular, END, NONE): mutation targets."""
+    is_image: bool = False
+    """A disk image by D26 (an image's magic, and a first cluster that is no journal cluster): no journal is read."""
+
+
+def model_is_image(data: bytes | bytearray) -> bool:
+    """D26: the data starts with a disk image's magic and its first cluster (padded with 0xFF) does not replay cleanly."""
+    if identify(bytes(data[:LEN_SNIFF])) is None:
+        return False
+    first = bytes(data[:CLUSTER]).ljust(CLUSTER, b"\xff")
+    return bool(model_scan(first).corruptions)
 
 
 def _first_not_ff(data: bytes | bytearray, start: int, stop: int) -> int | None:
@@ -242,9 +254,13 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 def examine_reader(data: bytes) -> Model:
     """Replay, check and state over ``data`` in memory; compare with each other and the model."""
     model = model_scan(data)
+    model.is_image = model_is_image(data)
     buf = bytearray(data)
     try:
         reader = qjournal.read(buf)
+    except NotAJournalError:
+        assert model.is_image and bytes(buf) == data
+        return model
     except CorruptJournalError as exc:
         assert (exc.rule, exc.offset) == ("area_length", 0) and model.corruptions == [("area_length", 0)]
         assert bytes(buf) == data
@@ -297,6 +313,15 @@ def examine_file(data: bytes, tmp: Path, model: Model) -> None:
     os.utime(path, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
     before = path.stat()
     try:
+        if model.is_image:
+            with pytest.raises(NotAJournalError):
+                qjournal.read(path)
+            for argv in (["check", str(path)], ["info", str(path)], ["dump", str(path)]):
+                code, out, err = run_cli(argv)
+                assert code == 1 and "not a journal" in err, (argv, code, err)
+            assert path.read_bytes() == data and path.stat().st_mtime_ns == before.st_mtime_ns
+            examine_append(data, model, path)
+            return
         try:
             with qjournal.read(path) as reader:
                 got = []
@@ -404,6 +429,11 @@ def examine_append(data: bytes, model: Model, source: Any = None) -> None:
     if writer is None:
         return
     buf = bytearray(data) if source is None else source
+    if model.is_image:
+        with pytest.raises(NotAJournalError):
+            writer.open_for_append(buf)
+        assert _content(buf) == data, "a refused open for append changed the image"
+        return
     leftovers = None if model.corruptions or model.state is None else model_leftovers(data, model.state["ofs_tail"])
     try:
         w = writer.open_for_append(buf)

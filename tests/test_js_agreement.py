@@ -20,7 +20,9 @@ formats/qcow2.ksy gets the same comparison (the tests named test_qcow2_*, at
 the end) on real images made by QEMU (tests/qemu_images.py, TEST_IMAGES), the
 Web IDE samples formats/samples/*.qcow2, and the broken images of
 tests/test_qcow2_ksy.py, lazy instances included: the L1 and L2 tables, the
-per-guest-cluster and per-host-cluster lookups, snapshots, refcounts, bitmaps.
+lookups of every guest and host cluster (made by both dumpers with --each),
+snapshots, refcounts, bitmaps, the LUKS header, and the cluster data that the
+end of the file cuts short.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import importlib.util
 import json
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -294,7 +297,7 @@ def js_dumps(parser: Path, paths: dict[str, Path], *extra: str, ksy: Path = tc.K
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths.values()], (
         "dump_tree.mjs did not answer once per input, in order")
-    return {input_id: line["result"] for input_id, line in zip(paths, lines)}
+    return {input_id: line["result"] for input_id, line in zip(paths, lines, strict=True)}
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +327,7 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, list):
         if len(a) != len(b):
             return [f"{path}: python has {len(a)} items, js {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}/{i}")]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=False)) for d in differences(x, y, f"{path}/{i}")]
     if a != b:
         note = ""
         if isinstance(a, int) and abs(a) > 2**53:
@@ -458,17 +461,16 @@ QCOW2_KSY = tc.FORMATS / "qcow2.ksy"
 # - host_cluster.refcount_table_entry: likewise the refcount table's own
 #   entry, with its whole refcount block (each host cluster's refcount_word and
 #   refcount, read through it, are dumped);
-# - full_disk_encryption_header_pointer.encryption_header: a LUKS header and
-#   its key material, 2 MB of raw bytes (tests/test_qcow2_ksy.py checks it).
 # From 64 KiB clusters up, also the whole L2 tables (8192 to 262144 entries)
 # and the whole refcount table: the images with 512-byte to 16 KiB clusters
 # compare those types in full, and every guest cluster's L2 entry and every
-# host cluster's refcount are still dumped (guest_clusters, host_clusters).
+# host cluster's refcount are still dumped (QCOW2_EACH).
 # With 2 MiB clusters, also the 2 MiB of data of each cluster.
-QCOW2_SKIP = ("guest_cluster.l1_entry", "host_cluster.refcount_table_entry",
-              "full_disk_encryption_header_pointer.encryption_header")
+QCOW2_SKIP = ("guest_cluster.l1_entry", "host_cluster.refcount_table_entry")
 QCOW2_SKIP_64K = ("l1_entry.l2_table", "qcow2.refcount_table")
 QCOW2_SKIP_2M = ("l2_entry.data",)
+QCOW2_EACH = {"guest_cluster": "header.num_guest_clusters", "host_cluster": "_io.size/header.cluster_size"}
+"""The lookups both dumpers make for every guest cluster and every host cluster of an image (--each)."""
 
 
 def qcow2_skip(cluster_size: int) -> tuple[str, ...]:
@@ -525,14 +527,15 @@ def qcow2_inputs(qemu_test_images, tmp_path_factory) -> dict[str, tuple[Path, tu
     return out
 
 
-def qcow2_js_dumps(parser: Path, inputs: dict[str, tuple[Path, tuple[str, ...]]], *extra: str) -> dict[str, dict]:
+def qcow2_js_dumps(parser: Path, inputs: dict[str, tuple[Path, tuple[str, ...]]], *extra: str,
+                   each: dict[str, str] = QCOW2_EACH) -> dict[str, dict]:
     """input id -> JavaScript result: one node process per set of skipped instances."""
     groups: dict[tuple[str, ...], dict[str, Path]] = {}
     for input_id, (path, skip) in inputs.items():
         groups.setdefault(skip, {})[input_id] = path
     out: dict[str, dict] = {}
     for skip, paths in groups.items():
-        args = [a for s in skip for a in ("--skip", s)]
+        args = [a for s in skip for a in ("--skip", s)] + [a for t, n in each.items() for a in ("--each", f"{t}={n}")]
         out.update(js_dumps(parser, paths, *args, *extra, ksy=QCOW2_KSY))
     return out
 
@@ -543,7 +546,7 @@ def qcow2_dumps(qcow2_js_parser, qcow2_ksy, qcow2_inputs) -> dict[str, tuple[dic
     js = qcow2_js_dumps(qcow2_js_parser, qcow2_inputs)
     out = {}
     for input_id, (path, skip) in qcow2_inputs.items():
-        dumper, _ = ksy_tree.make_dumper(qcow2_ksy, set(skip))
+        dumper, _ = ksy_tree.make_dumper(qcow2_ksy, set(skip), QCOW2_EACH)
         out[input_id] = (json.loads(json.dumps(dumper.dump(path.read_bytes()))), js[input_id])
     return out
 
@@ -572,7 +575,8 @@ def test_qcow2_python_and_javascript_trees_agree(input_id, qcow2_dumps):
 
 def test_qcow2_inputs_parse_as_their_kind_says(qcow2_dumps):
     """Images and samples parse; broken images fail where test_qcow2_ksy says
-    (at the header, or in the lazy L1/L2 entry of guest cluster 0)."""
+    (at the header, or in the lazy L1/L2 entry of guest cluster 0, or the
+    refcount table entry of host cluster 0)."""
     for input_id, (py, js) in qcow2_dumps.items():
         kind, name = input_id.split(":", 1)
         if kind in ("image", "sample"):
@@ -582,11 +586,11 @@ def test_qcow2_inputs_parse_as_their_kind_says(qcow2_dumps):
         if lazy is None:
             assert not py["ok"] and (py["error"]["kind"], py["error"]["src_path"]) == (error, src_path), input_id
         else:
-            collection, attr, _ = lazy
+            lookup, attr = lazy
             # the dumps skip these two entries: the instances read through them fail
             attr = {"l1_entry": "l2_entry", "refcount_table_entry": "has_refcount_block"}.get(attr, attr)
             assert py["ok"], input_id
-            assert py["tree"][collection][0][attr] == {"_error": error}, input_id
+            assert py["each"][lookup][0][attr] == {"_error": error}, input_id
 
 
 def test_qcow2_dump_walks_every_type_field_and_instance(qcow2_dumps, qcow2_ksy):
@@ -608,6 +612,7 @@ def test_qcow2_dump_walks_every_type_field_and_instance(qcow2_dumps, qcow2_ksy):
     for py, _ in qcow2_dumps.values():
         if py["ok"]:
             walk(py["tree"])
+            walk(list(py["each"].values()))
     for name, spec in ksy_tree.collect_types(qcow2_ksy).values():
         want = ({a["id"] for a in spec.get("seq", [])} | set(spec.get("instances", {}))
                 | {p["id"] for p in spec.get("params", [])})
@@ -683,9 +688,11 @@ def test_qcow2_debug_build_keeps_a_failed_entry(qcow2_js_parser, qcow2_debug_par
         "const b = require('fs').readFileSync(process.argv[3]);"
         "const q = new m.exports.Qcow2(new K(b.buffer.slice(b.byteOffset, b.byteOffset + b.length)));"
         "if (process.argv[4] === 'debug') q._read();"
+        "const gc = new m.exports.Qcow2.GuestCluster(q._io, q, q, 0);"
+        "if (process.argv[4] === 'debug') gc._read();"
         "const out = [];"
         "for (let i = 0; i < 2; i++) {"
-        "  try { out.push(q.guestClusters[0].l1Entry.ofsL2Table); } catch (e) { out.push(e.name); } }"
+        "  try { out.push(gc.l1Entry.ofsL2Table); } catch (e) { out.push(e.name); } }"
         "process.stdout.write(JSON.stringify(out));"
     )
     runtime = str(tc.NODE_MODULES / "kaitai-struct" / "KaitaiStream.js")
@@ -725,8 +732,8 @@ def test_qcow2_u8_above_2_53_is_rounded_by_the_js_runtime(qcow2_js_parser, qcow2
     data[24:32] = size.to_bytes(8, "big")
     path = tmp_path / "huge_size.qcow2"
     path.write_bytes(data)
-    skip = qcow2_skip(4096) + ("qcow2.guest_clusters",)  # 2**41 guest clusters
-    js = qcow2_js_dumps(qcow2_js_parser, {"huge": (path, skip)})["huge"]
+    skip = qcow2_skip(4096)
+    js = qcow2_js_dumps(qcow2_js_parser, {"huge": (path, skip)}, each={})["huge"]  # 2**41 guest clusters: no --each
     dumper, _ = ksy_tree.make_dumper(qcow2_ksy, set(skip))
     py = json.loads(json.dumps(dumper.dump(bytes(data))))
     diff = differences(py, js)
@@ -754,9 +761,9 @@ def test_eof_leaves_the_streams_at_different_positions(qcow2_dumps, qcow2_inputs
 def test_js_runtime_keeps_bits_across_seek(tmp_path):
     """kaitai-struct 0.11.0 for JavaScript does not reset a half-read byte's bits
     on seek(); the Python runtime does (seek aligns to a byte). This is why
-    formats/qcow2.ksy checks the rules of its bit-field entries after their
-    last bit (test_qcow2_ksy.test_rules_of_bit_field_types_are_checked_after_the_last_bit).
-    If a runtime changes this, this test fails: then that layout is no longer needed."""
+    formats/qcow2.ksy reads each lazy bit-field entry whose fields carry rules
+    from its own substream (test_qcow2_ksy.test_no_zero_length_fields_and_entries_fail_in_their_own_substream).
+    If a runtime changes this, this test fails: then those substreams are no longer needed."""
     import kaitaistruct
 
     script = (
@@ -769,3 +776,51 @@ def test_js_runtime_keeps_bits_across_seek(tmp_path):
     io.read_bits_int_be(3)
     io.seek(1)
     assert (io.read_bits_int_be(8), js) == (0x00, 0b11111000)
+
+
+def test_qcow2_every_root_node_of_a_2_million_cluster_disk_opens_small_in_the_web_ide(qcow2_debug_parser, qcow2_ksy,
+                                                                                       tmp_path):
+    """The Web IDE's build (debug) opens a 1 GiB disk with 512-byte clusters
+    (2,097,152 guest clusters) and every root-level node is touched
+    (tests/js/open_root.mjs): the objects it creates are the L1 and refcount
+    tables' entries and a few more, never one per cluster, and the heap grows by
+    a few MB (one object per guest cluster, as the dropped root-level arrays
+    made, was hundreds of MB and ran the IDE's worker out of memory)."""
+    from qjournal.generated.qcow2 import Qcow2
+
+    qi.require_qemu()
+    image = qi.build(qi.LARGE_DISK, tmp_path)
+    h = Qcow2.from_file(str(image.path)).header
+    out = json.loads(tc.run_node([str(ROOT / "tests" / "js" / "open_root.mjs"), "--parser", str(qcow2_debug_parser),
+                                  "--ksy", str(QCOW2_KSY), str(image.path)]).stdout)
+    assert out["nodes"] == [a["id"] for a in qcow2_ksy["seq"]] + list(qcow2_ksy["instances"])
+    assert h.num_guest_clusters == 2**21
+    assert h.num_l1_entries < out["objects"] <= h.num_l1_entries + h.num_refcount_table_entries + 100, out
+    assert out["heap_mb"] < 64, out
+    print(f"open_root.mjs on a {h.num_guest_clusters}-cluster disk: {out}")
+
+
+def test_qcow2_last_cluster_cut_short_reads_the_same_in_javascript(qcow2_dumps, qcow2_inputs):
+    """The images whose file ends inside their last cluster's data (compressed by
+    `write -c`, or an extended-L2 cluster written in part): in JavaScript (normal
+    build; the debug build is compared above) the parser's own `compressed_data` or
+    `data` of that cluster holds the bytes up to the end of the file, as in Python."""
+    eof = [i for i in qcow2_inputs if i.startswith("image:") and "_eof_" in i]
+    assert len(eof) >= 5, eof
+    for input_id in eof:
+        py, js = qcow2_dumps[input_id]
+        size = qcow2_inputs[input_id][0].stat().st_size
+        cluster_size = js["tree"]["header"]["cluster_size"]
+        last = []
+        for gc in js["each"]["guest_cluster"]:
+            e = gc["l2_entry"]
+            if not e or not e["is_allocated"]:
+                continue
+            ofs, raw, full = ((e["ofs_compressed_data"], e["compressed_data"], e["len_compressed_data"]) if e["is_compressed"]
+                              else (e["ofs_host_cluster"], e["data"], cluster_size))
+            if ofs + full > size:
+                last.append((ofs, raw, full, e["len_data_in_file"]))
+        assert last, f"{input_id}: no cluster reaches past the end of the file"
+        for ofs, raw, full, in_file in last:  # (with 4 KiB clusters, two compressed clusters share the last sector)
+            assert len(raw) // 2 == in_file == size - ofs < full, input_id
+        assert py["each"] == js["each"], input_id

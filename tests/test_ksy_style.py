@@ -9,8 +9,11 @@ and the `doc` of what is selected. So:
   in it names a seq field, instance or param of that type;
 - the root, every type, every seq field, every instance and every param has a
   `doc`;
-- the root, every type and every seq field has a `doc-ref` (where in the
-  spec or docs/format.md the thing is stated);
+- the root and every type has a `doc-ref` (where in the spec or
+  docs/format.md the thing is stated); a field may add its own;
+- formats/qcow2.ksy, written for the Kaitai format gallery: its doc-refs are
+  URLs (QEMU's published specification, with a section anchor below the root),
+  it has an `xref` and no zero-length field;
 - `meta` has a license, and its keys in the order of the Kaitai style guide;
 - every enum value has a `doc` (the long form `0x01: {id: end, doc: ...}`).
 
@@ -110,8 +113,6 @@ def lint(ksy: dict) -> list[str]:
         for i, attr in enumerate(spec.get("seq") or []):
             if not _has_doc(attr):
                 gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc")
-            if not _has_ref(attr):
-                gaps.append(f"{path}seq/{i} ({attr.get('id', 'unnamed')}): no doc-ref")
         for inst_id, inst in instances.items():
             if not _has_doc(inst):
                 gaps.append(f"{path}instances/{inst_id}: no doc")
@@ -130,6 +131,37 @@ def lint(ksy: dict) -> list[str]:
             if not _has_doc(spec):
                 gaps.append(f"{path}/{value}: enum value without doc"
                             + (f" (short form '{spec}')" if isinstance(spec, str) else ""))
+    return gaps
+
+
+QEMU_SPEC = "https://www.qemu.org/docs/master/interop/qcow2.html"
+"""QEMU's qcow2 specification (docs/interop/qcow2.rst), as qemu.org publishes it."""
+LUKS_SPEC = "https://gitlab.com/cryptsetup/cryptsetup/-/wikis/LUKS-standard/on-disk-format.pdf"
+
+
+def _refs(spec: dict) -> list[str]:
+    ref = spec.get("doc-ref")
+    return [] if ref is None else ref if isinstance(ref, list) else [ref]
+
+
+def gallery_gaps(ksy: dict) -> list[str]:
+    """What formats/qcow2.ksy's gallery conventions require beyond lint(): URL doc-refs
+    (the spec's URL at the root, a section anchor of it, or the LUKS spec, below it),
+    meta xref and file extension, no zero-length field."""
+    meta = ksy["meta"]
+    gaps = [f"/meta: no {k}" for k in ("xref", "file-extension", "title") if not meta.get(k)]
+    if _refs(ksy) != [QEMU_SPEC]:
+        gaps.append(f"/: doc-ref is {_refs(ksy)}, not QEMU's published spec")
+    for path, _, spec, _ in _types(ksy):
+        places = [(path, spec)] + [(f"{path}seq/{i}", a) for i, a in enumerate(spec.get("seq") or [])]
+        places += [(f"{path}instances/{k}", v) for k, v in (spec.get("instances") or {}).items()]
+        for where, item in places:
+            for ref in _refs(item) if item is not ksy else []:
+                if not (ref.startswith(QEMU_SPEC + "#") or ref == LUKS_SPEC):
+                    gaps.append(f"{where}: doc-ref {ref!r} is not a URL of a section of the spec")
+        for i, attr in enumerate(spec.get("seq") or []):
+            if attr.get("size") in (0, "0"):
+                gaps.append(f"{path}seq/{i} ({attr.get('id')}): a zero-length field")
     return gaps
 
 
@@ -184,9 +216,10 @@ def test_lint_covers_every_qcow2_type_and_enum():
         "header", "incompatible_features", "compatible_features", "autoclear_features",
         "header_extension_area", "header_extension", "string_extension", "feature_name_table",
         "feature_name", "bitmaps_extension", "bitmap_directory", "bitmap_directory_entry",
-        "bitmap_flags", "bitmap_table_entry", "full_disk_encryption_header_pointer", "l1_table",
-        "l1_entry", "l2_table", "l2_entry", "guest_cluster", "host_cluster", "refcount_table", "refcount_table_entry",
-        "refcount_block", "snapshot", "snapshot_extra_data"]), names
+        "bitmap_flags", "bitmap_table_entry", "full_disk_encryption_header_pointer", "luks_header",
+        "luks_key_slot", "l1_table", "l1_entry", "l2_table", "l2_entry", "subcluster", "guest_cluster",
+        "host_cluster", "refcount_table", "refcount_table_entry", "refcount_block", "snapshot",
+        "snapshot_extra_data"]), names
     values = {path: sorted(int(k) for k in v) for path, v in _enums(spec)}
     assert values == {
         "/enums/crypt_method": [0, 1, 2],
@@ -195,7 +228,41 @@ def test_lint_covers_every_qcow2_type_and_enum():
         "/enums/feature_type": [0, 1, 2],
         "/enums/bitmap_type": [1],
         "/enums/cluster_type": [0, 1, 2, 3, 4],
+        "/enums/cluster_status": [0, 1, 2, 3, 4],
+        "/enums/subcluster_status": [0, 1, 2],
+        "/enums/luks_key_slot_state": [0xDEAD, 0xAC71F3],
     }, values
+
+
+def test_qcow2_ksy_follows_the_gallery_conventions():
+    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    gaps = gallery_gaps(spec)
+    assert not gaps, "formats/qcow2.ksy:\n" + "\n".join(gaps)
+    # the type-level references name sections: each type has one, and they are not all the same
+    anchors = {_refs(t)[0] for _, _, t, is_root in _types(spec) if not is_root}
+    assert len(anchors) >= 12, anchors
+
+
+def test_qcow2_ksy_stands_alone():
+    """The definition is ready to be copied into the gallery: no import, and no
+    word in it points at this repository."""
+    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    assert "imports" not in spec["meta"]
+    text = (tc.FORMATS / "qcow2.ksy").read_text(encoding="utf-8").lower()
+    for word in ("qjournal", "journal", "docs/format.md", "tests/", "formats/", "qcow2.txt"):
+        assert word not in text, word
+
+
+def test_gallery_gaps_finds_each_kind_of_gap():
+    bad = {"meta": {"id": "t"}, "doc-ref": "QEMU docs/interop/qcow2.txt",
+           "types": {"a": {"doc-ref": QEMU_SPEC + "#header",
+                           "seq": [{"id": "r", "size": 0, "doc-ref": "qcow2.txt \"== Header ==\""}]}}}
+    assert gallery_gaps(bad) == [
+        "/meta: no xref", "/meta: no file-extension", "/meta: no title",
+        "/: doc-ref is ['QEMU docs/interop/qcow2.txt'], not QEMU's published spec",
+        "/types/a/seq/0: doc-ref 'qcow2.txt \"== Header ==\"' is not a URL of a section of the spec",
+        "/types/a/seq/0 (r): a zero-length field",
+    ]
 
 
 def test_lint_finds_each_kind_of_gap():
@@ -217,18 +284,14 @@ def test_lint_finds_each_kind_of_gap():
         "/: no doc on the root",
         "/: no doc-ref on the root",
         "/seq/0 (a): no doc",
-        "/seq/0 (a): no doc-ref",
         "/instances/i: no doc",
         "/types/no_rep/: no doc-ref on type no_rep",
-        "/types/no_rep/seq/0 (x): no doc-ref",
         "/types/no_rep/: no -webide-representation on type no_rep",
         "/types/bad_ref/: no doc-ref on type bad_ref",
-        "/types/bad_ref/seq/0 (x): no doc-ref",
         "/types/bad_ref/-webide-representation: {nope} is not a field or instance of bad_ref",
         "/types/bad_ref/types/inner/: no doc on type inner",
         "/types/bad_ref/types/inner/: no doc-ref on type inner",
         "/types/bad_ref/types/inner/seq/0 (y): no doc",
-        "/types/bad_ref/types/inner/seq/0 (y): no doc-ref",
         "/enums/e/1: enum value without doc (short form 'short')",
         "/enums/e/2: enum value without doc",
     ]

@@ -113,3 +113,20 @@ def test_cli_refuses_a_journal_area_at_the_end_of_a_real_qcow2(tmp_path: Path) -
     assert disk.read_bytes() == before
     proc = run("info", str(disk))
     assert proc.returncode == 1 and "d.qcow2: a qcow2 image" in proc.stderr and "not a journal" in proc.stderr
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-img (Debian qemu-utils) is not installed")
+def test_verify_with_swapped_arguments_says_what_was_meant(tmp_path: Path) -> None:
+    disk, journal = tmp_path / "disk.qcow2", tmp_path / "disk.qjournal"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 64k", str(disk)], check=True, capture_output=True)
+    assert run("index", str(disk), str(journal)).returncode == 0
+    proc = run("verify", str(disk), str(journal))
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        f"qjournal: {disk}: a qcow2 image (it starts with the magic b'QFI\\xfb' at byte 0), not a journal",
+        "qjournal: hint: give the journal file (qjournal index IMAGE JOURNAL writes one beside the image), or the offset of a journal "
+        "inside this file",
+        f"qjournal: did you mean: qjournal verify {journal} {disk}?",
+    ]
+    assert run("verify", str(journal), str(disk)).returncode == 0

@@ -12,15 +12,18 @@ reason, order), state, hint, and the error ``state()`` raises.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
 import qjournal
-from qjournal import CorruptJournalError, parallel, reader
+from qjournal import CorruptJournalError, checking, cli, parallel
 
 HERE = Path(__file__).resolve().parent
 VECTORS = sorted((HERE / "vectors").glob("*.bin")) + sorted((HERE / "vectors" / "regressions").glob("*.bin"))
@@ -33,13 +36,13 @@ EXAMPLES = max(10, test_fuzz.EXAMPLES // 2)
 @pytest.fixture
 def tiny_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every area is checked in parallel, one cluster per range."""
-    monkeypatch.setattr(reader, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(reader, "MIN_RANGE_CLUSTERS", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(checking, "MIN_RANGE_CLUSTERS", 1)
 
 
 def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the workers' function in this process (the merge logic, without the cost of forking per input)."""
-    monkeypatch.setattr(reader, "ordered_map", lambda fn, args, jobs: (fn(*a) for a in args))
+    monkeypatch.setattr(parallel, "ordered_map", lambda fn, args, jobs: (fn(*a) for a in args))
 
 
 def answer(path: Path, jobs: int, **kw: object) -> tuple:
@@ -56,22 +59,49 @@ def answer(path: Path, jobs: int, **kw: object) -> tuple:
     return report.problems, report.state, report.hint, state
 
 
+class Fallbacks(logging.Handler):
+    """The runner's log while it is attached: every record says why a run fell back to this process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+class Watch:
+    """Counts the runs that went to workers (``parallel.ordered_map`` calls) and the fallbacks the runner logged."""
+
+    def __init__(self, mp: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        self.fallbacks = Fallbacks()
+        real = parallel.ordered_map
+
+        def spy(fn: Any, args: Any, jobs: int) -> Iterator[Any]:
+            self.calls += 1
+            return real(fn, args, jobs)
+
+        mp.setattr(parallel, "ordered_map", spy)
+        logger = logging.getLogger("qjournal.parallel")
+        mp.setattr(logger, "level", logging.DEBUG)
+        logger.addHandler(self.fallbacks)
+
+    def close(self) -> None:
+        logging.getLogger("qjournal.parallel").removeHandler(self.fallbacks)
+
+
 def assert_same(path: Path, **kw: object) -> None:
     serial = answer(path, 1, **kw)
-    merged: list[bool] = []
-    real = reader.JournalReader._check_parallel
-
-    def watch(self, *a):  # type: ignore[no-untyped-def]
-        report = real(self, *a)
-        merged.append(report is not None)
-        return report
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reader.JournalReader, "_check_parallel", watch)
-        for jobs in (2, 3):
-            assert answer(path, jobs, **kw) == serial, (path, jobs)
+        watch = Watch(mp)
+        try:
+            for jobs in (2, 3):
+                assert answer(path, jobs, **kw) == serial, (path, jobs)
+        finally:
+            watch.close()
     if serial[0] != "open error":
-        assert merged and all(merged), "the parallel check gave the answer, not a fallback to the serial one"
+        assert watch.calls and not watch.fallbacks.records, "the workers gave the answer, not a fallback to this process"
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda p: p.name)
@@ -85,8 +115,8 @@ def test_golden_and_regression_vectors_through_forked_workers(vector: Path, tmp_
 @given(data=test_fuzz.INPUTS)
 def test_fuzz_inputs_merge_as_the_serial_check(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reader, "PARALLEL_MIN_BYTES", 0)
-        mp.setattr(reader, "MIN_RANGE_CLUSTERS", 1)
+        mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+        mp.setattr(checking, "MIN_RANGE_CLUSTERS", 1)
         _in_process(mp)
         path = tmp_path_factory.mktemp("fuzz") / "j.bin"
         path.write_bytes(data)
@@ -97,8 +127,8 @@ def test_fuzz_inputs_merge_as_the_serial_check(data: bytes, tmp_path_factory: py
 @given(data=test_fuzz.INPUTS)
 def test_fuzz_inputs_through_forked_workers(data: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reader, "PARALLEL_MIN_BYTES", 0)
-        mp.setattr(reader, "MIN_RANGE_CLUSTERS", 1)
+        mp.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+        mp.setattr(checking, "MIN_RANGE_CLUSTERS", 1)
         path = tmp_path_factory.mktemp("fuzz") / "j.bin"
         path.write_bytes(data)
         assert_same(path)
@@ -122,19 +152,19 @@ def test_built_journals_with_dirt_far_past_the_tail(seed: int, tmp_path: Path, t
 
 def test_a_large_area_is_checked_by_workers_and_agrees(tmp_path: Path) -> None:
     """At the real threshold and range size: a journal past PARALLEL_MIN_BYTES, with anomalies in several ranges."""
-    n = reader.PARALLEL_MIN_BYTES // 4096 + 8
+    n = parallel.PARALLEL_MIN_BYTES // 4096 + 8
     data = bytearray(test_fuzz.build_journal(7, n, 0.97))
     path = tmp_path / "big.bin"
     path.write_bytes(data)
     calls = []
-    real = reader.ordered_map
+    real = parallel.ordered_map
 
     def spy(fn, args, jobs):  # type: ignore[no-untyped-def]
         calls.append(len(args))
         return real(fn, args, jobs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reader, "ordered_map", spy)
+        mp.setattr(parallel, "ordered_map", spy)
         assert_same(path)
     assert calls and min(calls) >= 2, "the large area went through the workers"
 
@@ -144,7 +174,7 @@ def test_buffers_file_objects_and_one_job_stay_serial(tmp_path: Path, tiny_range
     def refuse(*a: object) -> None:
         raise AssertionError("no worker for this source")
 
-    monkeypatch.setattr(reader, "ordered_map", refuse)
+    monkeypatch.setattr(parallel, "ordered_map", refuse)
     data = test_fuzz.build_journal(3, 4, 0.8)
     path = tmp_path / "j.bin"
     path.write_bytes(data)
@@ -164,7 +194,7 @@ def test_a_process_with_other_threads_checks_serially(tmp_path: Path, tiny_range
     path = tmp_path / "j.bin"
     path.write_bytes(test_fuzz.build_journal(4, 4, 0.8))
     want = answer(path, 1)
-    monkeypatch.setattr(reader, "ordered_map", refuse)
+    monkeypatch.setattr(parallel, "ordered_map", refuse)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
@@ -176,16 +206,20 @@ def test_a_process_with_other_threads_checks_serially(tmp_path: Path, tiny_range
         t.join()
 
 
-def test_a_file_replaced_under_its_name_is_checked_serially(tmp_path: Path, tiny_ranges: None) -> None:
+def test_a_file_replaced_under_its_name_is_checked_serially(tmp_path: Path, tiny_ranges: None,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     """The workers open the path again; when it names another file now, the parent checks what it opened."""
     path = tmp_path / "j.bin"
     path.write_bytes(test_fuzz.build_journal(5, 4, 0.8))
+    caplog.set_level(logging.DEBUG, logger="qjournal.parallel")
     with qjournal.read(path) as r:
         want = r.check(jobs=1)
         os.replace(path, tmp_path / "old.bin")
         path.write_bytes(b"\x00" * 4 * 4096)
-        assert r._check_parallel(r.area.regular_file(), 2, None) is None  # type: ignore[arg-type]
         assert r.check(jobs=2) == want
+    assert [rec.getMessage() for rec in caplog.records] == [
+        f"{path} is no longer the file this process opened: this process goes on from cluster 0"
+    ]
 
 
 def test_progress_rises_to_the_area_length(tmp_path: Path, tiny_ranges: None) -> None:
@@ -253,3 +287,32 @@ def test_a_worker_that_dies_is_reported() -> None:
 
     with pytest.raises(parallel.WorkerDied):
         list(parallel.ordered_map(die, [(1,)], 1))
+
+
+@pytest.mark.parametrize("command", ["check", "dump"])
+def test_a_worker_bug_falls_back_and_debug_says_why(command: str, tmp_path: Path, tiny_ranges: None,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """An unexpected exception in a worker: the answer comes from this process, and --debug shows the worker's traceback."""
+    monkeypatch.setattr(qjournal.dumping, "RUN_CLUSTERS", 1)
+    path = tmp_path / "j.bin"
+    path.write_bytes(test_fuzz.build_journal(5, 6, 0.9))
+    parent = os.getpid()
+    module, name = (checking, "_check_range") if command == "check" else (qjournal.dumping, "format_run")
+    real = getattr(module, name)
+
+    def buggy(area: Any, start: int, stop: int, *a: Any, **kw: Any) -> Any:
+        if os.getpid() != parent and start >= 2:
+            raise RuntimeError("a bug in a worker")
+        return real(area, start, stop, *a, **kw)
+
+    want = [cli.main([command, str(path), "--jobs", "1"]), capsys.readouterr()]
+    monkeypatch.setattr(module, name, buggy)
+    quiet = [cli.main([command, str(path), "--jobs", "2"]), capsys.readouterr()]
+    assert quiet == want  # the same answer, and without --debug not a word more
+    code = cli.main([command, str(path), "--jobs", "2", "--debug"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (want[0], want[1].out)
+    assert err.startswith("qjournal: debug: a worker failed unexpectedly: this process goes on from cluster 2\n"), err
+    assert "RuntimeError: a bug in a worker" in err and "in a worker process:" in err and "in run_range" in err
+    assert not logging.getLogger("qjournal").handlers, "the --debug handler is removed when the command ends"

@@ -8,7 +8,7 @@ structure). A journal is addressed by a path plus optional ``--offset`` and
 Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation (get: a digest with no live entry),
 2 corrupt journal, 3 (check only) clean but with anomalies, 130 interrupted; each command's help lists
 the ones it can return. Every error is one line on stderr, ``qjournal: FILE: offset ...: reason``;
-``--debug`` adds the traceback.
+``--debug`` adds the traceback, and the package's DEBUG log (why a parallel run fell back to one process).
 
 Layout: :mod:`~qjournal.cli.base` (exit codes, :class:`~qjournal.cli.base.Command`),
 :mod:`~qjournal.cli.arguments` (argument types, shared options), :mod:`~qjournal.cli.console` (what is
@@ -33,9 +33,9 @@ import traceback
 
 from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from qjournal.cli.console import PROGRESS_MIN_CLUSTERS, err, err_journal
+from qjournal.cli.console import PROGRESS_MIN_CLUSTERS, debug_log, err, err_journal
 from qjournal.cli.parser import build_parser
-from qjournal.errors import CorruptJournalError, JournalError, JournalFullError
+from qjournal.errors import CorruptJournalError, JournalError, JournalFullError, NotAJournalError
 
 __all__ = ["PROGRESS_MIN_CLUSTERS", "build_parser", "main", "parse_size"]
 
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(parser.format_usage())
             err("a COMMAND is required (see 'qjournal --help')")
             return EXIT_ERROR
-        code: int = args.func(args)
+        with debug_log(bool(getattr(args, "debug", False))):
+            code: int = args.func(args)
         sys.stdout.flush()
         return code
     except SystemExit as exc:  # --help, --version
@@ -83,6 +84,15 @@ def _pack_command(args: argparse.Namespace, exc: JournalFullError) -> str:
     return f"qjournal pack {shlex.quote(args.path)} {shlex.quote(target)}{area} --clusters {2 * exc.num_clusters}"
 
 
+def _meant(args: argparse.Namespace | None, exc: NotAJournalError) -> str | None:
+    """The command line a user who gave an image where a journal goes probably meant (arguments swapped)."""
+    if args is None or exc.source != getattr(args, "path", None):
+        return None
+    if args.command == "verify":
+        return f"qjournal verify {shlex.quote(args.image)} {shlex.quote(args.path)}"
+    return None
+
+
 def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace | None = None) -> int:
     """The one error handler: say what failed on stderr (the traceback too with --debug); the exit code."""
     if isinstance(exc, BrokenPipeError):
@@ -105,6 +115,9 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         return EXIT_ERROR
     if isinstance(exc, JournalError):
         err_journal(exc)
+        meant = _meant(args, exc) if isinstance(exc, NotAJournalError) else None
+        if meant:
+            err(f"did you mean: {meant}?")
         return EXIT_ERROR
     if isinstance(exc, OSError):
         err(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}")

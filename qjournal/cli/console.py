@@ -8,7 +8,10 @@ its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from qjournal.errors import JournalError
@@ -93,3 +96,22 @@ class Progress:
 def open_reader(args: argparse.Namespace) -> JournalReader:
     """The journal the command line addresses: PATH, --offset, --length."""
     return JournalReader(args.path, args.offset, args.length)
+
+
+@contextlib.contextmanager
+def debug_log(on: bool) -> Iterator[None]:
+    """With ``--debug``: the package's DEBUG log on stderr while the command runs (why a parallel run fell back)."""
+    if not on:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("qjournal: debug: %(message)s"))
+    logger = logging.getLogger("qjournal")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -11,6 +11,13 @@
 // {"_skipped": true} (e.g. --skip l1_entry.l2_table, for images whose L2
 // tables are too large to dump); tests/ksy_tree.py takes the same option.
 //
+// --each TYPE=COUNT: also dump, beside the tree, objects of a parameterised
+// type that no field creates (qcow2's guest_cluster, host_cluster): one per
+// index 0 to COUNT - 1, made on the root's stream with the root as parent and
+// root, under "each": {TYPE: [...]}. COUNT is a dotted path from the root
+// (header.num_guest_clusters), or A/B for A divided by B rounded up
+// (_io.size/header.cluster_size). tests/ksy_tree.py takes the same option.
+//
 // --debug: the parser was compiled with `--debug`, as the Kaitai Web IDE
 // compiles it (no _read() in the constructor, `_debug` positions): this
 // script then calls _read() itself, as the IDE does.
@@ -124,12 +131,20 @@ function seqIds(spec) {
 }
 
 class Dumper {
-  constructor(ksy, RootClass, debug, skip = new Set()) {
+  constructor(ksy, RootClass, debug, skip = new Set(), each = new Map()) {
     this.ksy = ksy;
     this.debug = debug;
     this.Root = RootClass;
     this.types = collectTypes(ksy);
     this.skip = skip;
+    this.each = each;
+  }
+
+  // An --each COUNT: a dotted path from the root (by .ksy ids), or A/B rounded up.
+  count(root, expr) {
+    const path = (p) => p.split(".").reduce((v, id) => v[lowerCamel(id)], root);
+    const [a, b] = expr.split("/");
+    return b === undefined ? path(a) : Math.ceil(path(a) / path(b));
   }
 
   enumName(enumId, v) {
@@ -184,7 +199,22 @@ class Dumper {
     } catch (err) {
       return { ok: false, error: this.error(err, io) };
     }
-    return { ok: true, tree: this.struct(obj) };
+    const out = { ok: true, tree: this.struct(obj) };
+    if (this.each.size) {
+      out.each = {};
+      for (const [name, expr] of this.each) {
+        const Cls = this.Root[upperCamel(name)];
+        const n = this.count(obj, expr);
+        const items = [];
+        for (let i = 0; i < n; i++) {
+          const item = new Cls(obj._io, obj, obj, i);
+          if (this.debug) item._read();
+          items.push(this.struct(item));
+        }
+        out.each[name] = items;
+      }
+    }
+    return out;
   }
 
   error(err, rootIo) {
@@ -209,22 +239,26 @@ function errorKind(err) {
 }
 
 function parseArgs(argv) {
-  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), debug: false, skip: new Set(), files: [] };
+  const opts = { parser: null, ksy: join(root, "formats", "qcow2_journal.ksy"), debug: false, skip: new Set(), each: new Map(), files: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--parser") opts.parser = argv[++i];
     else if (argv[i] === "--skip") opts.skip.add(argv[++i]);
+    else if (argv[i] === "--each") {
+      const [name, expr] = argv[++i].split("=");
+      opts.each.set(name, expr);
+    }
     else if (argv[i] === "--debug") opts.debug = true;
     else if (argv[i] === "--ksy") opts.ksy = argv[++i];
     else opts.files.push(argv[i]);
   }
-  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [--skip TYPE.INSTANCE]... [FILE...]");
+  if (!opts.parser) throw new Error("usage: dump_tree.mjs --parser DIR/Qcow2Journal.js [--ksy KSY] [--debug] [--skip TYPE.INSTANCE]... [--each TYPE=COUNT]... [FILE...]");
   return opts;
 }
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const ksy = yaml.load(readFileSync(opts.ksy, "utf8"), { schema: yaml.CORE_SCHEMA, filename: opts.ksy });
-  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)), opts.debug, opts.skip);
+  const dumper = new Dumper(ksy, loadParser(resolve(opts.parser), upperCamel(ksy.meta.id)), opts.debug, opts.skip, opts.each);
   const files = opts.files.length
     ? opts.files
     : readFileSync(0, "utf8").split("\n").filter((l) => l.length > 0);
