@@ -73,6 +73,9 @@ MAX_CLUSTER_SIZE = 2 << 20
 QCOW2_MAGIC = b"QFI\xfb"
 """The header's ``magic`` (formats/qcow2.ksy)."""
 
+_ZERO_ENTRY = bytes(8)
+"""An L1 entry of zero bits: no L2 table (a run of them is skipped in one step by the walk)."""
+
 _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"KDMV", "a VMDK sparse extent"),
     (0, b"COWD", "a VMDK ESX sparse extent"),
@@ -472,23 +475,33 @@ class Qcow2Image(Image):
         in_table = max(0, min(i_stop, int(h.num_l1_entries)) - i_first)
         l1_raw = self._pread_table(ofs_l1 + 8 * i_first, 8 * in_table, f"the L1 table's first {i_first + in_table} entries")
         l1_stream = KaitaiStream(BytesIO(l1_raw))
-        for i in range(i_first, i_stop):
+        i = i_first
+        while i < i_stop:
             idx = max(first, i * n2)
-            count = min((i + 1) * n2, stop) - idx
-            if i - i_first >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
+            k = i - i_first
+            if k >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
                 yield idx, stop - idx, None, 0
                 return
+            if l1_raw[8 * k : 8 * k + 8] == _ZERO_ENTRY:  # no L2 table (the parser reads ofs_l2_table 0): the whole run
+                rest = l1_raw[8 * k :]
+                i_next = min(i + (len(rest) - len(rest.lstrip(b"\0"))) // 8, i_stop)
+                yield idx, min(i_next * n2, stop) - idx, None, 0
+                i = i_next
+                continue
+            count = min((i + 1) * n2, stop) - idx
             try:
+                l1_stream.seek(8 * k)
                 l1e = Qcow2.L1Entry(l1_stream, root, root)
                 ofs_l2 = int(l1e.ofs_l2_table)
             except (kaitaistruct.KaitaiStructError, EOFError) as exc:
                 raise self._entry_error(exc, "l1_entry", ofs_l1 + 8 * i, i) from None
             if not ofs_l2:
                 yield idx, count, None, 0
-                continue
-            ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
-            what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
-            yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
+            else:
+                ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
+                what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
+                yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
+            i += 1
 
     def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
         """Guest clusters ``first`` to ``stop`` as runs: consecutive entries of one kind whose host clusters follow each other.

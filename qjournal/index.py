@@ -321,8 +321,7 @@ def _scan(image: Image, size: int, jobs: int | None,
         nonlocal len_read
         end, fut = pending.popleft()
         for kind, ofs, host, digest in fut.result():
-            if kind == _UNALLOCATED:
-                counts["unallocated"] += 1
+            if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
                 continue
             if kind == _ZERO_BLOCK:
                 counts["zero"] += 1
@@ -352,8 +351,8 @@ def _scan(image: Image, size: int, jobs: int | None,
 
     with GuestReader(image) as reader:
         try:
-            # every block, unallocated ones included, so that each is counted
-            for batch in reader.blocks(size, skip=Status(0), data=False):  # read where hashed, on every core
+            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
                 pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
                 while len(pending) > 2 * workers:
                     take()
@@ -363,6 +362,7 @@ def _scan(image: Image, size: int, jobs: int | None,
             pool.shutdown(wait=True, cancel_futures=True)
     if progress is not None:
         progress(image.len_virtual_disk)
+    num_blocks = -(-image.len_virtual_disk // size)
     rows: dict[int, int] = {}
     for n in refs.values():
         k = (n - 1).bit_length()
@@ -372,9 +372,9 @@ def _scan(image: Image, size: int, jobs: int | None,
         "format": image.format,
         "block_size": size,
         "len_virtual_disk": image.len_virtual_disk,
-        "num_guest_clusters": -(-image.len_virtual_disk // size),
+        "num_guest_clusters": num_blocks,
         "num_allocated": allocated,
-        "num_unallocated": counts["unallocated"],
+        "num_unallocated": num_blocks - sum(counts[k] for k in ("zero", "unique", "duplicate", "shared")),
         "num_zero": counts["zero"],
         "num_compressed": counts["compressed"],
         "num_unique": counts["unique"],
