@@ -271,11 +271,11 @@ class _Store:
 def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence[int],
                 listing: bool) -> list[tuple[int, int, list[bytes], list[int] | None]]:
     """Per block size: (blocks that count, zero blocks, digests of the non-zero ones, their guest offsets if listing)."""
-    batch = fill(batch)
-    assert batch.data is not None
-    buf = batch.data.obj  # the batch's bytearray: startswith compares in C
+    if batch.needs_read:  # else every block is zero or unallocated: nothing to read (a zero-cluster terabyte)
+        batch = fill(batch)
+    view = batch.data if batch.data is not None else memoryview(bytearray())
+    buf = view.obj  # the batch's bytearray: startswith compares in C
     assert isinstance(buf, bytearray)
-    view = batch.data
     out = []
     for size in sizes:
         b = batch if size == batch.block_size else batch.refine(size)

@@ -178,6 +178,11 @@ class Blocks:
             raise JournalArgumentError("this batch was read without its data (blocks(..., data=False))")
         return self.data[i * self.block_size : (i + 1) * self.block_size]
 
+    @property
+    def needs_read(self) -> bool:
+        """True when some bytes of the batch are stored (DATA or COMPRESSED): else every block reads as zeros."""
+        return any(s.status is Status.DATA or s.status is Status.COMPRESSED for s in self.spans)
+
     def with_data(self, data: memoryview) -> Blocks:
         """This batch with its bytes (see :meth:`GuestReader.fill`): the same blocks, statuses and host offsets."""
         new = Blocks.__new__(Blocks)

@@ -131,9 +131,10 @@ _UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
     """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
-    batch = fill(batch)
-    assert batch.data is not None
-    buf, view, size = batch.data.obj, batch.data, batch.block_size
+    if batch.needs_read:  # else every block is zero or unallocated: nothing to read
+        batch = fill(batch)
+    view = batch.data if batch.data is not None else memoryview(bytearray())
+    buf, size = view.obj, batch.block_size
     assert isinstance(buf, bytearray)
     zeros = bytes(size)
     out: list[tuple[int, int, int, bytes]] = []
