@@ -106,7 +106,8 @@ def l1_entry(ofs_l2_table: int, refcount: int = 1) -> int:
 def l2_entry(ofs_host_cluster: int, refcount: int) -> int:
     """The L2 entry of a standard cluster stored at ``ofs_host_cluster`` (``is_copied`` by its refcount)."""
     if not 1 <= refcount <= MAX_REFCOUNT:
-        raise JournalArgumentError(f"refcount {refcount} of the cluster at {ofs_host_cluster:#x}: 1 to {MAX_REFCOUNT} with refcount_order 4")
+        raise JournalArgumentError(
+            f"refcount {refcount} of the cluster at {ofs_host_cluster:#x}: 1 to {MAX_REFCOUNT} with refcount_order 4")
     return ofs_host_cluster | (FLAG_COPIED if is_copied(refcount) else 0)
 
 
