@@ -53,9 +53,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 from qjournal.dedup_map import DigestMap
-from qjournal.dedup_source import ImageSource, Piece, Source, open_source
+from qjournal.dedup_source import ImageSource, Piece, Source, UnsupportedSourceError, open_source
 from qjournal.entries import HashEntry
-from qjournal.errors import JournalArgumentError, JournalIOError, UnsupportedImageError
+from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.image import LEN_SECTOR, Kind, check_block_size
 from qjournal.index import BATCH
@@ -268,7 +268,7 @@ def _scan(source: Source, cs: int, jobs: int, scan: _Scan, progress: Callable[[i
                     codes.append(_code_without_data(f, has_backing, source, win.ofs_guest + c * cs))
                     continue
                 if has_backing and f & _F_UNALLOCATED:
-                    raise _mixed(source, win.ofs_guest + c * cs, cs)
+                    raise _mixed(source, win.ofs_guest + c * cs)
                 if not d:
                     codes.append(ZERO)
                     continue
@@ -290,7 +290,7 @@ def _scan(source: Source, cs: int, jobs: int, scan: _Scan, progress: Callable[[i
         scan.num_unallocated += codes.count(UNALLOCATED)
         codes.tofile(scan.codes)
         if progress is not None:
-            progress(win.ofs_guest + win.length)
+            progress(min(win.ofs_guest + win.length, source.len_virtual_disk))
 
 
 def _code_without_data(flags: int, has_backing: bool, source: Source, ofs_guest: int) -> int:
@@ -298,13 +298,13 @@ def _code_without_data(flags: int, has_backing: bool, source: Source, ofs_guest:
     if flags == _F_UNALLOCATED:
         return UNALLOCATED
     if has_backing and flags & _F_UNALLOCATED:
-        raise _mixed(source, ofs_guest, 0)
+        raise _mixed(source, ofs_guest)
     return ZERO
 
 
-def _mixed(source: Source, ofs_guest: int, cs: int) -> UnsupportedImageError:
-    return UnsupportedImageError(
-        "cluster_size",
+def _mixed(source: Source, ofs_guest: int) -> UnsupportedSourceError:
+    return UnsupportedSourceError(
+        "partly_unallocated",
         f"the target cluster at guest offset {ofs_guest:#x} would hold bytes the source leaves unallocated (they read "
         f"from its backing file) next to bytes it stores: no cluster of the target can say that; keep the source's "
         f"cluster size ({source.cluster_size}) or a smaller one",
@@ -354,7 +354,7 @@ def _copy(source: Source, writer: Qcow2Writer, scan: _Scan, jobs: int, progress:
 
     for win, _ in _pipeline(jobs, work, annotated()):
         if progress is not None:
-            progress(source.len_virtual_disk + win.ofs_guest + win.length)
+            progress(source.len_virtual_disk + min(win.ofs_guest + win.length, source.len_virtual_disk))
     if state["next"] != scan.num_stored:
         raise JournalIOError(f"the second walk of the source found {state['next']} of its {scan.num_stored} data clusters: "
                              f"did the source change while it was read?", source=source.name)

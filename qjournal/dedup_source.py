@@ -16,17 +16,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
-from qjournal.errors import JournalIOError, UnsupportedImageError
+from qjournal.errors import UNSUPPORTED_FEATURES, JournalIOError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
 from qjournal.image import DEFAULT_BLOCK_SIZE, Image, Kind, Qcow2Image, open_image
 
-__all__ = ["ImageSource", "Piece", "Source", "open_source"]
+__all__ = ["ImageSource", "Piece", "Source", "UnsupportedSourceError", "open_source"]
 
 _OFS_NUM_SNAPSHOTS = 60
 _OFS_AUTOCLEAR_FEATURES = 88
 """Where the header fields a refusal names start (QEMU docs/interop/qcow2.txt "== Header ==")."""
+
+
+class UnsupportedSourceError(UnsupportedImageError):
+    """A source dedup cannot turn into a target without losing something: the image refusals and dedup's own."""
+
+    codes: ClassVar[dict[str, str]] = {
+        **UNSUPPORTED_FEATURES,
+        "snapshots": "internal snapshots: the target holds the active disk only",
+        "bitmaps": "persistent dirty bitmaps: the target cannot keep them (drop_bitmaps=True, --drop-bitmaps, drops them)",
+        "compressed": "compressed clusters, which this reader does not decode",
+        "partly_unallocated": "a target cluster that would mix bytes of the backing file with the image's own",
+    }
 
 
 class Piece(NamedTuple):
@@ -82,7 +94,7 @@ class ImageSource:
             self.backing_file_name = image.backing_file_name
             self.num_snapshots = int(image.header.num_snapshots)
             names: list[str] = []
-            has_bitmaps = bool(image.header.autoclear_features.has_bitmaps)
+            has_bitmaps = image.version >= 3 and bool(image.header.autoclear_features.has_bitmaps)
             for e in image.qcow2.header_extension_area.extensions or []:
                 if e.extension_type == Qcow2.HeaderExtensionType.backing_file_format:
                     self.backing_format = str(e.data.value)
@@ -99,7 +111,7 @@ class ImageSource:
     def refuse_snapshots(self) -> None:
         """Refuse a source with internal snapshots: the target holds the active disk only."""
         if self.num_snapshots:
-            raise UnsupportedImageError(
+            raise UnsupportedSourceError(
                 "snapshots",
                 f"the image has {self.num_snapshots} internal snapshot(s); dedup writes the active disk only and "
                 f"would lose them: extract the one you want first (qemu-img convert -l snapshot.name=NAME -O qcow2), "
@@ -110,7 +122,7 @@ class ImageSource:
     def refuse_bitmaps(self) -> None:
         """Refuse a source with persistent bitmaps: the target does not keep them."""
         if self.bitmap_names:
-            raise UnsupportedImageError(
+            raise UnsupportedSourceError(
                 "bitmaps",
                 f"the image has persistent dirty bitmaps ({', '.join(self.bitmap_names)}), which the target cannot "
                 f"keep (its clusters move): drop_bitmaps=True (--drop-bitmaps) writes the target without them (an incremental backup "
@@ -121,7 +133,7 @@ class ImageSource:
     def pieces(self) -> Iterator[Piece]:
         for ext in self.image.extents():
             if ext.kind is Kind.COMPRESSED:
-                raise UnsupportedImageError(
+                raise UnsupportedSourceError(
                     "compressed",
                     f"the cluster at guest offset {ext.ofs_guest:#x} is compressed, which this reader does not decode: "
                     f"uncompress the image first (qemu-img convert -O qcow2)",
