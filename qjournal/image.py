@@ -29,8 +29,10 @@ cluster, ``ofs_compressed_data``).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
+import struct
 from collections.abc import Iterator
 from io import BytesIO
 from typing import Any, BinaryIO, NamedTuple
@@ -65,9 +67,6 @@ MAX_CLUSTER_SIZE = 2 << 20
 
 QCOW2_MAGIC = b"QFI\xfb"
 """The header's ``magic`` (formats/qcow2.ksy)."""
-_OFS_CRYPT_METHOD = 32
-_OFS_INCOMPATIBLE_FEATURES = 72
-"""Where the header fields a refusal names start (QEMU docs/interop/qcow2.txt "== Header ==": bytes 32-35, 72-79)."""
 
 _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"KDMV", "a VMDK sparse extent"),
@@ -130,13 +129,19 @@ class Extent(NamedTuple):
 
 
 class _Run(NamedTuple):
-    """``num`` guest clusters from number ``idx``, of one kind; ``ofs_host`` steps by the cluster size."""
+    """``num`` guest clusters from number ``idx``, of one kind; ``ofs_host`` steps by the cluster size.
+
+    ``sub``: for one cluster of an image with extended L2 entries whose
+    subclusters are not all of one state, its (``alloc_bitmap``,
+    ``zero_bitmap``); ``kind`` is then DATA if any subcluster is allocated, else ZERO.
+    """
 
     idx: int
     num: int
     kind: Kind
     ofs_host: int | None
     len_host: int
+    sub: tuple[int, int] | None = None
 
 
 def check_block_size(block_size: object) -> int:
@@ -182,13 +187,25 @@ class Image:
         """Guest clusters of the virtual disk (the last may be partial)."""
         return -(-self.len_virtual_disk // self.cluster_size)
 
-    def _runs(self) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
         raise NotImplementedError
 
+    def _whole(self, run: _Run) -> _Run:
+        """``run``, unless it is a partly allocated cluster (extended L2 entries), which a cluster cannot describe."""
+        if run.sub is not None:
+            raise UnsupportedImageError(
+                "extended_l2",
+                f"the guest cluster at {run.idx * self.cluster_size:#x} is partly allocated (extended L2 entries: "
+                f"allocation bitmap {run.sub[0]:#010x}, zero bitmap {run.sub[1]:#010x}); it is read by subcluster "
+                f"(qjournal.guest), not as one cluster",
+                source=self.name,
+            )
+        return run
+
     def guest_clusters(self) -> Iterator[GuestCluster]:
-        """Every guest cluster, in guest order, with its mapping."""
+        """Every guest cluster, in guest order, with its mapping (a partly allocated cluster is refused)."""
         cs = self.cluster_size
-        for run in self._runs():
+        for run in map(self._whole, self._runs()):
             host, kind, len_host = run.ofs_host, run.kind, run.len_host
             for k in range(run.num):
                 yield GuestCluster((run.idx + k) * cs, kind, None if host is None else host + k * cs, len_host)
@@ -197,7 +214,7 @@ class Image:
         """The guest disk in guest order as maximal :class:`Extent` runs (a huge unallocated range is one item)."""
         cs, end = self.cluster_size, self.len_virtual_disk
         cur: list[Any] | None = None  # [ofs_guest, length, kind, ofs_host, len_host]
-        for run in self._runs():
+        for run in map(self._whole, self._runs()):
             start = run.idx * cs
             length = min(run.num * cs, end - start)
             host = run.ofs_host if run.kind is not Kind.COMPRESSED else None
@@ -281,11 +298,12 @@ class RawImage(Image):
         self.cluster_size = check_block_size(block_size)
         self.len_virtual_disk = len_file
 
-    def _runs(self) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
         full, rest = divmod(self.len_file, self.cluster_size)
-        if full:
-            yield _Run(0, full, Kind.DATA, 0, self.cluster_size)
-        if rest:
+        stop = self.num_guest_clusters if stop is None else stop
+        if min(full, stop) > first:
+            yield _Run(first, min(full, stop) - first, Kind.DATA, first * self.cluster_size, self.cluster_size)
+        if rest and first <= full < stop:
             yield _Run(full, 1, Kind.DATA, full * self.cluster_size, rest)
 
     def map(self, ofs_guest: int) -> GuestCluster:
@@ -301,25 +319,185 @@ _KINDS = {
     Qcow2.ClusterType.unallocated: Kind.UNALLOCATED,
 }
 
-_HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageError], str, int, str]] = {
-    "/types/header/seq/1": (UnsupportedImageError, "version", 4, "qcow2 version {actual}: only versions 2 and 3 exist"),
-    "/types/header/seq/3": (CorruptImageError, "header", 16, "backing file name of {actual} bytes: at most 1023"),
+_HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageError], str, str, str]] = {
+    "/types/header/seq/1": (UnsupportedImageError, "version", "version", "qcow2 version {actual}: only versions 2 and 3 exist"),
+    "/types/header/seq/3": (CorruptImageError, "header", "len_backing_file", "backing file name of {actual} bytes: at most 1023"),
     "/types/header/seq/4": (
-        UnsupportedImageError, "cluster_size", 20, "cluster_bits {actual}: clusters are 512 bytes to 2 MiB (9 to 21)"),
-    "/types/header/seq/8": (CorruptImageError, "header", 40, "the L1 table offset {actual:#x} is not cluster-aligned"),
-    "/types/header/seq/9": (CorruptImageError, "header", 48, "the refcount table offset {actual:#x} is not cluster-aligned"),
-    "/types/header/seq/12": (CorruptImageError, "header", 64, "the snapshot table offset {actual:#x} is not cluster-aligned"),
+        UnsupportedImageError, "cluster_size", "cluster_bits", "cluster_bits {actual}: clusters are 512 bytes to 2 MiB (9 to 21)"),
+    "/types/header/seq/8": (CorruptImageError, "header", "ofs_l1_table", "the L1 table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/9": (
+        CorruptImageError, "header", "ofs_refcount_table", "the refcount table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/12": (
+        CorruptImageError, "header", "ofs_snapshots", "the snapshot table offset {actual:#x} is not cluster-aligned"),
     "/types/incompatible_features/seq/7": (
-        UnsupportedImageError, "unknown_incompatible_feature", _OFS_INCOMPATIBLE_FEATURES,
+        UnsupportedImageError, "unknown_incompatible_feature", "incompatible_features",
         "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread"),
     "/types/incompatible_features/seq/8": (
-        UnsupportedImageError, "extended_l2", _OFS_INCOMPATIBLE_FEATURES,
-        "extended L2 entries (with clusters under 16 KiB, which the spec forbids too)"),
-    "/types/header/seq/16": (CorruptImageError, "header", 96, "refcount_order {actual}: at most 6"),
-    "/types/header/seq/17": (CorruptImageError, "header", 100, "header_length {actual} breaks its rule (at least 104, a multiple of 8)"),
-    "/types/header/seq/18": (CorruptImageError, "header", 104, "compression_type {actual} disagrees with the compression type feature bit"),
+        UnsupportedImageError, "extended_l2", "incompatible_features",
+        "extended L2 entries with clusters under 16 KiB, which the spec forbids"),
+    "/types/header/seq/16": (CorruptImageError, "header", "refcount_order", "refcount_order {actual}: at most 6"),
+    "/types/header/seq/17": (
+        CorruptImageError, "header", "len_header", "header_length {actual} breaks its rule (at least 104, a multiple of 8)"),
+    "/types/header/seq/18": (
+        CorruptImageError, "header", "compression_type", "compression_type {actual} disagrees with the compression type feature bit"),
 }
-"""The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, where, and why."""
+"""The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, the field, and why."""
+
+
+class _MarkingStream(KaitaiStream):  # type: ignore[misc] # kaitaistruct is untyped
+    """A stream that notes where each field of the header the generated parser reads starts (see :func:`_field_offsets`)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(BytesIO(data))
+        self.mark: int | None = None
+        self.where: dict[str, int] = {}
+
+    def _note(self) -> None:
+        if self.mark is None:
+            self.mark = self.pos()
+
+    def read_u1(self) -> int:
+        self._note()
+        return int(super().read_u1())
+
+    def read_u4be(self) -> int:
+        self._note()
+        return int(super().read_u4be())
+
+    def read_u8be(self) -> int:
+        self._note()
+        return int(super().read_u8be())
+
+    def read_bits_int_be(self, n: int) -> int:
+        self._note()
+        return int(super().read_bits_int_be(n))
+
+    def read_bytes(self, n: int) -> bytes:
+        self._note()
+        return bytes(super().read_bytes(n))
+
+
+class _MarkedHeader(Qcow2.Header):  # type: ignore[misc]
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        io = self.__dict__.get("_io")
+        if isinstance(io, _MarkingStream) and not name.startswith("_") and io.mark is not None:
+            io.where[name] = io.mark
+            io.mark = None
+
+
+def _field_offsets(head: bytes) -> tuple[dict[str, int], int | None]:
+    """Where each header field starts, as the generated parser reads ``head``; and where the field it stopped in starts.
+
+    The offsets come from the parser's own reads (a field is where its first
+    read began), so no header layout is written twice.
+    """
+    io = _MarkingStream(head)
+    with contextlib.suppress(kaitaistruct.KaitaiStructError, EOFError, ValueError):
+        _MarkedHeader(io, None, None)
+    return io.where, io.mark
+
+
+class _L2Layout:
+    """The bits of an L2 entry as the generated parser reads them, learned from it, to decode whole tables at once.
+
+    The generated ``L2Entry`` type parses each entry of a table correctly but
+    slowly (a Python object per entry); a table of 8192 entries is instead
+    read as big-endian 64-bit words (:mod:`struct`) and decoded with masks.
+    The masks are not written here: they are learned by parsing one-bit words
+    with the generated parser (``cluster_type``, ``ofs_host_cluster``,
+    ``ofs_compressed_data``, ``len_compressed_data``, ``alloc_bitmap`` and
+    ``zero_bitmap``: the .ksy's names), so the .ksy stays the one definition
+    of the layout. A bit whose one-bit word the parser refuses (an unaligned
+    host offset, an offset bit past bit 55) sends its entry to the generated
+    parser, which raises the rule's error; so does an entry whose subcluster
+    bitmaps break their rule.
+    """
+
+    def __init__(self, root: Any) -> None:
+        h = root.header
+        self.extended = bool(h.has_extended_l2)
+        self.len_entry = int(h.cluster_size) // int(h.num_l2_entries)
+        self._root = root
+
+        def parse(word: int, bitmap: int = 0) -> Any:
+            raw = word.to_bytes(8, "big") + (bitmap.to_bytes(8, "big") if self.extended else b"")
+            return Qcow2.L2Entry(KaitaiStream(BytesIO(raw)), root, root)
+
+        host = zero = compressed = refused = 0
+        for k in range(64):
+            try:
+                e = parse(1 << k)
+                kind, ofs = e.cluster_type, int(e.ofs_host_cluster)
+            except (kaitaistruct.KaitaiStructError, EOFError):
+                refused |= 1 << k
+                continue
+            if kind == Qcow2.ClusterType.compressed:
+                compressed |= 1 << k
+            elif ofs == 1 << k:
+                host |= 1 << k
+            elif ofs:
+                raise AssertionError(f"L2 entry bit {k} gives host offset {ofs:#x}: not a layout of bit fields")
+            elif kind == Qcow2.ClusterType.zero_plain:
+                zero |= 1 << k
+        if compressed & (compressed - 1) or not compressed or not host:
+            raise AssertionError("the generated L2 entry has no single compressed bit, or no host offset bits")
+        self.compressed, self.host, self.zero, self.refused = compressed, host, zero, refused
+        c_ofs = c_count = c_refused = 0
+        for k in range(64):
+            if (1 << k) & compressed:
+                continue
+            try:
+                e = parse(compressed | 1 << k)
+                ofs, length = int(e.ofs_compressed_data), int(e.len_compressed_data)
+            except (kaitaistruct.KaitaiStructError, EOFError):
+                c_refused |= 1 << k
+                continue
+            if ofs == 1 << k:
+                c_ofs |= 1 << k
+            elif length != 512:
+                c_count |= 1 << k
+        self.c_ofs, self.c_refused = c_ofs, c_refused
+        self.c_shift = (c_count & -c_count).bit_length() - 1
+        self.c_count = c_count >> self.c_shift
+        self.alloc_shift = self.zero_shift = 0
+        if self.extended:
+            for k in range(64):
+                e = parse(host & -host, 1 << k)
+                if int(e.alloc_bitmap) == 1:
+                    self.alloc_shift = k
+                if int(e.zero_bitmap) == 1:
+                    self.zero_shift = k
+
+    def words(self, raw: bytes) -> tuple[int, ...]:
+        """The table's 64-bit words, in order (two per entry with extended L2 entries)."""
+        return struct.unpack(f">{len(raw) // 8}Q", raw)
+
+    def decode(self, word: int, bitmap: int) -> tuple[Kind, int | None, int, tuple[int, int] | None] | None:
+        """(kind, ofs_host, len_host, (alloc, zero) of a partly allocated cluster or None), or None: ask the parser."""
+        if word & self.compressed:
+            if word & self.c_refused or bitmap:  # bitmaps are reserved (0) for compressed clusters: the parser judges
+                return None
+            ofs = word & self.c_ofs
+            return Kind.COMPRESSED, ofs, (((word >> self.c_shift) & self.c_count) + 1) * 512 - ofs % 512, None
+        if word & self.refused:
+            return None
+        host = word & self.host
+        if not self.extended:
+            kind = Kind.ZERO if word & self.zero else Kind.DATA if host else Kind.UNALLOCATED
+            return kind, host or None, host and self._root.header.cluster_size, None
+        alloc = (bitmap >> self.alloc_shift) & 0xFFFFFFFF
+        zero = (bitmap >> self.zero_shift) & 0xFFFFFFFF
+        if alloc & zero or (alloc and not host):
+            return None
+        cs = int(self._root.header.cluster_size)
+        if alloc == 0xFFFFFFFF:
+            return Kind.DATA, host, cs, None
+        if zero == 0xFFFFFFFF:
+            return Kind.ZERO, host or None, cs if host else 0, None
+        if not alloc and not zero:
+            return Kind.UNALLOCATED, None, 0, None
+        return Kind.DATA if alloc else Kind.ZERO, host or None, cs if host else 0, (alloc, zero)
 
 
 class Qcow2Image(Image):
@@ -337,10 +515,10 @@ class Qcow2Image(Image):
                 raise CorruptImageError(
                     "header", f"the qcow2 header breaks the rule {exc.src_path} of formats/qcow2.ksy", exc.io.pos(), source=name
                 ) from None
-            cls, code, ofs, text = rule
+            cls, code, field, text = rule
             actual = getattr(exc, "actual", None)
             raise cls(code, "unsupported qcow2 image: " * (cls is UnsupportedImageError) + text.format(actual=actual),
-                      ofs, source=name) from None
+                      self._field_offset(field), source=name) from None
         except EOFError:
             raise CorruptImageError(
                 "truncated", f"the file ({len_file} bytes) ends inside the qcow2 header or its extensions", len_file, source=name
@@ -354,7 +532,19 @@ class Qcow2Image(Image):
         """2 or 3."""
         self.backing_file_name: str | None = self.qcow2.backing_file_name
         """The backing file's name, or None; its clusters are never read."""
+        self.has_extended_l2 = bool(h.has_extended_l2)
+        """True when L2 entries have subclusters (32 per cluster): :meth:`guest_clusters` and :meth:`map` refuse a
+        partly allocated cluster, which :mod:`qjournal.guest` reads by subcluster."""
+        self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
+        """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
         self._refuse_unsupported()
+        self._layout = _L2Layout(self.qcow2)
+
+    def _field_offset(self, field: str) -> int:
+        """Where the header field ``field`` starts, as the generated parser reads this file's header."""
+        where, stopped = _field_offsets(os.pread(self._fd, 4096, 0))
+        ofs = where.get(field, stopped)
+        return 0 if ofs is None else ofs
 
     def _refuse_unsupported(self) -> None:
         """Refuse, before any table is read, the features under which clusters cannot be mapped honestly."""
@@ -366,7 +556,7 @@ class Qcow2Image(Image):
                 "encryption",
                 f"unsupported qcow2 image: encrypted (crypt_method {what}): its clusters hold ciphertext, "
                 f"whose hashes say nothing of the guest's data",
-                _OFS_CRYPT_METHOD, source=name,
+                self._field_offset("crypt_method"), source=name,
             )
         extensions = self.qcow2.header_extension_area.extensions or []
         if h.has_external_data_file or any(e.extension_type == Qcow2.HeaderExtensionType.external_data_file for e in extensions):
@@ -374,21 +564,14 @@ class Qcow2Image(Image):
                 "external_data_file",
                 "unsupported qcow2 image: an external data file holds its clusters (incompatible feature bit 2), "
                 "so host offsets are not offsets in this file",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
-            )
-        if h.has_extended_l2:
-            raise UnsupportedImageError(
-                "extended_l2",
-                "unsupported qcow2 image: extended L2 entries (incompatible feature bit 4): a cluster may be allocated "
-                "one subcluster at a time, so a whole cluster's hash would mix guest data with bytes the guest never wrote",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
+                self._field_offset("incompatible_features"), source=name,
             )
         if h.is_corrupt:
             raise UnsupportedImageError(
                 "corrupt_bit",
                 "unsupported qcow2 image: the corrupt bit is set (incompatible feature bit 1): QEMU found its metadata "
                 "inconsistent, so its mapping cannot be trusted; 'qemu-img check -r' repairs it",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
+                self._field_offset("incompatible_features"), source=name,
             )
 
     # -- walking the active tables ---------------------------------------------------------------
@@ -409,28 +592,39 @@ class Qcow2Image(Image):
         span = f"guest offsets {first:#x}-{first + n2 * cs - 1:#x}" if table == "l1_entry" else f"guest offset {first:#x}"
         if isinstance(exc, kaitaistruct.ValidationFailedError):
             why = f"breaks the rule {exc.src_path} of formats/qcow2.ksy"
-            why += " (its L2 table offset must be cluster-aligned)" if table == "l1_entry" else (
-                " (its host offset must be cluster-aligned, a compressed offset in range)")
+            if table == "l1_entry":
+                why += " (its L2 table offset must be cluster-aligned)"
+            else:
+                why += " (its host offset must be cluster-aligned, a compressed offset in range" + (
+                    "; an allocated subcluster needs a host cluster and is not also a zero one)" if self.has_extended_l2 else ")")
         else:
             why = "cannot be read"
         name = "L1 entry" if table == "l1_entry" else "L2 entry"
         return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
 
-    def _runs(self) -> Iterator[_Run]:
-        h, root, cs = self.header, self.qcow2, self.cluster_size
+    def _l2_tables(self, first: int, stop: int) -> Iterator[tuple[int, int, bytes | None, int]]:
+        """The one L1 -> L2 walk: guest clusters ``first`` to ``stop`` as ``(idx, count, l2_raw, ofs_raw)`` per L2 table.
+
+        ``l2_raw`` holds the entries of guest clusters ``idx`` to ``idx + count``
+        (one read of the part of the table they use), read at file offset
+        ``ofs_raw``; it is None where the L1 entry has no L2 table, or where the
+        L1 table ends before the cluster (then ``count`` runs to ``stop``).
+        Each L1 entry is parsed by the generated ``L1Entry``.
+        """
+        h, root = self.header, self.qcow2
         n2 = int(h.num_l2_entries)
-        total = self.num_guest_clusters
-        num_l1 = -(-total // n2)
+        if first >= stop:
+            return
+        i_first, i_stop = first // n2, -(-stop // n2)
         ofs_l1 = int(h.ofs_l1_table)
-        in_table = min(num_l1, int(h.num_l1_entries))
-        l1_raw = self._pread_table(ofs_l1, 8 * in_table, f"the L1 table's first {in_table} entries")
+        in_table = max(0, min(i_stop, int(h.num_l1_entries)) - i_first)
+        l1_raw = self._pread_table(ofs_l1 + 8 * i_first, 8 * in_table, f"the L1 table's first {i_first + in_table} entries")
         l1_stream = KaitaiStream(BytesIO(l1_raw))
-        v2 = self.version < 3
-        for i in range(num_l1):
-            first = i * n2
-            count = min(n2, total - first)
-            if i >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
-                yield _Run(first, total - first, Kind.UNALLOCATED, None, 0)
+        for i in range(i_first, i_stop):
+            idx = max(first, i * n2)
+            count = min((i + 1) * n2, stop) - idx
+            if i - i_first >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
+                yield idx, stop - idx, None, 0
                 return
             try:
                 l1e = Qcow2.L1Entry(l1_stream, root, root)
@@ -438,33 +632,70 @@ class Qcow2Image(Image):
             except (kaitaistruct.KaitaiStructError, EOFError) as exc:
                 raise self._entry_error(exc, "l1_entry", ofs_l1 + 8 * i, i) from None
             if not ofs_l2:
-                yield _Run(first, count, Kind.UNALLOCATED, None, 0)
+                yield idx, count, None, 0
                 continue
-            raw = self._pread_table(ofs_l2, 8 * count, f"the L2 table of guest offsets {first * cs:#x} on")
-            stream = KaitaiStream(BytesIO(raw))
-            seen: dict[bytes, _Run] = {}  # entries with no host offset repeat: parse each distinct one once
+            ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
+            what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
+            yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
+
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
+        """Guest clusters ``first`` to ``stop`` as runs: consecutive entries of one kind whose host clusters follow each other.
+
+        With extended L2 entries, a cluster whose subclusters are not all of one
+        state is a run of its own, with ``sub`` = its (alloc, zero) bitmaps.
+        """
+        stop = self.num_guest_clusters if stop is None else stop
+        layout, cs, v2 = self._layout, self.cluster_size, self.version < 3
+        ext = layout.extended
+        for idx, count, raw, ofs_raw in self._l2_tables(first, stop):
+            if raw is None:
+                yield _Run(idx, count, Kind.UNALLOCATED, None, 0)
+                continue
+            words = layout.words(raw)
+            step = 2 if ext else 1
+            start = num = 0
+            kind: Kind | None = None
+            host: int | None = None
+            len_host = 0
+            sub: tuple[int, int] | None = None
+            nxt = nxt_bitmap = -1  # the words that would continue the run
             for j in range(count):
-                key = raw[8 * j : 8 * j + 8]
-                known = seen.get(key)
-                if known is not None:
-                    yield known._replace(idx=first + j)
+                word = words[step * j]
+                bitmap = words[step * j + 1] if ext else 0
+                if word == nxt and bitmap == nxt_bitmap:
+                    num += 1
+                    if host is not None:
+                        nxt += cs
                     continue
-                stream.seek(8 * j)
-                try:
-                    e = Qcow2.L2Entry(stream, l1e, root)
-                    kind = _KINDS[e.cluster_type]
-                    if kind is Kind.COMPRESSED:
-                        run = _Run(first + j, 1, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
-                    else:
-                        host = int(e.ofs_host_cluster)
-                        run = _Run(first + j, 1, kind, host or None, cs if host else 0)
-                except (kaitaistruct.KaitaiStructError, EOFError) as exc:
-                    raise self._entry_error(exc, "l2_entry", ofs_l2 + 8 * j, first + j) from None
+                if kind is not None:
+                    yield _Run(start, num, kind, host, len_host, sub)
+                got = layout.decode(word, bitmap)
+                if got is None:
+                    got = self._parse_entry(raw, j, ofs_raw, idx + j)
+                kind, host, len_host, sub = got
                 if v2 and kind is Kind.ZERO:
-                    raise self._zero_in_v2(ofs_l2 + 8 * j, first + j)
-                if run.ofs_host is None:
-                    seen[key] = run
-                yield run
+                    raise self._zero_in_v2(ofs_raw + layout.len_entry * j, idx + j)
+                start, num = idx + j, 1
+                if kind is Kind.COMPRESSED or sub is not None:
+                    nxt = nxt_bitmap = -1
+                else:
+                    nxt, nxt_bitmap = word + (cs if host is not None else 0), bitmap
+            if kind is not None:
+                yield _Run(start, num, kind, host, len_host, sub)
+
+    def _parse_entry(self, raw: bytes, j: int, ofs_raw: int, idx: int) -> tuple[Kind, int | None, int, tuple[int, int] | None]:
+        """Entry ``j`` of ``raw`` through the generated ``L2Entry``: its rule's error, or what the fast decode would not say."""
+        stream = KaitaiStream(BytesIO(raw))
+        stream.seek(self._layout.len_entry * j)
+        try:
+            e = Qcow2.L2Entry(stream, self.qcow2, self.qcow2)
+            kind = _KINDS[e.cluster_type]
+            if kind is Kind.COMPRESSED:
+                return kind, int(e.ofs_compressed_data), int(e.len_compressed_data), None
+            host = int(e.ofs_host_cluster)
+        except (kaitaistruct.KaitaiStructError, EOFError) as exc:
+            raise self._entry_error(exc, "l2_entry", ofs_raw + self._layout.len_entry * j, idx) from None
+        return kind, host or None, self.cluster_size if host else 0, None
 
     def _zero_in_v2(self, ofs_entry: int, idx: int) -> CorruptImageError:
         return CorruptImageError(
@@ -475,25 +706,10 @@ class Qcow2Image(Image):
         )
 
     def map(self, ofs_guest: int) -> GuestCluster:
-        """The guest cluster at ``ofs_guest``, looked up as the .ksy's ``guest_cluster`` does: one L1 and one L2 entry."""
+        """The guest cluster at ``ofs_guest``: the walk of :meth:`_runs` over that one cluster (one L1 and one L2 entry)."""
         idx = self._check_guest_offset(ofs_guest) // self.cluster_size
-        root = self.qcow2
-        gc = Qcow2.GuestCluster(idx, root._io, root, root)
-        try:
-            e = gc.l2_entry
-            if e is None:
-                return GuestCluster(idx * self.cluster_size, Kind.UNALLOCATED, None, 0)
-            kind = _KINDS[e.cluster_type]
-            if kind is Kind.COMPRESSED:
-                return GuestCluster(idx * self.cluster_size, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
-            host = int(e.ofs_host_cluster)
-        except (kaitaistruct.KaitaiStructError, EOFError) as exc:
-            if isinstance(exc, kaitaistruct.ValidationFailedError) and exc.src_path.startswith("/types/l1_entry"):
-                raise self._entry_error(exc, "l1_entry", int(self.header.ofs_l1_table) + 8 * gc.l1_index, gc.l1_index) from None
-            raise self._entry_error(exc, "l2_entry", int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx) from None
-        if self.version < 3 and kind is Kind.ZERO:
-            raise self._zero_in_v2(int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx)
-        return GuestCluster(idx * self.cluster_size, kind, host or None, self.cluster_size if host else 0)
+        run = self._whole(next(self._runs(idx, idx + 1)))
+        return GuestCluster(idx * self.cluster_size, run.kind, run.ofs_host, run.len_host)
 
 
 def open_image(path: str | os.PathLike[str], *, format: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> Image:

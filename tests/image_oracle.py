@@ -25,10 +25,12 @@ UNSUPPORTED = {
     "luks_c4k": "encryption",
     "data_file_raw_c4k": "external_data_file",
     "data_file_c64k": "external_data_file",
-    "extended_l2_c64k": "extended_l2",
-    "extended_l2_c16k": "extended_l2",
 }
 """The images of qemu_images.TEST_IMAGES that qjournal.image refuses, and the feature it names."""
+
+SUBCLUSTERED = ("extended_l2_c64k", "extended_l2_c16k")
+"""The images of qemu_images.TEST_IMAGES with extended L2 entries: opened, read by subcluster (qjournal.guest);
+their partly allocated clusters are refused by the cluster-level walks of qjournal.image."""
 
 
 def _repeats(unit: int, base: int = 0) -> tuple[Write, ...]:
@@ -158,3 +160,72 @@ def raw_units(size: int, block_size: int) -> list[Unit]:
 
 def file_bytes(path: Path) -> bytes:
     return Path(path).read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# The guest view (qjournal.guest) and the analysis (qjournal.analysis): what each image stores, from
+# ``qemu-img map``, and what its guest reads of it alone, from ``qemu-img convert -O raw``.
+
+def _four_k(base: int, patterns: tuple[int, ...]) -> tuple[Write, ...]:
+    """4 KiB writes of the given patterns, one after the other from ``base``."""
+    return tuple(Write(base + i * 4 * KiB, 4 * KiB, p) for i, p in enumerate(patterns))
+
+
+_SHARED = (Write(0, 128 * KiB, 0x44), Write(256 * KiB, 4 * KiB, 0x11))
+
+GUEST_IMAGES: tuple[ImageSpec, ...] = (
+    ImageSpec("g_repeats_c64k", cluster_size=64 * KiB, size=2 * MiB,
+              steps=(*_four_k(0, (0x11, 0x22, 0x11, 0x33, 0x11, 0x22)),   # 4 KiB repeats inside one cluster
+                     Write(64 * KiB, 64 * KiB, 0x11),                      # a cluster made of one 4 KiB block, 16 times
+                     Write(192 * KiB, 64 * KiB, 0x00),                     # a data cluster of zeros
+                     Zero(320 * KiB, 128 * KiB),                           # zero clusters
+                     Write(512 * KiB, 128 * KiB, 0x33), Write(768 * KiB, 64 * KiB, 0x33),   # whole clusters repeated
+                     *_four_k(1 * MiB + 60 * KiB, (0x55, 0x55)),           # a repeat across a cluster boundary
+                     Write(2 * MiB - 4 * KiB, 4 * KiB, 0x22)),             # the last cluster, mostly zeros
+              doc="64 KiB clusters with 4 KiB-granular repeats, zero data, zero clusters"),
+    ImageSpec("g_zlib_c64k", cluster_size=64 * KiB, size=1 * MiB,
+              steps=(Write(0, 192 * KiB, 0x44), Write(256 * KiB, 4 * KiB, 0x11), Compress(),
+                     Write(512 * KiB, 64 * KiB, 0x44), Zero(64 * KiB, 64 * KiB)),
+              doc="deflate-compressed clusters, a data cluster equal to one of them, a compressed cluster zeroed"),
+    ImageSpec("g_zstd_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("compression_type", "zstd"),),
+              steps=(Write(0, 128 * KiB, 0x44), Write(192 * KiB, 8 * KiB, 0x22), Compress()),
+              doc="zstd-compressed clusters sharing content with the other images"),
+    ImageSpec("g_ext_l2_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("extended_l2", "on"),),
+              steps=(Write(0, 2 * KiB, 0x47), Write(4 * KiB, 4 * KiB, 0x11), Zero(8 * KiB, 2 * KiB),
+                     Write(64 * KiB, 64 * KiB, 0x44), Zero(192 * KiB, 64 * KiB), Write(300 * KiB, 6 * KiB, 0x11)),
+              doc="extended L2 entries: partly allocated clusters (2 KiB subclusters), zero subclusters, a whole cluster"),
+    ImageSpec("g_shared_c64k", cluster_size=64 * KiB, size=1 * MiB, steps=_SHARED,
+              doc="content shared with g_zlib_c64k and g_zstd_c64k"),
+    ImageSpec("g_shared_c4k", cluster_size=4 * KiB, size=1 * MiB, steps=(*_SHARED, Write(512 * KiB, 16 * KiB, 0x11)),
+              doc="the same content in 4 KiB clusters, and 4 KiB repeats"),
+    ImageSpec("g_snap_backing", cluster_size=64 * KiB, size=1 * MiB, backing=_BACKING_BASE,
+              steps=(Write(64 * KiB, 64 * KiB, 0xA1), Snapshot("before"), Write(320 * KiB, 4 * KiB, 0x11)),
+              doc="a backing file and an internal snapshot, neither read"),
+)
+"""Images for qjournal.guest and qjournal.analysis."""
+
+
+def own_ranges(image: qi.Image) -> list[tuple[int, int, str, int | None]]:
+    """(start, length, status, host offset) of ``qemu-img map``: status data / zero / compressed / unallocated,
+    of the image alone (a range from a backing file is unallocated here)."""
+    out = []
+    for r in image.map():
+        if r["depth"] > 0 or not r.get("present", r["data"] or r["zero"]):
+            out.append((r["start"], r["length"], "unallocated", None))
+        elif r["data"] and "offset" in r:  # stored (QEMU also says "zero" where the file holds zeros or a hole)
+            out.append((r["start"], r["length"], "data", r["offset"]))
+        elif r["zero"]:
+            out.append((r["start"], r["length"], "zero", None))
+        else:
+            out.append((r["start"], r["length"], "compressed", None))
+    return out
+
+
+def own_guest_bytes(image: qi.Image) -> bytes:
+    """What the guest reads of the image alone: ``qemu-img convert -O raw``'s bytes where the image stores the
+    range itself, zeros where it stores nothing."""
+    disk = bytearray(image.guest_bytes())
+    for start, length, status, _ in own_ranges(image):
+        if status == "unallocated":
+            disk[start:start + length] = bytes(length)
+    return bytes(disk)
