@@ -1,43 +1,49 @@
 """Deduplicating an image: a new qcow2 v3 image in which every distinct non-zero cluster is stored once.
 
-Strategy. Two passes over the source's guest view (:mod:`qjournal.dedup_source`),
-then the metadata, then one atomic commit:
+Strategy. Two passes over the source's guest view (:class:`qjournal.guest.GuestReader`,
+through :class:`qjournal.dedup_source.SourceImage`: data, zero, compressed
+clusters decompressed, extended-L2 subclusters, raw holes), then the
+metadata, then one atomic commit:
 
-1. Scan. The guest disk is cut into windows of whole target clusters; threads
-   read each window's DATA pieces and hash (SHA-256) every target cluster that
-   holds any of them, in guest order. The caller's thread gives each new
-   digest the next host data cluster (so data clusters lie in guest order of
-   first occurrence), counts its references, and spools one code per guest
-   cluster to a temporary file: the data cluster's number, :data:`ZERO` or
-   :data:`UNALLOCATED`. The digest map (digest -> data cluster) lives in a
-   dict up to ``memory_limit`` and then spills to SQLite, as
-   :class:`qjournal.live.LiveIndex` does; the refcounts live in a file-backed
-   array. A cluster referenced :data:`~qjournal.qcow2_writer.MAX_REFCOUNT`
-   times gets a second copy (16-bit refcounts).
+1. Scan. The reader gives the guest disk in batches of target clusters (its
+   own cluster size or any other); threads hash (SHA-256) every cluster that
+   holds bytes of the image's own, in guest order. The caller's thread gives
+   each new digest the next host data cluster (so data clusters lie in guest
+   order of first occurrence), counts its references, and spools one code
+   per guest cluster to a temporary file: the data cluster's number,
+   :data:`ZERO` or :data:`UNALLOCATED`. The digest map (digest -> data
+   cluster, :class:`qjournal.dedup_map.DigestMap`) lives in a dict up to
+   ``memory_limit`` and then spills to SQLite, as :class:`qjournal.live.LiveIndex`
+   does; the refcounts live in a file-backed array. A content referenced
+   :data:`~qjournal.qcow2_writer.MAX_REFCOUNT` times gets a second copy
+   (16-bit refcounts).
 2. Layout: :class:`qjournal.qcow2_writer.Layout` from the counts.
-3. Copy. A second walk reads the windows that hold a cluster's first
-   occurrence and writes those clusters, on the threads, to their places.
+3. Copy. The spool names each cluster's first occurrence (its code is then
+   the next number): those guest ranges are read again and written, on the
+   threads, to their places.
 4. Metadata from the spool: L2 tables (COPIED exactly when a refcount is 1),
-   refcounts, L1, header last.
+   refcounts, L1, the header last.
 5. Commit: the target was written into an unnamed temporary file (``O_TMPFILE``)
    in TARGET's directory (else a named one, removed on any error); it is
    fsynced, linked under its name (never replacing a file that appeared
    meanwhile), and the directory fsynced. The journal (one HASH entry per
    distinct data cluster, what ``qjournal index TARGET`` writes) is made by
    :func:`qjournal.create` under a temporary name and linked into place the
-   same way.
+   same way, after the target.
 
 The source is opened read-only and never written. Zero clusters: a target
 cluster that reads as zeros is a zero cluster (the v3 zero flag); without a
 backing file an L2 table that would map no data is left out (its clusters
-read as zeros all the same). Unallocated stays unallocated; with a backing
-file a target cluster mixing unallocated bytes with others cannot be written
-(its unallocated bytes would need the backing file's) and is refused.
+read as zeros all the same, docs/format.md D27). Unallocated stays
+unallocated; with a backing file a target cluster mixing unallocated bytes
+with others cannot be written (its unallocated bytes would need the backing
+file's) and is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib
 import itertools
@@ -50,14 +56,15 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from qjournal.dedup_map import DigestMap
-from qjournal.dedup_source import ImageSource, Piece, Source, UnsupportedSourceError, open_source
+from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.image import LEN_SECTOR, Kind, check_block_size
+from qjournal.guest import Blocks, Status
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.index import BATCH
 from qjournal.live import DEFAULT_MEMORY_LIMIT
 from qjournal.making import create, link_into_place, sync_dir
@@ -83,7 +90,11 @@ LEN_WINDOW = 4 << 20
 _ENTRY = struct.Struct("=32sQQ")
 """A spooled journal entry: digest, data cluster number, guest offset."""
 _LEN_JOURNAL_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST
-_F_DATA, _F_ZERO, _F_UNALLOCATED = 1, 2, 4
+_ZERO, _UNALLOCATED = int(Status.ZERO), int(Status.UNALLOCATED)
+_STORED_BYTES = int(Status.DATA | Status.COMPRESSED)
+"""A block with any of these holds bytes of the image's own, which may not be zeros: it is hashed."""
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -144,75 +155,22 @@ class DedupReport:
         return d
 
 
-# -- windows of the guest disk ---------------------------------------------------------------------------
+# -- the pipeline -------------------------------------------------------------------------------------------
 
 
-class _Window:
-    """Whole target clusters from ``ofs_guest``: the DATA parts to read and, per cluster, the kinds it holds."""
-
-    __slots__ = ("flags", "length", "ofs_guest", "parts", "runs")
-
-    def __init__(self, ofs_guest: int, length: int, num: int) -> None:
-        self.ofs_guest = ofs_guest
-        self.length = length
-        self.parts: list[tuple[int, Piece, int, int]] = []  # (offset in the window, piece, start in piece, length)
-        self.flags = bytearray(num)
-        self.runs: list[tuple[int, int, int]] = []  # the copy's: (first cluster in the window, clusters, first data cluster)
-
-
-def _windows(source: Source, cluster_size: int) -> Iterator[_Window]:
-    """The guest disk as windows of whole target clusters (the last cluster may end past the disk: zeros there)."""
-    cs = cluster_size
-    step = max(cs, LEN_WINDOW // cs * cs)
-    end = source.len_virtual_disk
-    pieces = source.pieces()
-    piece: Piece | None = next(pieces, None)
-    for ofs in range(0, end, step):
-        w_end = min(ofs + step, end)
-        num = -(-(w_end - ofs) // cs)
-        win = _Window(ofs, num * cs, num)
-        flags = win.flags
-        while piece is not None and piece.ofs_guest < w_end:
-            a = max(piece.ofs_guest, ofs)
-            b = min(piece.ofs_guest + piece.length, w_end)
-            bit = _F_DATA if piece.kind is Kind.DATA else _F_ZERO if piece.kind is Kind.ZERO else _F_UNALLOCATED
-            if piece.kind is Kind.DATA:
-                win.parts.append((a - ofs, piece, a - piece.ofs_guest, b - a))
-            first, last = (a - ofs) // cs, (b - 1 - ofs) // cs
-            if first == last or (a - ofs) % cs or ((b - ofs) % cs and b != w_end):  # clusters it covers in part: OR
-                for c in range(first, last + 1):
-                    flags[c] |= bit
-            else:  # whole clusters, each covered by this piece alone (pieces do not overlap)
-                flags[first : last + 1] = bytes((bit,)) * (last + 1 - first)
-            if piece.ofs_guest + piece.length <= w_end:
-                piece = next(pieces, None)
-            else:
-                break
-        yield win
-
-
-def _fill(source: Source, win: _Window) -> bytearray:
-    """The window's guest bytes: its DATA parts read, zeros elsewhere."""
-    buf = bytearray(win.length)
-    view = memoryview(buf)
-    for at, piece, start, length in win.parts:
-        source.read_piece(piece, start, view[at : at + length])
-    return buf
-
-
-def _pipeline(jobs: int, work: Callable[[_Window], Any], windows: Iterator[_Window]) -> Iterator[tuple[_Window, Any]]:
-    """``(window, work(window))`` in order, ``work`` running on ``jobs`` threads for windows with DATA (else None)."""
+def _pipeline(jobs: int, items: Iterator[tuple[T, Callable[[], R] | None]]) -> Iterator[tuple[T, R | None]]:
+    """``(tag, work())`` in the items' order, each ``work`` run on one of ``jobs`` threads (None: nothing to run)."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="qjournal-dedup")
-    pending: deque[tuple[_Window, Future[Any] | None]] = deque()
+    pending: deque[tuple[T, Future[R] | None]] = deque()
     try:
-        for win in windows:
-            pending.append((win, pool.submit(work, win) if win.parts else None))
+        for tag, work in items:
+            pending.append((tag, None if work is None else pool.submit(work)))
             while len(pending) > 2 * jobs:
-                w, fut = pending.popleft()
-                yield w, None if fut is None else fut.result()
+                t, fut = pending.popleft()
+                yield t, None if fut is None else fut.result()
         while pending:
-            w, fut = pending.popleft()
-            yield w, None if fut is None else fut.result()
+            t, fut = pending.popleft()
+            yield t, None if fut is None else fut.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -241,34 +199,50 @@ class _Scan:
         self.map.close()
 
 
-def _scan(source: Source, cs: int, jobs: int, scan: _Scan, progress: Callable[[int], None] | None) -> None:
+def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callable[[int], None] | None) -> None:
+    """Pass 1: every target cluster's code, in guest order, to the spool; digests mapped, references counted."""
     has_backing = source.backing_file_name is not None
     zeros = bytes(cs)
     sha256 = hashlib.sha256
+    disk = source.len_virtual_disk
 
-    def work(win: _Window) -> list[bytes | None]:
-        buf = _fill(source, win)
-        view = memoryview(buf)
-        return [
-            None if not f & _F_DATA else b"" if buf.startswith(zeros, c * cs) else sha256(view[c * cs : (c + 1) * cs]).digest()
-            for c, f in enumerate(win.flags)
-        ]
+    def hasher(batch: Blocks) -> Callable[[], list[bytes | None]]:
+        def work() -> list[bytes | None]:
+            data = batch.data
+            assert data is not None
+            buf = data.obj
+            assert isinstance(buf, bytearray)
+            return [
+                None if not st & _STORED_BYTES else b"" if buf.startswith(zeros, i * cs) else sha256(data[i * cs : (i + 1) * cs]).digest()
+                for i, st in enumerate(batch.status)
+            ]
+        return work
 
-    refcounts, dmap, write_entry = scan.refcounts, scan.map, scan.entries.write
-    pack = _ENTRY.pack
-    for win, digests in _pipeline(jobs, work, _windows(source, cs)):
+    def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None]] | None]]:
+        for batch in source.reader.blocks(cs):
+            yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else None
+
+    refcounts, dmap, write_entry, pack = scan.refcounts, scan.map, scan.entries.write, _ENTRY.pack
+    done = 0  # target clusters spooled so far
+    for batch, digests in _pipeline(jobs, items()):
+        first = batch.ofs_guest // cs
+        _spool_unallocated(scan, first - done)  # whole unallocated clusters the reader left out
         codes = array("q")
-        if digests is None:  # no DATA: zero and unallocated clusters only
-            for c, f in enumerate(win.flags):
-                codes.append(_code_without_data(f, has_backing, source, win.ofs_guest + c * cs))
+        statuses = batch.status
+        if digests is None:
+            if statuses.count(_ZERO) == len(statuses):
+                codes = array("q", [ZERO]) * len(statuses)
+            else:
+                codes.extend(_code_without_data(st, has_backing, source, batch.ofs_guest + i * cs) for i, st in enumerate(statuses))
         else:
             known = dmap.prefetch([d for d in digests if d])
-            for c, (f, d) in enumerate(zip(win.flags, digests, strict=True)):
+            for i, d in enumerate(digests):
+                st = statuses[i]
                 if d is None:
-                    codes.append(_code_without_data(f, has_backing, source, win.ofs_guest + c * cs))
+                    codes.append(_code_without_data(st, has_backing, source, batch.ofs_guest + i * cs))
                     continue
-                if has_backing and f & _F_UNALLOCATED:
-                    raise _mixed(source, win.ofs_guest + c * cs)
+                if has_backing and st & _UNALLOCATED:
+                    raise _mixed(source, batch.ofs_guest + i * cs)
                 if not d:
                     codes.append(ZERO)
                     continue
@@ -277,7 +251,7 @@ def _scan(source: Source, cs: int, jobs: int, scan: _Scan, progress: Callable[[i
                     idx = dmap.get(d)
                 if idx is None or refcounts[idx] == MAX_REFCOUNT:
                     if idx is None:
-                        write_entry(pack(d, scan.num_stored, win.ofs_guest + c * cs))
+                        write_entry(pack(d, scan.num_stored, batch.ofs_guest + i * cs))
                         scan.num_distinct += 1
                     idx = scan.num_stored
                     scan.num_stored += 1
@@ -285,24 +259,34 @@ def _scan(source: Source, cs: int, jobs: int, scan: _Scan, progress: Callable[[i
                     known[d] = idx
                 refcounts[idx] += 1
                 codes.append(idx)
-        scan.num_data += sum(1 for x in codes if x >= 0)
+            scan.num_data += len(codes) - codes.count(ZERO) - codes.count(UNALLOCATED)
         scan.num_zero += codes.count(ZERO)
         scan.num_unallocated += codes.count(UNALLOCATED)
         codes.tofile(scan.codes)
+        done = first + len(codes)
         if progress is not None:
-            progress(min(win.ofs_guest + win.length, source.len_virtual_disk))
+            progress(min(done * cs, disk))
+    _spool_unallocated(scan, -(-disk // cs) - done)
+    if progress is not None:
+        progress(disk)
 
 
-def _code_without_data(flags: int, has_backing: bool, source: Source, ofs_guest: int) -> int:
-    """A cluster with no DATA: unallocated when nothing of it is stored, else zero (refused: partly unallocated over a backing file)."""
-    if flags == _F_UNALLOCATED:
+def _spool_unallocated(scan: _Scan, n: int) -> None:
+    scan.num_unallocated += n
+    for k in range(0, n, 1 << 20):
+        (array("q", [UNALLOCATED]) * min(1 << 20, n - k)).tofile(scan.codes)
+
+
+def _code_without_data(status: int, has_backing: bool, source: SourceImage, ofs_guest: int) -> int:
+    """A cluster with no stored bytes: unallocated when nothing of it is stored, else zero (refused: partly so over a backing file)."""
+    if status == _UNALLOCATED:
         return UNALLOCATED
-    if has_backing and flags & _F_UNALLOCATED:
+    if has_backing and status & _UNALLOCATED:
         raise _mixed(source, ofs_guest)
     return ZERO
 
 
-def _mixed(source: Source, ofs_guest: int) -> UnsupportedSourceError:
+def _mixed(source: SourceImage, ofs_guest: int) -> UnsupportedSourceError:
     return UnsupportedSourceError(
         "partly_unallocated",
         f"the target cluster at guest offset {ofs_guest:#x} would hold bytes the source leaves unallocated (they read "
@@ -323,38 +307,51 @@ def _read_codes(f: BinaryIO, n: int) -> array[int]:
 # -- copy, metadata, commit --------------------------------------------------------------------------------------
 
 
-def _copy(source: Source, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None) -> None:
-    """Write every data cluster, read at its first occurrence in guest order (a cluster's code is then the next number)."""
+def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None) -> None:
+    """Pass 2: every data cluster, read at its first occurrence (where its code is the next number), written on the threads."""
     cs = writer.layout.cluster_size
+    disk = source.len_virtual_disk
+    per_run = max(1, LEN_WINDOW // cs)
     f = scan.codes
     f.seek(0)
+    total = -(-disk // cs)
     state = {"next": 0}
 
-    def annotated() -> Iterator[_Window]:
-        for win in _windows(source, cs):
-            codes = _read_codes(f, len(win.flags))
-            nxt = state["next"]
-            for c, code in enumerate(codes):
-                if code == nxt:
-                    if win.runs and win.runs[-1][0] + win.runs[-1][1] == c:
-                        first, n, idx = win.runs[-1]
-                        win.runs[-1] = (first, n + 1, idx)
-                    else:
-                        win.runs.append((c, 1, nxt))
-                    nxt += 1
-            state["next"] = nxt
-            if not win.runs:
-                win.parts = []  # nothing to read
-            yield win
+    def runs() -> Iterator[tuple[int, int, int]]:
+        """(first guest cluster, clusters, first data cluster) of consecutive first occurrences."""
+        nxt = 0
+        run: list[int] | None = None  # [first guest cluster, count, first data cluster]
+        for pos in range(0, total, 1 << 16):
+            codes = _read_codes(f, min(1 << 16, total - pos))
+            if max(codes) < nxt:  # no first occurrence here (codes only grow by one at a first occurrence)
+                continue
+            for i, code in enumerate(codes):
+                if code != nxt:
+                    continue
+                g = pos + i
+                if run is not None and run[0] + run[1] == g and run[1] < per_run:
+                    run[1] += 1
+                else:
+                    if run is not None:
+                        yield run[0], run[1], run[2]
+                    run = [g, 1, nxt]
+                nxt += 1
+        if run is not None:
+            yield run[0], run[1], run[2]
+        state["next"] = nxt
 
-    def work(win: _Window) -> None:
-        view = memoryview(_fill(source, win))
-        for first, n, idx in win.runs:
-            writer.write_data(idx, view[first * cs : (first + n) * cs])
+    def items() -> Iterator[tuple[int, Callable[[], None]]]:
+        for g, n, idx in runs():
+            ofs = g * cs
+            length = min(n * cs, disk - ofs)
+            data = source.reader.read(ofs, length)  # the reader is this thread's; the write goes to the pool
+            yield ofs + length, functools.partial(writer.write_data, idx, data + bytes(n * cs - length))
 
-    for win, _ in _pipeline(jobs, work, annotated()):
+    for end, _ in _pipeline(jobs, items()):
         if progress is not None:
-            progress(source.len_virtual_disk + min(win.ofs_guest + win.length, source.len_virtual_disk))
+            progress(disk + end)
+    if progress is not None:
+        progress(2 * disk)
     if state["next"] != scan.num_stored:
         raise JournalIOError(f"the second walk of the source found {state['next']} of its {scan.num_stored} data clusters: "
                              f"did the source change while it was read?", source=source.name)
@@ -371,7 +368,7 @@ def _l2_spans(scan: _Scan, lay: Layout, has_backing: bool) -> Iterator[tuple[int
         yield i, chunk, has_data or (has_backing and ZERO in chunk), has_data
 
 
-def _write_metadata(writer: Qcow2Writer, scan: _Scan, source: Source) -> None:
+def _write_metadata(writer: Qcow2Writer, scan: _Scan, source: SourceImage) -> None:
     """L2 tables, refcounts, L1 table, and the header last."""
     lay = writer.layout
     has_backing = source.backing_file_name is not None
@@ -457,7 +454,7 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> str:
     return tmp
 
 
-def refuse_if_open_for_writing(source: Source) -> None:
+def refuse_if_open_for_writing(source: SourceImage) -> None:
     """Hook: refuse a source that a running QEMU holds open for writing, as the image commands refuse it.
 
     The check is the image commands' shared one, ``qjournal.qemulock``: called
@@ -480,9 +477,9 @@ def _same_file(path: str, fd: int) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _check_new(path: str, source: ImageSource, what: str) -> None:
+def _check_new(path: str, source: SourceImage, what: str) -> None:
     """Refuse a ``path`` that is the source (through links: device and inode) or exists."""
-    if _same_file(path, source.image.fileno()):
+    if _same_file(path, source.fileno()):
         raise JournalArgumentError(f"the {what} is the source image itself: dedup never writes its source", source=path)
     if os.path.lexists(path):
         raise JournalArgumentError(
@@ -520,7 +517,7 @@ def dedup(
     if cluster_size is not None:
         check_block_size(cluster_size)
     workers = resolve_jobs(jobs, "threads")
-    src = open_source(source, block_size=cluster_size or 65536)
+    src = SourceImage(source, block_size=cluster_size or DEFAULT_BLOCK_SIZE)
     try:
         _check_new(target, src, "target")
         if journal_path is not None:
@@ -540,7 +537,7 @@ def dedup(
 
 
 def _dedup(
-    src: ImageSource, target: str, journal_path: str | None, *, cs: int, workers: int, progress: Callable[[int], None] | None,
+    src: SourceImage, target: str, journal_path: str | None, *, cs: int, workers: int, progress: Callable[[int], None] | None,
     memory_limit: int, spill_dir: str | None, durable: bool, drop_bitmaps: bool,
 ) -> DedupReport:
     num_guest = -(-src.len_virtual_disk // cs)

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import qemu_images as qi
-from qemu_images import Bitmap, ImageSpec, KiB, MiB, Snapshot, Write, Zero
+from qemu_images import Bitmap, Compress, ImageSpec, KiB, MiB, Snapshot, Write, Zero
 
 from qjournal.dedup import DedupReport, dedup
 from qjournal.errors import JournalArgumentError, UnsupportedImageError
@@ -47,6 +47,11 @@ def _repeats(cs: int, unit: int) -> tuple[Write | Zero, ...]:
 
 
 _BASE = ImageSpec("dd_base", cluster_size=64 * KiB, size=2 * MiB, steps=(Write(0, 2 * MiB, 0x11), Write(256 * KiB, 64 * KiB, 0xAA)))
+_EXT_STEPS = (
+    Write(0, 4 * KiB, 0xAA), Write(256 * KiB, 4 * KiB, 0xAA), Write(64 * KiB, 64 * KiB, 0xAA), Write(128 * KiB + 2 * KiB, 2 * KiB, 0xBB),
+    Zero(192 * KiB + 4 * KiB, 8 * KiB), Write(192 * KiB + 32 * KiB, 4 * KiB, 0xCC), Write(512 * KiB, 64 * KiB, 0xAA),
+)
+"""Subclusters (2 KiB) allocated one by one, zero subclusters, and clusters whose contents repeat."""
 SPECS: dict[str, ImageSpec] = {s.name: s for s in (
     ImageSpec("dd_v3_64k", cluster_size=64 * KiB, size=2 * MiB, steps=_repeats(64 * KiB, 64 * KiB)),
     ImageSpec("dd_v2_64k", cluster_size=64 * KiB, compat="0.10", size=2 * MiB,
@@ -58,6 +63,12 @@ SPECS: dict[str, ImageSpec] = {s.name: s for s in (
     ImageSpec("dd_backing", cluster_size=64 * KiB, size=2 * MiB, backing=_BASE,
               steps=(Write(0, 128 * KiB, 0xAA), Zero(512 * KiB, 128 * KiB), Write(1 * MiB, 64 * KiB, 0xAA),
                      Write(1536 * KiB, 64 * KiB, 0x00))),
+    ImageSpec("dd_zlib", cluster_size=64 * KiB, size=2 * MiB, steps=(*_repeats(64 * KiB, 64 * KiB), Compress())),
+    ImageSpec("dd_zstd", cluster_size=64 * KiB, size=2 * MiB, options=(("compression_type", "zstd"),),
+              steps=(*_repeats(64 * KiB, 64 * KiB), Compress(), Write(20 * 64 * KiB, 64 * KiB, 0xAA))),
+    ImageSpec("dd_ext_l2", cluster_size=64 * KiB, size=2 * MiB, options=(("extended_l2", "on"),), steps=_EXT_STEPS),
+    ImageSpec("dd_ext_l2_backing", cluster_size=64 * KiB, size=2 * MiB, options=(("extended_l2", "on"),), backing=_BASE,
+              steps=_EXT_STEPS),
     ImageSpec("dd_snapshot", size=1 * MiB, steps=(Write(0, 64 * KiB, 1), Snapshot("s1"))),
     ImageSpec("dd_bitmap", size=1 * MiB, steps=(Write(0, 128 * KiB, 1), Bitmap("b0"))),
     ImageSpec("dd_luks", size=1 * MiB, luks_passphrase="secret", steps=(Write(0, 64 * KiB, 1),)),
@@ -198,7 +209,8 @@ def dedup_and_check(source: Path, fmt: str, tmp: Path, *, cluster_size: int | No
     return report
 
 
-@pytest.mark.parametrize("name", ["dd_v3_64k", "dd_v2_64k", "dd_v3_4k", "dd_v3_2m", "dd_all_zero", "dd_backing"])
+@pytest.mark.parametrize("name", ["dd_v3_64k", "dd_v2_64k", "dd_v3_4k", "dd_v3_2m", "dd_all_zero", "dd_backing", "dd_zlib",
+                                  "dd_zstd", "dd_ext_l2"])
 def test_dedup_of_qemu_images(images: dict[str, qi.Image], tmp_path: Path, name: str) -> None:
     report = dedup_and_check(images[name].path, "qcow2", tmp_path)
     cs = SPECS[name].cluster_size
@@ -218,7 +230,8 @@ def test_dedup_of_qemu_images(images: dict[str, qi.Image], tmp_path: Path, name:
         assert report.num_shared >= 2 and report.num_duplicate >= 1 and report.dedup_ratio > 1
 
 
-@pytest.mark.parametrize(("name", "cs"), [("dd_sub_4k", 4 * KiB), ("dd_v3_4k", 64 * KiB), ("dd_v3_64k", 512)])
+@pytest.mark.parametrize(("name", "cs"), [("dd_sub_4k", 4 * KiB), ("dd_v3_4k", 64 * KiB), ("dd_v3_64k", 512),
+                                         ("dd_zstd", 4 * KiB), ("dd_ext_l2_backing", 2 * KiB), ("dd_ext_l2", 128 * KiB)])
 def test_change_of_cluster_size(images: dict[str, qi.Image], tmp_path: Path, name: str, cs: int) -> None:
     report = dedup_and_check(images[name].path, "qcow2", tmp_path, cluster_size=cs)
     assert (report.cluster_size, report.source_cluster_size) == (cs, SPECS[name].cluster_size)
@@ -318,9 +331,12 @@ def test_target_refusals(images: dict[str, qi.Image], tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.qcow2", "link.qcow2", "t.qcow2.qjournal"]
 
 
-def test_backing_file_with_larger_clusters_is_refused(images: dict[str, qi.Image], tmp_path: Path) -> None:
-    with pytest.raises(UnsupportedImageError, match="backing file"):
-        dedup(images["dd_backing"].path, tmp_path / "t.qcow2", cluster_size=128 * KiB)
+@pytest.mark.parametrize(("name", "cs"), [("dd_backing", 128 * KiB), ("dd_ext_l2_backing", None), ("dd_ext_l2_backing", 4 * KiB)])
+def test_backing_file_under_part_of_a_target_cluster_is_refused(images: dict[str, qi.Image], tmp_path: Path, name: str,
+                                                                 cs: int | None) -> None:
+    with pytest.raises(UnsupportedImageError, match="backing file") as exc:
+        dedup(images[name].path, tmp_path / "t.qcow2", cluster_size=cs)
+    assert exc.value.code == "partly_unallocated"
     assert list(tmp_path.iterdir()) == []
 
 
