@@ -43,7 +43,6 @@ file's) and is refused.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import importlib
 import itertools
@@ -61,9 +60,9 @@ from typing import Any, BinaryIO, TypeVar
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.entries import HashEntry
-from qjournal.errors import JournalArgumentError, JournalIOError
+from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.guest import Blocks, Status
+from qjournal.guest import Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.index import BATCH
 from qjournal.live import DEFAULT_MEMORY_LIMIT
@@ -207,11 +206,12 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     disk = source.len_virtual_disk
 
     def hasher(batch: Blocks) -> Callable[[], list[bytes | None]]:
+        reads = _reads(source, batch.ofs_guest, batch.spans)  # compressed clusters decoded here, in the reader's thread
+
         def work() -> list[bytes | None]:
-            data = batch.data
-            assert data is not None
-            buf = data.obj
-            assert isinstance(buf, bytearray)
+            buf = bytearray(len(batch) * cs)
+            data = memoryview(buf)
+            reads(data)
             return [
                 None if not st & _STORED_BYTES else b"" if buf.startswith(zeros, i * cs) else sha256(data[i * cs : (i + 1) * cs]).digest()
                 for i, st in enumerate(batch.status)
@@ -219,7 +219,7 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
         return work
 
     def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None]] | None]]:
-        for batch in source.reader.blocks(cs):
+        for batch in source.reader.blocks(cs, data=False):
             yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else None
 
     refcounts, dmap, write_entry, pack = scan.refcounts, scan.map, scan.entries.write, _ENTRY.pack
@@ -269,6 +269,43 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     _spool_unallocated(scan, -(-disk // cs) - done)
     if progress is not None:
         progress(disk)
+
+
+def _reads(source: SourceImage, w0: int, spans: list[Span]) -> Callable[[memoryview], None]:
+    """What fills a zeroed buffer of guest bytes from ``w0`` with ``spans``' bytes, from any thread.
+
+    DATA is read there, by positioned reads; COMPRESSED clusters are
+    decompressed now, by the reader (whose cache belongs to this thread).
+    """
+    image = source.reader.image
+    data = [(s.ofs_guest - w0, s.ofs_host, s.length) for s in spans if s.status is Status.DATA]
+    decoded = _decoded(source, w0, spans)
+
+    def fill(view: memoryview) -> None:
+        for i, ofs_host, length in data:
+            assert ofs_host is not None
+            got = image.readinto(ofs_host, view[i : i + length])
+            if got != length:
+                raise CorruptImageError(
+                    "truncated",
+                    f"the data of guest offset {w0 + i + got:#x} lies at host offset {ofs_host + got:#x}, past the end of the "
+                    f"file ({image.len_file} bytes)",
+                    ofs_host + got, source=source.name,
+                )
+        for i, raw in decoded:
+            view[i : i + len(raw)] = raw
+
+    return fill
+
+
+def _decoded(source: SourceImage, w0: int, spans: list[Span]) -> list[tuple[int, bytes]]:
+    """(offset from ``w0``, guest bytes) of the COMPRESSED ``spans``, decompressed by the reader (call from its thread)."""
+    out = []
+    for s in spans:
+        if s.status is Status.COMPRESSED:
+            k = s.ofs_guest % source.cluster_size
+            out.append((s.ofs_guest - w0, source.reader.cluster(s)[k : k + s.length]))
+    return out
 
 
 def _spool_unallocated(scan: _Scan, n: int) -> None:
@@ -340,12 +377,30 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
             yield run[0], run[1], run[2]
         state["next"] = nxt
 
+    fd_src = source.fileno()
+
+    def copier(ofs: int, n: int, idx: int, spans: list[Span]) -> Callable[[], None]:
+        decoded = _decoded(source, ofs, spans)  # in the reader's thread
+
+        def work() -> None:
+            for s in spans:  # every byte written, zeros too: a hole in a data cluster would show in qemu-img map
+                if s.status is Status.DATA:
+                    assert s.ofs_host is not None
+                    writer.copy_data(idx, s.ofs_guest - ofs, fd_src, s.ofs_host, s.length)
+                elif s.status is not Status.COMPRESSED:
+                    writer.write_data_at(idx, s.ofs_guest - ofs, bytes(s.length))
+            for i, raw in decoded:
+                writer.write_data_at(idx, i, raw)
+            tail = ofs + n * cs - disk  # the last cluster past the disk's end
+            if tail > 0:
+                writer.write_data_at(idx, n * cs - tail, bytes(tail))
+        return work
+
     def items() -> Iterator[tuple[int, Callable[[], None]]]:
         for g, n, idx in runs():
             ofs = g * cs
-            length = min(n * cs, disk - ofs)
-            data = source.reader.read(ofs, length)  # the reader is this thread's; the write goes to the pool
-            yield ofs + length, functools.partial(writer.write_data, idx, data + bytes(n * cs - length))
+            end = min(ofs + n * cs, disk)
+            yield end, copier(ofs, n, idx, list(source.reader.spans(ofs, end)))
 
     for end, _ in _pipeline(jobs, items()):
         if progress is not None:

@@ -26,6 +26,8 @@ file that is, and how it comes into place, is the caller's business.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import struct
 import sys
@@ -173,7 +175,7 @@ class Layout:
     def _num_before_refcounts(self) -> int:
         return 1 + self.num_l1_clusters
 
-    @property
+    @functools.cached_property
     def _num_refcounted(self) -> tuple[int, int]:
         """(refcount table clusters, refcount blocks): the smallest that cover every cluster, themselves included."""
         fixed = self._num_before_refcounts + self.num_l2_tables + self.num_data_clusters
@@ -327,6 +329,40 @@ class Qcow2Writer:
             raise JournalArgumentError(f"{len(data)} bytes of data at data cluster {i}: whole clusters of {lay.num_data_clusters}")
         if n:
             self.pwrite(data, lay.ofs_data_cluster(i))
+
+    def write_data_at(self, i: int, ofs_in: int, data: bytes | bytearray | memoryview) -> None:
+        """``data`` into data clusters ``i`` onwards, ``ofs_in`` bytes in."""
+        lay = self.layout
+        if ofs_in < 0 or (data and lay.ofs_data_cluster(i) + ofs_in + len(data) > lay.len_file):
+            raise JournalArgumentError(f"{len(data)} bytes at {ofs_in} of data cluster {i}: past the image's data clusters")
+        if data:
+            self.pwrite(data, lay.ofs_data_cluster(i) + ofs_in)
+
+    def copy_data(self, i: int, ofs_in: int, fd_src: int, ofs_src: int, length: int) -> None:
+        """``length`` bytes of file ``fd_src`` at ``ofs_src`` into data clusters ``i`` onwards, ``ofs_in`` bytes in.
+
+        By ``copy_file_range`` (no copy through this process; a reflink where
+        the file system can), else by positioned reads and writes.
+        """
+        lay = self.layout
+        if ofs_in < 0 or length < 0 or (length and lay.ofs_data_cluster(i) + ofs_in + length > lay.len_file):
+            raise JournalArgumentError(f"{length} bytes at {ofs_in} of data cluster {i}: past the image's data clusters")
+        ofs = lay.ofs_data_cluster(i) + ofs_in if length else 0
+        done = 0
+        while done < length:
+            try:
+                n = os.copy_file_range(fd_src, self.fd, length - done, ofs_src + done, ofs + done)
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ETXTBSY):
+                    raise JournalIOError(f"cannot copy into the image: {exc.strerror or exc}", ofs + done, source=self.name) from None
+                n = 0
+            if n == 0:  # not supported here, or the source ended: read and write
+                chunk = os.pread(fd_src, min(length - done, 8 << 20), ofs_src + done)
+                if not chunk:
+                    raise JournalIOError(f"the source file ends at {ofs_src + done:#x}, inside what is copied", source=self.name)
+                self.pwrite(chunk, ofs + done)
+                n = len(chunk)
+            done += n
 
     def write_refcounts(self, data_refcounts: Sequence[int] | memoryview) -> None:
         """The refcount table and blocks: 1 for every metadata cluster, ``data_refcounts[i]`` for data cluster ``i``."""
