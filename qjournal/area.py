@@ -18,8 +18,9 @@ import stat
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
+from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError, NotAJournalError
 from qjournal.format import LEN_CLUSTER, first_not_reset
+from qjournal.magic import LEN_SNIFF, identify
 
 CHUNK = 1 << 20
 """Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
@@ -83,6 +84,7 @@ class Area:
         self.area_offset = offset
         self.len_file = size
         try:
+            self._refuse_image(offset)
             if offset > size:
                 raise JournalIOError(
                     f"offset {offset:#x} is past the end of the file ({size} bytes)", source=self.name
@@ -106,6 +108,45 @@ class Area:
         except BaseException:
             self.close()
             raise
+
+    def _refuse_image(self, offset: int) -> None:
+        """A disk image is no journal (read at its start), and no place to write one (anywhere in it)."""
+        if not self.writable and offset:
+            return
+        head = self._head(LEN_SNIFF)
+        if identify(head) is None:  # the common case costs one short read
+            return
+        from qjournal.cluster import image_at_start  # noqa: PLC0415 - cluster builds on area
+
+        found = image_at_start(self._head(LEN_CLUSTER))
+        if found is None:
+            return
+        what = f"{found.what} (it starts with the magic {found.magic!r} at byte {found.ofs})"
+        if not self.writable:
+            raise NotAJournalError(found.format, f"{what}, not a journal", source=self.name, hint=NOT_A_JOURNAL_HINT)
+        raise NotAJournalError(
+            found.format,
+            f"{what}: a journal is never written inside an image, whose format gives the space it does not "
+            "reference to new clusters (QEMU would write over the journal, and the journal over the guest's data)",
+            source=self.name,
+            hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
+            "or in a raw container or a partition",
+        )
+
+    def _head(self, n: int) -> bytes:
+        """The first ``n`` bytes of the source (of the file, not of the area)."""
+        if self._buf is not None:
+            return bytes(self._buf[:n])
+        assert self._file is not None
+        try:
+            try:
+                fd = self._file.fileno()
+            except (OSError, AttributeError, io.UnsupportedOperation):
+                self._file.seek(0)
+                return self._file.read(n) or b""
+            return os.pread(fd, n, 0)  # not through the file object's buffer, which a later read would trust
+        except OSError as exc:
+            raise JournalIOError(f"cannot read: {exc.strerror or exc}", 0, source=self.name) from exc
 
     @property
     def num_clusters(self) -> int:
@@ -310,6 +351,10 @@ ADDRESS_HINT = (
     "(${offset}, ${length}; both in bytes)"
 )
 """The hint of an error that a wrong offset or length is likelier to cause than a corrupt journal."""
+NOT_A_JOURNAL_HINT = (
+    "give the journal file (qjournal index IMAGE JOURNAL writes one beside the image), or the offset of a journal inside this file"
+)
+
 LENGTH_HINT = (
     "no length was given, so the area runs from the offset to the end of the file: check the offset "
     "and give the area's length (${offset}, ${length}; both in bytes)"

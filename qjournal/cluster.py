@@ -29,6 +29,7 @@ from qjournal.format import (
     type_name,
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
+from qjournal.magic import Magic, identify
 from qjournal.stream import ClusterStream
 
 Cluster = Qcow2Journal.Cluster
@@ -113,3 +114,21 @@ def start_hint(index: int, buf: bytes, stop: int) -> str | None:
     if index != 0 or any(e.type_code == TYPE_HASH for e in valid_prefix(buf, stop)):
         return None
     return ADDRESS_HINT
+
+
+def image_at_start(head: bytes) -> Magic | None:
+    """The disk-image format a file starting with ``head`` (up to a cluster of it) is, or None for a journal.
+
+    A file is taken for an image when it starts with an image's magic
+    (:func:`qjournal.magic.identify`) and its first cluster is not a
+    well-formed journal cluster: any bytes can begin a journal (a first entry
+    of an unassigned type), but no image's header reads as one.
+    """
+    found = identify(head)
+    if found is None:
+        return None
+    try:
+        parse_cluster(bytes(head[:LEN_CLUSTER]).ljust(LEN_CLUSTER, bytes((RESET_BYTE,))))
+    except CorruptJournalError:
+        return found
+    return None

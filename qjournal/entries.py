@@ -16,9 +16,10 @@ None on an entry a caller builds to append.
 from __future__ import annotations
 
 import json
+import re
 import struct
-from collections.abc import Iterable
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 from qjournal.errors import JournalArgumentError
 from qjournal.format import (
@@ -35,6 +36,7 @@ from qjournal.format import (
     EntryType,
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
+from qjournal.wording import JSON_ENCODER
 
 
 class _Hash(NamedTuple):
@@ -267,9 +269,9 @@ def entry_from_dict(d: dict[str, Any]) -> Entry:
     if "entry_type" not in d:
         raise JournalArgumentError("entry is missing the field 'entry_type' (\"hash\", or an integer type code)")
     kind = d["entry_type"]
-    if kind in ("hash", TYPE_HASH) and not isinstance(kind, bool):
+    if kind == "hash" or (type(kind) is int and kind == TYPE_HASH):
         fields = _HASH_FIELDS
-    elif isinstance(kind, int) and not isinstance(kind, bool):
+    elif type(kind) is int:
         fields = _RAW_FIELDS
     else:
         raise JournalArgumentError(f'entry_type must be "hash" or an integer type code, not {kind!r}')
@@ -287,18 +289,17 @@ def entry_from_dict(d: dict[str, Any]) -> Entry:
     return RawEntry(kind, _hex(d, "body"))
 
 
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+"""Hex as ``bytes.hex()`` writes it (either case): ``bytes.fromhex`` alone would also take spaces."""
+
 _IGNORED_FIELDS = frozenset({"ofs", "len_entry"})
 """Fields of the schema that the writer decides, not the caller: read and ignored."""
 _HASH_FIELDS = frozenset({"entry_type", "digest", "physical_sector", "first_logical_sector"})
 _RAW_FIELDS = frozenset({"entry_type", "body"})
 
 
-_ENCODER = json.JSONEncoder(separators=(", ", ": "))
-"""The reference encoding of a JSON line: ``_ENCODER.encode(entry.to_dict())`` (what ``dump --output jsonl`` wrote)."""
-
-
 def json_line(entry: Any) -> str:
-    """The JSON line of an entry (no newline): byte for byte ``json.JSONEncoder(separators=(", ", ": ")).encode(entry.to_dict())``.
+    """The JSON line of an entry (no newline): byte for byte ``wording.JSON_ENCODER.encode(entry.to_dict())``.
 
     The schema is fixed, so a replayed :class:`HashEntry` or :class:`RawEntry`
     (plain ``int`` fields, ``bytes`` digest or body, ``ofs`` an ``int`` or
@@ -322,7 +323,7 @@ def json_line(entry: Any) -> str:
                 f'{{"ofs": {"null" if ofs is None else ofs}, "entry_type": {code}, "len_entry": {len(body) + LEN_HEADER}, '
                 f'"body": "{body.hex()}"}}'
             )
-    return _ENCODER.encode(entry.to_dict())
+    return JSON_ENCODER.encode(entry.to_dict())
 
 
 def json_join(entries: Iterable[Any], sep: str = "\n") -> str:
@@ -358,10 +359,9 @@ def _hex(d: dict[str, Any], key: str) -> bytes:
     value = d[key]
     if not isinstance(value, str):
         raise JournalArgumentError(f"{key} must be a hex string, not {type(value).__name__}")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise JournalArgumentError(f"{key} is not valid hex: {value[:40]!r}") from None
+    if not _HEX.fullmatch(value):
+        raise JournalArgumentError(f"{key} is not valid hex (pairs of 0-9, a-f, nothing between them): {value[:40]!r}")
+    return bytes.fromhex(value)
 
 
 def _int(d: dict[str, Any], key: str) -> int:
@@ -369,3 +369,86 @@ def _int(d: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise JournalArgumentError(f"{key} must be an integer, not {value!r}")
     return value
+
+
+MAX_LEN_JSON_LINE = 4096
+"""The longest JSON line read (bytes, newline included): the longest entry's line is under 700 bytes."""
+
+MARKER_FIELDS: dict[str, frozenset[str]] = {
+    "end": frozenset({"ofs", "entry_type", "len_entry"}),
+    "none": frozenset({"ofs", "entry_type", "len_entry", "is_torn"}),
+}
+"""The END and NONE records of ``dump --all`` (dumping.Marker.to_dict): read and skipped, the writer places its own."""
+
+JSON_LINES_SCHEMA = "append reads JSON lines, one entry per line, as 'qjournal dump --output jsonl' writes them"
+
+
+def read_json_lines(stream: BinaryIO, max_len_line: int = MAX_LEN_JSON_LINE) -> Iterator[tuple[int, Entry]]:
+    """Each entry of a JSON-lines stream with its line number, judged as it is read.
+
+    A line is refused (:class:`JournalArgumentError`, reason ``line N: ...``)
+    when it is longer than ``max_len_line`` (found without reading the rest of
+    it), not UTF-8, not one JSON object, repeats a key, holds a number JSON
+    cannot round-trip (NaN, Infinity), breaks the schema
+    (:func:`entry_from_dict`) or an entry rule (:func:`check_entry`). Blank
+    lines and the END/NONE records of ``dump --all`` (with exactly their
+    fields) are skipped.
+    """
+    number = 0
+    while True:
+        raw = stream.readline(max_len_line + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_len_line:
+            raise JournalArgumentError(
+                f"line {number}: longer than {max_len_line} bytes, which no entry's line is: {JSON_LINES_SCHEMA}"
+            )
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JournalArgumentError(f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        if not line.strip():
+            continue
+        try:
+            d = _json_object(line)
+            if isinstance(d, dict) and d.get("entry_type") in MARKER_FIELDS:
+                extra = sorted(set(d) - MARKER_FIELDS[d["entry_type"]])
+                if extra:
+                    record = "an END" if d["entry_type"] == "end" else "a NONE"
+                    raise JournalArgumentError(
+                        f"{record} record of 'dump --all' has no field {', '.join(map(repr, extra))}: "
+                        "it would be skipped, and what it carries lost"
+                    )
+                continue
+            entry = entry_from_dict(d)
+            check_entry(entry)
+        except RecursionError:
+            raise JournalArgumentError(f"line {number}: JSON nested too deeply to be an entry") from None
+        except (ValueError, JournalArgumentError) as exc:  # JSONDecodeError is a ValueError
+            reason = exc.reason if isinstance(exc, JournalArgumentError) else str(exc)
+            raise JournalArgumentError(f"line {number}: {reason}") from None
+        yield number, entry
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {twice!r} appears twice in one object, and JSON does not say which one counts")
+    return d
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number an entry can hold")
+
+
+def _json_object(line: str) -> Any:
+    """One line of JSON; a line that is not a whole JSON value says what is read instead."""
+    try:
+        return json.loads(line.rstrip("\r\n"), object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        if line.lstrip().startswith("{") and '"entries": [' in line:
+            raise ValueError(f"this is the start of 'qjournal dump --output json', a single document: {JSON_LINES_SCHEMA}") from None
+        raise ValueError(f"not a JSON value ({exc.msg} at column {exc.colno}): {JSON_LINES_SCHEMA}") from None

@@ -35,6 +35,15 @@ def spell(text: str, *, cli: bool = False) -> str:
     return Template(text).safe_substitute({k: v[1 if cli else 0] for k, v in OPTION_SPELLINGS.items()})
 
 
+def at_offset(offset: int, area_offset: int = 0) -> str:
+    """Where a byte is, as every message says it: ``offset 0x1a (26)``, and ``of the area, file offset 0x10001a``
+    when the area does not start its file (``offset`` is an area offset)."""
+    text = f"offset {offset:#x} ({offset})"
+    if area_offset:
+        text += f" of the area, file offset {area_offset + offset:#x}"
+    return text
+
+
 class JournalError(Exception):
     """Base class: something about a journal, at an optional byte offset.
 
@@ -73,12 +82,13 @@ class JournalError(Exception):
         if self.source:
             where.append(self.source)
         if self.offset is not None:
-            at = f"offset {self.offset:#x} ({self.offset})"
-            if self.area_offset:
-                at += f" of the area, file offset {self.file_offset:#x}"
-            where.append(at)
+            where.append(at_offset(self.offset, self.area_offset))
         reason = spell(self.reason, cli=cli)
         return f"{': '.join(where)}: {reason}" if where else reason
+
+    def to_dict(self, *, cli: bool = False) -> dict[str, object]:
+        """A JSON-ready dict: ``ofs`` (area offset), ``file_ofs``, ``reason`` (options spelt for ``cli`` or not)."""
+        return {"ofs": self.offset, "file_ofs": self.file_offset, "reason": spell(self.reason, cli=cli)}
 
     def hint_text(self, *, cli: bool = False) -> str | None:
         """The hint line, options spelt for ``cli`` or not; None when there is none."""
@@ -112,9 +122,21 @@ class CorruptJournalError(JournalError):
         self.rule = rule
         super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
+    def to_dict(self, *, cli: bool = False) -> dict[str, object]:
+        """A JSON-ready dict: ``rule`` first, then :meth:`JournalError.to_dict`'s fields."""
+        return {"rule": self.rule, **super().to_dict(cli=cli)}
+
 
 class JournalArgumentError(JournalError, ValueError):
     """A caller's argument is out of range (offset, length, digest, sector, type...)."""
+
+
+class NotAJournalError(JournalArgumentError):
+    """A journal command was given a disk image (``format``: :attr:`qjournal.magic.Magic.format`), or asked to write in one."""
+
+    def __init__(self, format: str, reason: str, offset: int | None = None, **kw: object) -> None:
+        self.format = format
+        super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
 
 class JournalFullError(JournalError):

@@ -51,6 +51,8 @@ MAX_LEN_DIGEST = MAX_LEN_BODY - LEN_HASH_SECTORS
 """Longest digest a HASH entry can carry (236 bytes)."""
 LEN_SHA256_DIGEST = 32
 """The default digest length (SHA-256): a 50-byte (0x32) HASH entry (D8, D10)."""
+LEN_SHA256_ENTRY = LEN_SHA256_DIGEST + LEN_HASH_OVERHEAD
+"""``len_entry`` of a HASH entry with a SHA-256 digest: 50 bytes (D8)."""
 MAX_SECTOR = 2**64 - 1
 """Sectors are unsigned 64-bit (D8)."""
 ROOM = LEN_CLUSTER - LEN_HEADER

@@ -19,20 +19,23 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from qjournal.area import Area, Source
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import Entry, HashEntry, RawEntry, decode
-from qjournal.errors import CorruptJournalError, JournalError
+from qjournal.errors import CorruptJournalError, JournalError, spell
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
+    LEN_SHA256_ENTRY,
     TYPE_END,
     TYPE_HASH,
     TYPE_NONE,
     first_not_reset,
     is_full,
+    max_len_entry,
+    num_fit,
     type_name,
 )
 from qjournal.parallel import PARALLEL_MIN_BYTES, can_fork, ordered_map, resolve_jobs
@@ -70,6 +73,16 @@ class Problem(NamedTuple):
     ofs: int
     reason: str
     is_corruption: bool
+
+    def to_dict(self, area_offset: int = 0) -> dict[str, Any]:
+        """A JSON-ready dict; ``file_ofs`` is ``ofs`` plus ``area_offset``, where the area starts in its file."""
+        return {
+            "kind": self.kind,
+            "ofs": self.ofs,
+            "file_ofs": area_offset + self.ofs,
+            "is_corruption": self.is_corruption,
+            "reason": self.reason,
+        }
 
 
 def unassigned_problem(ofs: int, type_code: int, len_entry: int) -> Problem:
@@ -116,6 +129,29 @@ class JournalState:
         """True when replay met no anomaly."""
         return not self.anomalies
 
+    @property
+    def max_len_entry(self) -> int:
+        """The largest ``len_entry`` the next append can take (0 when the journal is full) (D6)."""
+        return max_len_entry(self.ofs_tail, self.len_area)
+
+    def num_fit(self, len_entry: int = LEN_SHA256_ENTRY) -> int:
+        """How many more entries of ``len_entry`` bytes fit (default: SHA-256 HASH entries, 50 bytes) (D6)."""
+        return num_fit(self.ofs_tail, self.len_area, len_entry)
+
+    def to_dict(self, area_offset: int = 0) -> dict[str, Any]:
+        """A JSON-ready dict of every field, the anomalies as :meth:`Problem.to_dict` (``area_offset``: see there)."""
+        return {
+            "len_area": self.len_area,
+            "num_clusters": self.num_clusters,
+            "num_clusters_used": self.num_clusters_used,
+            "ofs_tail": self.ofs_tail,
+            "len_free": self.len_free,
+            "is_full": self.is_full,
+            "num_entries": self.num_entries,
+            "entries_by_type": dict(self.entries_by_type),
+            "anomalies": [p.to_dict(area_offset) for p in self.anomalies],
+        }
+
 
 @dataclass(frozen=True)
 class CheckReport:
@@ -139,6 +175,39 @@ class CheckReport:
     def has_anomalies(self) -> bool:
         """True when at least one problem is an anomaly."""
         return any(not p.is_corruption for p in self.problems)
+
+    @property
+    def num_corruptions(self) -> int:
+        """How many problems are corruption."""
+        return sum(p.is_corruption for p in self.problems)
+
+    @property
+    def num_anomalies(self) -> int:
+        """How many problems are anomalies."""
+        return len(self.problems) - self.num_corruptions
+
+    @classmethod
+    def of_error(cls, exc: CorruptJournalError) -> CheckReport:
+        """The report of an area that cannot even be opened as one (``area_length``): that corruption, its hint."""
+        return cls((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None, exc.hint)
+
+    def first_corruption(self, *, area_offset: int = 0, source: str | None = None) -> CorruptJournalError | None:
+        """The first corruption as the error replay raises (with the hint), or None when there is none."""
+        first = next((p for p in self.problems if p.is_corruption), None)
+        if first is None:
+            return None
+        return CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=source, hint=self.hint)
+
+    def to_dict(self, area_offset: int = 0, *, cli: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict: the counts, every problem, the state (None when corrupt), the hint (options spelt
+        for ``cli`` or not); ``area_offset``: see :meth:`Problem.to_dict`."""
+        return {
+            "num_corruptions": self.num_corruptions,
+            "num_anomalies": self.num_anomalies,
+            "problems": [p.to_dict(area_offset) for p in self.problems],
+            "state": None if self.state is None else self.state.to_dict(area_offset),
+            "hint": None if self.hint is None else spell(self.hint, cli=cli),
+        }
 
 
 class JournalReader:
@@ -343,17 +412,17 @@ class JournalReader:
         )
         return CheckReport(tuple(problems), state)
 
-    def state(self, *, jobs: int | None = None) -> JournalState:
+    def state(self, *, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> JournalState:
         """The journal's state (tail, free bytes, full, counts, anomalies): :meth:`check`'s, worker processes and all.
 
-        Raises :class:`CorruptJournalError` at the first corruption.
+        Raises :class:`CorruptJournalError` at the first corruption, with the
+        hint when the area does not start like a journal.
         """
-        report = self.check(jobs=jobs)
+        report = self.check(progress, jobs=jobs)
         if report.state is None:
-            first = next(p for p in report.problems if p.is_corruption)
-            raise CorruptJournalError(
-                first.kind, first.reason, first.ofs, area_offset=self.area.area_offset, source=self.name, hint=report.hint
-            )
+            error = report.first_corruption(area_offset=self.area.area_offset, source=self.name)
+            assert error is not None  # no state: a corruption was found
+            raise error
         return report.state
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from qjournal import cli, hexview
+from qjournal.cli import read
 from qjournal.reader import JournalReader, parse_cluster
 
 CLUSTER = 4096
@@ -561,6 +562,21 @@ def test_missing_file_subprocess(tmp_path: Path) -> None:
     assert one_error_line(proc.err) == f"qjournal: {path}: the file is 4096 bytes, shorter than offset + length = 4097"
 
 
+def test_info_gives_the_hint_dump_and_check_give(tmp_path: Path) -> None:
+    """An area that does not look like a journal (zeros): info says so as dump and check do, the library's hint whole."""
+    path = write(tmp_path / "zeros.bin", bytes(2 * CLUSTER))
+    hint = "the area at this offset does not look like a journal"
+    info, dump, check = run("info", path), run("dump", path), run("check", path)
+    assert info.returncode == dump.returncode == check.returncode == 2
+    assert info.out == dump.out == ""
+    assert info.err == dump.err, (info.err, dump.err)
+    assert one_error_line(info.err).endswith("[size_too_small]")
+    assert info.err.splitlines()[1].startswith(f"qjournal: hint: {hint}")
+    assert f"{path}: hint: {hint}" in check.out
+    as_json = run("info", path, "--output", "json")
+    assert (as_json.returncode, as_json.out, as_json.err) == (2, "", info.err)
+
+
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     proc = run("--debug", "info", str(tmp_path / "nope.bin"), check_no_traceback=False)
     assert proc.returncode == 1 and "Traceback" in proc.err and "JournalIOError" in proc.err
@@ -573,7 +589,7 @@ def test_keyboard_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: p
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_info", interrupted)
+    monkeypatch.setattr(read.INFO, "run", interrupted)
     code, _, err = call(capsys, "info", small)
     assert code == 130 and one_error_line(err) == "qjournal: interrupted"
 
@@ -582,7 +598,7 @@ def test_internal_error_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "cmd_check", broken)
+    monkeypatch.setattr(read.CHECK, "run", broken)
     code, _, err = call(capsys, "check", small)
     assert code == 1 and "internal error: RuntimeError: boom" in one_error_line(err)
 

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 import qjournal
-from qjournal import HashEntry, RawEntry, cli, parallel, stream
+from qjournal import HashEntry, RawEntry, parallel, stream
+from qjournal.cli import console
+from qjournal.dumping import format_item
 from test_cli import call
 
 CLUSTER = 4096
@@ -51,7 +53,7 @@ def test_get_prints_the_last_entry_of_a_digest_as_dump_does(tmp_path: Path, caps
     repeated = next(e for e in live if sum(x.digest == e.digest for x in replayed) > 1)
     code, out, err = call(capsys, "get", str(path), repeated.digest.hex())
     assert (code, err) == (0, "")
-    assert out == cli.format_item(repeated) + "\n"
+    assert out == format_item(repeated) + "\n"
     code, out, _ = call(capsys, "get", str(path), repeated.digest.hex(), live[0].digest.hex(), "--output", "json")
     assert code == 0
     assert [json.loads(line) for line in out.splitlines()] == [repeated.to_dict(), live[0].to_dict()]
@@ -64,7 +66,7 @@ def test_get_of_a_digest_with_no_entry_says_so_and_exits_1(tmp_path: Path, capsy
     absent = b"\x5a" * 32
     code, out, err = call(capsys, "get", str(path), absent.hex(), present.digest.hex())
     assert code == 1
-    assert out == cli.format_item(present) + "\n"  # the digests that have an entry are still printed
+    assert out == format_item(present) + "\n"  # the digests that have an entry are still printed
     assert err == f"qjournal: {path}: no live entry with digest {absent.hex()} (no HASH entry replay yields has it)\n"
 
 
@@ -105,7 +107,7 @@ def test_dump_live_is_the_librarys_live_view(seed: int, tmp_path: Path, capsys: 
     assert 0 < len(live) < sum(1 for _ in qjournal.JournalReader(path).replay())  # something was superseded
     code, out, _ = call(capsys, "dump", str(path), "--live")
     assert code == 0
-    assert out.splitlines() == [cli.format_item(e) for e in live]
+    assert out.splitlines() == [format_item(e) for e in live]
     code, out, _ = call(capsys, "dump", str(path), "--live", "--output", "jsonl")
     assert [json.loads(line) for line in out.splitlines()] == [e.to_dict() for e in live]
     code, out, _ = call(capsys, "dump", str(path), "--live", "--output", "json")
@@ -204,8 +206,8 @@ def test_jobs_must_be_a_positive_integer(bad: str, tmp_path: Path, capsys: pytes
 
 def test_a_progress_bar_leaves_the_check_free_to_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     """tqdm's monitor thread would make this process multi-threaded, and a check then stays serial."""
-    monkeypatch.setattr(cli, "_isatty", lambda stream: True)
-    with cli._Progress(1 << 30, "check") as progress:
+    monkeypatch.setattr(console, "isatty", lambda stream: True)
+    with console.Progress(1 << 30, "check") as progress:
         assert progress.bar is not None
         assert parallel.can_fork()
 

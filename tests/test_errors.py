@@ -13,6 +13,7 @@ ERRORS = [
     errors.JournalError("a reason", 5, **KW),
     errors.CorruptJournalError("end_misaligned", "END of size 5", 0x1004, **KW),
     errors.JournalArgumentError("offset must be >= 0", None),
+    errors.NotAJournalError("qcow2", "a qcow2 image, not a journal", source="d.qcow2", hint="give the journal"),
     errors.JournalFullError("journal full", 0xFD0, len_entry=50, max_len_entry=44, entry_index=3, num_clusters=2, **KW),
     errors.JournalIOError("cannot read: Input/output error", 0x2000, **KW),
     errors.JournalLockedError("locked by another writer", source="j.bin"),
@@ -36,3 +37,18 @@ def test_the_list_covers_every_error_class() -> None:
     classes = {c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.JournalError)}
     classes -= {errors.ImageError}  # abstract: only its two subclasses are raised
     assert classes == {type(e) for e in ERRORS}
+
+
+def test_one_offset_formatter_for_messages_and_the_cli() -> None:
+    assert errors.at_offset(0x1A) == "offset 0x1a (26)"
+    assert errors.at_offset(0x1A, 0x10000) == "offset 0x1a (26) of the area, file offset 0x1001a"
+    e = errors.CorruptJournalError("size_too_small", "size byte 0", 0x1A, area_offset=0x10000, source="img")
+    assert e.message() == f"img: {errors.at_offset(0x1A, 0x10000)}: size byte 0"
+
+
+def test_an_error_as_json_names_its_rule_offsets_and_reason() -> None:
+    e = errors.CorruptJournalError("end_misaligned", "END of size 5 (${force})", 0x1004, area_offset=0x200)
+    assert e.to_dict() == {"rule": "end_misaligned", "ofs": 0x1004, "file_ofs": 0x1204, "reason": "END of size 5 (force=True)"}
+    assert e.to_dict(cli=True)["reason"] == "END of size 5 (--force)"
+    assert list(e.to_dict()) == ["rule", "ofs", "file_ofs", "reason"]
+    assert errors.JournalIOError("cannot read").to_dict() == {"ofs": None, "file_ofs": None, "reason": "cannot read"}

@@ -249,17 +249,17 @@ def test_file_object_shrinks_after_open() -> None:
 
 @pytest.mark.parametrize("command", CLI_COMMANDS)
 def test_cli_file_shrinks_after_open(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from qjournal import cli
+    from qjournal.cli import read
 
     path = _journal(tmp_path, num_clusters=3)
-    real_open = cli._open
+    real_open = read.open_reader
 
     def open_then_shrink(args: object) -> qjournal.JournalReader:
         reader = real_open(args)  # type: ignore[arg-type]
         os.truncate(path, 4096 + 10)
         return reader
 
-    monkeypatch.setattr(cli, "_open", open_then_shrink)
+    monkeypatch.setattr(read, "open_reader", open_then_shrink)
     code, out, err = run_cli([command, str(path)])
     assert code == 1 and err.count("\n") == 1 and "short read" in err and str(path) in err, (out, err)
 

@@ -436,10 +436,15 @@ def test_json_nested_too_deep_is_a_line_error(tmp_path: Path) -> None:
     path = tmp_path / "j.bin"
     with qjournal.create(path, 1):
         pass
-    proc = run("append", str(path), stdin=b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    proc = run("append", str(path), stdin=b"[" * 2000 + b"]" * 2000 + b"\n")
     assert proc.returncode == 1
     line = error_line(proc)
     assert "line 1:" in line and "nested too deeply" in line and "nothing was written" in line
+    assert path.read_bytes() == b"\xff" * CLUSTER
+    # deeper is longer than any entry's line: refused before it is parsed, or even read whole
+    proc = run("append", str(path), stdin=b"[" * 100_000 + b"]" * 100_000 + b"\n")
+    assert proc.returncode == 1
+    assert "line 1: longer than 4096 bytes" in error_line(proc)
     assert path.read_bytes() == b"\xff" * CLUSTER
 
 

@@ -105,6 +105,7 @@ def test_wheel_contains_the_generated_module(tmp_path: Path) -> None:
     assert "qjournal/tail.py" not in names and "qjournal/bench.py" not in names
     assert "qjournal/generated/__init__.py" in names
     assert "qjournal/reader.py" in names
+    assert "qjournal/cli/__init__.py" in names and "qjournal/cli/parser.py" in names  # the command line is a package
     assert "qjournal/generated/qcow2.py" in names
     for ksy_id in KSY_IDS:
         assert f"qjournal/generated/{ksy_id}.py" in names, f"the wheel lacks the parser of formats/{ksy_id}.ksy"

@@ -1,0 +1,157 @@
+"""The command line's argument types and the option groups several commands share.
+
+Strategy: a value is checked where argparse reads it, by the library's own check (so the command line
+and the Python API refuse the same values with the same words), and reported as argparse reports a
+bad value: one line naming the option, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import string
+from collections.abc import Callable
+from typing import Any
+
+from qjournal.entries import check_body, check_digest, check_sector, check_type_code
+from qjournal.errors import JournalArgumentError
+from qjournal.making import len_area_of
+
+_SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
+
+
+# -- types ---------------------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    """A byte count: decimal or 0x hex, with an optional binary suffix (64K, 1M, 2GiB)."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(
+            f"invalid size {text!r}: expected bytes as a number with an optional suffix K, M, G, T (e.g. 4096, 64K, 1M)"
+        )
+    number, unit = m.group(1), (m.group(2) or "").lower()
+    return int(number, 16 if number.lower().startswith("0x") else 10) * _SIZE_UNITS[unit]
+
+
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    """Run one of the library's argument checks for argparse: its message, as argparse reports a bad value."""
+    try:
+        return check(*args)
+    except JournalArgumentError as exc:
+        raise argparse.ArgumentTypeError(exc.message(cli=True)) from None
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+
+
+def area_length(text: str) -> int:
+    """--length, --size: a non-zero multiple of 4096 (the library's rule, D1)."""
+    n = parse_size(text)
+    _checked(len_area_of, None, n)
+    return n
+
+
+def num_clusters(text: str) -> int:
+    """--clusters: at least 1 (the library's rule, D1)."""
+    n = _integer(text, "number")
+    _checked(len_area_of, n, None)
+    return n
+
+
+def sector(text: str) -> int:
+    """--physical, --logical: 0 to 2**64-1 (the library's rule, D8)."""
+    return _checked(check_sector, "sector", _integer(text, "sector number"))  # type: ignore[no-any-return]
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a message, cut with an ellipsis when longer than ``limit``."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def _hex(text: str) -> bytes:
+    """Bytes written in hex, two digits a byte, nothing else (no spaces: a shell's word splitting hides them)."""
+    bad = next((i for i, c in enumerate(text) if c not in string.hexdigits), None)
+    if bad is not None:
+        what = "whitespace" if text[bad].isspace() else repr(text[bad])
+        raise argparse.ArgumentTypeError(f"not a hex string: {_shown(text)} has {what} at character {bad + 1}")
+    if len(text) % 2:
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is {len(text)} hex digits, an odd number: a byte is two digits (one got lost?)"
+        )
+    return bytes.fromhex(text)
+
+
+def digest(text: str) -> bytes:
+    """--hash: a digest in hex, 1 to 236 bytes (the library's rule, D8)."""
+    return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
+
+
+def digest_size(text: str) -> int:
+    """--digest-size: a digest length in bytes that a HASH entry can hold, 1 to 236 (D8)."""
+    n = _integer(text, "digest size")
+    _checked(check_digest, bytes(n))
+    return n
+
+
+def body(text: str) -> bytes:
+    """--body: hex, at most 252 bytes (the library's rule, D3)."""
+    return _checked(check_body, _hex(text))  # type: ignore[no-any-return]
+
+
+def num_jobs(text: str) -> int:
+    """--jobs: at least 1."""
+    n = _integer(text, "number")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 (1: no other thread or process)")
+    return n
+
+
+def type_code(text: str) -> int:
+    """--type: an unassigned type code (the library's rule, D4)."""
+    return _checked(check_type_code, _integer(text, "type code"))  # type: ignore[no-any-return]
+
+
+# -- option groups ---------------------------------------------------------------
+
+
+def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)") -> None:
+    """PATH, --offset, --length: a journal's area (:func:`qjournal.cli.console.open_reader` opens it)."""
+    p.add_argument("path", metavar="PATH", help=path_help)
+    p.add_argument(
+        "--offset", type=parse_size, default=0, metavar="BYTES",
+        help="where the area starts in the file (default 0; suffixes K, M, G accepted)",
+    )
+    p.add_argument(
+        "--length", type=area_length, default=None, metavar="BYTES",
+        help="area length, a multiple of 4096 (default: to the end of the file; a write into an area inside "
+        "a larger file needs it)",
+    )
+
+
+def add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
+    """--jobs for the parallel check (or formatting) of a large area."""
+    p.add_argument(
+        "--jobs", type=num_jobs, default=None, metavar="N",
+        help=f"worker processes for the {what} of a large area (8 MiB or more; default: one per usable core; "
+        "1: none); the result is the same for any N",
+    )
+
+
+def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
+    """--output, default human."""
+    p.add_argument("--output", choices=choices, default="human", help="output format (default: human)")
+
+
+def add_image(p: argparse.ArgumentParser) -> None:
+    """How an image is read: --format, --block-size (raw images), --jobs."""
+    p.add_argument("--format", choices=("qcow2", "raw"), default=None,
+                   help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
+    p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",
+                   help="a raw image's block size, a power of two from 512 to 2M (default 64K; a qcow2 image uses its own clusters)")
+    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")

@@ -1,0 +1,95 @@
+"""What the commands print and how: stdout lines, one-line errors on stderr, sizes, the progress bar.
+
+Strategy: every byte the CLI writes goes through these helpers, so that a command module says what to
+print, never how; an error line always starts ``qjournal: `` and a library error's hint gets a line of
+its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+from qjournal.errors import JournalError
+from qjournal.format import LEN_CLUSTER
+from qjournal.reader import JournalReader
+
+PROGRESS_MIN_CLUSTERS = 64
+"""A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
+
+
+def out(line: str = "") -> None:
+    """One line on stdout."""
+    sys.stdout.write(line + "\n")
+
+
+def err(message: str) -> None:
+    """One line on stderr, ``qjournal: MESSAGE``; a stderr that is gone is not an error of ours."""
+    try:
+        sys.stderr.write(f"qjournal: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def err_journal(exc: JournalError, suffix: str = "") -> None:
+    """A library error on stderr, options spelt as on the command line; its hint on a line of its own."""
+    err(exc.message(cli=True) + suffix)
+    hint = exc.hint_text(cli=True)
+    if hint:
+        err(f"hint: {hint}")
+
+
+def human_size(n: int) -> str:
+    """``n`` bytes in the largest binary unit it reaches: 4 KiB, 1.5 MiB, 100 bytes."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def isatty(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal; a closed or odd stream is not."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Progress:
+    """A tqdm bar on stderr for large areas, only when stderr is a terminal."""
+
+    def __init__(self, len_area: int, what: str, *, min_len: int = PROGRESS_MIN_CLUSTERS * LEN_CLUSTER) -> None:
+        self.bar: Any = None
+        if len_area > min_len and isatty(sys.stderr):
+            from tqdm import tqdm  # noqa: PLC0415 - only when a bar is shown: the CLI starts faster without it
+
+            # No monitor thread: with a second thread running, a check stays in this process (qjournal.parallel).
+            tqdm.monitor_interval = 0
+            self.bar = tqdm(
+                total=len_area, desc=what, unit="B", unit_scale=True, unit_divisor=1024,
+                file=sys.stderr, leave=False, dynamic_ncols=True,
+            )
+
+    def __call__(self, done: int) -> None:
+        if self.bar is not None and done > self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    @property
+    def callback(self) -> Progress | None:
+        """This bar as a library ``progress`` argument: None when no bar is shown (the library then skips the calls)."""
+        return self if self.bar is not None else None
+
+
+def open_reader(args: argparse.Namespace) -> JournalReader:
+    """The journal the command line addresses: PATH, --offset, --length."""
+    return JournalReader(args.path, args.offset, args.length)

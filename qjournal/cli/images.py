@@ -1,0 +1,147 @@
+"""The image commands: index (an image's data clusters into a new journal) and verify (a journal against its image).
+
+Strategy: the image is opened once here, by :func:`open_image_of` from IMAGE, --format and --block-size
+(:func:`add_image` adds them), and handed to the library, which maps it or refuses it before any
+cluster is read; the command prints the library's report, as lines or as its ``to_dict()`` in JSON.
+A new image command follows the same pattern: a module like this one whose :class:`Command` takes
+``add_image`` among its arguments and opens the image with ``open_image_of``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from qjournal.cli.arguments import add_area, add_image, add_output
+from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
+from qjournal.cli.console import Progress, human_size, out
+from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
+from qjournal.index import index as index_image
+from qjournal.verify import verify as verify_image
+from qjournal.wording import count, json_document
+
+
+def open_image_of(args: argparse.Namespace) -> Image:
+    """The image the command line names: IMAGE, --format, --block-size."""
+    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
+
+
+# -- index ---------------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
+    with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
+        report = index_image(
+            img, args.path, block_size=args.block_size or DEFAULT_BLOCK_SIZE, force=args.force,
+            progress=progress.callback, jobs=args.jobs,
+        )
+    if args.output == "json":
+        out(json_document(report.to_dict()))
+        return EXIT_OK
+    size = human_size(report.block_size)
+    out(
+        f"{report.image}: {report.format}, {report.num_guest_clusters} guest clusters of {size} "
+        f"({human_size(report.len_virtual_disk)} virtual disk)"
+    )
+    rows = (
+        ("allocated", report.num_allocated), ("unallocated", report.num_unallocated), ("zero", report.num_zero),
+        ("compressed", report.num_compressed), ("unique", report.num_unique), ("duplicate", report.num_duplicate),
+    )
+    for label, n in rows:
+        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * report.block_size)})")
+    out(
+        f"  a deduplication would save {human_size(report.len_saved)} ({report.len_saved} bytes); "
+        f"dedup ratio {report.dedup_ratio:.2f}"
+    )
+    if report.histogram:
+        out("  digests by the number of data clusters that share them:")
+        out(f"  {'clusters':>10}  {'digests':>10}")
+        for label, n in report.histogram.items():
+            out(f"  {label:>10}  {n:>10}")
+    out(
+        f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
+        f"in {count(report.num_clusters, 'cluster')}"
+    )
+    return EXIT_OK
+
+
+def _index_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE", help="the disk image: qcow2 (versions 2 and 3) or raw")
+    p.add_argument("path", metavar="JOURNAL", help="the journal to make")
+    add_image(p)
+    p.add_argument("--force", action="store_true", help="replace an existing journal (an area that holds a journal and nothing else)")
+    add_output(p, ("human", "json"))
+
+
+INDEX = Command(
+    "index", cmd_index, "build the journal of an image's data clusters, and its dedup summary",
+    ("Build the journal the deduplication series would have recorded for IMAGE: walk the guest clusters "
+     "in guest order; for every allocated, uncompressed data cluster read its bytes; a cluster of zeros "
+     "is counted and not journaled; otherwise its SHA-256, and the first cluster with a digest becomes "
+     "a HASH entry (physical sector = host offset / 512, first logical sector = guest offset / 512); later "
+     "clusters with the same digest are duplicates. Compressed clusters are counted, not journaled. A raw "
+     "image (no qcow2 magic) is indexed in blocks of --block-size, physical = logical. Only the image's "
+     "own clusters count (not a backing file's); with internal snapshots, the active one.",
+     "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
+     "unless --force), and written in atomic batches. The summary is like 'zdb -S': clusters allocated, "
+     "zero, compressed, unique, duplicate, the bytes a deduplication would save, the dedup ratio, and "
+     "how many digests are shared by 1, 2, 3-4, 5-8... clusters. Encrypted images, an external data "
+     "file and extended L2 entries are refused.",),
+    ((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, an image it cannot map, or refused")),
+    _index_arguments,
+    examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.raw disk.qjournal --block-size 4K --output json",
+)
+
+
+# -- verify --------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    with open_image_of(args) as img:
+        report = verify_image(
+            args.path, img, block_size=args.block_size, hash_name=args.hash_name,
+            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs,
+        )
+    code = EXIT_OK if report.is_clean else EXIT_CORRUPT
+    if args.output == "json":
+        out(json_document(report.to_dict(cli=True)))
+        return code
+    for m in report.mismatches:
+        out(f"{report.journal}: {m.message(cli=True)}")
+    checked = count(report.num_checked, "live HASH entry", "live HASH entries")
+    if report.is_clean:
+        out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
+    else:
+        out(
+            f"{report.journal}: {checked} checked against {report.image}: {report.num_mismatched} with problems "
+            f"({count(len(report.mismatches), 'problem')})"
+        )
+    return code
+
+
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    add_area(p, "the journal (or an image holding its area)")
+    p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
+    add_image(p)
+    p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
+                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
+    add_output(p, ("human", "json"))
+
+
+VERIFY = Command(
+    "verify", cmd_verify, "check every live HASH entry of a journal against its image",
+    ("For each live HASH entry of JOURNAL (the last entry per digest), read the cluster at its physical "
+     "sector in IMAGE (the image's cluster size, or --block-size for a raw image), check its hash against "
+     "the digest (the algorithm by the digest's length: 20 bytes SHA-1, 32 SHA-256, 64 SHA-512, or "
+     "--hash NAME), and, for qcow2, that the first logical sector maps through L1/L2 to that host cluster. "
+     "Each problem is printed with the entry's offset, its code and what is wrong: the data changed, a "
+     "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned.",),
+    (
+        (EXIT_OK, "every live entry matches the image"),
+        (EXIT_ERROR, "usage or I/O error, or an image it cannot map"),
+        (EXIT_CORRUPT, "a problem: an entry that does not match, or a corrupt journal"),
+    ),
+    _verify_arguments,
+    examples="  qjournal verify disk.qjournal disk.qcow2",
+)
