@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import itertools
 import mmap
 import os
@@ -77,6 +76,7 @@ from qjournal.qcow2_writer import (
     header_cluster,
     l2_entry,
 )
+from qjournal.qemulock import lock_for_reading
 
 __all__ = ["UNALLOCATED", "ZERO", "DedupReport", "dedup"]
 
@@ -509,21 +509,6 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> str:
     return tmp
 
 
-def refuse_if_open_for_writing(source: SourceImage) -> None:
-    """Hook: refuse a source that a running QEMU holds open for writing, as the image commands refuse it.
-
-    The check is the image commands' shared one, ``qjournal.qemulock``: called
-    here when that module is there (it is being written alongside this one).
-    """
-    try:
-        qemulock = importlib.import_module("qjournal.qemulock")
-    except ModuleNotFoundError:
-        return
-    check = getattr(qemulock, "refuse_if_open_for_writing", None)
-    if check is not None:
-        check(source.name)
-
-
 def _same_file(path: str, fd: int) -> bool:
     try:
         a, b = os.stat(path), os.fstat(fd)
@@ -548,6 +533,7 @@ def dedup(
     cluster_size: int | None = None,
     journal: str | os.PathLike[str] | bool = True,
     drop_bitmaps: bool = False,
+    force_share: bool = False,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT // 2,
@@ -560,6 +546,9 @@ def dedup(
     (default: the source's; 64 KiB for raw). ``journal``: True writes
     ``TARGET.qjournal``, a path writes there, False none. ``drop_bitmaps``
     lets a source with persistent bitmaps through (the target has none).
+    A source that another process (a running QEMU) holds open for writing is
+    refused, as the image commands refuse it (:func:`qjournal.qemulock.lock_for_reading`),
+    unless ``force_share``.
     ``progress(n)`` gets the bytes walked, up to twice the virtual disk (the
     scan, then the copy). The digest map takes about ``memory_limit`` bytes,
     then spills to SQLite in ``spill_dir`` (default: the system's temporary
@@ -582,7 +571,7 @@ def dedup(
         src.refuse_snapshots()
         if not drop_bitmaps:
             src.refuse_bitmaps()
-        refuse_if_open_for_writing(src)
+        lock_for_reading(src.fileno(), path=src.name, force_share=force_share)  # QEMU's locks: refused while a VM writes it
         cs = cluster_size or src.cluster_size
         header_cluster(Layout(cs, src.len_virtual_disk, 0, 0), src.backing_file_name, src.backing_format)  # before any work
         return _dedup(src, target, journal_path, cs=cs, workers=workers, progress=progress, memory_limit=memory_limit,
