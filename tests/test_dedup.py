@@ -34,6 +34,7 @@ from qemu_images import Bitmap, Compress, ImageSpec, KiB, MiB, Snapshot, Write, 
 from qjournal.dedup import DedupReport, dedup
 from qjournal.errors import JournalArgumentError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
+from qjournal.qemulock import ImageInUseError
 
 CRASH_RUNS = int(os.environ.get("QJOURNAL_DEDUP_CRASH_RUNS", "3"))
 
@@ -375,3 +376,51 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     child.send_signal(signal.SIGINT)
     child.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) in (["disk.raw"], ["disk.raw", "t.qcow2", "t.qcow2.qjournal"])
+
+
+def qjournal(*args: str) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "qjournal", *args], check=False)
+
+
+def test_cli_json_report(images: dict[str, qi.Image], tmp_path: Path) -> None:
+    src = images["dd_sub_4k"].path
+    target = tmp_path / "t.qcow2"
+    proc = qjournal("dedup", str(src), str(target), "--cluster-size", "4K", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["len_source"] == os.path.getsize(src) and r["len_target"] == os.path.getsize(target)
+    assert r["len_saved"] == r["num_duplicate"] * 4096 > 0 and r["num_shared"] > r["num_duplicate"]
+    assert r["num_distinct"] == distinct_stored_contents(src, "qcow2", 4096, tmp_path)
+    assert r["journal"] == f"{target}.qjournal" and Path(r["journal"]).exists()
+    human = qjournal("dedup", str(src), str(tmp_path / "u.qcow2"), "--no-journal")
+    assert human.returncode == 0 and "dedup ratio" in human.stdout and "no journal" in human.stdout
+    assert not (tmp_path / "u.qcow2.qjournal").exists()
+    elsewhere = qjournal("dedup", str(src), str(tmp_path / "v.qcow2"), "--journal", str(tmp_path / "v.qj"))
+    assert elsewhere.returncode == 0 and (tmp_path / "v.qj").exists()
+
+
+@pytest.mark.parametrize(("name", "words"), [("dd_snapshot", "internal snapshot"), ("dd_bitmap", "--drop-bitmaps")])
+def test_cli_refusal_is_one_line(images: dict[str, qi.Image], tmp_path: Path, name: str, words: str) -> None:
+    proc = qjournal("dedup", str(images[name].path), str(tmp_path / "t.qcow2"))
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("qjournal: ") and words in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_qemu_writes_is_refused(images: dict[str, qi.Image], tmp_path: Path) -> None:
+    src = tmp_path / "busy.qcow2"
+    shutil.copy(images["dd_v3_64k"].path, src)
+    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", str(src)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write("write -P 0x11 0 512\n")  # type: ignore[union-attr]
+        holder.stdin.flush()  # type: ignore[union-attr]
+        holder.stdout.readline()  # type: ignore[union-attr]  # the write is done: qemu-io holds the image
+        with pytest.raises(ImageInUseError, match="open for write"):
+            dedup(src, tmp_path / "t.qcow2")
+        assert not (tmp_path / "t.qcow2").exists()
+        proc = qjournal("dedup", str(src), str(tmp_path / "t.qcow2"))
+        assert proc.returncode == 1 and "--force-share" in proc.stderr
+        assert dedup(src, tmp_path / "u.qcow2", force_share=True).num_data > 0
+    finally:
+        holder.communicate("quit\n", timeout=30)
