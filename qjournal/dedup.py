@@ -34,7 +34,7 @@ metadata, then one atomic commit:
 The source is opened read-only and never written. Zero clusters: a target
 cluster that reads as zeros is a zero cluster (the v3 zero flag); without a
 backing file an L2 table that would map no data is left out (its clusters
-read as zeros all the same, docs/format.md D27). Unallocated stays
+read as zeros all the same, docs/format.md D28). Unallocated stays
 unallocated; with a backing file a target cluster mixing unallocated bytes
 with others cannot be written (its unallocated bytes would need the backing
 file's) and is refused.
@@ -49,6 +49,7 @@ import mmap
 import os
 import struct
 import tempfile
+import threading
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -61,10 +62,9 @@ from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.guest import Blocks, Span, Status
+from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.index import BATCH
-from qjournal.live import DEFAULT_MEMORY_LIMIT
 from qjournal.making import create, link_into_place, sync_dir
 from qjournal.parallel import resolve_jobs
 from qjournal.qcow2_writer import (
@@ -85,7 +85,12 @@ UNALLOCATED = -1
 ZERO = -2
 """The spool's code of a target cluster that reads as zeros."""
 LEN_WINDOW = 4 << 20
-"""Guest bytes one thread reads and hashes at a time (whole target clusters; at least one)."""
+"""Guest bytes one copy task reads and writes at most (whole target clusters; at least one)."""
+DEFAULT_MEMORY_LIMIT = 32 << 20
+"""Bytes the digest map may take in memory before it spills to SQLite: about 220,000 distinct clusters. With
+SQLite's cache, the threads' buffers and Python itself, a dedup of 1,048,576 distinct clusters peaks at about
+130 MiB (benchmarks/bench_dedup.py)."""
+_ZEROS = memoryview(bytes(LEN_BATCH))
 _ENTRY = struct.Struct("=32sQQ")
 """A spooled journal entry: digest, data cluster number, guest offset."""
 _LEN_JOURNAL_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST
@@ -205,12 +210,16 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     sha256 = hashlib.sha256
     disk = source.len_virtual_disk
 
+    local = threading.local()
+
     def hasher(batch: Blocks) -> Callable[[], list[bytes | None]]:
         reads = _reads(source, batch.ofs_guest, batch.spans)  # compressed clusters decoded here, in the reader's thread
 
         def work() -> list[bytes | None]:
-            buf = bytearray(len(batch) * cs)
-            data = memoryview(buf)
+            if getattr(local, "buf", None) is None:  # one buffer per thread, reused: memory stays flat
+                local.buf = bytearray(max(LEN_BATCH, cs))
+            buf = local.buf
+            data = memoryview(buf)[: len(batch) * cs]
             reads(data)
             return [
                 None if not st & _STORED_BYTES else b"" if buf.startswith(zeros, i * cs) else sha256(data[i * cs : (i + 1) * cs]).digest()
@@ -272,7 +281,7 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
 
 
 def _reads(source: SourceImage, w0: int, spans: list[Span]) -> Callable[[memoryview], None]:
-    """What fills a zeroed buffer of guest bytes from ``w0`` with ``spans``' bytes, from any thread.
+    """What fills a buffer with the guest bytes from ``w0`` that ``spans`` say, zeros elsewhere, from any thread.
 
     DATA is read there, by positioned reads; COMPRESSED clusters are
     decompressed now, by the reader (whose cache belongs to this thread).
@@ -280,8 +289,16 @@ def _reads(source: SourceImage, w0: int, spans: list[Span]) -> Callable[[memoryv
     image = source.reader.image
     data = [(s.ofs_guest - w0, s.ofs_host, s.length) for s in spans if s.status is Status.DATA]
     decoded = _decoded(source, w0, spans)
+    stored = sorted([(i, i + n) for i, _, n in data] + [(i, i + len(raw)) for i, raw in decoded])
 
     def fill(view: memoryview) -> None:
+        pos = 0
+        for a, b in [*stored, (len(view), len(view))]:  # zeros between what is read: the buffer is reused
+            while pos < a:
+                n = min(a - pos, len(_ZEROS))
+                view[pos : pos + n] = _ZEROS[:n]
+                pos += n
+            pos = max(pos, b)
         for i, ofs_host, length in data:
             assert ofs_host is not None
             got = image.readinto(ofs_host, view[i : i + length])
@@ -388,12 +405,12 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
                     assert s.ofs_host is not None
                     writer.copy_data(idx, s.ofs_guest - ofs, fd_src, s.ofs_host, s.length)
                 elif s.status is not Status.COMPRESSED:
-                    writer.write_data_at(idx, s.ofs_guest - ofs, bytes(s.length))
+                    writer.write_zeros(idx, s.ofs_guest - ofs, s.length)
             for i, raw in decoded:
                 writer.write_data_at(idx, i, raw)
             tail = ofs + n * cs - disk  # the last cluster past the disk's end
             if tail > 0:
-                writer.write_data_at(idx, n * cs - tail, bytes(tail))
+                writer.write_zeros(idx, n * cs - tail, tail)
         return work
 
     def items() -> Iterator[tuple[int, Callable[[], None]]]:
@@ -536,7 +553,7 @@ def dedup(
     force_share: bool = False,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
-    memory_limit: int = DEFAULT_MEMORY_LIMIT // 2,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
     spill_dir: str | None = None,
     durable: bool = True,
 ) -> DedupReport:

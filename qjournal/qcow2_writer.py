@@ -78,6 +78,7 @@ L2_ENTRY_UNALLOCATED = 0
 """An L2 entry with no storage: the cluster reads from the backing file, or as zeros (``cluster_type::unallocated``)."""
 _OFS_MASK = ((1 << 56) - 1) & ~((1 << 9) - 1)
 """Bits 9-55: the host offset field of an L1 entry and of a standard cluster descriptor."""
+_ZEROS = memoryview(bytes(1 << 20))
 _EXT_END = Qcow2.HeaderExtensionType.end.value
 _EXT_BACKING_FILE_FORMAT = Qcow2.HeaderExtensionType.backing_file_format.value
 _HEADER = struct.Struct(">4sIQIIQIIQQIIQQQQII")
@@ -337,6 +338,14 @@ class Qcow2Writer:
             raise JournalArgumentError(f"{len(data)} bytes at {ofs_in} of data cluster {i}: past the image's data clusters")
         if data:
             self.pwrite(data, lay.ofs_data_cluster(i) + ofs_in)
+
+    def write_zeros(self, i: int, ofs_in: int, length: int) -> None:
+        """``length`` zero bytes into data clusters ``i`` onwards, ``ofs_in`` bytes in (no hole in a data cluster)."""
+        done = 0
+        while done < length:
+            n = min(length - done, len(_ZEROS))
+            self.write_data_at(i, ofs_in + done, _ZEROS[:n])
+            done += n
 
     def copy_data(self, i: int, ofs_in: int, fd_src: int, ofs_src: int, length: int) -> None:
         """``length`` bytes of file ``fd_src`` at ``ofs_src`` into data clusters ``i`` onwards, ``ofs_in`` bytes in.
