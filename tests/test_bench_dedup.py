@@ -33,7 +33,7 @@ def test_a_tiny_run_gives_sane_figures(tmp_path: Path) -> None:
     assert s["num_distinct"] + s["num_duplicate"] == 512 and s["num_duplicate"] > 0
     assert s["len_target"] < s["len_convert"] and s["rate_mib_s"]["dedup"] > 0
     assert s["ratio_convert"] == s["rate_mib_s"]["dedup"] / s["rate_mib_s"]["convert"]
-    assert m["num_clusters"] == 2048 and 0 < m["peak_rss_mib"]
+    assert m["num_clusters"] == 2048 and m["peak_rss_mib"] > 0
     json.dumps(f)
     assert list(tmp_path.iterdir()) == []
 
