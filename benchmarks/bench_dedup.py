@@ -46,10 +46,14 @@ TARGET_RSS_MIB = 200
 """dedup of an image of 1,048,576 distinct clusters must peak under this RSS."""
 
 _CHILD = """
-import json, resource, sys
+import json, re, resource, sys
 from qjournal.dedup import dedup
 r = dedup(sys.argv[1], sys.argv[2], cluster_size=512, journal=False)
-print(json.dumps({"num_distinct": r.num_distinct, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+try:  # this process's own peak: ru_maxrss keeps the parent's across fork and exec on Linux
+    kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+except (OSError, AttributeError):
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"num_distinct": r.num_distinct, "maxrss_kib": kib}))
 """
 
 

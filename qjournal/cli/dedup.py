@@ -50,7 +50,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         out(f"  {label + ':':<13}{n:>12}  ({human_size(n * r.cluster_size)}) {what}")
     out(f"  source {human_size(r.len_source)}; target {human_size(r.len_target)}; a plain copy "
         f"(qemu-img convert -O qcow2) about {human_size(r.len_copy)}")
-    out(f"  saved {human_size(r.len_saved)} ({r.len_saved} bytes) against a plain copy; dedup ratio {r.dedup_ratio:.2f}")
+    saved = human_size(r.len_saved)
+    exact = "" if saved.endswith("bytes") else f" ({r.len_saved} bytes)"
+    out(f"  saved {saved}{exact} against a plain copy; dedup ratio {r.dedup_ratio:.2f}")
     if r.backing_file_name is not None:
         out(f"  backing file kept: {r.backing_file_name}" + (f" ({r.backing_format})" if r.backing_format else ""))
     if r.dropped_bitmaps:
