@@ -36,7 +36,7 @@ parser), or a raw file. Two views, both lazy and in guest order:
 What the reader leaves out is said, never silently dropped: :attr:`GuestReader.not_read`
 names the backing file and the internal snapshots (their own L1 tables are
 not walked). The last block of a disk whose size is not a multiple of B
-reads as zeros past the disk's end (docs/format.md D26).
+reads as zeros past the disk's end (docs/format.md D27).
 
 Threads: a reader and its iterators belong to one thread (the tables are
 parsed through one stream, and the last decompressed cluster is cached);
@@ -176,12 +176,16 @@ class Blocks:
         return self.data[i * self.block_size : (i + 1) * self.block_size]
 
     def refine(self, block_size: int) -> Blocks:
-        """The same guest range in blocks of ``block_size`` (a power of two dividing this one), sharing ``data``."""
+        """The same guest range in blocks of ``block_size`` (a power of two dividing this one), sharing ``data``.
+
+        A block wholly past the disk's end (the last block of a larger size may reach past it) is not one.
+        """
         check_block_size(block_size)
         if self.block_size % block_size:
             raise JournalArgumentError(f"a batch of {self.block_size}-byte blocks cannot be cut in {block_size}-byte blocks")
-        k = self.block_size // block_size
-        return Blocks(self.ofs_guest, block_size, self.num_blocks * k, self.spans, self.data, len_virtual_disk=self.len_virtual_disk)
+        n = min(self.num_blocks * (self.block_size // block_size), -(-(self.len_virtual_disk - self.ofs_guest) // block_size))
+        data = None if self.data is None else self.data[: n * block_size]  # no block wholly past the disk's end
+        return Blocks(self.ofs_guest, block_size, n, self.spans, data, len_virtual_disk=self.len_virtual_disk)
 
     def __repr__(self) -> str:
         return f"<Blocks {self.num_blocks} x {self.block_size} B at {self.ofs_guest:#x}>"
@@ -193,7 +197,7 @@ def _layout(spans: list[Span], w0: int, n: int, size: int, len_disk: int) -> tup
     hosts = array("q", [-1]) * n
     for s in spans:
         code = int(s.status)
-        end = s.end if s.end < len_disk else w0 + n * size  # the last span runs to the last block's end (D26)
+        end = s.end if s.end < len_disk else w0 + n * size  # the last span runs to the last block's end (D27)
         i0, i1 = (s.ofs_guest - w0) // size, -(-(end - w0) // size)  # blocks touched: [i0, i1)
         lo = i0 if (s.ofs_guest - w0) % size == 0 else i0 + 1
         hi = i1 if (end - w0) % size == 0 else i1 - 1  # blocks wholly inside: [lo, hi)
@@ -376,12 +380,15 @@ class GuestReader:
             if s.status is Status.DATA:
                 assert s.ofs_host is not None
                 got = img.readinto(s.ofs_host, view[i : i + s.length])
-                if got != s.length:
+                if got != s.length:  # named by the first (sub)cluster that the file does not hold whole
+                    unit = self.len_subcluster
+                    short = (s.ofs_guest + got) // unit * unit - s.ofs_guest if unit > 1 else got
+                    what = "data cluster" if unit == cs else "data subcluster" if unit > 1 else "data"
                     raise CorruptImageError(
                         "truncated",
-                        f"the data of guest offset {s.ofs_guest + got:#x} lies at host offset {s.ofs_host + got:#x}, past the "
-                        f"end of the file ({img.len_file} bytes)",
-                        s.ofs_host + got, source=self.name,
+                        f"the {what} of guest offset {s.ofs_guest + short:#x} lies at host offset {s.ofs_host + short:#x}, "
+                        f"past the end of the file ({img.len_file} bytes)",
+                        s.ofs_host + short, source=self.name,
                     )
             elif s.status is Status.COMPRESSED:
                 k = s.ofs_guest % cs

@@ -124,32 +124,46 @@ class Expected:
         return zdb_rows(self.refs)
 
 
-def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bool = False) -> Expected:
+def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bool = False,
+                   guest: bytes | None = None) -> Expected:
     """The index of an image whose clusters are ``units`` and whose file holds ``data``: SHA-256 over the
-    bytes at each data cluster's host offset (a whole cluster; a raw image's last block as the file has it)."""
+    bytes at each data cluster's host offset (a whole cluster; a raw image's last block as the file has it),
+    and over a compressed cluster's guest bytes (``guest``: what its guest reads, qemu-img convert's), which
+    count in the statistics (unique, duplicate) but have no entry. A data cluster whose digest is known at
+    the same host offset (refcount > 1) is "shared", not a duplicate."""
     exp = Expected()
-    seen: set[bytes] = set()
+    hosts: dict[bytes, set[int]] = {}
     for u in units:
-        if u.kind != "data":
+        if u.kind in ("unallocated", "zero"):
             exp.counts[u.kind] += 1
-            if u.kind == "compressed" or (u.kind == "zero" and u.ofs_host is not None):
+            if u.kind == "zero" and u.ofs_host is not None:
                 exp.counts["allocated"] += 1
             continue
         exp.counts["allocated"] += 1
-        block = data[u.ofs_host:u.ofs_host + cluster_size]
-        assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
-        exp.len_read += len(block)
+        if u.kind in ("compressed", "partial"):
+            assert guest is not None, "a compressed or partial block is hashed from the guest's bytes: pass guest="
+            exp.counts[u.kind] += 1
+            block = guest[u.ofs_guest:u.ofs_guest + cluster_size]
+        else:
+            block = data[u.ofs_host:u.ofs_host + cluster_size]
+            assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
+        exp.len_read += cluster_size if not raw else len(block)
         if block.count(0) == len(block):
             exp.counts["zero"] += 1
             continue
         digest = hashlib.sha256(block).digest()
+        if u.kind == "data":
+            if digest not in hosts:
+                hosts[digest] = {u.ofs_host}
+                exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
+            elif u.ofs_host in hosts[digest]:
+                exp.counts["shared"] += 1
+                exp.refs[digest] += 1
+                continue
+            else:
+                hosts[digest].add(u.ofs_host)
+        exp.counts["unique" if exp.refs[digest] == 0 else "duplicate"] += 1
         exp.refs[digest] += 1
-        if digest in seen:
-            exp.counts["duplicate"] += 1
-        else:
-            seen.add(digest)
-            exp.counts["unique"] += 1
-            exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
     return exp
 
 
@@ -215,7 +229,7 @@ def own_ranges(image: qi.Image) -> list[tuple[int, int, str, int | None]]:
         elif r["data"] and "offset" in r:  # stored (QEMU also says "zero" where the file holds zeros or a hole)
             out.append((r["start"], r["length"], "data", r["offset"]))
         elif r["zero"]:
-            out.append((r["start"], r["length"], "zero", None))
+            out.append((r["start"], r["length"], "zero", r.get("offset")))  # a preallocated zero cluster keeps its host cluster
         else:
             out.append((r["start"], r["length"], "compressed", None))
     return out
@@ -229,3 +243,31 @@ def own_guest_bytes(image: qi.Image) -> bytes:
         if status == "unallocated":
             disk[start:start + length] = bytes(length)
     return bytes(disk)
+
+
+def block_units(image: qi.Image, unit: int) -> list[Unit]:
+    """Every block of ``unit`` bytes of the image alone, from ``qemu-img map``: data (wholly stored, contiguous),
+    zero (with its host offset when a whole zero cluster keeps a preallocated one: "allocated"), unallocated,
+    compressed, or "partial" (stored in part: subclusters of several states)."""
+    cs = image.spec.cluster_size
+    ranges = own_ranges(image)
+    end = ranges[-1][0] + ranges[-1][1]
+    out = []
+    for ofs in range(0, end, unit):
+        inside = [r for r in ranges if r[0] < ofs + unit and ofs < r[0] + r[1]]
+        kinds = {r[2] for r in inside}
+        if kinds == {"data"} and all(r[3] + ofs - r[0] == inside[0][3] + ofs - inside[0][0] for r in inside):
+            out.append(Unit(ofs, "data", inside[0][3] + ofs - inside[0][0]))
+        elif len(kinds) == 1 and kinds != {"data"}:
+            kind = kinds.pop()
+            r = inside[0]
+            whole = r[0] <= ofs // cs * cs and ofs // cs * cs + cs <= r[0] + r[1]
+            host = r[3] + ofs - r[0] if kind == "zero" and r[3] is not None and whole else None
+            out.append(Unit(ofs, kind, host))
+        elif "compressed" in kinds:
+            out.append(Unit(ofs, "compressed", None))
+        elif kinds <= {"zero", "unallocated"}:
+            out.append(Unit(ofs, "zero", None))
+        else:
+            out.append(Unit(ofs, "partial", None))
+    return out

@@ -622,7 +622,8 @@ def test_help_subprocess() -> None:
 def test_help_on_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {"info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify", "dedup"}
+    assert set(commands) == {"info", "dump", "get", "check", "create", "append", "pack", "reset", "index", "verify", "analyze",
+                             "dedup"}
     for command in commands:
         code, out, _ = call(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: qjournal {command}"), command

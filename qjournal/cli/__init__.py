@@ -3,7 +3,7 @@
 Modelled on ``qemu-img info/check`` (human output by default, ``--output json``
 for machines, check's exit codes) and on Kaitai's ``ksdump`` (dump the parsed
 structure). A journal is addressed by a path plus optional ``--offset`` and
-``--length`` in bytes, so an area inside a larger file (an image) works too.
+``--length`` in bytes, so an area inside a larger file (a raw container, a partition) works too.
 
 Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation (get: a digest with no live entry),
 2 corrupt journal, 3 (check only) clean but with anomalies, 130 interrupted; each command's help lists
