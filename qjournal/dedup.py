@@ -60,7 +60,7 @@ from typing import Any, BinaryIO, TypeVar
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.entries import HashEntry
-from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError
+from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
@@ -90,7 +90,6 @@ DEFAULT_MEMORY_LIMIT = 32 << 20
 """Bytes the digest map may take in memory before it spills to SQLite: about 220,000 distinct clusters. With
 SQLite's cache, the threads' buffers and Python itself, a dedup of 1,048,576 distinct clusters peaks at about
 130 MiB (benchmarks/bench_dedup.py)."""
-_ZEROS = memoryview(bytes(LEN_BATCH))
 _ENTRY = struct.Struct("=32sQQ")
 """A spooled journal entry: digest, data cluster number, guest offset."""
 _LEN_JOURNAL_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST
@@ -213,7 +212,7 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     local = threading.local()
 
     def hasher(batch: Blocks) -> Callable[[], list[bytes | None]]:
-        reads = _reads(source, batch.ofs_guest, batch.spans)  # compressed clusters decoded here, in the reader's thread
+        reads = source.filler(batch.ofs_guest, batch.spans)  # compressed clusters decoded here, in the reader's thread
 
         def work() -> list[bytes | None]:
             if getattr(local, "buf", None) is None:  # one buffer per thread, reused: memory stays flat
@@ -278,51 +277,6 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     _spool_unallocated(scan, -(-disk // cs) - done)
     if progress is not None:
         progress(disk)
-
-
-def _reads(source: SourceImage, w0: int, spans: list[Span]) -> Callable[[memoryview], None]:
-    """What fills a buffer with the guest bytes from ``w0`` that ``spans`` say, zeros elsewhere, from any thread.
-
-    DATA is read there, by positioned reads; COMPRESSED clusters are
-    decompressed now, by the reader (whose cache belongs to this thread).
-    """
-    image = source.reader.image
-    data = [(s.ofs_guest - w0, s.ofs_host, s.length) for s in spans if s.status is Status.DATA]
-    decoded = _decoded(source, w0, spans)
-    stored = sorted([(i, i + n) for i, _, n in data] + [(i, i + len(raw)) for i, raw in decoded])
-
-    def fill(view: memoryview) -> None:
-        pos = 0
-        for a, b in [*stored, (len(view), len(view))]:  # zeros between what is read: the buffer is reused
-            while pos < a:
-                n = min(a - pos, len(_ZEROS))
-                view[pos : pos + n] = _ZEROS[:n]
-                pos += n
-            pos = max(pos, b)
-        for i, ofs_host, length in data:
-            assert ofs_host is not None
-            got = image.readinto(ofs_host, view[i : i + length])
-            if got != length:
-                raise CorruptImageError(
-                    "truncated",
-                    f"the data of guest offset {w0 + i + got:#x} lies at host offset {ofs_host + got:#x}, past the end of the "
-                    f"file ({image.len_file} bytes)",
-                    ofs_host + got, source=source.name,
-                )
-        for i, raw in decoded:
-            view[i : i + len(raw)] = raw
-
-    return fill
-
-
-def _decoded(source: SourceImage, w0: int, spans: list[Span]) -> list[tuple[int, bytes]]:
-    """(offset from ``w0``, guest bytes) of the COMPRESSED ``spans``, decompressed by the reader (call from its thread)."""
-    out = []
-    for s in spans:
-        if s.status is Status.COMPRESSED:
-            k = s.ofs_guest % source.cluster_size
-            out.append((s.ofs_guest - w0, source.reader.cluster(s)[k : k + s.length]))
-    return out
 
 
 def _spool_unallocated(scan: _Scan, n: int) -> None:
@@ -397,7 +351,7 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
     fd_src = source.fileno()
 
     def copier(ofs: int, n: int, idx: int, spans: list[Span]) -> Callable[[], None]:
-        decoded = _decoded(source, ofs, spans)  # in the reader's thread
+        decoded = source.decoded(ofs, spans)  # in the reader's thread
 
         def work() -> None:
             for s in spans:  # every byte written, zeros too: a hole in a data cluster would show in qemu-img map

@@ -1,4 +1,4 @@
-"""What dedup reads: a source image's guest view, and the header facts its target keeps or refuses.
+"""What dedup reads: a source image's guest view, its bytes from any thread, and the header facts its target keeps or refuses.
 
 Strategy. The guest view is :class:`qjournal.guest.GuestReader`'s (data,
 zero, compressed clusters decompressed, extended L2 by subcluster, raw holes
@@ -6,23 +6,29 @@ by ``SEEK_HOLE``; refusals of :func:`qjournal.image.open_image`: encryption, an
 external data file...). This module adds what dedup alone needs from the
 header: the backing file's name and format (the target keeps both), and the
 refusals of what a target cannot keep (internal snapshots, persistent
-bitmaps), each naming the feature, the header byte offset and the way out.
+bitmaps), each naming the feature, the header byte offset and the way out,
+and the reads dedup's threads make: DATA by positioned reads on the image's
+descriptor (safe from any thread), COMPRESSED decompressed beforehand in the
+reader's own thread (its cache is not shared), zeros between them, so that a
+thread reuses one buffer.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import ClassVar
 
 import kaitaistruct
 
-from qjournal.errors import UNSUPPORTED_FEATURES, UnsupportedImageError
+from qjournal.errors import UNSUPPORTED_FEATURES, CorruptImageError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
-from qjournal.guest import GuestReader
+from qjournal.guest import LEN_BATCH, GuestReader, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, Qcow2Image
 
 __all__ = ["SourceImage", "UnsupportedSourceError"]
 
+_ZEROS = memoryview(bytes(LEN_BATCH))
 _OFS_NUM_SNAPSHOTS = 60
 _OFS_AUTOCLEAR_FEATURES = 88
 """Where the header fields a refusal names start (QEMU docs/interop/qcow2.txt "== Header ==")."""
@@ -95,6 +101,49 @@ class SourceImage:
                 f"backup based on them must then start with a full one)",
                 _OFS_AUTOCLEAR_FEATURES, source=self.name,
             )
+
+    def filler(self, w0: int, spans: list[Span]) -> Callable[[memoryview], None]:
+        """What fills a buffer with the guest bytes from ``w0`` that ``spans`` say, zeros elsewhere, from any thread.
+
+        DATA is read there, by positioned reads; COMPRESSED clusters are
+        decompressed now, by the reader (whose cache belongs to this thread).
+        """
+        image = self.reader.image
+        data = [(s.ofs_guest - w0, s.ofs_host, s.length) for s in spans if s.status is Status.DATA]
+        decoded = self.decoded(w0, spans)
+        stored = sorted([(i, i + n) for i, _, n in data] + [(i, i + len(raw)) for i, raw in decoded])
+
+        def fill(view: memoryview) -> None:
+            pos = 0
+            for a, b in [*stored, (len(view), len(view))]:  # zeros between what is read: the buffer is reused
+                while pos < a:
+                    n = min(a - pos, len(_ZEROS))
+                    view[pos : pos + n] = _ZEROS[:n]
+                    pos += n
+                pos = max(pos, b)
+            for i, ofs_host, length in data:
+                assert ofs_host is not None
+                got = image.readinto(ofs_host, view[i : i + length])
+                if got != length:
+                    raise CorruptImageError(
+                        "truncated",
+                        f"the data of guest offset {w0 + i + got:#x} lies at host offset {ofs_host + got:#x}, past the end of the "
+                        f"file ({image.len_file} bytes)",
+                        ofs_host + got, source=self.name,
+                    )
+            for i, raw in decoded:
+                view[i : i + len(raw)] = raw
+
+        return fill
+
+    def decoded(self, w0: int, spans: list[Span]) -> list[tuple[int, bytes]]:
+        """(offset from ``w0``, guest bytes) of the COMPRESSED ``spans``, decompressed by the reader (call from its thread)."""
+        out = []
+        for s in spans:
+            if s.status is Status.COMPRESSED:
+                k = s.ofs_guest % self.cluster_size
+                out.append((s.ofs_guest - w0, self.reader.cluster(s)[k : k + s.length]))
+        return out
 
     def close(self) -> None:
         self.reader.close()
