@@ -165,12 +165,13 @@ class Layout:
 
     @property
     def ofs_l1_table(self) -> int:
-        return self.cluster_size  # the cluster after the header's
+        """The cluster after the header's; 0 for an empty disk, whose L1 table has no entry (as QEMU writes it)."""
+        return self.cluster_size if self.num_l1_entries else 0
 
     @property
     def num_l1_clusters(self) -> int:
-        """Clusters of the L1 table (at least one, so that the table has a home even for an empty disk)."""
-        return max(1, _clusters(LEN_ENTRY * self.num_l1_entries, self.cluster_size))
+        """Clusters of the L1 table."""
+        return _clusters(LEN_ENTRY * self.num_l1_entries, self.cluster_size)
 
     @property
     def _num_before_refcounts(self) -> int:
@@ -312,7 +313,8 @@ class Qcow2Writer:
             raise JournalArgumentError(f"{len(l2_tables)} L1 entries given for {lay.num_l1_entries}")
         entries = array("Q", (0 if k < 0 else l1_entry(lay.ofs_l2_table(k)) for k in l2_tables))
         raw = _be64(entries)
-        self.pwrite(raw + bytes(lay.num_l1_clusters * lay.cluster_size - len(raw)), lay.ofs_l1_table)
+        if lay.num_l1_clusters:
+            self.pwrite(raw + bytes(lay.num_l1_clusters * lay.cluster_size - len(raw)), lay.ofs_l1_table)
 
     def write_l2_table(self, k: int, entries: Sequence[int] | array[int]) -> None:
         """L2 table ``k``: its entries (made by :func:`l2_entry`, or :data:`L2_ENTRY_ZERO`, :data:`L2_ENTRY_UNALLOCATED`)."""

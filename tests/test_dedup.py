@@ -132,7 +132,7 @@ def metadata_clusters(target: Path) -> int:
     try:
         h = q.header
         cs = h.cluster_size
-        l1 = -(-8 * h.num_l1_entries // cs) or 1
+        l1 = -(-8 * h.num_l1_entries // cs)
         blocks = sum(1 for e in q.refcount_table.entries if e.ofs_refcount_block)
         l2 = sum(1 for e in q.l1_table.entries if e.is_allocated)
         return int(1 + l1 + h.num_refcount_table_clusters + blocks + l2)
@@ -265,6 +265,15 @@ def test_raw_source(tmp_path: Path) -> None:
     report = dedup_and_check(src, "raw", tmp_path)
     assert report.format == "raw" and report.cluster_size == 64 * KiB and report.len_virtual_disk == os.path.getsize(src)
     assert report.num_stored <= 6
+
+
+def test_empty_disks(tmp_path: Path) -> None:
+    qi.require_qemu()
+    run(["qemu-img", "create", "-q", "-f", "qcow2", str(tmp_path / "empty.qcow2"), "0"])
+    (tmp_path / "empty.raw").write_bytes(b"")
+    for name, fmt in (("empty.qcow2", "qcow2"), ("empty.raw", "raw")):
+        report = dedup_and_check(tmp_path / name, fmt, tmp_path, write=False)
+        assert (report.len_virtual_disk, report.num_guest_clusters, report.num_stored) == (0, 0, 0)
 
 
 def test_refcount_overflow_makes_a_second_copy(tmp_path: Path) -> None:

@@ -184,6 +184,16 @@ def test_refcount_structures_of_many_clusters(tmp_path: Path) -> None:
     assert report["allocated-clusters"] == len(uses)
 
 
+def test_empty_disk(tmp_path: Path) -> None:
+    """A virtual disk of 0 bytes: no L1 entry, ``ofs_l1_table`` 0 (as qemu-img create writes it), no cluster leaked."""
+    qi.require_qemu()
+    lay, _ = write_image(tmp_path / "t.qcow2", 65536, 0, {}, [])
+    got = read_back(tmp_path / "t.qcow2")
+    assert (got["num_l1_entries"], got["ofs_l1_table"], got["l1"]) == (0, 0, [])
+    assert got["refcounts"] == [1] * lay.num_metadata_clusters == [1, 1, 1]
+    qemu_check(tmp_path / "t.qcow2")
+
+
 def test_largest_refcount(tmp_path: Path) -> None:
     qi.require_qemu()
     cs, n2 = 4096, 512
@@ -226,5 +236,5 @@ def test_layout_covers_every_cluster_with_the_fewest_refcount_blocks(cb: int, vs
     per = lay.num_refcount_block_entries
     assert lay.num_refcount_blocks * per >= lay.num_clusters > (lay.num_refcount_blocks - 1) * per
     assert lay.num_refcount_table_clusters * cs // 8 >= lay.num_refcount_blocks
-    assert lay.ofs_l1_table == cs and lay.ofs_data == lay.num_metadata_clusters * cs
+    assert lay.ofs_l1_table == (cs if lay.num_l1_entries else 0) and lay.ofs_data == lay.num_metadata_clusters * cs
     assert lay.num_l1_clusters * cs >= 8 * lay.num_l1_entries
