@@ -466,17 +466,25 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> str:
     f = scan.entries
     f.flush()
     f.seek(0)
-    with create(tmp, num_clusters, durable=durable) as writer:
-        try:
+    try:
+        # Its batches need no barriers of their own: the journal has no name yet, and it is fsynced once, whole,
+        # before it gets one (the bytes are index's all the same).
+        with create(tmp, num_clusters, durable=False) as writer:
             while raw := f.read(_ENTRY.size * BATCH):
                 writer.append_many([
                     HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
                     for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
                 ])
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return tmp
 
 
