@@ -565,7 +565,11 @@ def _dedup(
 ) -> DedupReport:
     num_guest = -(-src.len_virtual_disk // cs)
     staged = _Staged(target)
-    scan = _Scan(num_guest, spill_dir, memory_limit)
+    try:
+        scan = _Scan(num_guest, spill_dir, memory_limit)
+    except BaseException:
+        staged.close()
+        raise
     tmp_journal = None
     try:
         _scan(src, cs, workers, scan, progress)
