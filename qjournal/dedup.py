@@ -59,13 +59,14 @@ from typing import Any, BinaryIO, TypeVar
 
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
+from qjournal.durable import link_into_place, sync_dir
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.index import BATCH
-from qjournal.making import create, link_into_place, sync_dir
+from qjournal.making import create
 from qjournal.parallel import resolve_jobs
 from qjournal.qcow2_writer import (
     L2_ENTRY_UNALLOCATED,
