@@ -185,9 +185,13 @@ def link_into_place(tmp: str, target: str | os.PathLike[str], name: str) -> None
     unlink_quietly(tmp)
 
 
-def sync_dir(path: str | os.PathLike[str], name: str) -> None:
-    """Make a new directory entry durable: a failure is an error (the file is there, its name may not survive a crash)."""
+def sync_dir(path: str | os.PathLike[str], name: str | None = None) -> None:
+    """Make a new directory entry durable: a failure is an error (the file is there, its name may not survive a crash).
+
+    ``name`` is the file's, for the message (default: ``path``).
+    """
     folder = os.path.dirname(os.path.abspath(path))
+    name = os.fsdecode(path) if name is None else name
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:

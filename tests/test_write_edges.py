@@ -273,10 +273,10 @@ def test_dev_null_is_refused_as_a_journal(capsys: pytest.CaptureFixture[str], tm
 
 
 def test_index_refuses_a_journal_it_cannot_write_before_hashing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def hash_ranges(*a: Any, **k: Any) -> Any:
+    def scan(*a: Any, **k: Any) -> Any:
         raise AssertionError("the image was hashed before the journal's path was checked")
 
-    monkeypatch.setattr(index_mod, "hash_ranges", hash_ranges)
+    monkeypatch.setattr(index_mod, "_scan", scan)
     with pytest.raises(JournalIOError, match="does not exist"):
         index_mod.index(raw_image(tmp_path / "disk.raw", 1), tmp_path / "missing" / "j")
 
