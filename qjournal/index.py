@@ -207,6 +207,7 @@ def index(
     jobs: int | None = None,
     journal_offset: int = 0,
     durable: bool = True,
+    unaligned_offset: bool = False,
 ) -> IndexReport:
     """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
@@ -223,7 +224,11 @@ def index(
     before anything is written when the entries do not fit. The image itself
     is never written and is refused as the journal. ``progress(n)`` is called
     with the guest bytes walked so far (up to ``len_virtual_disk``); ``jobs``
-    hashing threads (default: one per core).
+    hashing threads (default: one per core). A ``journal_offset`` off the
+    512-byte grid is refused unless ``unaligned_offset=True`` (see
+    :func:`qjournal.create`). A new journal file appears under its name only
+    once complete; a journal path that cannot be written (a missing directory,
+    /dev/null) is refused before the image is read.
     """
     owned = not isinstance(image, Image)
     img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
@@ -249,11 +254,12 @@ def index(
                     source=describe(journal),
                 )
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
-                               refusal=_refusal(journal))
+                               refusal=_refusal(journal), unaligned_offset=unaligned_offset)
         try:
             report, first = _scan(img, size, jobs, progress)
             num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
-            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable, num_entries=len(first))
+            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
+                         num_entries=len(first), unaligned_offset=unaligned_offset)
             writer = dest.make()
         except BaseException:
             if dest is not None:
@@ -303,12 +309,13 @@ def _check_journal_path(journal: str | os.PathLike[str]) -> None:
 
 
 def _make(
-    journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int
+    journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int,
+    unaligned_offset: bool,
 ) -> Destination:
     """Where the journal goes: a new area of ``num_clusters`` (a new file named once complete), or ``dest`` if the entries fit."""
     if dest is None:
         return Destination(journal, num_clusters=num_clusters, offset=offset, length=None, force=False, durable=durable,
-                           what="index", publish_later=True)
+                           what="index", publish_later=True, unaligned_offset=unaligned_offset)
     if num_clusters * LEN_CLUSTER > dest.len_area:
         raise JournalFullError(
             f"journal full: the {num_entries} entries of the index need {num_clusters} clusters and the existing "

@@ -492,3 +492,12 @@ def test_a_killed_pack_leaves_no_target_and_no_debris(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=30)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
+def test_index_into_an_area_at_an_unaligned_offset_needs_leave(tmp_path: Path) -> None:
+    img, journal = raw_image(tmp_path / "disk.raw", 2), tmp_path / "container"
+    journal.write_bytes(b"\x00" * 100)
+    with pytest.raises(JournalArgumentError, match="not a multiple of 512"):
+        index_mod.index(img, journal, journal_offset=100)
+    assert journal.read_bytes() == b"\x00" * 100
+    assert index_mod.index(img, journal, journal_offset=100, unaligned_offset=True).num_unique == 2
