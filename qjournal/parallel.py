@@ -13,7 +13,8 @@ and says why in the ``qjournal.parallel`` log, which ``--debug`` shows), and
 :func:`ordered_map` maps a function over arguments in forked workers with the
 results in order, stopping them once the caller has what it needs. Workers
 are forked (:func:`can_fork`) with :func:`os.fork`, each with a pipe back to
-the parent.
+the parent, and close every other descriptor they inherited at once (a
+writer's lock among them).
 """
 
 from __future__ import annotations
@@ -124,9 +125,7 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                os.close(r)
-                for _, other in workers:
-                    os.close(other)
+                _close_inherited(keep=w)
                 _work(fn, args[i::n], w)
             os.close(w)
             workers.append((pid, r))
@@ -146,6 +145,25 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
 
 
 _LEN = struct.Struct("<Q")
+
+
+def _close_inherited(keep: int) -> None:
+    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe).
+
+    A worker shares its parent's open files; one of them may hold a writer's
+    lock (an ``flock`` belongs to the open file, so it lasts while any process
+    holds it open): a writer killed while its workers validate the journal
+    would otherwise leave them holding its lock. A worker opens what it reads
+    itself (:func:`run_range`).
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every descriptor number this process may have
+        fds = list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
+    for fd in fds:
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> NoReturn:
