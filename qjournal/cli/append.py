@@ -14,7 +14,7 @@ import sys
 from qjournal.cli import console
 from qjournal.cli.arguments import add_area, add_jobs, body, digest, digest_size, sector, type_code
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, UsageError
-from qjournal.cli.console import err, out
+from qjournal.cli.console import err, out, shown
 from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, read_json_lines
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import type_name
@@ -56,14 +56,14 @@ def cmd_append(args: argparse.Namespace) -> int:
         tail = w.ofs_tail
     if len(placed) == 1:
         e = placed[0]
-        out(f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
+        out(f"{shown(args.path)}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
     elif placed:
         out(
-            f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
+            f"{shown(args.path)}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
             f"tail at {tail:#x}"
         )
     else:
-        out(f"{args.path}: nothing to append; tail at {tail:#x}")
+        out(f"{shown(args.path)}: nothing to append; tail at {tail:#x}")
     return EXIT_OK
 
 
@@ -100,7 +100,7 @@ def _warn_digest_sizes(path: str, entries: list[Entry], lines: list[int] | None,
     more = f" ({len(odd)} entries of the batch differ)" if len(odd) > 1 else ""
     where = f"{_where(i, lines, len(entries))}: " if lines is not None else ""
     err(
-        f"warning: {path}: {where}a digest of {count(len(e.digest), 'byte')}, where {against} "
+        f"warning: {shown(path)}: {where}a digest of {count(len(e.digest), 'byte')}, where {against} "
         f"{count(len(ref.digest), 'byte')}{more}: a journal normally records one hash algorithm "
         "(written anyway; --digest-size N refuses any other length)"
     )

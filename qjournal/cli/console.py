@@ -1,8 +1,8 @@
-"""What the commands print and how: stdout lines, one-line errors on stderr, sizes, the progress bar.
+"""What the commands print and how: stdout lines, one-line errors on stderr, file names, sizes, the progress bar.
 
 Strategy: every byte the CLI writes goes through these helpers, so that a command module says what to
 print, never how; an error line always starts ``qjournal: `` and a library error's hint gets a line of
-its own.
+its own; a file name goes through :func:`shown` wherever it is printed (an error line is escaped whole).
 """
 
 from __future__ import annotations
@@ -21,6 +21,39 @@ from qjournal.reader import JournalReader
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\", "'": "\\'"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a name that is not UTF-8 (the file system's surrogate escape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def shown(name: str) -> str:
+    """A file name as the CLI prints it: as it is when every character is printable, else quoted with escapes.
+
+    A newline, a terminal escape or a byte that is not UTF-8 in a name is
+    shown as ``\\n``, ``\\x1b``, ``\\xff`` inside single quotes, so that no
+    name can forge a line of output (``'x\\nj.bin: no problems found'``) or
+    drive the terminal; the quotes tell such a name from a plain one.
+    """
+    if name.isprintable():
+        return name
+    return "'" + "".join(map(_escape_char, name)) + "'"
+
+
+def _printable(message: str) -> str:
+    """An error message made one printable line: what a name embedded in it may hold, escaped (see :func:`shown`)."""
+    if message.isprintable():
+        return message
+    return "".join(ch if ch.isprintable() else _escape_char(ch) for ch in message)
+
 
 def out(line: str = "") -> None:
     """One line on stdout."""
@@ -30,7 +63,7 @@ def out(line: str = "") -> None:
 def err(message: str) -> None:
     """One line on stderr, ``qjournal: MESSAGE``; a stderr that is gone is not an error of ours."""
     try:
-        sys.stderr.write(f"qjournal: {message}\n")
+        sys.stderr.write(f"qjournal: {_printable(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

@@ -13,7 +13,7 @@ import argparse
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
-from qjournal.cli.console import Progress, human_size, out
+from qjournal.cli.console import Progress, human_size, out, shown
 from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
 from qjournal.index import index as index_image
 from qjournal.verify import verify as verify_image
@@ -40,7 +40,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{report.image}: {report.format}, {report.num_guest_clusters} guest clusters of {size} "
+        f"{shown(report.image)}: {report.format}, {report.num_guest_clusters} guest clusters of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
@@ -59,7 +59,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         for label, n in report.histogram.items():
             out(f"  {label:>10}  {n:>10}")
     out(
-        f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
+        f"{shown(report.journal)}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
         f"in {count(report.num_clusters, 'cluster')}"
     )
     return EXIT_OK
@@ -108,13 +108,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out(json_document(report.to_dict(cli=True)))
         return code
     for m in report.mismatches:
-        out(f"{report.journal}: {m.message(cli=True)}")
+        out(f"{shown(report.journal)}: {m.message(cli=True)}")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
-        out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
+        out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
     else:
         out(
-            f"{report.journal}: {checked} checked against {report.image}: {report.num_mismatched} with problems "
+            f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
     return code

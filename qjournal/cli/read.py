@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from qjournal import hexview
 from qjournal.cli.arguments import add_area, add_jobs, add_output, digest
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, err, human_size, open_reader, out
+from qjournal.cli.console import Progress, err, human_size, open_reader, out, shown
 from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
 from qjournal.entries import Entry
 from qjournal.entries import json_line as entry_json_line
@@ -56,7 +56,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     by_type = ", ".join(
         f"{name}: {count}" for name, count in sorted(state.entries_by_type.items(), key=lambda kv: (kv[0] != "hash", kv[0]))
     )
-    out(f"file: {reader.name}")
+    out(f"file: {shown(reader.name)}")
     out(f"area offset: {area_offset} ({area_offset:#x})")
     out(f"area size: {human_size(state.len_area)} ({state.len_area} bytes)")
     out(f"clusters used: {state.num_clusters_used} of {state.num_clusters} ({LEN_CLUSTER} bytes each)")
@@ -118,12 +118,12 @@ def cmd_dump(args: argparse.Namespace) -> int:
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             out(json_line(head)[:-1] + ', "entries": [')
         first = True
-        shown = 0
+        num_shown = 0
         for run in _dump_runs(reader, args, progress):
             error = run.error
             if not run.num_items:
                 continue
-            shown += run.num_items
+            num_shown += run.num_items
             if args.output == "json":
                 sys.stdout.write(("" if first else ",\n") + run.text)
                 first = False
@@ -136,8 +136,8 @@ def cmd_dump(args: argparse.Namespace) -> int:
             out(tail + "}")
     if error is not None:
         raise error
-    if not shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
-        err(f"{reader.name}: no entries: the journal is empty")
+    if not num_shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
+        err(f"{shown(reader.name)}: no entries: the journal is empty")
     return EXIT_OK
 
 
@@ -159,7 +159,7 @@ def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progre
 def _dump_hex(reader: JournalReader, progress: Progress) -> int:
     area_offset = reader.area.area_offset
     out(
-        f"journal {reader.name}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
+        f"journal {shown(reader.name)}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
         f"{count(reader.num_clusters, 'cluster')} of {LEN_CLUSTER} bytes"
     )
     for line in hexview.legend_lines():
@@ -224,7 +224,7 @@ def cmd_get(args: argparse.Namespace) -> int:
                     out(entry_json_line(entry))
                 else:
                     out(format_item(entry))
-        name = reader.name
+        name = shown(reader.name)
     for wanted in missing:
         err(f"{name}: no live entry with digest {wanted.hex()} (no HASH entry replay yields has it)")
     return EXIT_ERROR if missing else EXIT_OK
@@ -280,6 +280,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         }
         out(json_document(doc))
         return code
+    name = shown(name)
     for p in report.problems:
         what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
         out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")

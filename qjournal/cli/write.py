@@ -12,7 +12,7 @@ import os
 
 from qjournal.cli.arguments import add_area, area_length, num_clusters, parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, open_reader, out
+from qjournal.cli.console import Progress, open_reader, out, shown
 from qjournal.format import LEN_CLUSTER
 from qjournal.making import create, reset
 from qjournal.packing import pack
@@ -31,7 +31,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     w = create(args.path, n, offset=args.offset, length=args.length, force=args.force)
     with w:
         area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
-    out(f"{args.path}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
+    out(f"{shown(args.path)}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
     return EXIT_OK
 
 
@@ -77,12 +77,12 @@ def cmd_pack(args: argparse.Namespace) -> int:
         )
     s = report.state
     out(
-        f"{args.path}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
+        f"{shown(args.path)}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
         f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
         f"({report.num_raw_dropped} of unassigned types)"
     )
     out(
-        f"{args.dst}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
+        f"{shown(args.dst)}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
         f"{s.len_free} bytes free"
     )
     return EXIT_OK
@@ -140,9 +140,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if not args.yes:
         with open_reader(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
             area_offset, len_area = reader.area.area_offset, reader.len_area
-        raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF")
+        raise UsageError(
+            f"{shown(args.path)}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF"
+        )
     done = reset(args.path, args.offset, args.length)
-    out(f"{args.path}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
+    out(f"{shown(args.path)}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
     return EXIT_OK
 
 
