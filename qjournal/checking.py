@@ -27,6 +27,7 @@ from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
     LEN_SHA256_ENTRY,
+    RESET_BYTE,
     TYPE_END,
     TYPE_HASH,
     TYPE_NONE,
@@ -36,7 +37,7 @@ from qjournal.format import (
     num_fit,
     type_name,
 )
-from qjournal.parallel import plan, run_ranges
+from qjournal.parallel import Seen, plan, run_ranges, tail_moved
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -204,6 +205,8 @@ class CheckReport:
         }
 
 
+_RESET_CLUSTER = bytes((RESET_BYTE,)) * LEN_CLUSTER
+
 MIN_RANGE_CLUSTERS = 256
 """The smallest range of clusters a worker checks (1 MiB)."""
 RANGES_PER_JOB = 4
@@ -224,6 +227,8 @@ class _Found(NamedTuple):
     """Replay ended here with a clean tail up to the range's end: the bytes after the range are still to scan."""
     first_dirty: int | None = None
     """The range's first byte other than 0xFF (asked of a worker's range after the first)."""
+    tail: Seen | None = None
+    """The cluster where replay ends, as this range read it (:func:`qjournal.parallel.tail_moved`)."""
 
 
 def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int], None] | None = None) -> _Found:
@@ -278,16 +283,17 @@ def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int],
         entries.clear()  # the entries and the cluster refer to each other: free them now, not in the collector
         last._parent = None
         if not closed:
+            seen = (index, buf)
             if torn:
                 problems.append(torn_write_problem(ofs, term.len_entry))
             if dirty_tail:
                 problems.append(dirty_tail_problem(ofs + LEN_HEADER + first_not_reset(tail)))
-                return _Found(problems, codes, clusters_used, ofs, hint)
+                return _Found(problems, codes, clusters_used, ofs, hint, tail=seen)
             dirty = area.first_not_reset((index + 1) * LEN_CLUSTER, progress, end)
             if dirty is not None:
                 problems.append(dirty_tail_problem(dirty))
-                return _Found(problems, codes, clusters_used, ofs, hint)
-            return _Found(problems, codes, clusters_used, ofs, hint, tail_pending=True)
+                return _Found(problems, codes, clusters_used, ofs, hint, tail=seen)
+            return _Found(problems, codes, clusters_used, ofs, hint, tail_pending=True, tail=seen)
     return _Found(problems, codes, clusters_used, None, hint)
 
 
@@ -296,7 +302,10 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
 
     With workers (:func:`qjournal.parallel.plan`), ranges of at least
     :data:`MIN_RANGE_CLUSTERS` clusters, :data:`RANGES_PER_JOB` per worker;
-    without, one range, the whole area.
+    without, one range, the whole area. When a writer committed while the
+    workers read (:func:`qjournal.parallel.tail_moved`), the area is checked
+    again in this process: the report shows the journal before a batch or
+    after it, never part of one.
     """
     workers = plan(area, jobs)
     num = area.num_clusters
@@ -308,6 +317,7 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
     hint: str | None = None
     ofs_tail: int | None = None
     pending = False  # replay ended in an earlier range, its tail clean to that range's end: look on
+    seen: Seen | None = None  # the cluster where replay ends, as the range that found it read it
     with contextlib.closing(run_ranges(area, _check_range, bounds, workers, progress)) as found:
         for r in found:
             if pending:
@@ -321,10 +331,12 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
             used += r.clusters_used
             hint = hint or r.hint
             if r.ofs_tail is not None:
-                ofs_tail = r.ofs_tail
+                ofs_tail, seen = r.ofs_tail, r.tail
                 if not r.tail_pending:
                     break
                 pending = True
+    if workers is not None and tail_moved(area, seen):  # a batch was committed while the ranges were read
+        return check_area(area, progress, jobs=1)
     if progress is not None:
         progress(area.len_area)
     return _report(area, problems, codes, clusters_used=used, ofs_tail=ofs_tail, hint=hint)
@@ -360,5 +372,5 @@ def _check_range(area: Area, start: int, stop: int, progress: Callable[[int], No
         return _check_clusters(area, start, stop, progress)
     first_dirty = area.first_not_reset(start * LEN_CLUSTER, None, stop * LEN_CLUSTER)
     if first_dirty is None:  # all 0xFF: replay ends at the range's start, nothing to report
-        return _Found([], {}, 0, start * LEN_CLUSTER, None, tail_pending=True)
+        return _Found([], {}, 0, start * LEN_CLUSTER, None, tail_pending=True, tail=(start, _RESET_CLUSTER))
     return _check_clusters(area, start, stop, progress)._replace(first_dirty=first_dirty)

@@ -9,7 +9,10 @@ regular file is cut into runs of :data:`RUN_CLUSTERS` clusters that forked
 worker processes format (:func:`qjournal.parallel.run_ranges`, the twin of
 the check's ranges in :mod:`qjournal.checking`), each opening the file itself;
 the parent takes the runs in order and stops, the workers with it, at the run
-where replay ends. The text is the serial one byte for byte: the same function
+where replay ends; when a writer committed a batch while the runs were read
+(:func:`qjournal.parallel.tail_moved`), that run and the next are read again in
+this process, so the text never holds part of a batch (the runs printed before
+it hold only clusters closed before the batch). The text is the serial one byte for byte: the same function
 formats a run in a worker and in this process. Each worker is at most one run
 ahead (its pipe holds it back), so memory does not grow with the area; a
 worker that fails hands its run, and the rest, back to this process.
@@ -26,7 +29,7 @@ from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import Entry, HashEntry, RawEntry, decode, json_join
 from qjournal.errors import CorruptJournalError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
-from qjournal.parallel import plan, run_ranges
+from qjournal.parallel import Seen, plan, run_ranges, tail_moved
 
 __all__ = ["OUTPUTS", "RUN_CLUSTERS", "Marker", "Run", "Walked", "cluster_items", "format_item", "format_items", "runs",
            "walk_clusters"]
@@ -146,6 +149,8 @@ class Run(NamedTuple):
     error: CorruptJournalError | None
     is_last: bool
     """Replay ended in this run: no later run is printed."""
+    tail: Seen | None = None
+    """The open cluster where replay ended, as this run read it (:func:`qjournal.parallel.tail_moved`)."""
 
 
 def format_run(area: Area, start: int, stop: int, output: str, *, markers: bool = False,
@@ -154,13 +159,16 @@ def format_run(area: Area, start: int, stop: int, output: str, *, markers: bool 
     items: list[Entry | Marker] = []
     error = None
     is_last = stop >= area.num_clusters
+    tail: Seen | None = None
     for walked in walk_clusters(area, progress, start, stop):
         # In a corrupt cluster only the valid entries before the corruption are shown.
         items += cluster_items(walked.entries, walked.cluster_index * LEN_CLUSTER, markers and walked.error is None)
         error = walked.error
         if error is not None or not walked.cluster.is_closed:
             is_last = True
-    return Run(format_items(items, output), len(items), error, is_last)
+            if error is None:
+                tail = (walked.cluster_index, walked.buf)
+    return Run(format_items(items, output), len(items), error, is_last, tail)
 
 
 def runs(area: Area, output: str, *, markers: bool = False, progress: Callable[[int], None] | None = None,
@@ -178,8 +186,18 @@ def runs(area: Area, output: str, *, markers: bool = False, progress: Callable[[
     def work(a: Area, start: int, stop: int, p: Callable[[int], None] | None) -> Run:
         return format_run(a, start, stop, output, markers=markers, progress=p)
 
-    with contextlib.closing(run_ranges(area, work, bounds, plan(area, jobs), progress)) as formatted:
+    workers = plan(area, jobs)
+    done = 0
+    with contextlib.closing(run_ranges(area, work, bounds, workers, progress)) as formatted:
         for run in formatted:
+            if run.is_last and workers is not None and tail_moved(area, run.tail):
+                break  # a batch was committed while the runs were read: this run and the next ones again, here
             yield run
             if run.is_last:
                 return
+            done += 1
+    for lo, hi in bounds[done:]:
+        run = work(area, lo, hi, progress)
+        yield run
+        if run.is_last:
+            return

@@ -11,7 +11,9 @@ opened by path, a process that may fork), :func:`run_ranges` the one runner
 works; the first failure hands its range, and the rest, back to this process,
 and says why in the ``qjournal.parallel`` log, which ``--debug`` shows), and
 :func:`ordered_map` maps a function over arguments in forked workers with the
-results in order, stopping them once the caller has what it needs. Workers
+results in order, stopping them once the caller has what it needs;
+:func:`tail_moved` tells whether a writer committed while the ranges were read
+(the caller then reads again in this process: never part of a batch). Workers
 are forked (:func:`can_fork`) with :func:`os.fork`, each with a pipe back to
 the parent, and close every other descriptor they inherited at once (a
 writer's lock among them).
@@ -47,6 +49,7 @@ __all__ = [
     "plan",
     "resolve_jobs",
     "run_ranges",
+    "tail_moved",
 ]
 
 log = logging.getLogger(__name__)
@@ -314,3 +317,28 @@ def run_ranges(
             results.close()
     for lo, hi in bounds[done:]:
         yield work(area, lo, hi, progress)
+
+
+Seen = tuple[int, bytes]
+"""A cluster as a range's reader saw it: its index in the area, its bytes."""
+
+
+def tail_moved(area: Area, seen: Seen | None) -> bool:
+    """Whether the cluster where replay ended has changed since a worker read it: the journal changed under the run.
+
+    Ranges are read at different times, so a run beside a writer could see
+    the start of a batch in one range (read after its commit) and not its end
+    in the next (read before). Every commit writes into the cluster holding
+    the tail (its anchor at the tail, its commit byte just after: D19), so
+    when that cluster, read again once every range is in, is still the bytes
+    the range that found the tail saw, no batch was committed since, and the
+    ranges together show the journal as it was at one moment: the serial
+    reader's consistency. Otherwise the caller reads again in this process.
+    """
+    if seen is None:
+        return False
+    index, buf = seen
+    moved = area.read_cluster(index) != buf
+    if moved:
+        log.debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
+    return moved
