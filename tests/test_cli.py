@@ -156,6 +156,7 @@ def test_info_json_schema(tmp_path: Path) -> None:
             {"kind": "unassigned_type", "ofs": 50, "file_ofs": 50, "is_corruption": False, "reason": doc["anomalies"][0]["reason"]},
             {"kind": "dirty_tail", "ofs": 0x100A, "file_ofs": 0x100A, "is_corruption": False, "reason": doc["anomalies"][1]["reason"]},
         ],
+        "num_anomalies": 2,
         "max_len_entry": 254,  # a cluster follows the tail's: an entry that does not fit opens it
         "num_sha256_entries_fit": (4094 - 54) // 50 + 81,  # the rest of cluster 0, then 81 in cluster 1
         "num_live": 1,
@@ -574,7 +575,9 @@ def test_info_gives_the_hint_dump_and_check_give(tmp_path: Path) -> None:
     assert info.err.splitlines()[1].startswith(f"qjournal: hint: {hint}")
     assert f"{path}: hint: {hint}" in check.out
     as_json = run("info", path, "--output", "json")
-    assert (as_json.returncode, as_json.out, as_json.err) == (2, "", info.err)
+    assert (as_json.returncode, as_json.err) == (2, info.err)
+    error = json.loads(as_json.out)["error"]  # and the error as JSON on stdout, for jq
+    assert (error["rule"], error["ofs"]) == ("size_too_small", 0) and error["hint"].startswith(hint)
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:

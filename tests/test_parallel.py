@@ -349,10 +349,10 @@ def test_a_writer_killed_while_its_workers_validate_leaves_no_lock_behind(tmp_pa
         "import os, sys, qjournal\n"
         "from qjournal import checking\n"
         "real = checking._check_range\n"
-        "def slow(area, start, stop, p):\n"
+        "def slow(area, start, stop, p, *a):\n"
         "    if os.getpid() != parent:\n"
         "        sys.stdout.write(f'{os.getpid()}\\n'); sys.stdout.flush(); import time; time.sleep(30)\n"
-        "    return real(area, start, stop, p)\n"
+        "    return real(area, start, stop, p, *a)\n"
         "parent = os.getpid(); checking._check_range = slow\n"
         "qjournal.open_for_append(sys.argv[1], jobs=2)\n"
     )

@@ -112,6 +112,14 @@ def num_jobs(text: str) -> int:
     return n
 
 
+def max_problems(text: str) -> int:
+    """--max-problems: at least 1."""
+    n = _integer(text, "number")
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
+    return n
+
+
 def type_code(text: str) -> int:
     """--type: an unassigned type code (the library's rule, D4)."""
     return _checked(check_type_code, _integer(text, "type code"))  # type: ignore[no-any-return]

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Iterator
 
 from qjournal import hexview
-from qjournal.cli.arguments import add_area, add_jobs, add_output, digest
+from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS
+from qjournal.cli.arguments import add_area, add_jobs, add_output, digest, max_problems
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
 from qjournal.cli.console import Progress, err, human_size, open_reader, out, shown
 from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
@@ -78,9 +79,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not state.anomalies:
         out("anomalies: none")
     else:
-        out(f"anomalies: {len(state.anomalies)}")
+        out(f"anomalies: {state.num_anomalies}")
         for p in state.anomalies:
             out(f"    {at_offset(p.ofs, area_offset)}: {p.kind}: {p.reason}")
+        if state.num_more_anomalies:
+            out(f"    ... and {state.num_more_anomalies} more ('qjournal check --max-problems N' lists more)")
     return EXIT_OK
 
 
@@ -117,6 +120,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
         if args.output == "json":
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             out(json_line(head)[:-1] + ', "entries": [')
+            args.json_done = True  # from here a failure is said inside this document
         first = True
         num_shown = 0
         for run in _dump_runs(reader, args, progress):
@@ -265,11 +269,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise
         return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
-        report = reader.check(progress, jobs=args.jobs)
-    return _report_check(report, reader.name, reader.area.area_offset, args)
+        report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems)
+    return _report_check(report, reader.name, reader.area.area_offset, args, reader.num_clusters)
 
 
-def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace) -> int:
+def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace, num_clusters: int = 0) -> int:
     corrupt = report.is_corrupt or (args.strict and report.has_anomalies)
     code = EXIT_CORRUPT if corrupt else EXIT_ANOMALIES if report.has_anomalies else EXIT_OK
     status = {EXIT_OK: "clean", EXIT_CORRUPT: "corrupt", EXIT_ANOMALIES: "anomalies"}[code]
@@ -302,8 +306,17 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
             f"{name}: {count(n_odd, 'anomaly', 'anomalies')}, no corruption; "
             "--strict counts anomalies as corruption: the check fails."
         )
+    elif report.stopped_at is not None:
+        shown_to = report.stopped_at // LEN_CLUSTER
+        out(
+            f"{name}: stopped after {count(report.num_corruptions + report.num_anomalies, 'problem')} in the first "
+            f"{count(shown_to, 'cluster')} of {num_clusters}: "
+            "this area does not start like a journal (--max-problems N looks further)."
+        )
     else:
         out(f"{name}: {count(n_bad, 'corruption')}, {count(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt.")
+    if report.num_not_kept:
+        out(f"{name}: {count(report.num_not_kept, 'more problem')} not listed (--max-problems N lists more).")
     if report.hint is not None:
         out(f"{name}: hint: {spell(report.hint, cli=True)}")
     return code
@@ -314,6 +327,11 @@ def _check_arguments(p: argparse.ArgumentParser) -> None:
     add_output(p, ("human", "json"))
     add_jobs(p)
     p.add_argument("--strict", action="store_true", help="count anomalies as corruption (exit 2)")
+    p.add_argument(
+        "--max-problems", type=max_problems, default=None, metavar="N",
+        help=f"list at most N problems (default {DEFAULT_MAX_PROBLEMS}) and count the rest; an area that does not "
+        f"start like a journal is checked no further than N problems (default {NOT_A_JOURNAL_PROBLEMS})",
+    )
 
 
 CHECK = Command(
