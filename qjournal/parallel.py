@@ -38,6 +38,7 @@ from qjournal.errors import JournalArgumentError, JournalError
 from qjournal.format import LEN_CLUSTER
 
 __all__ = [
+    "MAX_JOBS",
     "PARALLEL_MIN_BYTES",
     "NotTheSameFile",
     "RangeJob",
@@ -66,8 +67,14 @@ core is busy loses at most those few milliseconds. Below it the gain is too smal
 """
 
 
+MAX_JOBS = 256
+"""The most worker processes (or threads) a ``jobs`` may ask for: more than any machine this runs on has cores
+to give one each, and few enough that a slip (``--jobs 1000``) cannot fork a thousand processes."""
+
+
 def default_jobs() -> int:
-    """The number of cores this process may run on: ``os.process_cpu_count()``, else the affinity mask."""
+    """The number of cores this process may run on (``os.process_cpu_count()``, else the affinity mask), at most
+    :data:`MAX_JOBS`."""
     count = getattr(os, "process_cpu_count", None)
     if count is not None:
         n = count()
@@ -76,18 +83,19 @@ def default_jobs() -> int:
             n = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             n = os.cpu_count()
-    return max(1, n or 1)
+    return min(MAX_JOBS, max(1, n or 1))
 
 
 def resolve_jobs(jobs: object, meaning: str = "1: no worker processes") -> int:
-    """``jobs`` as a number of processes (or threads): None is :func:`default_jobs`, else an integer >= 1.
+    """``jobs`` as a number of processes (or threads): None is :func:`default_jobs`, else an integer from 1 to
+    :data:`MAX_JOBS`.
 
     ``meaning`` is what the error says the number counts.
     """
     if jobs is None:
         return default_jobs()
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise JournalArgumentError(f"jobs must be an integer >= 1 ({meaning}), not {jobs!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise JournalArgumentError(f"jobs must be an integer from 1 to {MAX_JOBS} ({meaning}), not {jobs!r}")
     return jobs
 
 

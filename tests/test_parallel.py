@@ -252,10 +252,23 @@ def test_open_for_append_validates_through_the_workers(tmp_path: Path, tiny_rang
     assert str(par.value) == str(serial.value) and par.value.offset == serial.value.offset
 
 
-@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2", parallel.MAX_JOBS + 1, 1000])
 def test_jobs_must_be_a_positive_integer(jobs: object) -> None:
     with pytest.raises(qjournal.JournalArgumentError, match="jobs"):
         qjournal.read(bytes(b"\xff" * 4096)).check(jobs=jobs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", ["check", "info", "dump", "append", "index", "verify"])
+def test_jobs_has_a_bound_and_help_says_processes_or_threads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = {"index": ["i.qcow2", "j.bin"], "verify": ["j.bin", "i.qcow2"]}.get(command, ["j.bin"])
+    assert cli.main([command, *args, "--jobs", "1000"]) == 1
+    assert f"from 1 to {parallel.MAX_JOBS}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    threads = command in ("index", "verify")
+    assert ("threads (not processes)" if threads else "processes (forked workers, not threads)") in text
+    assert f"at most {parallel.MAX_JOBS}" in text
 
 
 def test_default_jobs_is_the_usable_cores() -> None:

@@ -166,7 +166,7 @@ def _append_arguments(p: argparse.ArgumentParser) -> None:
         help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
         "they may be another file's data; look at them with 'qjournal check' first)",
     )
-    add_jobs(p)
+    add_jobs(p, "validation")
 
 
 APPEND = Command(

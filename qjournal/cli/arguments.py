@@ -15,7 +15,9 @@ from typing import Any
 
 from qjournal.entries import check_body, check_digest, check_sector, check_type_code
 from qjournal.errors import JournalArgumentError
+from qjournal.format import MAX_LEN_DIGEST
 from qjournal.making import len_area_of
+from qjournal.parallel import MAX_JOBS
 
 _SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
@@ -92,6 +94,17 @@ def digest(text: str) -> bytes:
     return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
 
 
+def digest_prefix(text: str) -> str:
+    """get's DIGEST: a whole digest in hex, or its first hex digits (any number of them), in lower case."""
+    bad = next((i for i, c in enumerate(text) if c not in string.hexdigits), None)
+    if bad is not None or not text:
+        what = "nothing" if not text else "whitespace" if text[bad or 0].isspace() else repr(text[bad or 0])
+        raise argparse.ArgumentTypeError(f"not a hex string: {_shown(text)} has {what} at character {(bad or 0) + 1}")
+    if len(text) > 2 * MAX_LEN_DIGEST:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is {len(text)} hex digits: a digest is at most {MAX_LEN_DIGEST} bytes (D8)")
+    return text.lower()
+
+
 def digest_size(text: str) -> int:
     """--digest-size: a digest length in bytes that a HASH entry can hold, 1 to 236 (D8)."""
     n = _integer(text, "digest size")
@@ -105,10 +118,10 @@ def body(text: str) -> bytes:
 
 
 def num_jobs(text: str) -> int:
-    """--jobs: at least 1."""
+    """--jobs: 1 to MAX_JOBS (the library's rule)."""
     n = _integer(text, "number")
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 (1: no other thread or process)")
+    if not 1 <= n <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 1 to {MAX_JOBS} (1: no other thread or process)")
     return n
 
 
@@ -128,9 +141,11 @@ def type_code(text: str) -> int:
 # -- option groups ---------------------------------------------------------------
 
 
-def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)") -> None:
-    """PATH, --offset, --length: a journal's area (:func:`qjournal.cli.console.open_reader` opens it)."""
-    p.add_argument("path", metavar="PATH", help=path_help)
+def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)",
+             metavar: str = "PATH") -> None:
+    """PATH (JOURNAL in an image command), --offset, --length: a journal's area (:func:`qjournal.cli.console.open_reader`
+    opens it)."""
+    p.add_argument("path", metavar=metavar, help=path_help)
     p.add_argument(
         "--offset", type=parse_size, default=0, metavar="BYTES",
         help="where the area starts in the file (default 0; suffixes K, M, G accepted)",
@@ -143,11 +158,11 @@ def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an i
 
 
 def add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
-    """--jobs for the parallel check (or formatting) of a large area."""
+    """--jobs for the parallel check (or formatting) of a large area: processes."""
     p.add_argument(
         "--jobs", type=num_jobs, default=None, metavar="N",
-        help=f"worker processes for the {what} of a large area (8 MiB or more; default: one per usable core; "
-        "1: none); the result is the same for any N",
+        help=f"processes (forked workers, not threads) for the {what} of a large area (8 MiB or more; default: one "
+        f"per usable core; 1: none; at most {MAX_JOBS}); the result is the same for any N",
     )
 
 
@@ -162,4 +177,5 @@ def add_image(p: argparse.ArgumentParser) -> None:
                    help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
     p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",
                    help="a raw image's block size, a power of two from 512 to 2M (default 64K; a qcow2 image uses its own clusters)")
-    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")
+    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N",
+                   help=f"threads (not processes) hashing the image's clusters (default: one per usable core; at most {MAX_JOBS})")

@@ -4,7 +4,8 @@ Strategy: the image is opened once here, by :func:`open_image_of` from IMAGE, --
 (:func:`add_image` adds them), and handed to the library, which maps it or refuses it before any
 cluster is read; the command prints the library's report, as lines or as its ``to_dict()`` in JSON.
 A new image command follows the same pattern: a module like this one whose :class:`Command` takes
-``add_image`` among its arguments and opens the image with ``open_image_of``.
+``add_image`` among its arguments and opens the image with ``open_image_of``, and whose usage line
+names its arguments JOURNAL and IMAGE, as index's and verify's do.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
-    add_area(p, "the journal (or an image holding its area)")
+    add_area(p, "the journal (or an image holding its area)", metavar="JOURNAL")
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
     p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,

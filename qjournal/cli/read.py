@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from qjournal import hexview
 from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS
-from qjournal.cli.arguments import add_area, add_jobs, add_output, digest, max_problems
+from qjournal.cli.arguments import add_area, add_jobs, add_output, digest_prefix, max_problems
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
 from qjournal.cli.console import Progress, err, human_size, open_reader, out, shown
 from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
@@ -215,28 +215,53 @@ DUMP = Command(
 # -- get -----------------------------------------------------------------------
 
 
+MIN_PREFIX = 4
+"""Hex digits a digest prefix needs (as git asks of an object name's)."""
+MAX_CANDIDATES = 10
+"""Candidates an ambiguous prefix names."""
+
+
 def cmd_get(args: argparse.Namespace) -> int:
-    """qjournal get: the live entry of each digest (D9), as dump prints it."""
-    missing: list[bytes] = []
+    """qjournal get: the live entry of each digest (D9), or of the one digest a prefix names, as dump prints it."""
+    failed = False
     with open_reader(args) as reader, Progress(reader.len_area, "get") as progress:
-        with reader.live(progress=progress.callback) as live:
-            for wanted in args.digests:
-                entry = live.get(wanted)
-                if entry is None:
-                    missing.append(wanted)
-                elif args.output == "json":
-                    out(entry_json_line(entry))
-                else:
-                    out(format_item(entry))
         name = shown(reader.name)
-    for wanted in missing:
-        err(f"{name}: no live entry with digest {wanted.hex()} (no HASH entry replay yields has it)")
-    return EXIT_ERROR if missing else EXIT_OK
+        with reader.live(progress=progress.callback) as live:
+            found: dict[str, list[bytes]] = {}
+            for wanted in args.digests:  # a whole digest first, as git takes a full name before a prefix
+                exact = bytes.fromhex(wanted) if len(wanted) % 2 == 0 else None
+                found[wanted] = [exact] if exact is not None and exact in live else []
+            prefixes = [w for w in args.digests if not found[w] and len(w) >= MIN_PREFIX]
+            if prefixes:
+                for digest_of in live:  # one pass over the live digests (no read of the journal)
+                    text = digest_of.hex()
+                    for p in prefixes:
+                        if text.startswith(p):
+                            found[p].append(digest_of)
+            for wanted in args.digests:
+                matches = found[wanted]
+                if len(matches) == 1:
+                    entry = live[matches[0]]
+                    out(entry_json_line(entry) if args.output == "json" else format_item(entry))
+                    continue
+                failed = True
+                if not matches:
+                    short = f" (a prefix needs at least {MIN_PREFIX} hex digits)" if len(wanted) < MIN_PREFIX else ""
+                    err(f"{name}: no live entry with digest {wanted}{'...' if short or len(wanted) % 2 else ''} "
+                        f"(no HASH entry replay yields has it){short}")
+                else:
+                    shown_ones = ", ".join(m.hex() for m in matches[:MAX_CANDIDATES])
+                    more = f" and {len(matches) - MAX_CANDIDATES} more" if len(matches) > MAX_CANDIDATES else ""
+                    err(f"{name}: digest prefix {wanted} is ambiguous: {len(matches)} live digests start with it: "
+                        f"{shown_ones}{more}")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _get_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
-    p.add_argument("digests", nargs="+", type=digest, metavar="DIGEST", help="a digest in hex, as dump prints it")
+    p.add_argument("digests", nargs="+", type=digest_prefix, metavar="DIGEST",
+                   help=f"a digest in hex, as dump prints it, or its first hex digits (at least {MIN_PREFIX}) when no "
+                   "other live digest starts with them")
     add_output(p, ("human", "json"))
 
 
@@ -244,15 +269,19 @@ GET = Command(
     "get", cmd_get, "the live entry of a digest: the last HASH entry with it",
     ("Print the live HASH entry of each DIGEST: the last entry with that digest that replay yields, "
      "the one a lookup uses. The line is dump's (with --output json, dump's JSON object, one per "
-     "line). A digest with no entry is named on stderr and the exit code is 1.",),
+     "line). A digest with no entry is named on stderr and the exit code is 1.",
+     f"As git takes an object name, DIGEST may be the first hex digits of a digest (at least {MIN_PREFIX}) "
+     "when one live digest only starts with them; a prefix that several start with is refused (exit 1), "
+     "naming them. A whole digest is looked up first.",),
     (
         (EXIT_OK, "every digest has a live entry"),
-        (EXIT_ERROR, "a digest has no live entry, or a usage or I/O error"),
+        (EXIT_ERROR, "a digest has no live entry, a prefix is ambiguous, or a usage or I/O error"),
         (EXIT_CORRUPT, "the journal is corrupt: the error names the rule and the byte offset"),
     ),
     _get_arguments,
     examples="  qjournal get j.bin $(printf data | sha256sum | cut -c1-64)\n"
-    "  qjournal get j.bin DIGEST --output json",
+    "  qjournal get j.bin DIGEST --output json\n"
+    "  qjournal get j.bin 3a6eb079",
 )
 
 
