@@ -22,16 +22,10 @@ writer's lock among them).
 from __future__ import annotations
 
 import contextlib
-import logging
-import multiprocessing
 import os
-import pickle
-import signal
 import struct
-import threading
-import traceback
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, NamedTuple, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from qjournal.area import Area
 from qjournal.errors import JournalArgumentError, JournalError
@@ -53,8 +47,19 @@ __all__ = [
     "tail_moved",
 ]
 
-log = logging.getLogger(__name__)
-"""Why a run fell back to this process (``qjournal --debug`` prints it)."""
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The ``qjournal.parallel`` log: why a run fell back to this process (``qjournal --debug`` prints it).
+
+    :mod:`logging` (and :mod:`pickle`, :mod:`signal`, :mod:`traceback`) are imported when a run uses
+    workers, not when a small journal is read: the command line starts faster without them.
+    """
+    import logging  # noqa: PLC0415
+
+    return logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -104,6 +109,8 @@ def _threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:
+        import threading  # noqa: PLC0415
+
         return threading.active_count()
 
 
@@ -116,6 +123,8 @@ def can_fork() -> bool:
     and forking a process that runs other threads can copy a lock one of them
     holds. With other threads running, a check stays in this process.
     """
+    import multiprocessing  # noqa: PLC0415 - only when an area is large enough for workers
+
     return "fork" in multiprocessing.get_all_start_methods() and _threads() == 1
 
 
@@ -129,6 +138,10 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
     stops iterating (closes the generator), done or not. Forking costs about 2
     ms a worker here, against some 20 ms for a ``multiprocessing.Pool``.
     """
+    import pickle  # noqa: PLC0415, F401 - see _log; imported before the fork, so that no worker imports it again
+    import signal  # noqa: PLC0415
+    import traceback  # noqa: PLC0415, F401
+
     n = max(1, min(jobs, len(args)))
     workers: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     try:
@@ -179,6 +192,9 @@ def _close_inherited(keep: int) -> None:
 
 def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> NoReturn:
     """In a forked worker: each job's (ok, result or exception) down ``fd``, then exit without cleaning up."""
+    import pickle  # noqa: PLC0415 - see _log
+    import traceback  # noqa: PLC0415
+
     code = 0
     try:
         with os.fdopen(fd, "wb") as out:
@@ -201,6 +217,8 @@ def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> N
 
 
 def _receive(fd: int) -> tuple[bool, Any]:
+    import pickle  # noqa: PLC0415 - see _log
+
     head = _read_exactly(fd, _LEN.size)
     result: tuple[bool, Any] = pickle.loads(_read_exactly(fd, _LEN.unpack(head)[0]))
     return result
@@ -311,10 +329,10 @@ def run_ranges(
                 try:
                     result = next(results)
                 except (NotTheSameFile, WorkerDied, JournalError, OSError) as exc:
-                    log.debug("%s: this process goes on from cluster %d", exc, bounds[done][0])
+                    _log().debug("%s: this process goes on from cluster %d", exc, bounds[done][0])
                     break
                 except Exception:  # a bug in a worker, a result that does not pickle: not hidden, but not fatal either
-                    log.debug("a worker failed unexpectedly: this process goes on from cluster %d", bounds[done][0],
+                    _log().debug("a worker failed unexpectedly: this process goes on from cluster %d", bounds[done][0],
                               exc_info=True)
                     break
                 done += 1
@@ -348,5 +366,5 @@ def tail_moved(area: Area, seen: Seen | None) -> bool:
     index, buf = seen
     moved = area.read_cluster(index) != buf
     if moved:
-        log.debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
+        _log().debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
     return moved

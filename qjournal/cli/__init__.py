@@ -31,7 +31,6 @@ import os
 import re
 import shlex
 import sys
-import traceback
 
 from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args: argparse.Namespace | None = None
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # said by the command's own parser, so that the error points to its help
             command = parser.commands.get(args.command) if args.command else None  # type: ignore[attr-defined]
@@ -133,6 +132,8 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         _silence_stdout()  # the reader (head, less) went away: stop quietly
         return EXIT_OK
     if debug and not isinstance(exc, UsageError):
+        import traceback  # noqa: PLC0415 - only with --debug
+
         traceback.print_exception(exc)
     if isinstance(exc, KeyboardInterrupt):
         err("interrupted")

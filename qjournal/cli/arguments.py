@@ -13,11 +13,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from qjournal.entries import check_body, check_digest, check_sector, check_type_code
 from qjournal.errors import JournalArgumentError
-from qjournal.format import MAX_LEN_DIGEST
-from qjournal.making import len_area_of
-from qjournal.parallel import MAX_JOBS
 
 _SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
@@ -54,6 +50,8 @@ def _integer(text: str, what: str) -> int:
 
 def area_length(text: str) -> int:
     """--length, --size: a non-zero multiple of 4096 (the library's rule, D1)."""
+    from qjournal.making import len_area_of  # noqa: PLC0415 - the library's rule, imported when a value is read
+
     n = parse_size(text)
     _checked(len_area_of, None, n)
     return n
@@ -61,6 +59,8 @@ def area_length(text: str) -> int:
 
 def num_clusters(text: str) -> int:
     """--clusters: at least 1 (the library's rule, D1)."""
+    from qjournal.making import len_area_of  # noqa: PLC0415
+
     n = _integer(text, "number")
     _checked(len_area_of, n, None)
     return n
@@ -68,6 +68,8 @@ def num_clusters(text: str) -> int:
 
 def sector(text: str) -> int:
     """--physical, --logical: 0 to 2**64-1 (the library's rule, D8)."""
+    from qjournal.entries import check_sector  # noqa: PLC0415
+
     return _checked(check_sector, "sector", _integer(text, "sector number"))  # type: ignore[no-any-return]
 
 
@@ -91,11 +93,15 @@ def _hex(text: str) -> bytes:
 
 def digest(text: str) -> bytes:
     """--hash: a digest in hex, 1 to 236 bytes (the library's rule, D8)."""
+    from qjournal.entries import check_digest  # noqa: PLC0415
+
     return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
 
 
 def digest_prefix(text: str) -> str:
     """get's DIGEST: a whole digest in hex, or its first hex digits (any number of them), in lower case."""
+    from qjournal.format import MAX_LEN_DIGEST  # noqa: PLC0415
+
     bad = next((i for i, c in enumerate(text) if c not in string.hexdigits), None)
     if bad is not None or not text:
         what = "nothing" if not text else "whitespace" if text[bad or 0].isspace() else repr(text[bad or 0])
@@ -107,6 +113,8 @@ def digest_prefix(text: str) -> str:
 
 def digest_size(text: str) -> int:
     """--digest-size: a digest length in bytes that a HASH entry can hold, 1 to 236 (D8)."""
+    from qjournal.entries import check_digest  # noqa: PLC0415
+
     n = _integer(text, "digest size")
     _checked(check_digest, bytes(n))
     return n
@@ -114,11 +122,15 @@ def digest_size(text: str) -> int:
 
 def body(text: str) -> bytes:
     """--body: hex, at most 252 bytes (the library's rule, D3)."""
+    from qjournal.entries import check_body  # noqa: PLC0415
+
     return _checked(check_body, _hex(text))  # type: ignore[no-any-return]
 
 
 def num_jobs(text: str) -> int:
     """--jobs: 1 to MAX_JOBS (the library's rule)."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415 - imported by the commands that take --jobs
+
     n = _integer(text, "number")
     if not 1 <= n <= MAX_JOBS:
         raise argparse.ArgumentTypeError(f"{text!r}: from 1 to {MAX_JOBS} (1: no other thread or process)")
@@ -135,6 +147,8 @@ def max_problems(text: str) -> int:
 
 def type_code(text: str) -> int:
     """--type: an unassigned type code (the library's rule, D4)."""
+    from qjournal.entries import check_type_code  # noqa: PLC0415
+
     return _checked(check_type_code, _integer(text, "type code"))  # type: ignore[no-any-return]
 
 
@@ -159,6 +173,8 @@ def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an i
 
 def add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
     """--jobs for the parallel check (or formatting) of a large area: processes."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415
+
     p.add_argument(
         "--jobs", type=num_jobs, default=None, metavar="N",
         help=f"processes (forked workers, not threads) for the {what} of a large area (8 MiB or more; default: one "
@@ -173,6 +189,8 @@ def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
 
 def add_image(p: argparse.ArgumentParser) -> None:
     """How an image is read: --format, --block-size (raw images), --jobs."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415
+
     p.add_argument("--format", choices=("qcow2", "raw"), default=None,
                    help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
     p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",

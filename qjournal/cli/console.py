@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import sys
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from qjournal.errors import JournalError
-from qjournal.format import LEN_CLUSTER
-from qjournal.reader import JournalReader
+
+if TYPE_CHECKING:  # the reader is imported by the commands that read, not by the command line's start-up
+    from qjournal.reader import JournalReader
 
 PROGRESS_MIN_CLUSTERS = 64
 """A progress bar is shown only for areas of more clusters than this (and only on a terminal)."""
@@ -97,8 +97,13 @@ def isatty(stream: TextIO) -> bool:
 class Progress:
     """A tqdm bar on stderr for large areas, only when stderr is a terminal."""
 
-    def __init__(self, len_area: int, what: str, *, min_len: int = PROGRESS_MIN_CLUSTERS * LEN_CLUSTER) -> None:
+    def __init__(self, len_area: int, what: str, *, min_len: int | None = None) -> None:
+        """A bar for ``len_area`` bytes when they are more than ``min_len`` (default :data:`PROGRESS_MIN_CLUSTERS` clusters)."""
         self.bar: Any = None
+        if min_len is None:
+            from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
+
+            min_len = PROGRESS_MIN_CLUSTERS * LEN_CLUSTER
         if len_area > min_len and isatty(sys.stderr):
             from tqdm import tqdm  # noqa: PLC0415 - only when a bar is shown: the CLI starts faster without it
 
@@ -128,6 +133,8 @@ class Progress:
 
 def open_reader(args: argparse.Namespace) -> JournalReader:
     """The journal the command line addresses: PATH, --offset, --length."""
+    from qjournal.reader import JournalReader  # noqa: PLC0415
+
     return JournalReader(args.path, args.offset, args.length)
 
 
@@ -137,6 +144,8 @@ def debug_log(on: bool) -> Iterator[None]:
     if not on:
         yield
         return
+    import logging  # noqa: PLC0415 - only with --debug
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("qjournal: debug: %(message)s"))
     logger = logging.getLogger("qjournal")

@@ -11,18 +11,21 @@ names its arguments JOURNAL and IMAGE, as index's and verify's do.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out, shown
-from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
-from qjournal.index import index as index_image
-from qjournal.verify import verify as verify_image
 from qjournal.wording import count, json_document
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.image import Image
 
 
 def open_image_of(args: argparse.Namespace) -> Image:
     """The image the command line names: IMAGE, --format, --block-size."""
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+
     return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
 
 
@@ -31,6 +34,9 @@ def open_image_of(args: argparse.Namespace) -> Image:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
+    from qjournal.image import DEFAULT_BLOCK_SIZE  # noqa: PLC0415
+    from qjournal.index import index as index_image  # noqa: PLC0415
+
     with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
         report = index_image(
             img, args.path, block_size=args.block_size or DEFAULT_BLOCK_SIZE, force=args.force,
@@ -99,6 +105,8 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    from qjournal.verify import verify as verify_image  # noqa: PLC0415
+
     with open_image_of(args) as img:
         report = verify_image(
             args.path, img, block_size=args.block_size, hash_name=args.hash_name,

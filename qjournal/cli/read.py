@@ -10,19 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from qjournal import hexview
-from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS
 from qjournal.cli.arguments import add_area, add_jobs, add_output, digest_prefix, max_problems
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
 from qjournal.cli.console import Progress, err, human_size, open_reader, out, shown
-from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
-from qjournal.entries import Entry
-from qjournal.entries import json_line as entry_json_line
 from qjournal.errors import CorruptJournalError, at_offset, spell
-from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY
-from qjournal.reader import CheckReport, JournalReader
-from qjournal.wording import count, json_document, json_line
+from qjournal.wording import count
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.checking import CheckReport
+    from qjournal.dumping import Run
+    from qjournal.reader import JournalReader
 
 LIVE_BATCH = 1024
 """Live entries formatted at a time by ``dump --live``."""
@@ -39,6 +38,9 @@ READ_CODES: ExitCodes = (
 
 def cmd_info(args: argparse.Namespace) -> int:
     """qjournal info: the journal's state."""
+    from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY  # noqa: PLC0415 - see TYPE_CHECKING above
+    from qjournal.wording import json_document  # noqa: PLC0415
+
     with open_reader(args) as reader, Progress(reader.len_area, "info") as progress:
         state = reader.state(jobs=args.jobs, progress=progress)
         area_offset = reader.area.area_offset
@@ -108,6 +110,8 @@ INFO = Command(
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """qjournal dump: the replayed entries, as lines, JSON, JSON lines or a hex view."""
+    from qjournal.wording import json_line  # noqa: PLC0415
+
     if args.hex and args.output != "human":
         raise UsageError(f"--hex is a human view; it does not combine with --output {args.output} (see 'qjournal dump --help')")
     if args.live and (args.hex or args.all):
@@ -147,6 +151,9 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progress) -> Iterator[Run]:
     """What dump prints: replay formatted a run of clusters at a time, or, with --live, the live entries."""
+    from qjournal.dumping import Marker, Run, format_items, runs  # noqa: PLC0415
+    from qjournal.entries import Entry  # noqa: PLC0415
+
     if not args.live:
         yield from runs(reader.area, args.output, markers=args.all, progress=progress, jobs=args.jobs)
         return
@@ -161,6 +168,10 @@ def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progre
 
 
 def _dump_hex(reader: JournalReader, progress: Progress) -> int:
+    from qjournal import hexview  # noqa: PLC0415
+    from qjournal.dumping import walk_clusters  # noqa: PLC0415
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
+
     area_offset = reader.area.area_offset
     out(
         f"journal {shown(reader.name)}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
@@ -223,6 +234,9 @@ MAX_CANDIDATES = 10
 
 def cmd_get(args: argparse.Namespace) -> int:
     """qjournal get: the live entry of each digest (D9), or of the one digest a prefix names, as dump prints it."""
+    from qjournal.dumping import format_item  # noqa: PLC0415
+    from qjournal.entries import json_line as entry_json_line  # noqa: PLC0415
+
     failed = False
     with open_reader(args) as reader, Progress(reader.len_area, "get") as progress:
         name = shown(reader.name)
@@ -296,6 +310,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     except CorruptJournalError as exc:
         if exc.rule != "area_length":
             raise
+        from qjournal.checking import CheckReport  # noqa: PLC0415
+
         return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
         report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems)
@@ -303,6 +319,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace, num_clusters: int = 0) -> int:
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
+    from qjournal.wording import json_document  # noqa: PLC0415
+
     corrupt = report.is_corrupt or (args.strict and report.has_anomalies)
     code = EXIT_CORRUPT if corrupt else EXIT_ANOMALIES if report.has_anomalies else EXIT_OK
     status = {EXIT_OK: "clean", EXIT_CORRUPT: "corrupt", EXIT_ANOMALIES: "anomalies"}[code]
@@ -352,6 +371,8 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
 
 
 def _check_arguments(p: argparse.ArgumentParser) -> None:
+    from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS  # noqa: PLC0415
+
     add_area(p)
     add_output(p, ("human", "json"))
     add_jobs(p)

@@ -13,9 +13,6 @@ import os
 from qjournal.cli.arguments import add_area, area_length, num_clusters, parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
 from qjournal.cli.console import Progress, open_reader, out, shown
-from qjournal.format import LEN_CLUSTER
-from qjournal.making import create, reset
-from qjournal.packing import pack
 from qjournal.wording import count
 
 NOT_CLUSTERS = (EXIT_CORRUPT, "the area is not a whole number of 4096-byte clusters (nothing written)")
@@ -27,6 +24,9 @@ NOT_CLUSTERS = (EXIT_CORRUPT, "the area is not a whole number of 4096-byte clust
 
 def cmd_create(args: argparse.Namespace) -> int:
     """qjournal create: a reset area in a new file or inside an existing one."""
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415 - the library is imported by the command that runs
+    from qjournal.making import create  # noqa: PLC0415
+
     n = args.clusters if args.size is None else args.size // LEN_CLUSTER
     w = create(args.path, n, offset=args.offset, length=args.length, force=args.force)
     with w:
@@ -68,6 +68,8 @@ CREATE = Command(
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """qjournal pack: the live entries of SRC into a fresh DST."""
+    from qjournal.packing import pack  # noqa: PLC0415
+
     with Progress(_area_length_of(args), "pack") as progress:
         report = pack(
             args.path, args.dst, args.clusters,
@@ -143,6 +145,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{shown(args.path)}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF"
         )
+    from qjournal.making import reset  # noqa: PLC0415
+
     done = reset(args.path, args.offset, args.length)
     out(f"{shown(args.path)}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
     return EXIT_OK
