@@ -26,9 +26,9 @@ from typing import Any, NamedTuple
 
 from qjournal.area import Area
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
-from qjournal.entries import Entry, HashEntry, RawEntry, decode, json_join
+from qjournal.entries import Entry, HashEntry, RawEntry, json_join
 from qjournal.errors import CorruptJournalError
-from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_NONE, type_name
+from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_HASH, TYPE_NONE, type_name
 from qjournal.parallel import Seen, plan, run_ranges, tail_moved
 
 __all__ = ["OUTPUTS", "RUN_CLUSTERS", "Marker", "Run", "Walked", "cluster_items", "format_item", "format_items", "runs",
@@ -95,22 +95,34 @@ def walk_clusters(
             return
         if progress is not None:
             progress(base + LEN_CLUSTER)
+        closed = cluster.is_closed  # before the caller may empty the entries (see format_run)
         yield Walked(index, buf, cluster, cluster.entries, None)
-        if not cluster.is_closed:
+        if not closed:
             return
 
 
-def cluster_items(entries: list[Any], base: int, markers: bool) -> Iterator[Entry | Marker]:
-    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``."""
-    o = 0
+_new = tuple.__new__  # an entry without its class's Python-level __new__ (the hot loop, as replay's)
+
+
+def cluster_items(entries: list[Any], base: int, markers: bool) -> list[Entry | Marker]:
+    """The entries of a parsed cluster, with their area offsets; END/NONE too if ``markers``.
+
+    :func:`qjournal.entries.decode` inlined, as replay's hot loop has it: no call per entry.
+    """
+    items: list[Entry | Marker] = []
+    append = items.append
+    ofs = base
     for e in entries:
         code = e.type_code  # the type byte as an int (entry_type is its enum view, slower)
-        if code in (TYPE_END, TYPE_NONE):
+        if code == TYPE_HASH:
+            append(_new(HashEntry, (e.digest, e.physical_sector, e.first_logical_sector, ofs)))
+        elif code in (TYPE_END, TYPE_NONE):
             if markers:
-                yield Marker(type_name(code), e.len_entry, base + o)
+                append(Marker(type_name(code), e.len_entry, ofs))
         else:
-            yield decode(e, base + o)
-        o += e.len_entry
+            append(_new(RawEntry, (code, e.body, ofs)))
+        ofs += e.len_entry
+    return items
 
 
 def format_item(item: Entry | Marker) -> str:
@@ -144,13 +156,19 @@ def format_items(items: list[Entry | Marker], output: str) -> str:
 class Run(NamedTuple):
     """A run of clusters formatted: its text, how many items it holds, the corruption that ended replay in it."""
 
-    text: str
+    data: bytes
+    """The text, UTF-8 encoded (by the worker that formatted it: the parent writes it as it comes)."""
     num_items: int
     error: CorruptJournalError | None
     is_last: bool
     """Replay ended in this run: no later run is printed."""
     tail: Seen | None = None
     """The open cluster where replay ended, as this run read it (:func:`qjournal.parallel.tail_moved`)."""
+
+    @property
+    def text(self) -> str:
+        """The text, decoded."""
+        return self.data.decode()
 
 
 def format_run(area: Area, start: int, stop: int, output: str, *, markers: bool = False,
@@ -168,7 +186,11 @@ def format_run(area: Area, start: int, stop: int, output: str, *, markers: bool 
             is_last = True
             if error is None:
                 tail = (walked.cluster_index, walked.buf)
-    return Run(format_items(items, output), len(items), error, is_last, tail)
+        if walked.entries and error is None:  # entries and cluster refer to each other: free them now (as replay does)
+            last = walked.entries[-1]
+            walked.entries.clear()
+            last._parent = None
+    return Run(format_items(items, output).encode(), len(items), error, is_last, tail)
 
 
 def runs(area: Area, output: str, *, markers: bool = False, progress: Callable[[int], None] | None = None,

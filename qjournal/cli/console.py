@@ -60,6 +60,19 @@ def out(line: str = "") -> None:
     sys.stdout.write(line + "\n")
 
 
+def out_bytes(*parts: bytes) -> None:
+    """Bytes on stdout, already UTF-8 (dump's runs, encoded by the workers that formatted them): written to the
+    binary layer under ``sys.stdout`` when it has one (no decoding and encoding again), else decoded."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        for part in parts:
+            sys.stdout.write(part.decode())
+        return
+    sys.stdout.flush()  # what was written as text goes first
+    for part in parts:
+        buffer.write(part)
+
+
 def err(message: str) -> None:
     """One line on stderr, ``qjournal: MESSAGE``; a stderr that is gone is not an error of ours."""
     try:

@@ -8,13 +8,12 @@ Strategy: each opens the area through :func:`~qjournal.cli.console.open_reader`,
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from qjournal.cli.arguments import add_area, add_jobs, add_output, digest_prefix, max_problems
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, err, human_size, open_reader, out, shown
+from qjournal.cli.console import Progress, err, human_size, open_reader, out, out_bytes, shown
 from qjournal.errors import CorruptJournalError, at_offset, spell
 from qjournal.wording import count
 
@@ -133,10 +132,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
                 continue
             num_shown += run.num_items
             if args.output == "json":
-                sys.stdout.write(("" if first else ",\n") + run.text)
+                out_bytes(b"" if first else b",\n", run.data)
                 first = False
             else:
-                out(run.text)
+                out_bytes(run.data, b"\n")
         if args.output == "json":
             tail = "\n]" if not first else "]"
             if error is not None:
@@ -162,9 +161,9 @@ def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progre
         for e in live.values():
             batch.append(e)
             if len(batch) == LIVE_BATCH:
-                yield Run(format_items(batch, args.output), len(batch), None, False)
+                yield Run(format_items(batch, args.output).encode(), len(batch), None, False)
                 batch = []
-        yield Run(format_items(batch, args.output), len(batch), None, True)
+        yield Run(format_items(batch, args.output).encode(), len(batch), None, True)
 
 
 def _dump_hex(reader: JournalReader, progress: Progress) -> int:
