@@ -16,6 +16,7 @@ with the area.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -237,7 +238,8 @@ RANGES_PER_JOB = 4
 """Ranges per worker: the work is balanced when replay ends early, and the merge can stop early."""
 
 DEFAULT_MAX_PROBLEMS = 100
-"""Problems a check keeps by default (:func:`check_area`'s ``max_problems``); past it, it counts them."""
+"""Problems ``qjournal check`` lists by default (its ``--max-problems``, :func:`check_area`'s ``max_problems``);
+past it, it counts them."""
 NOT_A_JOURNAL_PROBLEMS = 5
 """By default, a check of an area that does not start like a journal stops after this many problems."""
 _END_KINDS = ("torn_write", "dirty_tail")
@@ -390,17 +392,18 @@ def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int],
 
 
 def check_area(area: Area, progress: Callable[[int], None] | None = None, *, jobs: int | None = None,
-               max_problems: int | None = None, stop_at_corruption: bool = False) -> CheckReport:
+               max_problems: int | None = None, give_up_after: int | None = None,
+               stop_at_corruption: bool = False) -> CheckReport:
     """The check of ``area`` (:meth:`qjournal.reader.JournalReader.check` documents it): its report.
 
-    ``max_problems``: the problems kept (default :data:`DEFAULT_MAX_PROBLEMS`),
-    the rest counted (the report's ``num_more_corruptions``,
-    ``num_more_anomalies``), so memory does not grow with the problems; an
-    area that does not start like a journal (the report's ``hint``) is checked
-    no further than its first ``max_problems`` problems (default
-    :data:`NOT_A_JOURNAL_PROBLEMS`): the report's ``stopped_at`` says where it
-    stopped. ``stop_at_corruption``: stop at the first corruption (what a state
-    needs).
+    ``max_problems``: the problems kept (default: every one), the rest counted
+    (the report's ``num_more_corruptions``, ``num_more_anomalies``), so memory
+    does not grow with the problems (``qjournal check`` keeps
+    :data:`DEFAULT_MAX_PROBLEMS`); an area that does not start like a journal
+    (the report's ``hint``) is checked no further than its first
+    ``give_up_after`` problems (default :data:`NOT_A_JOURNAL_PROBLEMS`): the
+    report's ``stopped_at`` says where it stopped. ``stop_at_corruption``:
+    stop at the first corruption (what a state needs).
 
     With workers (:func:`qjournal.parallel.plan`), ranges of at least
     :data:`MIN_RANGE_CLUSTERS` clusters, :data:`RANGES_PER_JOB` per worker;
@@ -409,9 +412,10 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
     again in this process: the report shows the journal before a batch or
     after it, never part of one.
     """
-    if max_problems is not None and (isinstance(max_problems, bool) or not isinstance(max_problems, int) or max_problems < 1):
-        raise JournalArgumentError(f"max_problems must be an integer >= 1, not {max_problems!r}")
-    limits = _Limits(max_problems or DEFAULT_MAX_PROBLEMS, max_problems or NOT_A_JOURNAL_PROBLEMS, stop_at_corruption)
+    for name, value in (("max_problems", max_problems), ("give_up_after", give_up_after)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise JournalArgumentError(f"{name} must be an integer >= 1, not {value!r}")
+    limits = _Limits(max_problems or sys.maxsize, give_up_after or NOT_A_JOURNAL_PROBLEMS, stop_at_corruption)
     workers = plan(area, jobs)
     num = area.num_clusters
     size = num if workers is None else max(MIN_RANGE_CLUSTERS, -(-num // (workers.num_workers * RANGES_PER_JOB)))
@@ -449,7 +453,8 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
                     break
                 pending = True
     if workers is not None and tail_moved(area, seen):  # a batch was committed while the ranges were read
-        return check_area(area, progress, jobs=1, max_problems=max_problems, stop_at_corruption=stop_at_corruption)
+        return check_area(area, progress, jobs=1, max_problems=max_problems, give_up_after=give_up_after,
+                          stop_at_corruption=stop_at_corruption)
     if progress is not None:
         progress(area.len_area if stopped_at is None else stopped_at)
     if kept.corrupt:

@@ -169,6 +169,7 @@ class JournalReader:
     # -- the whole area ---------------------------------------------------
     def check(
         self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None, max_problems: int | None = None,
+        give_up_after: int | None = None,
     ) -> CheckReport:
         """Validate the whole area against docs/format.md; report every problem.
 
@@ -188,14 +189,15 @@ class JournalReader:
         always checked in this process, and so is every area when this process
         runs other threads (workers are forked: :func:`qjournal.parallel.can_fork`).
 
-        ``max_problems``: the report keeps the first problems (default
-        :data:`qjournal.checking.DEFAULT_MAX_PROBLEMS`) and counts the rest
-        (memory does not grow with them); a check of an area that does not
-        start like a journal stops after its first few (default
-        :data:`qjournal.checking.NOT_A_JOURNAL_PROBLEMS`; ``stopped_at`` says
-        where). The first corruption and the tail's anomalies are always kept.
+        ``max_problems``: the report keeps the first N problems and counts the
+        rest, so memory does not grow with them (default: it keeps every one);
+        the first corruption and the tail's anomalies are always kept. A check
+        of an area that does not start like a journal stops after its first
+        ``give_up_after`` problems (default
+        :data:`qjournal.checking.NOT_A_JOURNAL_PROBLEMS`; the report's
+        ``stopped_at`` says where).
         """
-        return check_area(self.area, progress, jobs=jobs, max_problems=max_problems)
+        return check_area(self.area, progress, jobs=jobs, max_problems=max_problems, give_up_after=give_up_after)
 
     def state(self, *, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> JournalState:
         """The journal's state (tail, free bytes, full, counts, anomalies): :meth:`check`'s, worker processes and all.

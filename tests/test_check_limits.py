@@ -41,7 +41,8 @@ def test_the_first_problems_are_kept_and_the_rest_counted(jobs: int, tmp_path: P
     _damaged_journal(path, 300)
     with qjournal.read(path) as r:
         everything = r.check(jobs=1, max_problems=10**6)
-        capped = r.check(jobs=jobs)
+        capped = r.check(jobs=jobs, max_problems=checking.DEFAULT_MAX_PROBLEMS)
+        assert r.check(jobs=jobs).problems == everything.problems  # the library keeps every one by default
         small = r.check(jobs=jobs, max_problems=3)
     assert everything.num_not_kept == 0 and everything.num_corruptions >= 300 and everything.hint is None
     assert len(capped.problems) == checking.DEFAULT_MAX_PROBLEMS
@@ -125,6 +126,8 @@ def test_max_problems_is_at_least_one(bad: str, tmp_path: Path, capsys: pytest.C
     assert "--max-problems" in capsys.readouterr().err
     with pytest.raises(qjournal.JournalArgumentError):
         qjournal.read(b"\xff" * 4096).check(max_problems=0)
+    with pytest.raises(qjournal.JournalArgumentError):
+        qjournal.read(b"\xff" * 4096).check(give_up_after=-1)
 
 
 @pytest.mark.parametrize("command", ["info", "check", "dump", "get", "verify", "index"])

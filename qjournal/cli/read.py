@@ -313,7 +313,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
-        report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems)
+        from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS  # noqa: PLC0415
+
+        report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems or DEFAULT_MAX_PROBLEMS,
+                              give_up_after=args.max_problems or NOT_A_JOURNAL_PROBLEMS)
     return _report_check(report, reader.name, reader.area.area_offset, args, reader.num_clusters)
 
 
