@@ -99,8 +99,10 @@ def resolve_jobs(jobs: object, meaning: str = "1: no worker processes") -> int:
     """
     if jobs is None:
         return default_jobs()
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
-        raise JournalArgumentError(f"jobs must be an integer from 1 to {MAX_JOBS} ({meaning}), not {jobs!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise JournalArgumentError(f"jobs must be an integer >= 1 ({meaning}), not {jobs!r}")
+    if jobs > MAX_JOBS:
+        raise JournalArgumentError(f"jobs must be at most {MAX_JOBS} ({meaning}), not {jobs!r}")
     return jobs
 
 
