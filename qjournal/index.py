@@ -34,7 +34,7 @@ from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.guest import STORED, Blocks, GuestReader, Status
+from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
 from qjournal.making import Destination, create
@@ -100,6 +100,10 @@ class IndexReport:
     num_partial: int = 0
     num_entries: int = 0
     """HASH entries written: one per digest of a data block."""
+    not_read: dict[str, Any] = field(default_factory=lambda: NotRead(None, 0, ()).to_dict())
+    """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
 
     @property
     def num_referenced(self) -> int:
@@ -339,6 +343,7 @@ def _scan(image: Image, size: int, jobs: int | None,
             progress(min(end, image.len_virtual_disk))
 
     with GuestReader(image) as reader:
+        not_read = reader.not_read.to_dict()
         try:
             # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
             for batch in reader.blocks(size, data=False):  # read where hashed, on every core
@@ -373,6 +378,8 @@ def _scan(image: Image, size: int, jobs: int | None,
         "num_entries": len(first),
         "len_read": len_read,
         "histogram": histogram,
+        "not_read": not_read,
+        "is_dirty": image.is_dirty,
     }
     return report, first
 

@@ -22,13 +22,13 @@ import hashlib
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, spell
-from qjournal.guest import GuestReader, Status
+from qjournal.guest import GuestReader, NotRead, Status
 from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
 from qjournal.live import LiveIndex
@@ -101,6 +101,10 @@ class VerifyReport:
     mismatches: tuple[Mismatch, ...]
     len_read: int
     """Bytes read and hashed."""
+    not_read: dict[str, Any] = field(default_factory=lambda: NotRead(None, 0, ()).to_dict())
+    """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit was set (D29)."""
 
     @property
     def is_clean(self) -> bool:
@@ -118,6 +122,8 @@ class VerifyReport:
             "num_mismatched": self.num_mismatched,
             "mismatches": [m.to_dict(cli=cli) for m in self.mismatches],
             "len_read": self.len_read,
+            "not_read": self.not_read,
+            "is_dirty": self.is_dirty,
             "is_clean": self.is_clean,
         }
 
@@ -186,6 +192,8 @@ def verify(
             num_mismatched=num_mismatched,
             mismatches=tuple(mismatches),
             len_read=len_read,
+            not_read=view.not_read.to_dict(),
+            is_dirty=img.is_dirty,
         )
     finally:
         if owned:

@@ -22,7 +22,7 @@ from qjournal.wording import json_document
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     """qjournal dedup: write TARGET, SOURCE's disk with every distinct non-zero cluster stored once, and its journal."""
-    with open_image(args.source) as img:  # the size for the bar; the library opens it again, read-only
+    with open_image(args.source, force_share=args.force_share) as img:  # the size for the bar; the library opens it again, read-only
         total = 2 * img.len_virtual_disk
     journal: str | bool = False if args.no_journal else args.journal or True
     with Progress(total, "dedup", min_len=0) as progress:

@@ -10,11 +10,13 @@ A new image command follows the same pattern: a module like this one whose :clas
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
-from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
+from qjournal.guest import NotRead
+from qjournal.image import DEFAULT_BLOCK_SIZE, DIRTY_NOTE, Image, open_image
 from qjournal.index import index as index_image
 from qjournal.verify import verify as verify_image
 from qjournal.wording import count, json_document
@@ -22,7 +24,15 @@ from qjournal.wording import count, json_document
 
 def open_image_of(args: argparse.Namespace) -> Image:
     """The image the command line names: IMAGE, --format, --block-size."""
-    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
+    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE,
+                      force_share=args.force_share)
+
+
+def add_force_share(p: argparse.ArgumentParser) -> None:
+    """-U/--force-share: read an image another process holds open for writing, as qemu-img -U does."""
+    p.add_argument("-U", "--force-share", action="store_true",
+                   help="read the image even if another process (a running QEMU) holds it open for writing, as qemu-img -U "
+                   "does: the answer may match no state of the disk")
 
 
 # -- index ---------------------------------------------------------------------
@@ -60,6 +70,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         out(f"  {'blocks':>10}  {'digests':>10}")
         for label, n in report.histogram.items():
             out(f"  {label:>10}  {n:>10}")
+    for line in skipped_lines(report.not_read, report.is_dirty):
+        out(f"  {line}")
     out(
         f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
         f"in {count(report.num_clusters, 'cluster')}"
@@ -67,10 +79,20 @@ def cmd_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def skipped_lines(not_read: dict[str, Any], is_dirty: bool) -> list[str]:
+    """What a report did not read, and the dirty bit, in words (the same in every image command)."""
+    left = NotRead(not_read["backing_file"], not_read["num_snapshots"], tuple(not_read["snapshot_names"])).describe()
+    lines = ["not read: " + (left or "nothing (no backing file, no internal snapshot)")]
+    if is_dirty:
+        lines.append(DIRTY_NOTE)
+    return lines
+
+
 def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="the disk image: qcow2 (versions 2 and 3) or raw")
     p.add_argument("path", metavar="JOURNAL", help="the journal to make")
     add_image(p)
+    add_force_share(p)
     p.add_argument("--force", action="store_true", help="replace an existing journal (an area that holds a journal and nothing else)")
     add_output(p, ("human", "json"))
 
@@ -116,6 +138,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return code
     for m in report.mismatches:
         out(f"{report.journal}: {m.message(cli=True)}")
+    for line in skipped_lines(report.not_read, report.is_dirty):
+        out(f"{report.image}: {line}")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
         out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
@@ -131,6 +155,7 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p, "the journal (or an image holding its area)")
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
+    add_force_share(p)
     p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
                    help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
     add_output(p, ("human", "json"))
