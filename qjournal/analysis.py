@@ -322,6 +322,7 @@ def analyze(
     try:
         for img in images:
             readers.append(GuestReader(img))
+            readers[-1].image.check_mapping()  # a mapping qemu-img check refuses is not read (D29): work bounded by the file
         sizes = sorted({check_block_size(b) for b in block_sizes} if block_sizes else {readers[0].cluster_size})
         paths = [r.name for r in readers]
         store = _Store(sizes, paths, limit=memory_limit, listing=list_duplicates, spill_dir=spill_dir)

@@ -49,6 +49,7 @@ from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOEr
 from qjournal.generated.qcow2 import Qcow2
 from qjournal.magic import LEN_SNIFF, LUKS, OTHER_FORMATS, QCOW, identify
 from qjournal.qcow2bits import L2Layout, field_offsets
+from qjournal.qcow2refs import HostUse
 from qjournal.qemulock import lock_for_reading
 from qjournal.wording import count as count_of
 
@@ -239,6 +240,9 @@ class Image:
     def map(self, ofs_guest: int) -> GuestCluster:
         """The guest cluster holding guest offset ``ofs_guest`` (0 <= ofs_guest < len_virtual_disk)."""
         raise NotImplementedError
+
+    def check_mapping(self) -> None:
+        """Refuse a mapping ``qemu-img check`` would refuse (D29): one walk of the tables, no data read (raw: nothing to check)."""
 
     def _check_guest_offset(self, ofs_guest: object) -> int:
         if isinstance(ofs_guest, bool) or not isinstance(ofs_guest, int) or not 0 <= ofs_guest < self.len_virtual_disk:
@@ -495,14 +499,14 @@ class Qcow2Image(Image):
         name = "L1 entry" if table == "l1_entry" else "L2 entry"
         return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
 
-    def _l2_tables(self, first: int, stop: int) -> Iterator[tuple[int, int, bytes | None, int]]:
+    def _l2_tables(self, first: int, stop: int, uses: HostUse | None = None) -> Iterator[tuple[int, int, bytes | None, int]]:
         """The one L1 -> L2 walk: guest clusters ``first`` to ``stop`` as ``(idx, count, l2_raw, ofs_raw)`` per L2 table.
 
         ``l2_raw`` holds the entries of guest clusters ``idx`` to ``idx + count``
         (one read of the part of the table they use), read at file offset
         ``ofs_raw``; it is None where the L1 entry has no L2 table, or where the
         L1 table ends before the cluster (then ``count`` runs to ``stop``).
-        Each L1 entry is parsed by the generated ``L1Entry``.
+        Each L1 entry is parsed by the generated ``L1Entry``; ``uses``, if given, is told of each L2 table.
         """
         h, root = self.header, self.qcow2
         n2 = int(h.num_l2_entries)
@@ -536,21 +540,26 @@ class Qcow2Image(Image):
             if not ofs_l2:
                 yield idx, count, None, 0
             else:
+                if uses is not None:
+                    uses.table(ofs_l2, n2 * self._layout.len_entry, ofs_l1 + 8 * i)
                 ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
                 what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
                 yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
             i += 1
 
-    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None, uses: HostUse | None = None) -> Iterator[_Run]:
         """Guest clusters ``first`` to ``stop`` as runs: consecutive entries of one kind whose host clusters follow each other.
 
         With extended L2 entries, a cluster whose subclusters are not all of one
         state is a run of its own, with ``sub`` = its (alloc, zero) bitmaps.
+        ``uses`` (a :class:`qjournal.qcow2refs.HostUse`), if given, is told of
+        every L2 table and host cluster the runs use, and refuses a mapping
+        ``qemu-img check`` would refuse (D29).
         """
         stop = self.num_guest_clusters if stop is None else stop
         layout, cs, v2 = self._layout, self.cluster_size, self.version < 3
         ext = layout.extended
-        for idx, count, raw, ofs_raw in self._l2_tables(first, stop):
+        for idx, count, raw, ofs_raw in self._l2_tables(first, stop, uses):
             if raw is None:
                 yield _Run(idx, count, Kind.UNALLOCATED, None, 0)
                 continue
@@ -586,6 +595,18 @@ class Qcow2Image(Image):
                     nxt, nxt_bitmap = word + (cs if host is not None else 0), bitmap
             if kind is not None:
                 yield _Run(start, num, kind, host, len_host, sub)
+
+    def check_mapping(self) -> None:
+        for _ in self.checked_runs():
+            pass
+
+    def checked_runs(self) -> Iterator[_Run]:
+        """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29)."""
+        uses = HostUse(self)
+        for run in self._runs(uses=uses):
+            if run.ofs_host is not None and run.kind is not Kind.COMPRESSED:
+                uses.data(run.ofs_host, run.num, run.idx * self.cluster_size)
+            yield run
 
     def _parse_entry(self, raw: bytes, j: int, ofs_raw: int, idx: int) -> tuple[Kind, int | None, int, tuple[int, int] | None]:
         """Entry ``j`` of ``raw`` through the generated ``L2Entry``: its rule's error, or what the fast decode would not say."""

@@ -36,7 +36,7 @@ from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests
-from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, create
 from qjournal.parallel import resolve_jobs
 from qjournal.writer import JournalWriter
@@ -390,7 +390,8 @@ def _allocated_blocks(image: Image, size: int) -> int:
     if image.format == "raw":
         return -(-image.len_virtual_disk // size)
     total, per_cluster = 0, image.cluster_size // size
-    for run in image._runs():
+    runs = image.checked_runs() if isinstance(image, Qcow2Image) else image._runs()
+    for run in runs:  # the mapping checked on the way (D29): no cluster is read before it is
         if run.sub is not None:  # a partly allocated cluster: the blocks holding an allocated subcluster
             alloc, bits = run.sub[0], max(1, size * 32 // image.cluster_size)
             blocks_per_bit = max(1, image.cluster_size // 32 // size)

@@ -223,3 +223,103 @@ def test_an_l1_table_that_cannot_be_there_is_refused_naming_the_field(
         assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
         assert f"qjournal: {img}: offset 0x28 (40): {words}" in proc.stderr, proc.stderr
         assert "internal error" not in proc.stderr
+
+
+# -- a mapping qemu-img check refuses --------------------------------------------------------
+
+
+def _u64(b: bytes | bytearray, ofs: int) -> int:
+    return int(struct.unpack_from(">Q", b, ofs)[0])
+
+
+_OFS = 0x00FF_FFFF_FFFF_FE00
+
+
+@pytest.fixture
+def mapped(tmp_path: Path) -> tuple[Path, bytearray, int, int]:
+    """A 64 KiB-cluster image with three data clusters: (path, bytes, its L1 table's offset, its L2 table's offset)."""
+    path = tmp_path / "mapped.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", path, "4M")
+    qemu_io(path, "write -P 0x11 0 64k", "write -P 0x22 64k 64k", "write -P 0x33 128k 64k")
+    b = bytearray(path.read_bytes())
+    ofs_l1 = _u64(b, 40)
+    return path, b, ofs_l1, _u64(b, ofs_l1) & _OFS
+
+
+def _refused(tmp_path: Path, b: bytearray, words: str, *, qemu_check: bool = True) -> None:
+    img = tmp_path / "bad.qcow2"
+    img.write_bytes(bytes(b))
+    if qemu_check:  # QEMU refuses it too
+        assert subprocess.run(["qemu-img", "check", str(img)], check=False, capture_output=True).returncode != 0
+    proc = run("index", img, tmp_path / "j.qjournal")
+    assert proc.returncode == 1, proc.stdout
+    assert words in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr
+    assert not (tmp_path / "j.qjournal").exists()
+
+
+@needs_qemu
+@pytest.mark.parametrize("target", ["l1", "l2", "refcount_table", "refcount_block"])
+def test_a_data_cluster_on_the_images_metadata_is_refused(mapped: tuple[Path, bytearray, int, int], tmp_path: Path,
+                                                          target: str) -> None:
+    _, b, ofs_l1, ofs_l2 = mapped
+    host = {"l1": ofs_l1, "l2": ofs_l2, "refcount_table": _u64(b, 48), "refcount_block": _u64(b, _u64(b, 48)) & _OFS}[target]
+    struct.pack_into(">Q", b, ofs_l2 + 8, (1 << 63) | host)
+    _refused(tmp_path, b, f"the guest cluster at 0x10000 is mapped to host cluster {host:#x}, which holds the image's metadata")
+
+
+@needs_qemu
+def test_one_l2_table_under_every_l1_entry_is_refused(mapped: tuple[Path, bytearray, int, int], tmp_path: Path) -> None:
+    _, b, ofs_l1, _ = mapped
+    struct.pack_into(">I", b, 36, 4)
+    struct.pack_into(">Q", b, 24, 4 << 29)
+    b[ofs_l1 : ofs_l1 + 32] = bytes(b[ofs_l1 : ofs_l1 + 8]) * 4
+    _refused(tmp_path, b, "the L1 entry at")
+    assert "uses the L2 table at host cluster" in run("index", tmp_path / "bad.qcow2", tmp_path / "k").stderr
+
+
+@needs_qemu
+def test_one_host_cluster_mapped_64_times_is_refused(mapped: tuple[Path, bytearray, int, int], tmp_path: Path) -> None:
+    _, b, _, ofs_l2 = mapped
+    first = b[ofs_l2 : ofs_l2 + 8]
+    b[ofs_l2 : ofs_l2 + 8 * 64] = bytes(first) * 64  # the whole 4 MiB disk maps one host cluster
+    _refused(tmp_path, b, "the guest cluster at 0x10000 uses the data cluster at host cluster")
+    assert "but its refcount is 1" in run("index", tmp_path / "bad.qcow2", tmp_path / "k").stderr
+
+
+@needs_qemu
+def test_a_zip_bomb_is_refused_before_its_work_begins(mapped: tuple[Path, bytearray, int, int], tmp_path: Path) -> None:
+    """4,096 L1 entries -> one L2 table -> 8,192 entries of one data cluster: 2 TiB to hash from a file of 384 KiB."""
+    path, b, ofs_l1, ofs_l2 = mapped
+    assert run("index", path, tmp_path / "good.qjournal").returncode == 0
+    first = bytes(b[ofs_l2 : ofs_l2 + 8])
+    b[ofs_l2 : ofs_l2 + 65536] = first * 8192
+    l1 = bytes(b[ofs_l1 : ofs_l1 + 8])
+    b[ofs_l1 : ofs_l1 + 8 * 4096] = l1 * 4096
+    struct.pack_into(">Q", b, 24, 4096 * 8192 * 65536)  # size
+    struct.pack_into(">I", b, 36, 4096)  # l1_size
+    # (qemu-img check takes minutes over this one: it counts every reference)
+    _refused(tmp_path, b, "but its refcount is 1: the image maps one host cluster to more places than it counts",
+             qemu_check=False)
+    for args in (("analyze", tmp_path / "bad.qcow2"), ("verify", tmp_path / "good.qjournal", tmp_path / "bad.qcow2")):
+        proc = run(*args)
+        assert proc.returncode == 1 and "its refcount is 1" in proc.stderr, proc.stderr
+
+
+def test_the_host_cluster_bitmaps_agree_with_a_set() -> None:
+    import random
+
+    from qjournal.qcow2refs import _any_set, _test_and_set
+
+    rng = random.Random(7)
+    for _ in range(300):
+        n = rng.randrange(1, 200)
+        bm, model = bytearray(-(-n // 8)), set()
+        for _ in range(10):
+            a = rng.randrange(n)
+            b = rng.randrange(a + 1, n + 1)
+            hits = sorted(model & set(range(a, b)))
+            assert _any_set(bm, a, b) == (hits[0] if hits else -1)
+            assert _test_and_set(bm, a, b) == (hits[0] if hits else -1)
+            model |= set(range(a, b))
+            assert {i for i in range(n) if bm[i >> 3] >> (i & 7) & 1} == model
