@@ -241,8 +241,10 @@ class Image:
         """The guest cluster holding guest offset ``ofs_guest`` (0 <= ofs_guest < len_virtual_disk)."""
         raise NotImplementedError
 
-    def check_mapping(self) -> None:
-        """Refuse a mapping ``qemu-img check`` would refuse (D29): one walk of the tables, no data read (raw: nothing to check)."""
+    def check_mapping(self) -> int:
+        """Refuse a mapping ``qemu-img check`` would refuse (D29): one walk of the tables, no data read (raw: nothing to
+        check). The number of data clusters (wholly or partly allocated; a raw image: its blocks)."""
+        return self.num_guest_clusters
 
     def _check_guest_offset(self, ofs_guest: object) -> int:
         if isinstance(ofs_guest, bool) or not isinstance(ofs_guest, int) or not 0 <= ofs_guest < self.len_virtual_disk:
@@ -596,9 +598,8 @@ class Qcow2Image(Image):
             if kind is not None:
                 yield _Run(start, num, kind, host, len_host, sub)
 
-    def check_mapping(self) -> None:
-        for _ in self.checked_runs():
-            pass
+    def check_mapping(self) -> int:
+        return sum(run.num for run in self.checked_runs() if run.kind is Kind.DATA)
 
     def checked_runs(self) -> Iterator[_Run]:
         """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29)."""

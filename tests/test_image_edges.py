@@ -323,3 +323,16 @@ def test_the_host_cluster_bitmaps_agree_with_a_set() -> None:
             assert _test_and_set(bm, a, b) == (hits[0] if hits else -1)
             model |= set(range(a, b))
             assert {i for i in range(n) if bm[i >> 3] >> (i & 7) & 1} == model
+
+
+@needs_qemu
+def test_verify_says_what_it_read_and_what_it_did_not(disk: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "disk.qjournal"
+    assert run("index", disk, journal).returncode == 0
+    proc = run("verify", journal, disk)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{journal}: 2 live HASH entries checked against {disk}: every one matches\n" in proc.stdout
+    assert (f"{journal}: 2 blocks of 64 KiB read and hashed, of the 3 data blocks the image stores; not checked: the other 1 "
+            f"(duplicates of journaled blocks, or data written since the index)\n") in proc.stdout
+    d = json.loads(run("verify", journal, disk, "--output", "json").stdout)
+    assert (d["num_checked"], d["num_blocks_read"], d["num_data_blocks"]) == (2, 2, 3)

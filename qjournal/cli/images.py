@@ -140,6 +140,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out(f"{report.journal}: {m.message(cli=True)}")
     for line in skipped_lines(report.not_read, report.is_dirty):
         out(f"{report.image}: {line}")
+    size = human_size(report.block_size)
+    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed"
+    if report.num_data_blocks is None:
+        out(f"{report.journal}: {read}; the image's other data blocks were not checked")
+    else:
+        rest = max(0, report.num_data_blocks - report.num_blocks_read)
+        out(f"{report.journal}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
+            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index)")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
         out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
