@@ -336,3 +336,20 @@ def test_verify_says_what_it_read_and_what_it_did_not(disk: Path, tmp_path: Path
             f"(duplicates of journaled blocks, or data written since the index)\n") in proc.stdout
     d = json.loads(run("verify", journal, disk, "--output", "json").stdout)
     assert (d["num_checked"], d["num_blocks_read"], d["num_data_blocks"]) == (2, 2, 3)
+
+
+@needs_qemu
+def test_index_text_rows_say_what_adds_up_and_leave_empty_histogram_rows_out(tmp_path: Path) -> None:
+    img = tmp_path / "one.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", img, "64k")
+    qemu_io(img, "write -P 0x11 0 64k")
+    proc = run("index", img, tmp_path / "j")
+    assert f"{img}: qcow2, 1 block of 64 KiB (64 KiB virtual disk)\n" in proc.stdout
+    assert "  unallocated, zero, unique, duplicate and shared add up to the 1; allocated counts" in proc.stdout
+    big = tmp_path / "many.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", big, "9M")
+    qemu_io(big, "write -P 0x11 0 9M")  # 18,432 blocks of one digest: the row 16385-32768 is 11 characters
+    lines = run("index", big, tmp_path / "k").stdout.splitlines()
+    at = lines.index("  digests by the number of blocks that share them:")
+    assert lines[at + 1 : at + 3] == ["       blocks     digests", "  16385-32768           1"]
+    assert lines[at + 3].startswith("  not read:")  # the 14 empty rows before it are left out

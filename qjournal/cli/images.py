@@ -49,7 +49,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{report.image}: {report.format}, {report.num_guest_clusters} blocks of {size} "
+        f"{report.image}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
@@ -65,11 +65,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"  referenced {report.num_referenced} non-zero blocks; a deduplication would save {human_size(report.len_saved)} "
         f"({report.len_saved} bytes); dedup ratio {report.dedup_ratio:.2f}"
     )
-    if report.histogram:
+    out(f"  unallocated, zero, unique, duplicate and shared add up to the {report.num_guest_clusters}; allocated counts "
+        f"the blocks with storage in the image; compressed and partial are among the non-zero ones")
+    shares = [(label, n) for label, n in report.histogram.items() if n]  # the rows no digest falls in are left out
+    if shares:
+        width = max(10, *(len(label) for label, _ in shares))
         out("  digests by the number of blocks that share them:")
-        out(f"  {'blocks':>10}  {'digests':>10}")
-        for label, n in report.histogram.items():
-            out(f"  {label:>10}  {n:>10}")
+        out(f"  {'blocks':>{width}}  {'digests':>10}")
+        for label, n in shares:
+            out(f"  {label:>{width}}  {n:>10}")
     for line in skipped_lines(report.not_read, report.is_dirty):
         out(f"  {line}")
     out(
