@@ -112,6 +112,15 @@ class VerifyReport:
     ``num_blocks_read`` (duplicates of journaled ones, or data written since the index) were not checked."""
 
     @property
+    def likely_cause(self) -> str | None:
+        """When every checked entry has a problem: what is likelier than every block having changed, else None."""
+        if not self.num_checked or self.num_mismatched < self.num_checked:
+            return None
+        return (f"every one of the {self.num_checked} entries checked fails: the journal was probably made at another "
+                f"block size than {self.block_size} (give the one index was given with ${{block_size}}), or of another "
+                f"image")
+
+    @property
     def is_clean(self) -> bool:
         """True when every live entry checked out."""
         return not self.mismatches
@@ -131,6 +140,7 @@ class VerifyReport:
             "is_dirty": self.is_dirty,
             "num_blocks_read": self.num_blocks_read,
             "num_data_blocks": self.num_data_blocks,
+            "likely_cause": None if self.likely_cause is None else spell(self.likely_cause, cli=cli),
             "is_clean": self.is_clean,
         }
 

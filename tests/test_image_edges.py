@@ -353,3 +353,16 @@ def test_index_text_rows_say_what_adds_up_and_leave_empty_histogram_rows_out(tmp
     at = lines.index("  digests by the number of blocks that share them:")
     assert lines[at + 1 : at + 3] == ["       blocks     digests", "  16385-32768           1"]
     assert lines[at + 3].startswith("  not read:")  # the 14 empty rows before it are left out
+
+
+def test_verify_at_the_wrong_block_size_says_what_is_likelier(tmp_path: Path) -> None:
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(b"".join(bytes([k]) * 4096 for k in range(1, 33)))
+    journal = tmp_path / "disk.qjournal"
+    assert run("index", raw, journal, "--block-size", "4K").returncode == 0
+    assert "hint" not in run("verify", journal, raw, "--block-size", "4K").stdout
+    proc = run("verify", journal, raw)
+    assert proc.returncode == 2
+    assert (f"{journal}: hint: every one of the 32 entries checked fails: the journal was probably made at another block "
+            f"size than 65536 (give the one index was given with --block-size), or of another image\n") in proc.stdout
+    assert "block size" in json.loads(run("verify", journal, raw, "--output", "json").stdout)["likely_cause"]

@@ -15,6 +15,7 @@ from typing import Any
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
+from qjournal.errors import spell
 from qjournal.guest import NotRead
 from qjournal.image import DEFAULT_BLOCK_SIZE, DIRTY_NOTE, Image, open_image
 from qjournal.index import index as index_image
@@ -160,6 +161,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{report.journal}: {checked} checked against {report.image}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
+    if report.likely_cause is not None:
+        out(f"{report.journal}: hint: {spell(report.likely_cause, cli=True)}")
     return code
 
 
