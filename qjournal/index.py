@@ -212,6 +212,7 @@ def index(
     jobs: int | None = None,
     journal_offset: int = 0,
     durable: bool = True,
+    force_share: bool = False,
 ) -> IndexReport:
     """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
@@ -228,10 +229,10 @@ def index(
     before anything is written when the entries do not fit. The image itself
     is never written and is refused as the journal. ``progress(n)`` is called
     with the guest bytes walked so far (up to ``len_virtual_disk``); ``jobs``
-    hashing threads (default: one per core).
+    hashing threads (default: one per core). An image a running QEMU writes is refused unless ``force_share`` (D29).
     """
     owned = not isinstance(image, Image)
-    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
     try:
         size = img.cluster_size if block_size is None else check_block_size(block_size)
         if img.format == "qcow2" and size > img.cluster_size:

@@ -165,6 +165,7 @@ def verify(
     journal_offset: int = 0,
     journal_length: int | None = None,
     jobs: int | None = None,
+    force_share: bool = False,
 ) -> VerifyReport:
     """Check every live HASH entry of ``journal`` against ``image`` (D9, D25); report each problem found.
 
@@ -175,11 +176,12 @@ def verify(
     length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless ``hash_name``
     gives one (any :mod:`hashlib` name) for every entry. The journal is the area
     at ``journal_offset`` (``journal_length`` bytes, or the rest of the file).
-    ``jobs`` hashing threads (default: one per core).
+    ``jobs`` hashing threads (default: one per core). An image a running QEMU writes is refused unless ``force_share``
+    (D29).
     """
     name = check_hash_name(hash_name) if hash_name is not None else None
     owned = not isinstance(image, Image)
-    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
     try:
         size = img.cluster_size if block_size is None else check_block_size(block_size)
         if (img.format == "raw" and size != img.cluster_size) or size > img.cluster_size:
