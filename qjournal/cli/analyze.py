@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from qjournal.analysis import Analysis, analyze
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
-from qjournal.cli.console import Progress, human_size, out
+from qjournal.cli.console import Progress, human_size, out, shown
 from qjournal.cli.images import add_force_share
 from qjournal.errors import JournalArgumentError
-from qjournal.image import DEFAULT_BLOCK_SIZE, DIRTY_NOTE, Image, check_block_size, open_image
 from qjournal.wording import count, json_document, json_line
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.analysis import Analysis
+    from qjournal.image import Image
 
 DEFINITIONS = (
     "Definitions. The guest disk of each image is cut into blocks of B bytes at guest offsets that are multiples "
@@ -35,6 +38,8 @@ DEFINITIONS = (
 
 def block_sizes(text: str) -> list[int]:
     """--block-size: SIZE[,SIZE...], each a power of two from 512 to 2M."""
+    from qjournal.image import check_block_size  # noqa: PLC0415
+
     sizes = []
     for part in text.split(","):
         size = parse_size(part.strip())
@@ -47,6 +52,9 @@ def block_sizes(text: str) -> list[int]:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """qjournal analyze: the dedup figures of IMAGE... at each block size; nothing is written."""
+    from qjournal.analysis import analyze  # noqa: PLC0415
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+
     with contextlib.ExitStack() as stack:
         images: list[Image] = [stack.enter_context(open_image(p, format=args.format, block_size=DEFAULT_BLOCK_SIZE,
                                                                       force_share=args.force_share))
@@ -100,8 +108,11 @@ def render(analysis: Analysis) -> Iterator[str]:
     yield f"most saved at {human_size(best.block_size)}: {human_size(best.len_saved)} ({best.len_saved} bytes)"
     left = [f"{p}: {n.describe()}" for p, n in analysis.not_read.items() if n.describe()]
     yield "not read: " + ("; ".join(left) if left else "nothing (no backing file, no internal snapshot)")
-    for p in analysis.dirty:
-        yield f"{p}: {DIRTY_NOTE}"
+    if analysis.dirty:
+        from qjournal.image import DIRTY_NOTE  # noqa: PLC0415
+
+        for p in analysis.dirty:
+            yield f"{shown(p)}: {DIRTY_NOTE}"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

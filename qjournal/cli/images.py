@@ -4,27 +4,28 @@ Strategy: the image is opened once here, by :func:`open_image_of` from IMAGE, --
 (:func:`add_image` adds them), and handed to the library, which maps it or refuses it before any
 cluster is read; the command prints the library's report, as lines or as its ``to_dict()`` in JSON.
 A new image command follows the same pattern: a module like this one whose :class:`Command` takes
-``add_image`` among its arguments and opens the image with ``open_image_of``.
+``add_image`` among its arguments and opens the image with ``open_image_of``, and whose usage line
+names its arguments JOURNAL and IMAGE, as index's and verify's do.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
-from qjournal.cli.console import Progress, human_size, out
-from qjournal.errors import spell
-from qjournal.guest import NotRead
-from qjournal.image import DEFAULT_BLOCK_SIZE, DIRTY_NOTE, Image, open_image
-from qjournal.index import index as index_image
-from qjournal.verify import verify as verify_image
+from qjournal.cli.console import Progress, human_size, out, shown
 from qjournal.wording import count, json_document
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.image import Image
 
 
 def open_image_of(args: argparse.Namespace) -> Image:
     """The image the command line names: IMAGE, --format, --block-size."""
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+
     return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE,
                       force_share=args.force_share)
 
@@ -41,6 +42,8 @@ def add_force_share(p: argparse.ArgumentParser) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
+    from qjournal.index import index as index_image  # noqa: PLC0415
+
     with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
         report = index_image(
             img, args.path, block_size=args.block_size, force=args.force, progress=progress.callback, jobs=args.jobs,
@@ -50,7 +53,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{report.image}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
+        f"{shown(report.image)}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
@@ -78,7 +81,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     for line in skipped_lines(report.not_read, report.is_dirty):
         out(f"  {line}")
     out(
-        f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
+        f"{shown(report.journal)}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
         f"in {count(report.num_clusters, 'cluster')}"
     )
     return EXIT_OK
@@ -86,6 +89,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def skipped_lines(not_read: dict[str, Any], is_dirty: bool) -> list[str]:
     """What a report did not read, and the dirty bit, in words (the same in every image command)."""
+    from qjournal.guest import NotRead  # noqa: PLC0415
+    from qjournal.image import DIRTY_NOTE  # noqa: PLC0415
+
     left = NotRead(not_read["backing_file"], not_read["num_snapshots"], tuple(not_read["snapshot_names"])).describe()
     lines = ["not read: " + (left or "nothing (no backing file, no internal snapshot)")]
     if is_dirty:
@@ -132,6 +138,8 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    from qjournal.verify import verify as verify_image  # noqa: PLC0415
+
     with open_image_of(args) as img:
         report = verify_image(
             args.path, img, block_size=args.block_size, hash_name=args.hash_name,
@@ -142,32 +150,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out(json_document(report.to_dict(cli=True)))
         return code
     for m in report.mismatches:
-        out(f"{report.journal}: {m.message(cli=True)}")
+        out(f"{shown(report.journal)}: {m.message(cli=True)}")
     for line in skipped_lines(report.not_read, report.is_dirty):
-        out(f"{report.image}: {line}")
+        out(f"{shown(report.image)}: {line}")
     size = human_size(report.block_size)
     read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed"
     if report.num_data_blocks is None:
-        out(f"{report.journal}: {read}; the image's other data blocks were not checked")
+        out(f"{shown(report.journal)}: {read}; the image's other data blocks were not checked")
     else:
         rest = max(0, report.num_data_blocks - report.num_blocks_read)
-        out(f"{report.journal}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
+        out(f"{shown(report.journal)}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
             f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index)")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
-        out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
+        out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
     else:
         out(
-            f"{report.journal}: {checked} checked against {report.image}: {report.num_mismatched} with problems "
+            f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
     if report.likely_cause is not None:
-        out(f"{report.journal}: hint: {spell(report.likely_cause, cli=True)}")
+        from qjournal.errors import spell  # noqa: PLC0415
+
+        out(f"{shown(report.journal)}: hint: {spell(report.likely_cause, cli=True)}")
     return code
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
-    add_area(p, "the journal (or an image holding its area)")
+    add_area(p, "the journal (or an image holding its area)", metavar="JOURNAL")
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
     add_force_share(p)
