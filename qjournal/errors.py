@@ -219,6 +219,8 @@ IMAGE_CORRUPTION_RULES: dict[str, str] = {
     "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset)",
     "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption)",
     "compressed": "a compressed cluster whose data does not decompress to exactly one cluster",
+    "overlap": "a data cluster on the image's metadata (header, L1, L2 or refcount tables), or a table on a data cluster",
+    "refcount": "a host cluster the active tables use more often than its refcount allows",
 }
 """Every corruption of an image that :mod:`qjournal.image` reports, by rule code (stable)."""
 

@@ -134,7 +134,7 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
     assert any(i["len_shared"] for i in want[1]["images"]) and want[1]["num_duplicate"] > want[3]["num_duplicate"] > 0
     assert got["not_read"][NAMES.index("g_snap_backing")] == {
         "path": paths[NAMES.index("g_snap_backing")], "backing_file": "idx_base.qcow2", "num_snapshots": 1,
-        "snapshot_names": ["before"]}
+        "snapshot_names": ["before"], "is_dirty": False}
     for b in (4096, 65536):
         assert listed[b] == [(d, [tuple(x) for x in blocks]) for d, blocks in expected_duplicates(views, paths, b)]
 

@@ -43,6 +43,14 @@ def test_a_tiny_run_gives_sane_figures(fmt, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the image and journal are cleaned up
 
 
+def test_whole_commands_are_timed_as_a_user_runs_them_and_the_median_counts(tmp_path):
+    figures = bench.run(size=1 << 20, cluster_size=4096, fmt="raw", repeat=3, directory=tmp_path, whole=True)
+    assert figures["whole_command"] is True and len(figures["seconds"]["index"]) == 3
+    assert figures["median_seconds"]["index"] == sorted(figures["seconds"]["index"])[1]
+    assert figures["rate_mib_s"]["index"] == figures["len_file"] / figures["median_seconds"]["index"] / (1 << 20)
+    assert figures["median_seconds"]["index"] > 0.02  # a fresh Python process: more than the library call of 1 MiB
+
+
 def test_a_wrong_answer_fails_the_benchmark(tmp_path, monkeypatch):
     """The generator's counts are the oracle: an index that miscounts is not timed as if right."""
     real = bench.make_image
