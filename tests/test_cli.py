@@ -7,6 +7,7 @@ tests do not depend on the writer or on the golden vectors (used when present).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -74,7 +75,7 @@ def run(*args: str, stdin: bytes | None = None, check_no_traceback: bool = True)
     proc = subprocess.run(
         [sys.executable, "-m", "qjournal", *args],
         input=stdin,
-        capture_output=True,
+        check=False, capture_output=True,
         env=SUBPROCESS_ENV,
         timeout=60,
     )
@@ -320,11 +321,11 @@ def test_hexview_spans_tile_each_cluster(case: str) -> None:
     buf = bytes(data[:CLUSTER])
     try:
         parse_cluster(buf)
-    except Exception as exc:  # noqa: BLE001 - the corrupt case
+    except Exception as exc:  # the corrupt case
         error = exc  # cluster 0: its offsets are area offsets
     spans = hexview.cluster_spans(buf, 0, error)
     assert spans[0].ofs == 0 and sum(s.length for s in spans) == CLUSTER
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         assert a.ofs + a.length == b.ofs
     assert {s.label for s in spans} <= set(hexview.LEGEND)
     labels = _covered(list(hexview.render_spans(spans, buf, 0)))
@@ -414,7 +415,7 @@ def test_check_anomalies_exit_3_strict_2(capsys: pytest.CaptureFixture[str], tmp
     code, out, _ = call(capsys, "check", path, "--output", "json")
     doc = json.loads(out)
     assert code == 3 and doc["status"] == "anomalies" and doc["exit_code"] == 3
-    assert [p["kind"] for p in doc["problems"]][0] == kind
+    assert next(p["kind"] for p in doc["problems"]) == kind
     assert doc["state"]["anomalies"] == doc["problems"]
 
 
@@ -531,7 +532,7 @@ def test_usage_error_subprocess() -> None:
 
 
 def test_no_command(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = call(capsys, )
+    code, _out, err = call(capsys, )
     assert code == 1 and "COMMAND is required" in err
 
 

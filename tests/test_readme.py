@@ -49,7 +49,7 @@ def test_the_console_session_is_what_the_tool_prints(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "100"}
     for command, expected in steps:
         run = re.sub(r"\s+# .*$", "", command)  # a trailing shell comment explains, it does not run
-        proc = subprocess.run(["bash", "-c", f"{{ {run}; }} 2>&1"], cwd=tmp_path, capture_output=True, text=True,
+        proc = subprocess.run(["bash", "-c", f"{{ {run}; }} 2>&1"], cwd=tmp_path, check=False, capture_output=True, text=True,
                               env=env, timeout=60)
         assert proc.stdout.splitlines() == expected, f"$ {command}\n{proc.stdout}"
 
@@ -80,7 +80,7 @@ def test_the_python_examples_run_and_print_what_they_say(index: int, tmp_path: P
     block = _python_blocks()[index]
     (tmp_path / "formats").mkdir()
     (tmp_path / "formats" / "samples").symlink_to(ROOT / "formats" / "samples")
-    proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     expected = _printed(block)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-import qjournal.format as fmt
 from format_doc import spec_text
+
+import qjournal.format as fmt
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
 SPEC = spec_text()
