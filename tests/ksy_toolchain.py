@@ -77,10 +77,14 @@ def ksy_id(path: Path) -> str:
 
 
 def load_ksy(path: Path = KSY) -> dict:
-    """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA,
-    as the Web IDE does."""
+    """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does;
+    by PyYAML (the ``test`` extra) where node or ``npm ci --prefix formats`` is missing."""
     import json
 
+    if missing_toolchain() is not None:
+        import yaml
+
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     script = (
         "const yaml = require(process.argv[1]);"
         "const fs = require('fs');"

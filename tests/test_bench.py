@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 import qjournal
 from qjournal.format import LEN_CLUSTER
@@ -23,17 +24,7 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
 
-def _load_bench():  # the benchmark is a script outside the package: load it by its path
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("qjournal_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["qjournal_bench"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script(BENCH)
 
 
 def reader_tuples(data: bytes) -> list[tuple]:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from format_doc import section
+from helpers import rcheck, replay, rstate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -42,22 +43,6 @@ LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
 def examples(default: int) -> int:
     """A property test's example count: its short default, or the long run's."""
     return LONG_RUN or default
-
-
-def replay(source: object, *args: object, **kw: object) -> list:
-    """The entries a reader replays (the reader closed afterwards)."""
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return list(r.replay())
-
-
-def rstate(source: object, *args: object, **kw: object) -> qjournal.JournalState:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.state()
-
-
-def rcheck(source: object, *args: object, **kw: object) -> qjournal.CheckReport:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.check()
 
 
 # -- the model: D3, D6, D8 from the text --------------------------------------
