@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from contenders import (
     CONSTRUCT,
     FILL,
     DecodeError,
+    Fields,
     MinimalPacker,
     build_journal,
     compiled_stream,
@@ -128,7 +129,7 @@ def consume(it: Iterable[Any]) -> int:
     return n
 
 
-def checksum(it: Iterable[tuple]) -> tuple[int, int, int]:
+def checksum(it: Iterable[Fields]) -> tuple[int, int, int]:
     """(count, sum of offsets, digest of every field): what two decoders must agree on."""
     h = hashlib.sha256()
     n = total = 0
@@ -187,7 +188,7 @@ def child(kind: str, paths: list[str]) -> None:
             real(self, *a)
             spilled.append(self.is_spilled)
 
-        live.LiveIndex._build = build  # type: ignore[method-assign]
+        live.LiveIndex._build = build  # type: ignore[method-assign,assignment]
         baseline = peak_rss_kib()
         t0 = time.perf_counter()
         count = qjournal.pack(paths[0], paths[1]).num_live
@@ -239,6 +240,10 @@ class Bench:
         self.rows += [Row(group, name, label, n, "entries/s", sec, runs, n / sec, None if mib is None else mib / sec,
                           (n / sec) / (base_n / base_sec), ratio_to) for name, (sec, n, runs) in figures.items()]
 
+    @staticmethod
+    def counting(decode: Callable[[bytes], Iterator[Fields]], data: bytes) -> Run:
+        return lambda: consume(decode(data))
+
     def replay(self) -> None:
         compiled, construct = compiled_stream(), make_replay_construct()
         decoders = {PUBLIC_COMPILED: None if compiled is None else replay_public_with(compiled),
@@ -258,7 +263,7 @@ class Bench:
             for name, fn in present.items():
                 if (got := checksum(fn(data))) != reference:
                     raise AssertionError(f"{name} disagrees with the hand-written decoder on {label}: {got} != {reference}")
-            figures = self.timed({name: (lambda fn=fn, data=data: consume(fn(data))) for name, fn in present.items()})
+            figures = self.timed({name: self.counting(fn, data) for name, fn in present.items()})
             self.ratio_rows("replay", label, figures, "hand-written", mib=len_area * FILL / MIB)
 
     def append(self) -> None:
@@ -372,7 +377,10 @@ class Bench:
                 raise AssertionError(f"qjournal {' '.join(args)} said {done.stdout!r}")
 
         def run(argv: list[str]) -> Run:
-            return lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True) and 1
+            def go() -> int:
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                return 1
+            return go
 
         figures = self.timed({"qjournal --version": run([*command, "--version"]),
                               "qjournal info, one cluster": run([*command, "info", str(path)]),

@@ -22,6 +22,8 @@ from qjournal.generated.qcow2_journal import Qcow2Journal
 FILL = 0.9
 """Areas are filled to 90% of their bytes."""
 _U8U8 = struct.Struct(">QQ").unpack_from
+Fields = tuple[Any, ...]
+"""What a decoder yields per entry: (digest, physical_sector, first_logical_sector, ofs) or (type_code, body, ofs)."""
 
 
 # -- the journals --------------------------------------------------------------
@@ -58,7 +60,7 @@ def build_journal(len_area: int, fill: float = FILL) -> bytearray:
 # -- the decoders ----------------------------------------------------------------
 
 
-def replay_public(data: bytes) -> Iterator[tuple]:
+def replay_public(data: bytes) -> Iterator[Fields]:
     """The public API: ``qjournal.read(data)`` (HashEntry and RawEntry are tuples), with the stream in use."""
     return iter(qjournal.read(data))
 
@@ -72,21 +74,21 @@ def compiled_stream() -> type | None:
     return ClusterStream
 
 
-def replay_public_with(stream_class: type) -> Callable[[bytes], Iterator[tuple]]:
+def replay_public_with(stream_class: type) -> Callable[[bytes], Iterator[Fields]]:
     """The public API with the given stream class (compiled or pure) in place of the one in use."""
 
-    def replay(data: bytes) -> Iterator[tuple]:
-        saved = cluster.ClusterStream
-        cluster.ClusterStream = stream_class  # type: ignore[misc]
+    def replay(data: bytes) -> Iterator[Fields]:
+        saved = cluster.ClusterStream  # type: ignore[attr-defined]
+        setattr(cluster, "ClusterStream", stream_class)  # noqa: B010 - a swap the type checker need not follow
         try:
             yield from qjournal.read(data)
         finally:
-            cluster.ClusterStream = saved  # type: ignore[misc]
+            setattr(cluster, "ClusterStream", saved)  # noqa: B010
 
     return replay
 
 
-def replay_generated(data: bytes) -> Iterator[tuple]:
+def replay_generated(data: bytes) -> Iterator[Fields]:
     """The bare generated parser, as its own docs use it: ``Cluster.from_bytes``, stock runtime stream."""
     from_bytes = Qcow2Journal.Cluster.from_bytes
     for base in range(0, len(data), LEN_CLUSTER):
@@ -94,7 +96,7 @@ def replay_generated(data: bytes) -> Iterator[tuple]:
             return
 
 
-def cluster_fields(entries: Iterable[Any], ofs: int) -> Generator[tuple, None, bool]:
+def cluster_fields(entries: Iterable[Any], ofs: int) -> Generator[Fields, None, bool]:
     """Yield the fields of one cluster's parsed entries (objects with the .ksy's field names).
 
     Returns True when an END closed the cluster (replay goes on), False at NONE.
@@ -117,7 +119,7 @@ class DecodeError(ValueError):
     """The hand-written decoder met an entry that breaks D3/D5/D8."""
 
 
-def replay_struct(data: bytes) -> Iterator[tuple]:
+def replay_struct(data: bytes) -> Iterator[Fields]:
     """A hand-written decoder: D7 replay with the .ksy's checks (D3, D5, D8), ``struct`` for the sectors."""
     for base in range(0, len(data), LEN_CLUSTER):
         c = data[base : base + LEN_CLUSTER]
@@ -153,10 +155,10 @@ CONSTRUCT = "construct 2.10"
 
 def construct_cluster() -> Any:
     """The format in construct (2.10): an entry list per cluster, with the .ksy's checks."""
-    from construct import Bytes, Check, If, Int8ub, Int64ub, RepeatUntil, Struct, Tell, this
+    from construct import Bytes, Check, If, Int8ub, Int64ub, RepeatUntil, Struct, Tell, this  # type: ignore[import-untyped]
 
     def valid(c: Any) -> bool:
-        size, code, room = c.len_entry, c.type_code, LEN_CLUSTER - c.pos + 2
+        size, code, room = int(c.len_entry), int(c.type_code), LEN_CLUSTER - int(c.pos) + 2
         if code == TYPE_HASH:
             return 19 <= size <= 254 and size <= room - 2
         if code == TYPE_NONE:
@@ -179,7 +181,7 @@ def construct_cluster() -> Any:
     return RepeatUntil(lambda obj, lst, ctx: obj.type_code in (TYPE_END, TYPE_NONE), entry)
 
 
-def make_replay_construct() -> Callable[[bytes], Iterator[tuple]] | None:
+def make_replay_construct() -> Callable[[bytes], Iterator[Fields]] | None:
     """The construct decoder, or None when construct is not installed."""
     try:
         cluster = construct_cluster()
@@ -187,7 +189,7 @@ def make_replay_construct() -> Callable[[bytes], Iterator[tuple]] | None:
         return None
     parse = cluster.parse
 
-    def replay_construct(data: bytes) -> Iterator[tuple]:
+    def replay_construct(data: bytes) -> Iterator[Fields]:
         for base in range(0, len(data), LEN_CLUSTER):
             if not (yield from cluster_fields(parse(data[base : base + LEN_CLUSTER]), base)):
                 return

@@ -73,7 +73,7 @@ class Recorder:
     what a barrier guarantees, so the real fsync would only cost time.
     """
 
-    def __init__(self, name: str | os.PathLike, *, fsync: bool = False) -> None:
+    def __init__(self, name: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.name = os.fsdecode(name)
         self.fsync = fsync
         self.events: list[Event] = []
@@ -107,7 +107,7 @@ class Recorder:
             if area.name == rec.name:
                 rec.events.append(Barrier("flush"))
 
-        Area.write, Area.sync, Area.flush = write, sync, flush  # type: ignore[method-assign]
+        Area.write, Area.sync, Area.flush = write, sync, flush  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
