@@ -81,14 +81,11 @@ def missing_qemu() -> str | None:
 
 def require_qemu() -> None:
     """Skip the calling test when qemu-img or qemu-io is missing; fail it under CI."""
-    import pytest
-    from ksy_toolchain import in_ci
+    from ksy_toolchain import unavailable
 
     reason = missing_qemu()
     if reason is not None:
-        if in_ci():
-            pytest.fail(f"CI is set but QEMU is missing: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("QEMU", reason)
 
 
 def qemu_version() -> str:
