@@ -18,30 +18,13 @@ an image before they change it.
 
 from __future__ import annotations
 
-import os
-
 import image_oracle
 import pytest
 import qemu_images as qi
+from helpers import long_run_examples
 from hypothesis import settings
 
-HYPOTHESIS_EXAMPLES_ENV = "QJOURNAL_HYPOTHESIS_EXAMPLES"
-
-
-def _long_run_examples() -> int | None:
-    raw = os.environ.get(HYPOTHESIS_EXAMPLES_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise pytest.UsageError(f"{HYPOTHESIS_EXAMPLES_ENV} must be a positive integer, not {raw!r}")
-    return n
-
-
-_EXAMPLES = _long_run_examples()
+_EXAMPLES = long_run_examples()
 settings.register_profile("qjournal", deadline=None, **({"max_examples": _EXAMPLES} if _EXAMPLES else {}))
 settings.load_profile("qjournal")
 

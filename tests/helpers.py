@@ -22,6 +22,30 @@ import qjournal
 ROOT = Path(__file__).resolve().parent.parent
 
 
+HYPOTHESIS_EXAMPLES_ENV = "QJOURNAL_HYPOTHESIS_EXAMPLES"
+
+
+def long_run_examples() -> int | None:
+    """The long run's example count (``QJOURNAL_HYPOTHESIS_EXAMPLES``), or None for the tests' short defaults."""
+    import pytest
+
+    raw = os.environ.get(HYPOTHESIS_EXAMPLES_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise pytest.UsageError(f"{HYPOTHESIS_EXAMPLES_ENV} must be a positive integer, not {raw!r}")
+    return n
+
+
+def examples(default: int) -> int:
+    """A property test's example count: its short default, or the long run's."""
+    return long_run_examples() or default
+
+
 def load_script(path: Path, name: str | None = None) -> ModuleType:
     """The Python script at ``path`` (outside any package) as a module, registered as ``name`` (once)."""
     name = name or f"qjournal_script_{path.stem}"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from format_doc import section
-from helpers import rcheck, replay, rstate
+from helpers import examples, rcheck, replay, rstate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -37,12 +37,6 @@ CLUSTER = 4096
 END, HASH, NONE = 0x01, 0x02, 0xFF
 UNASSIGNED = [t for t in range(256) if t not in (END, HASH, NONE)]
 VECTORS = Path(__file__).resolve().parent / "vectors"
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
-
-
-def examples(default: int) -> int:
-    """A property test's example count: its short default, or the long run's."""
-    return LONG_RUN or default
 
 
 # -- the model: D3, D6, D8 from the text --------------------------------------

@@ -12,11 +12,11 @@ must be refused by both, and an open for append must then leave every byte as it
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
+from helpers import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_fuzz import model_leftovers
@@ -25,9 +25,8 @@ import qjournal
 from qjournal import ForeignDataError, HashEntry, RawEntry, leftovers
 
 CLUSTER = 4096
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
 SETTINGS = settings(
-    max_examples=LONG_RUN or 60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(60), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from crash_sim import Barrier, RecordingFile, Write, crash_images
-from helpers import hash_bytes, rcheck, replay, rstate
+from helpers import examples, hash_bytes, rcheck, replay, rstate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +41,6 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 D10 = (VECTORS / "d10_example.bin").read_bytes()
 TORN = (VECTORS / "torn_write.bin").read_bytes()
 DIGEST = bytes(range(32))
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
 
 
 def reset_area(num_clusters: int) -> bytearray:
@@ -352,7 +350,7 @@ def test_a_batch_that_opens_with_an_end_of_255_anchors_on_the_next_cluster() -> 
     assert replay(bytes(f.data))[-1] == e and f.data[CLUSTER - 255 : CLUSTER - 253] == b"\xff\x01"
 
 
-@settings(max_examples=LONG_RUN or 30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     prefill=st.integers(0, 140),
     sizes=st.lists(st.integers(19, 254), min_size=1, max_size=30),
