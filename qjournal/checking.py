@@ -308,6 +308,7 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
     hint: str | None = None
     ofs_tail: int | None = None
     pending = False  # replay ended in an earlier range, its tail clean to that range's end: look on
+    first = area.read(0, 2)  # the first entry's header: a reset meanwhile changes it (Area.check_unchanged)
     with contextlib.closing(run_ranges(area, _check_range, bounds, workers, progress)) as found:
         for r in found:
             if pending:
@@ -325,6 +326,7 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
                 if not r.tail_pending:
                     break
                 pending = True
+    area.check_unchanged(first)
     if progress is not None:
         progress(area.len_area)
     return _report(area, problems, codes, clusters_used=used, ofs_tail=ofs_tail, hint=hint)

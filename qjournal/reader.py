@@ -114,11 +114,14 @@ class JournalReader:
         given, is called with the area bytes replayed so far, before each cluster.
         """
         area = self.area
+        first = b""  # the first entry's header, as read at the start
         for index in range(area.num_clusters):
             ofs = index * LEN_CLUSTER
             if progress is not None:
                 progress(ofs)
             buf = area.read_cluster(index)
+            if not index:
+                first = buf[:2]
             try:
                 cluster = parse_cluster(buf)
             except CorruptJournalError as exc:
@@ -138,7 +141,11 @@ class JournalReader:
                 ofs += e.len_entry
             entries.clear()  # frees the entries now (they and the cluster refer to each other)
             if last.type_code != TYPE_END:
+                if index:  # read in more than one step: not across a reset (Area.check_unchanged)
+                    area.check_unchanged(first)
                 return
+        if area.num_clusters > 1:
+            area.check_unchanged(first)
 
     __iter__ = replay
 

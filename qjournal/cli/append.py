@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from qjournal.cli import console
-from qjournal.cli.arguments import add_area, add_jobs, body, digest, digest_size, sector, type_code
+from qjournal.cli.arguments import add_area, add_jobs, add_unaligned, body, digest, digest_size, sector, type_code
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, UsageError
 from qjournal.cli.console import err, out
 from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, read_json_lines
@@ -20,6 +20,22 @@ from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOErr
 from qjournal.format import type_name
 from qjournal.wording import count
 from qjournal.writer import open_for_append
+
+
+def summary(done: str, *lines: str) -> None:
+    """Print a write command's summary once its work is done (``done`` says what): a failed stdout names itself."""
+    try:
+        for line in lines:
+            out(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise JournalIOError(
+            f"{done}, but its summary could not be written to standard output ({exc.strerror or exc})",
+            source="<stdout>",
+        ) from None
+
 
 
 def cmd_append(args: argparse.Namespace) -> int:
@@ -46,6 +62,7 @@ def cmd_append(args: argparse.Namespace) -> int:
     _check_digest_sizes(entries, lines, args.digest_size, args.from_file)
     with open_for_append(
         args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data, jobs=args.jobs,
+        unaligned_offset=args.unaligned_offset,
     ) as w:
         if args.digest_size is None:
             _warn_digest_sizes(args.path, entries, lines, w.last_hash())
@@ -54,16 +71,15 @@ def cmd_append(args: argparse.Namespace) -> int:
         except JournalFullError as exc:
             raise _full_in_words(exc, lines, len(entries)) from None
         tail = w.ofs_tail
+    done = f"the batch of {count(len(placed), 'entry', 'entries')} was committed to {args.path}"
     if len(placed) == 1:
         e = placed[0]
-        out(f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
+        summary(done, f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
     elif placed:
-        out(
-            f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
-            f"tail at {tail:#x}"
-        )
+        summary(done, f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
+                f"tail at {tail:#x}")
     else:
-        out(f"{args.path}: nothing to append; tail at {tail:#x}")
+        summary(f"nothing was appended to {args.path}", f"{args.path}: nothing to append; tail at {tail:#x}")
     return EXIT_OK
 
 
@@ -149,6 +165,7 @@ def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
 
 def _append_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
+    add_unaligned(p)
     p.add_argument("--hash", dest="digest", type=digest, metavar="HEX", help="digest of a HASH entry, in hex (no spaces)")
     p.add_argument("--physical", type=sector, metavar="N", help="physical_sector of the HASH entry")
     p.add_argument("--logical", type=sector, metavar="N", help="first_logical_sector of the HASH entry")

@@ -134,6 +134,15 @@ def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an i
     )
 
 
+def add_unaligned(p: argparse.ArgumentParser) -> None:
+    """--unaligned-offset: a write command's leave to write at an offset off the 512-byte grid."""
+    p.add_argument(
+        "--unaligned-offset", action="store_true",
+        help="write at an offset that is not a multiple of 512, or that cuts the cluster grid of a journal just "
+        "below it (refused otherwise: an offset one entry off is a slip, not an area)",
+    )
+
+
 def add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
     """--jobs for the parallel check (or formatting) of a large area."""
     p.add_argument(
