@@ -210,11 +210,11 @@ def test_a_state_and_a_report_as_json(tmp_path: Path) -> None:
     assert all(a["file_ofs"] == a["ofs"] + 8192 for a in d["anomalies"])
     assert {k: v for k, v in d.items() if k != "anomalies"} == {
         k: getattr(state, k) for k in ("len_area", "num_clusters", "num_clusters_used", "ofs_tail", "len_free", "is_full",
-                                       "num_entries", "entries_by_type")
+                                       "num_entries", "entries_by_type", "num_anomalies")
     }
     r = report.to_dict(8192)
     assert r == {"num_corruptions": 0, "num_anomalies": len(state.anomalies), "problems": d["anomalies"], "state": d,
-                 "hint": None}
+                 "hint": None, "num_not_kept": 0, "stopped_at": None}
     assert state.max_len_entry == max_len_entry(state.ofs_tail, state.len_area)
     assert state.num_fit() == num_fit(state.ofs_tail, state.len_area, 50) and LEN_SHA256_ENTRY == 50
     assert HashEntry(bytes(32), 0, 0).len_entry == LEN_SHA256_ENTRY
