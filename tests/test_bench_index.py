@@ -5,7 +5,6 @@ No timing is asserted: the figures are the benchmark's to print.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,19 +14,12 @@ from pathlib import Path
 
 import pytest
 import qemu_images as qi
+from helpers import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_index.py"
 
 
-def _load_bench():  # a script outside the package: load it by its path
-    spec = importlib.util.spec_from_file_location("qjournal_bench_index", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["qjournal_bench_index"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script(BENCH)
 
 
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])

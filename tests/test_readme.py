@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import printed
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -49,7 +50,7 @@ def test_the_console_session_is_what_the_tool_prints(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "100"}
     for command, expected in steps:
         run = re.sub(r"\s+# .*$", "", command)  # a trailing shell comment explains, it does not run
-        proc = subprocess.run(["bash", "-c", f"{{ {run}; }} 2>&1"], cwd=tmp_path, capture_output=True, text=True,
+        proc = subprocess.run(["bash", "-c", f"{{ {run}; }} 2>&1"], cwd=tmp_path, check=False, capture_output=True, text=True,
                               env=env, timeout=60)
         assert proc.stdout.splitlines() == expected, f"$ {command}\n{proc.stdout}"
 
@@ -58,32 +59,15 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-def _printed(block: str) -> list[str]:
-    """What a block says it prints: the comment of a print line, and comment lines right after one."""
-    out: list[str] = []
-    after_print = False
-    for line in block.splitlines():
-        code, _, comment = line.partition("# ")
-        if "print(" in code:
-            after_print = True
-            if comment:
-                out.append(comment.strip())
-        elif not code.strip() and comment and after_print:
-            out.append(comment.strip())
-        else:
-            after_print = False
-    return out
-
-
 @pytest.mark.parametrize("index", range(len(_python_blocks())))
 def test_the_python_examples_run_and_print_what_they_say(index: int, tmp_path: Path) -> None:
     block = _python_blocks()[index]
     (tmp_path / "formats").mkdir()
     (tmp_path / "formats" / "samples").symlink_to(ROOT / "formats" / "samples")
-    proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    expected = _printed(block)
+    expected = printed(block)
     assert expected, "the example says nothing it prints"
     for text in expected:
         assert text in lines, f"README says {text!r}; the example printed:\n{proc.stdout}"
