@@ -105,6 +105,25 @@ def _readme() -> str:
     return (ROOT / "README.md").read_text(encoding="utf-8")
 
 
+def test_the_readme_feature_list_names_every_command() -> None:
+    """The README's opening list says what the command does: every command is named there, as `qjournal --help` names it."""
+    from qjournal.cli.parser import COMMANDS
+
+    intro = _readme().split("\n## ", 1)[0]
+    line = next(line for line in intro.splitlines() if line.startswith("- `qjournal "))
+    named = set(re.findall(r"[a-z]+", line.split("`")[1].removeprefix("qjournal ")))
+    assert named == {c.name for c in COMMANDS}, line
+
+
+def test_the_readme_stays_a_front_page() -> None:
+    """What a newcomer needs, and links to the rest: the README stays short, and links every page of the site."""
+    readme = _readme()
+    assert len(readme.encode()) < 16 * 1024, f"README.md is {len(readme.encode())} bytes: move the detail into docs/"
+    pages = {p.stem for p in DOCS.glob("*.md")}
+    linked = set(re.findall(r"\]\(docs/([a-z_]+)\.md[#)]", readme))
+    assert linked == pages - {"index"}, (linked, pages)
+
+
 def _toctree() -> list[str]:
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     block = re.search(r"```\{toctree\}\n(.*?)```", index, re.S)
@@ -143,6 +162,16 @@ def test_links_to_headings_resolve() -> None:
                 continue
             linked = page.parent / target if target else page
             assert anchor in _heading_anchors(linked.read_text(encoding="utf-8")), f"{page.name}: {target}#{anchor}"
+
+
+def test_ci_builds_the_docs_as_the_readme_says() -> None:
+    """The README's docs build command is a line of .ci/run, with warnings as errors."""
+    readme = _readme()
+    command = next(line for block in re.findall(r"```sh\n(.*?)```", readme, re.S) for line in block.splitlines()
+                   if "sphinx-build" in line)
+    assert " -W " in command and "--keep-going" in command
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command.strip() in ci
 
 
 def test_the_guide_exit_code_table_is_each_commands_own() -> None:
