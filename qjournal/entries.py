@@ -30,6 +30,7 @@ from qjournal.format import (
     MAX_LEN_DIGEST,
     MAX_LEN_REGULAR,
     MAX_SECTOR,
+    MIN_LEN_HASH,
     TYPE_END,
     TYPE_HASH,
     TYPE_NONE,
@@ -246,6 +247,29 @@ def encode(entry: object) -> tuple[bytes, Entry]:
 def check_entry(entry: Entry) -> Entry:
     """Check an entry against the writer's rules (D3, D4, D8) without writing it; return it as it would be appended."""
     return encode(entry)[1]
+
+
+_HASH_UNPACK: list[Any] = [None] * LEN_HASH_OVERHEAD + [
+    struct.Struct(f">BB{n - LEN_HASH_OVERHEAD}sQQ").unpack_from for n in range(LEN_HASH_OVERHEAD, MAX_LEN_REGULAR + 1)
+]
+"""``_HASH_UNPACK[len_entry](data, i)``: the mirror of ``_HASH_PACK``, (len_entry, type_code, digest, two sectors)."""
+
+
+def decode_hash(data: bytes, i: int, ofs: int) -> HashEntry | None:
+    """The HASH entry whose bytes start at ``data[i]`` (area offset ``ofs``): :func:`encode_hash`'s mirror (D3, D8).
+
+    None when they are not a whole HASH entry there (the type byte, a size of
+    19 to 254, room for it). For reading back an entry whose offset replay found
+    (the live view keeps offsets); replay itself reads through the generated parser.
+    """
+    if i + LEN_HEADER > len(data) or data[i + 1] != TYPE_HASH:
+        return None
+    len_entry = data[i]
+    if not MIN_LEN_HASH <= len_entry <= MAX_LEN_REGULAR or i + len_entry > len(data):
+        return None
+    _, _, digest, physical_sector, first_logical_sector = _HASH_UNPACK[len_entry](data, i)
+    entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, ofs))
+    return entry
 
 
 def decode(e: Qcow2Journal.Entry, ofs: int) -> Entry:

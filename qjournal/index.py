@@ -27,12 +27,11 @@ from typing import Any
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
-from qjournal.errors import CorruptImageError, CorruptJournalError, JournalArgumentError, JournalFullError
+from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.hashing import DEFAULT_HASH, LEN_RUN, ZERO, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
 from qjournal.making import Destination, create
-from qjournal.reader import JournalReader
 from qjournal.writer import JournalWriter
 
 __all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
@@ -232,8 +231,8 @@ def index(
                     f"journal and does not replace one without ${{force}}",
                     source=describe(journal),
                 )
-            _check_replaceable(journal, journal_offset)
-            dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable)
+            dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
+                               refusal=_refusal(journal))
         try:
             report, first = _scan(img, jobs, progress)
             num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
@@ -252,24 +251,13 @@ def index(
             img.close()
 
 
-def _check_replaceable(journal: Source, offset: int) -> None:
-    """Refuse to replace what is not a journal with nothing but 0xFF past its tail (D24: no length licenses an erase)."""
-    why = None
-    try:
-        with JournalReader(journal, offset) as reader:
-            tail = reader.state().ofs_tail
-            dirty = reader.area.first_not_reset(tail)
-    except CorruptJournalError as exc:
-        why = f"it holds no journal ({exc.rule} at {exc.offset or 0:#x})"
-    else:
-        if dirty is not None:
-            why = f"past its journal's tail at {tail:#x} it holds bytes other than 0xFF (the first at {dirty:#x})"
-    if why is not None:
-        raise JournalArgumentError(
-            f"refusing to replace it with ${{force}}: {why}; index replaces only a journal with nothing but 0xFF past "
-            f"its tail, so that a wrong path never costs a file's data; nothing was written",
-            source=describe(journal),
-        )
+def _refusal(journal: Source) -> Callable[[str], JournalArgumentError]:
+    """Index's words for a target it may not replace (D24, checked once, by :func:`qjournal.durable.check_whole_rest`)."""
+    return lambda why: JournalArgumentError(
+        f"refusing to replace it with ${{force}}: {why}; index replaces only a journal with nothing but 0xFF past "
+        f"its tail, so that a wrong path never costs a file's data; nothing was written",
+        source=describe(journal),
+    )
 
 
 def _make(

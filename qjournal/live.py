@@ -15,9 +15,15 @@ once the replay is done, SQLite sorts into one row per digest with its last
 offset (sequential work on disk, where inserting into a B-tree by digest would
 rewrite its pages at every batch), indexed by offset for iteration.
 
-The index is read-only and reads the journal through the reader it was built
-from, which must stay open while the index is used (``with reader.live() as
-live: ...``). An entry read back is checked against its digest and size: a
+The rule itself, the last occurrence wins and moves to the end, is written
+once, in :func:`last_occurrences`; the index, :func:`qjournal.pack` (both its
+branches) and :func:`qjournal.verify.verify` all go through it.
+
+The index is built from an area and its entries (a replay of it: ``LiveIndex(area,
+reader.replay())``, or ``reader.live()``), is read-only, and reads the entries
+back from that area, which must stay open while the index is used (``with
+reader.live() as live: ...``). An entry read back is decoded by
+:func:`qjournal.entries.decode_hash` and checked against its digest and size: a
 journal changed under its index raises :class:`JournalIOError` instead of
 answering with another entry.
 """
@@ -27,21 +33,20 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import struct
 import tempfile
 import weakref
-from collections.abc import Callable, ItemsView, Iterator, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from typing import TYPE_CHECKING, Any
 
-from qjournal.area import CHUNK
-from qjournal.entries import HashEntry
-from qjournal.errors import JournalIOError
-from qjournal.format import LEN_HASH_OVERHEAD, LEN_HEADER, TYPE_HASH
+from qjournal.area import CHUNK, Area
+from qjournal.entries import Entry, HashEntry, decode_hash
+from qjournal.errors import JournalArgumentError, JournalIOError
+from qjournal.format import LEN_HASH_OVERHEAD
 
 if TYPE_CHECKING:
     from qjournal.reader import JournalReader
 
-__all__ = ["BYTES_PER_DIGEST", "DEFAULT_MEMORY_LIMIT", "LiveIndex"]
+__all__ = ["BYTES_PER_DIGEST", "DEFAULT_MEMORY_LIMIT", "LiveIndex", "last_occurrences"]
 
 DEFAULT_MEMORY_LIMIT = 128 << 20
 """Bytes the in-memory index may take before it spills to disk: about 890,000 live digests (a journal of
@@ -51,17 +56,40 @@ BYTES_PER_DIGEST = 150
 SQLITE_CACHE_KIB = 64 << 10
 """SQLite's page cache when spilled (64 MiB): part of the memory the index takes."""
 
-_new = tuple.__new__
-_U8U8 = struct.Struct(">QQ").unpack_from
+
+
+def last_occurrences(
+    pairs: Iterable[tuple[bytes, int]], limit: int | None = None, spill: Callable[[dict[bytes, int]], None] | None = None
+) -> dict[bytes, int]:
+    """D9, the one place it is written: digest -> the key (an offset) of its last occurrence, in the order of those.
+
+    ``pairs`` are (digest, key) in replay order. When the dict passes ``limit``
+    digests it is handed to ``spill`` (which keeps it elsewhere, in order) and a
+    new one is started: the dict returned holds what came after the last spill.
+    """
+    mem: dict[bytes, int] = {}
+    pop = mem.pop
+    for digest, key in pairs:
+        pop(digest, None)  # the last occurrence moves to the end (D9)
+        mem[digest] = key
+        if limit is not None and len(mem) > limit:
+            assert spill is not None
+            spill(mem)
+            mem = {}
+            pop = mem.pop
+    return mem
 
 
 class LiveIndex(Mapping[bytes, HashEntry]):
     """The live HASH entries of a journal (D9): ``digest -> HashEntry``, the last one per digest wins.
 
     Iteration (keys, ``values()``, ``items()``) is in the order of the last
-    occurrences: the order :func:`qjournal.pack` writes them in. Built by
-    :meth:`qjournal.JournalReader.live`; a corruption before the tail raises
-    the reader's :class:`CorruptJournalError` while it is built, as replay does.
+    occurrences: the order :func:`qjournal.pack` writes them in.
+    ``LiveIndex(area, entries)`` builds it from an area and its entries as
+    replay yields them (each with its ``ofs``); ``LiveIndex(reader)`` and
+    :meth:`qjournal.JournalReader.live` from a reader's area and replay. A
+    corruption before the tail raises the reader's :class:`CorruptJournalError`
+    while it is built, as replay does.
 
     Counts: ``num_entries`` (every entry replayed), ``num_hash``, ``num_raw``
     (entries of unassigned types, never live), ``len(index)`` (the live
@@ -71,14 +99,22 @@ class LiveIndex(Mapping[bytes, HashEntry]):
 
     def __init__(
         self,
-        reader: JournalReader,
+        area: Area | JournalReader,
+        entries: Iterable[Entry] | None = None,
         *,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         spill_dir: str | os.PathLike[str] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        self._reader = reader
-        self._area = reader.area
+        if entries is None:  # a reader: its area and its replay (what JournalReader.live passes)
+            reader = area
+            if isinstance(reader, Area) or not hasattr(reader, "replay"):
+                raise JournalArgumentError("a live index is built from an area and its entries, or from a reader")
+            area, entries = reader.area, reader.replay(progress)
+        elif progress is not None:
+            raise JournalArgumentError("progress is the replay's: give it to the replay that yields the entries")
+        assert isinstance(area, Area)
+        self._area = area
         self._mem: dict[bytes, int] | None = {}
         self._db: sqlite3.Connection | None = None
         self._dir: str | None = None
@@ -89,31 +125,15 @@ class LiveIndex(Mapping[bytes, HashEntry]):
         self.num_entries = 0
         self.num_hash = 0
         self._len = 0
-        limit = max(1, int(memory_limit) // BYTES_PER_DIGEST)
         try:
-            self._build(limit, progress)
+            self._build(entries, max(1, int(memory_limit) // BYTES_PER_DIGEST))
         except BaseException:
             self.close()
             raise
 
     # -- building ----------------------------------------------------------------------------------
-    def _build(self, limit: int, progress: Callable[[int], None] | None) -> None:
-        mem: dict[bytes, int] = {}
-        pop = mem.pop
-        num_entries = num_hash = 0
-        hash_type = HashEntry
-        for e in self._reader.replay(progress):
-            num_entries += 1
-            if type(e) is hash_type:
-                num_hash += 1
-                digest = e[0]
-                pop(digest, None)  # the last occurrence moves to the end (D9)
-                mem[digest] = e[3]  # type: ignore[assignment] # a replayed entry has its offset
-                if len(mem) > limit:
-                    self._flush(mem)
-                    mem = {}
-                    pop = mem.pop
-        self.num_entries, self.num_hash = num_entries, num_hash
+    def _build(self, entries: Iterable[Entry], limit: int) -> None:
+        mem = last_occurrences(self._hash_offsets(entries), limit, self._flush)
         if self._db is None:
             self._mem = mem
             self._len = len(mem)
@@ -127,6 +147,17 @@ class LiveIndex(Mapping[bytes, HashEntry]):
         db.execute("CREATE INDEX live_ofs ON live(ofs)")
         db.execute("COMMIT")
         self._len = db.execute("SELECT count(*) FROM live").fetchone()[0]
+
+    def _hash_offsets(self, entries: Iterable[Entry]) -> Iterator[tuple[bytes, int]]:
+        """(digest, offset) of every HASH entry, counting every entry (``num_entries``, ``num_hash``) on the way."""
+        num_entries = num_hash = 0
+        hash_type = HashEntry
+        for e in entries:
+            num_entries += 1
+            if type(e) is hash_type:
+                num_hash += 1
+                yield e[0], e[3]  # type: ignore[misc] # a replayed entry has its offset
+        self.num_entries, self.num_hash = num_entries, num_hash
 
     def _flush(self, mem: dict[bytes, int]) -> None:
         """Append a batch of (digest, last offset in the batch) to the on-disk index's table of occurrences."""
@@ -228,15 +259,12 @@ class LiveIndex(Mapping[bytes, HashEntry]):
         if not start <= ofs or ofs + len_entry > start + len(window):
             window = self._area.read(ofs, max(CHUNK, len_entry))
             self._window, self._window_start, start = window, ofs, ofs
-        i = ofs - start
-        if (len(window) < i + len_entry or window[i] != len_entry or window[i + 1] != TYPE_HASH
-                or window[i + LEN_HEADER : i + LEN_HEADER + len(digest)] != digest):
+        entry = decode_hash(window, ofs - start, ofs)
+        if entry is None or entry[0] != digest:
             raise JournalIOError(
                 "the journal changed since its live index was built: the entry there is no longer the one indexed",
                 ofs, area_offset=self._area.area_offset, source=self._area.name,
             )
-        ps, fls = _U8U8(window, i + len_entry - 16)
-        entry: HashEntry = _new(HashEntry, (digest, ps, fls, ofs))
         return entry
 
     def _open_db(self) -> sqlite3.Connection:
@@ -245,7 +273,7 @@ class LiveIndex(Mapping[bytes, HashEntry]):
         return self._db
 
     def close(self) -> None:
-        """Release the index: the on-disk one is deleted. The reader stays open (it is the caller's)."""
+        """Release the index: the on-disk one is deleted. The area stays open (it is the caller's)."""
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -9,8 +9,9 @@ ends at the offset (grown in memory), or an area of an existing file or buffer
 length runs to the end of the file; an erase of it (``force``, or a reset) is
 refused unless it holds a journal and nothing but 0xFF past its tail
 (docs/format.md D24), so that a forgotten offset or length never costs the
-data that follows a journal, or that was never one. Erasing itself is
-:func:`qjournal.writer.erase`, in the crash-safe order of D22.
+data that follows a journal, or that was never one
+(:func:`qjournal.durable.check_whole_rest`). Erasing itself is
+:func:`qjournal.durable.erase`, in the crash-safe order of D22.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import enum
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from qjournal.area import CHUNK, Area, Source, check_path, describe, identity, write_all
-from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIOError
+from qjournal.durable import barrier_of, check_whole_rest, erase, link_into_place, lock, sync_dir, unlink_quietly, unlock
+from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE
-from qjournal.reader import JournalReader
-from qjournal.writer import JournalWriter, barrier_of, erase, lock, unlock
+from qjournal.writer import JournalWriter
 
 __all__ = ["Destination", "ResetReport", "create", "reset"]
 
@@ -58,28 +60,14 @@ def len_area_of(num_clusters: object, length: object) -> int | None:
     return n
 
 
-def check_whole_rest(area: Area, what: str) -> None:
-    """Refuse to erase an area addressed without a length unless it holds a journal and only 0xFF past its tail.
-
-    Without a length the area runs to the end of the file: a forgotten offset or
-    length must not cost the data that follows a journal, or that was never one.
-    """
-    why = None
-    try:
-        tail = JournalReader.over(area).state().ofs_tail
-    except CorruptJournalError as exc:
-        why = f"it does not hold a journal ({exc.rule} at {exc.offset or 0:#x} of the area)"
-    else:
-        dirty = area.first_not_reset(tail)
-        if dirty is not None:
-            why = f"past the journal's tail at {tail:#x} it holds bytes other than 0xFF (the first at {dirty:#x})"
-    if why is not None:
-        span = "the whole file" if not area.area_offset else f"every byte from offset {area.area_offset:#x} to the end of the file"
-        raise JournalArgumentError(
-            f"{what} without a length would erase {span} ({area.len_area} bytes), and {why}: they may be another "
-            f"file's data, so nothing was written; give the area's length (${{length}}) to erase exactly that area",
-            source=area.name,
-        )
+def whole_rest_refusal(area: Area, what: str) -> Callable[[str], JournalArgumentError]:
+    """The refusal of ``what`` (an erase) in an area addressed without a length that may hold more than a journal (D24)."""
+    span = "the whole file" if not area.area_offset else f"every byte from offset {area.area_offset:#x} to the end of the file"
+    return lambda why: JournalArgumentError(
+        f"{what} without a length would erase {span} ({area.len_area} bytes), and {why}: they may be another "
+        f"file's data, so nothing was written; give the area's length (${{length}}) to erase exactly that area",
+        source=area.name,
+    )
 
 
 class Destination:
@@ -87,7 +75,7 @@ class Destination:
 
     def __init__(
         self, target: Source, *, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool,
-        what: str = "create",
+        what: str = "create", refusal: Callable[[str], Exception] | None = None,
     ) -> None:
         self.target = target
         self.path = target  # where a new file goes: a dangling symbolic link's target
@@ -135,7 +123,7 @@ class Destination:
         try:
             self.lock_fd = lock(area.fileno(), area.name)
             if force and not area.length_given:
-                check_whole_rest(area, f"{what} with ${{force}}")
+                check_whole_rest(area, refusal or whole_rest_refusal(area, f"{what} with ${{force}}"))
             if not force:
                 dirty = area.first_not_reset()
                 if dirty is not None:
@@ -274,46 +262,10 @@ class Destination:
         except BaseException:
             f.close()
             if tmp is not None:
-                _unlink(tmp)
+                unlink_quietly(tmp)
             elif not new:
                 _truncate(self.target, self.len_file)  # type: ignore[arg-type]
             raise
-
-
-def link_into_place(tmp: str, target: str | os.PathLike[str], name: str) -> None:
-    """Give the finished temporary file its name, never replacing a file that appeared meanwhile."""
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise JournalIOError("the file appeared while the journal was being created; nothing written", source=name) from None
-    except OSError:  # a file system without hard links: rename, after checking (a narrow race, documented)
-        if os.path.lexists(target):
-            raise JournalIOError("the file appeared while the journal was being created; nothing written", source=name) from None
-        try:
-            os.rename(tmp, target)
-        except OSError as exc:
-            raise JournalIOError(f"cannot create: {exc.strerror or exc}", source=name) from None
-        return
-    _unlink(tmp)
-
-
-def sync_dir(path: str | os.PathLike[str]) -> None:
-    """Make a new directory entry durable (best effort)."""
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 def _truncate(path: str | os.PathLike[str], size: int) -> None:
@@ -370,7 +322,7 @@ def reset(target: Source, offset: int = 0, length: int | None = None, *, durable
     try:
         fd = lock(area.fileno(), area.name)
         if not area.length_given:
-            check_whole_rest(area, "reset")
+            check_whole_rest(area, whole_rest_refusal(area, "reset"))
         erase(area, 0, area.len_area, barrier_of(area, durable))
         if area.fileno() is not None:
             barrier_of(area, True)()

@@ -13,8 +13,10 @@ the journal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import warnings
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -22,7 +24,7 @@ from qjournal.area import Source, identity
 from qjournal.entries import Entry, HashEntry, encode
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
-from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex
+from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex, last_occurrences
 from qjournal.making import Destination
 from qjournal.reader import JournalReader, JournalState
 
@@ -47,14 +49,16 @@ class PackReport(NamedTuple):
 def live_entries(entries: Iterable[Entry]) -> list[HashEntry]:
     """The live HASH entries (D9): the last one per digest, in the order of their last occurrence.
 
-    Raw entries of unassigned types are dropped.
+    Deprecated: use :meth:`qjournal.JournalReader.live` (a :class:`~qjournal.live.LiveIndex`,
+    bounded in memory). Raw entries of unassigned types are dropped.
     """
-    live: dict[bytes, HashEntry] = {}
-    for e in entries:
-        if isinstance(e, HashEntry):
-            live.pop(e.digest, None)
-            live[e.digest] = e
-    return list(live.values())
+    warnings.warn(
+        "qjournal.live_entries is deprecated: use JournalReader.live() (qjournal.LiveIndex), whose memory is bounded",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    kept = [e for e in entries if isinstance(e, HashEntry)]
+    return [kept[i] for i in last_occurrences((e.digest, i) for i, e in enumerate(kept)).values()]
 
 
 def num_clusters_needed(entries: Iterable[Entry]) -> int:
@@ -105,7 +109,8 @@ def pack(
     :class:`JournalFullError` is raised before the target is created or
     changed. The target area may not overlap the source area. ``progress``, if
     given, is called with the source bytes replayed so far. ``offset`` and
-    ``length`` are the names 0.1 gave ``target_offset`` and ``target_length``.
+    ``length`` are the names 0.1 gave ``target_offset`` and ``target_length``
+    (deprecated: a DeprecationWarning).
 
     Memory: a source file is read through a :class:`qjournal.live.LiveIndex`
     (the offset of each digest's last entry, never the entries), which spills
@@ -117,48 +122,38 @@ def pack(
     """
     ofs_target = _one_of("target_offset", target_offset, "offset", offset, 0) or 0
     len_target = _one_of("target_length", target_length, "length", length, None)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        # In memory the journal is there whole already; its live entries are kept (a dict of live entries only),
-        # and the reader is closed before the target is made (it may be the same bytearray, grown).
-        with JournalReader(source, source_offset, source_length) as reader:
-            num_read = num_hash = 0
-            kept: dict[bytes, HashEntry] = {}
-            for e in reader.replay(progress):
-                num_read += 1
-                if type(e) is HashEntry:
-                    num_hash += 1
-                    kept.pop(e.digest, None)
-                    kept[e.digest] = e
-            src_clusters = reader.num_clusters
-            src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
-            src_id = identity(source, reader.area)
-        entries = list(kept.values())
-        del kept
+    # The live entries through a live index (D9): digest -> offset of its last entry, on disk when large; the
+    # entries are read back from the source while they are written, so memory does not grow with the journal.
+    with contextlib.ExitStack() as opened:
+        reader = opened.enter_context(JournalReader(source, source_offset, source_length))
+        live = opened.enter_context(
+            LiveIndex(reader.area, reader.replay(progress), memory_limit=memory_limit, spill_dir=spill_dir)
+        )
+        src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
+        src_clusters, src_id = reader.num_clusters, identity(source, reader.area)
+        counts = (live.num_entries, live.num_hash, len(live), live.num_raw)
+        entries: Iterable[HashEntry] = live.values()
+        len_entries: Iterable[int] = live.len_entries()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            # In memory the journal is there whole already: its live entries are taken out and the reader closed
+            # before the target is made (it may be the same bytearray, grown).
+            entries = list(entries)
+            len_entries = [e.len_entry for e in entries]
+            opened.close()
         dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
                             length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
-                            len_entries=(e.len_entry for e in entries), num_live=len(entries))
+                            len_entries=len_entries, num_live=counts[2])
         with dest.make() as writer:
             writer.append_stream(entries)
-            state = writer.state()
-        return PackReport(num_read, num_hash, len(entries), num_read - num_hash, state)
-    # From a file: a live index (digest -> offset of its last entry, on disk when large), the entries read back
-    # from the source while they are written, so memory does not grow with the journal (qjournal.live).
-    with JournalReader(source, source_offset, source_length) as reader, \
-            LiveIndex(reader, memory_limit=memory_limit, spill_dir=spill_dir, progress=progress) as live:
-        src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
-        dest = _destination(target, num_clusters=num_clusters, src_clusters=reader.num_clusters, offset=ofs_target,
-                            length=len_target, force=force, durable=durable, src_id=identity(source, reader.area),
-                            src_range=src_range, len_entries=live.len_entries(), num_live=len(live))
-        with dest.make() as writer:
-            writer.append_stream(live.values())
-            state = writer.state()
-        return PackReport(live.num_entries, live.num_hash, len(live), live.num_raw, state)
+            return PackReport(*counts, writer.state())
 
 
 def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
-    """A keyword given by its name or by the name 0.1 gave it, not both."""
+    """A keyword given by its name or by the name 0.1 gave it (deprecated), not both."""
     if value is not None and old is not None:
         raise JournalArgumentError(f"pack got {name}= and {old_name}= (its old name): give one")
+    if old is not None:
+        warnings.warn(f"pack's {old_name}= is deprecated: use {name}=", DeprecationWarning, stacklevel=3)
     return value if value is not None else old if old is not None else default
 
 

@@ -1,8 +1,8 @@
 """Verifying a journal against its image: does every live HASH entry still tell the truth? (D9, D25)
 
-Strategy. Learn the live entries (the last HASH entry per digest, D9) in one
-function, :func:`live_hash_entries`, so that a bounded-memory live index can
-take its place. For each entry, check what the image says of its fields
+Strategy. Learn the live entries (the last HASH entry per digest, D9) from
+the journal's :class:`~qjournal.live.LiveIndex` (bounded in memory: it spills
+to disk when large), and check them a batch of :data:`BATCH` at a time. For each entry, check what the image says of its fields
 (D25): the cluster at ``physical_sector * 512`` must lie in the file on a
 cluster boundary and still hash to ``digest``, with the algorithm the
 digest's length names; ``first_logical_sector`` must be a cluster boundary of
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, spell
 from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
-from qjournal.packing import live_entries
+from qjournal.live import LiveIndex
 from qjournal.reader import read
 
 __all__ = ["VERIFY_PROBLEMS", "Mismatch", "VerifyReport", "live_hash_entries", "verify"]
@@ -46,6 +47,9 @@ VERIFY_PROBLEMS: dict[str, str] = {
 }
 """Every problem verify reports, by stable code, in the order they are checked for one entry."""
 _ORDER = {code: i for i, code in enumerate(VERIFY_PROBLEMS)}
+BATCH = 1 << 16
+"""Live entries checked at a time: what verify holds of the journal is this many entries and the live index
+(:class:`~qjournal.live.LiveIndex`, which spills to disk when large), whatever the journal's size."""
 
 
 class Mismatch(NamedTuple):
@@ -119,12 +123,12 @@ class VerifyReport:
 def live_hash_entries(journal: Source, offset: int = 0, length: int | None = None) -> list[HashEntry]:
     """The live HASH entries of a journal (D9), each with its ``ofs``: the last per digest, in the order of those.
 
-    The one place verify learns them (a replay through :func:`qjournal.read`
-    and :func:`qjournal.packing.live_entries`, in memory); a corrupt journal
+    A list, in memory: :func:`verify` itself goes through the journal's
+    :class:`~qjournal.live.LiveIndex` a batch at a time. A corrupt journal
     raises the reader's :class:`CorruptJournalError`.
     """
-    with read(journal, offset, length) as reader:
-        return live_entries(reader.replay())
+    with read(journal, offset, length) as reader, LiveIndex(reader.area, reader.replay()) as live:
+        return list(live.values())
 
 
 def verify(
@@ -158,46 +162,61 @@ def verify(
                 f"{'applies to a raw image' if img.format == 'qcow2' else 'is not the block size it was opened with'}",
                 source=img.name,
             )
-        entries = live_hash_entries(journal, journal_offset, journal_length)
-        found: dict[int, list[Mismatch]] = {}
-        len_read = 0
-        by_hash: dict[str, list[tuple[int, int, int]]] = {}  # algorithm -> (entry index, ofs_host, length) to hash
-        for i, e in enumerate(entries):
-            problems = _check_fields(img, e, name)
-            for code, reason in problems:
-                found.setdefault(i, []).append(_mismatch(e, code, reason))
-            if not any(code.startswith(("physical_", "digest_")) for code, _ in problems):
-                algo = name or hash_name_for(len(e.digest))
-                assert algo is not None
-                ofs = e.physical_sector * LEN_SECTOR
-                by_hash.setdefault(algo, []).append((i, ofs, min(img.cluster_size, img.len_file - ofs)))
-        for algo, reads in by_hash.items():
-            results = hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs)
-            with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
-                for tags, digests in results:
-                    for (i, ofs, length), digest in zip(tags, digests, strict=True):
-                        len_read += length
-                        e = entries[i]
-                        if digest != e.digest:
-                            found.setdefault(i, []).append(_mismatch(
-                                e, "data_changed",
-                                f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
-                                f"not to the entry's digest",
-                            ))
-        mismatches = tuple(m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.problem]))
+        mismatches: list[Mismatch] = []
+        num_checked = num_mismatched = len_read = 0
+        with read(journal, journal_offset, journal_length) as reader, LiveIndex(reader.area, reader.replay()) as live:
+            values = iter(live.values())
+            while batch := list(itertools.islice(values, BATCH)):
+                found, n = _check_batch(img, batch, name, jobs)
+                num_checked += len(batch)
+                num_mismatched += len(found)
+                len_read += n
+                mismatches += (m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.problem]))
         return VerifyReport(
             journal=describe(journal),
             image=img.name,
             format=img.format,
             block_size=img.cluster_size,
-            num_checked=len(entries),
-            num_mismatched=len(found),
-            mismatches=mismatches,
+            num_checked=num_checked,
+            num_mismatched=num_mismatched,
+            mismatches=tuple(mismatches),
             len_read=len_read,
         )
     finally:
         if owned:
             img.close()
+
+
+def _check_batch(
+    img: Image, entries: list[HashEntry], name: str | None, jobs: int | None
+) -> tuple[dict[int, list[Mismatch]], int]:
+    """Check a batch of live entries: their problems by index in the batch, and the bytes read and hashed."""
+    found: dict[int, list[Mismatch]] = {}
+    len_read = 0
+    by_hash: dict[str, list[tuple[int, int, int]]] = {}  # algorithm -> (entry index, ofs_host, length) to hash
+    for i, e in enumerate(entries):
+        problems = _check_fields(img, e, name)
+        for code, reason in problems:
+            found.setdefault(i, []).append(_mismatch(e, code, reason))
+        if not any(code.startswith(("physical_", "digest_")) for code, _ in problems):
+            algo = name or hash_name_for(len(e.digest))
+            assert algo is not None
+            ofs = e.physical_sector * LEN_SECTOR
+            by_hash.setdefault(algo, []).append((i, ofs, min(img.cluster_size, img.len_file - ofs)))
+    for algo, reads in by_hash.items():
+        results = hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs)
+        with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
+            for tags, digests in results:
+                for (i, ofs, length), digest in zip(tags, digests, strict=True):
+                    len_read += length
+                    e = entries[i]
+                    if digest != e.digest:
+                        found.setdefault(i, []).append(_mismatch(
+                            e, "data_changed",
+                            f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
+                            f"not to the entry's digest",
+                        ))
+    return found, len_read
 
 
 def _mismatch(e: HashEntry, code: str, reason: str) -> Mismatch:

@@ -1,12 +1,21 @@
-"""The append path: open a journal for append, place entries (D6), commit them, erase leftovers.
+"""The append path: open a journal for append, plan a batch (D6), commit it (D20), erase leftovers (D22).
 
 Strategy. :class:`JournalWriter` is the mirror of the reader: it writes what the
 reader reads, in the .ksy's vocabulary (:mod:`qjournal.entries` encodes, the
 rules of :mod:`qjournal.format` place). Bytes outside the area are never
 touched: a file is written through :meth:`Area.write`, which refuses to leave
 the area, and an in-memory journal through a memoryview of exactly the area.
-Making journals (create, reset) is :mod:`qjournal.making`; packing them,
-:mod:`qjournal.packing`.
+The file primitives (lock, barrier, erase, the D24 rule) are
+:mod:`qjournal.durable`'s; making journals (create, reset) is
+:mod:`qjournal.making`; packing them, :mod:`qjournal.packing`.
+
+One commit path, as msgpack funnels every ``pack*`` through one ``_pack``: every
+append (``append_hash``, ``append_raw``, ``append``, ``append_many``,
+``append_stream``) encodes its entries and hands their bytes to
+:meth:`JournalWriter._append`, which plans them with :class:`_Plan` (what bytes
+go where, D6) and writes them with :meth:`JournalWriter._commit` (D20). The one
+fast path, a single entry in memory that fits at the tail, is its front door for
+single appends (:meth:`JournalWriter._append_one`).
 
 Crash safety (docs/format.md D19-D22). Every append is a batch, committed all
 or nothing, in three steps separated by barriers (fsync; a flush when
@@ -25,10 +34,19 @@ before it and sees none of it. The one assumption: a single-byte write is
 atomic; of the bytes written since the last barrier, any subset may be lost.
 Because the anchor lands first, an interrupted append always leaves it, and
 :mod:`qjournal.leftovers` can tell its leftovers from data that is not the
-writer's. Opening for append erases proven leftovers (:func:`erase`: only 0xFF
-is written, the anchor last, so the erase is itself crash-safe) and refuses
+writer's. Opening for append erases proven leftovers (:func:`~qjournal.durable.erase`:
+only 0xFF is written, the anchor last, so the erase is itself crash-safe) and refuses
 anything else with :class:`ForeignDataError`, writing nothing, unless
 ``erase_foreign_data=True``.
+
+Interrupted in the process (an exception of any kind between any two writes,
+``KeyboardInterrupt`` included), the writer is never wrong: from its first
+write until the tail moves, it holds the bytes past the tail for unclean
+(``_clean`` is False); the tail, the census and ``_clean`` move together, in one
+assignment, once the commit byte is durable. An append that fails erases what
+it wrote at once when it can; else the next append erases everything past the
+tail first (a batch whose commit byte had landed included: it was never
+acknowledged), so the journal holds the interrupted batch whole or not at all.
 
 One writer at a time: opening a file for writing takes an exclusive,
 non-blocking ``flock`` for the writer's lifetime; a second writer gets
@@ -37,18 +55,17 @@ non-blocking ``flock`` for the writer's lifetime; a second writer gets
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import importlib
 import struct
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from qjournal import leftovers
-from qjournal.area import CHUNK, Area, Source
+from qjournal.area import Area, Source
 from qjournal.cluster import parse_cluster
+from qjournal.durable import barrier_of, check_whole_rest, erase, lock, unlock
 from qjournal.entries import (
     Entry,
     HashEntry,
@@ -61,21 +78,17 @@ from qjournal.entries import (
     encode,
     encode_hash,
 )
-from qjournal.errors import ForeignDataError, JournalArgumentError, JournalFullError, JournalIOError, JournalLockedError
+from qjournal.errors import ForeignDataError, JournalArgumentError, JournalFullError
 from qjournal.format import (
     LEN_CLUSTER,
-    LEN_HASH_OVERHEAD,
     LEN_HEADER,
     MAX_LEN_DIGEST,
     MAX_SECTOR,
     RESET_BYTE,
-    ROOM,
     TYPE_END,
     TYPE_HASH,
     clusters_for,
-    first_not_reset,
     is_full,
-    last_not_reset,
     max_len_entry,
     place,
     type_name,
@@ -83,99 +96,68 @@ from qjournal.format import (
 from qjournal.reader import JournalReader, JournalState, Problem, unassigned_problem
 from qjournal.wording import count
 
-__all__ = [
-    "JournalWriter",
-    "erase",
-    "lock",
-    "open_for_append",
-    # kept here for callers of 0.1 (see __getattr__): check_entry, create, reset, pack, PackReport,
-    # live_entries, num_clusters_needed
-]
+__all__ = ["JournalWriter", "open_for_append"]
 
-_FF = bytes((RESET_BYTE,))
-_FF_CHUNK = _FF * CHUNK
 _PAST_TAIL_KINDS = frozenset({"torn_write", "dirty_tail"})
 """The anomalies that are bytes past the tail: judged and erased, or refused, when a journal is opened."""
 _new = tuple.__new__
 
 
-# -- the pieces the append path and the makers of journals share ----------------------------------------
-
-
-def lock(fd: int | None, name: str) -> int | None:
-    """Take a writer's exclusive, non-blocking advisory lock on the file ``fd``; return ``fd`` (None in memory)."""
-    if fd is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise JournalLockedError(
-                "another writer holds this journal's file (an exclusive lock): a journal has one writer at a time",
-                source=name,
-            ) from None
-        except OSError as exc:
-            raise JournalIOError(f"cannot lock the file for writing: {exc.strerror or exc}", source=name) from None
-    return fd
-
-
-def unlock(fd: int | None) -> None:
-    """Release a lock taken by :func:`lock`."""
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def barrier_of(area: Area, durable: bool) -> Callable[[], None]:
-    """The barrier between the steps of a commit: fsync when ``durable``, else a flush (docs/format.md D19)."""
-
-    def sync() -> None:
-        try:
-            area.sync()
-        except OSError as exc:
-            raise JournalIOError(f"cannot sync: {exc.strerror or exc}", source=area.name) from exc
-
-    def flush() -> None:
-        try:
-            area.flush()
-        except OSError as exc:
-            raise JournalIOError(f"cannot flush: {exc.strerror or exc}", source=area.name) from exc
-
-    return sync if durable else flush
-
-
-def erase(area: Area, start: int, end: int, barrier: Callable[[], None]) -> None:
-    """Write 0xFF over every byte other than 0xFF in ``[start, end)``, in three barriers (docs/format.md D22).
-
-    First the type byte at ``start + 1``: ``start`` is where replay stops (the
-    tail, or 0 for a reset), so from then on replay stops there. Then every other
-    such byte but the first (the anchor), then the first. A crash at any point
-    leaves bytes that are still provably leftovers: a subset of them, anchor included.
-    """
-    if start + 1 < end and area.read(start + 1, 1) != _FF:
-        area.write(start + 1, _FF)
-        barrier()
-    anchor = None
-    wrote = False
-    for pos, chunk in area.chunks(start, end):
-        lo = first_not_reset(chunk)
-        if lo == len(chunk):
-            continue
-        hi = last_not_reset(chunk) + 1
-        if anchor is None:
-            anchor = pos + lo
-            lo += 1
-        if lo < hi:
-            area.write(pos + lo, _FF_CHUNK[: hi - lo])
-            wrote = True
-    if wrote:
-        barrier()
-    if anchor is not None:
-        area.write(anchor, _FF)
-        barrier()
-
-
 def _memory(source: object) -> bytearray | None:
     """The bytearray of an in-memory journal, else None."""
     return source if isinstance(source, bytearray) else None
+
+
+class _Plan:
+    """Where the bytes of a batch go (D6): its entries one after the other from the tail, an END before one that does not fit.
+
+    :meth:`runs` takes the encoded entries and yields the batch's runs,
+    (area offset, bytes), one per cluster it writes in, as it goes: a stream is
+    planned while it is written, a batch known whole before. The first run
+    starts at the tail and its byte 1 is the commit byte. ``ofs`` collects each
+    entry's offset; once the runs are exhausted, ``pos`` is the new tail and
+    ``num_hash`` and ``raw_log`` (offset, type code, size of each raw entry) the
+    census of the batch. An entry that does not fit raises ``full(len_entry,
+    index, pos)``.
+    """
+
+    __slots__ = ("full", "len_area", "num_hash", "ofs", "pos", "raw_log")
+
+    def __init__(self, tail: int, len_area: int, full: Callable[[int, int, int], JournalFullError]) -> None:
+        self.pos = tail
+        self.len_area = len_area
+        self.full = full
+        self.ofs: list[int] = []
+        self.num_hash = 0
+        self.raw_log: list[tuple[int, int, int]] = []
+
+    def runs(self, datas: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+        """The batch's runs, cluster by cluster, as the entries ``datas`` (each an entry's bytes) are placed."""
+        pos = start = self.pos
+        len_area = self.len_area
+        ofs, raw_log = self.ofs, self.raw_log
+        num_hash = 0
+        buf = bytearray()
+        for i, data in enumerate(datas):
+            n = len(data)
+            at = place(pos, n)
+            if at >= len_area:
+                raise self.full(n, i, pos)
+            if at != pos:
+                buf += bytes((at - pos, TYPE_END))  # the END that closes pos's cluster (D6)
+                yield start, bytes(buf)
+                buf = bytearray()
+                start = at
+            buf += data
+            ofs.append(at)
+            if data[1] == TYPE_HASH:
+                num_hash += 1
+            else:
+                raw_log.append((at, data[1], n))
+            pos = at + n
+        if buf:
+            yield start, bytes(buf)
+        self.pos, self.num_hash = pos, num_hash
 
 
 # -- the writer ----------------------------------------------------------------------------------------
@@ -197,7 +179,7 @@ class JournalWriter:
 
     ``durable=False`` keeps the write order but flushes instead of fsyncing:
     safe against a crash of the process, not of the machine. ``validate`` is
-    accepted for compatibility and ignored: the tail is always found by replay
+    0.1's, deprecated (a DeprecationWarning) and ignored: the tail is always found by replay
     (the binary search that ``validate=False`` used could, after a crash, place
     an append where replay never reaches it; docs/format.md D23).
 
@@ -231,7 +213,7 @@ class JournalWriter:
             self._start_census(state.entries_by_type, state.anomalies)
             if any(p.kind in _PAST_TAIL_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
                 self._clear_past_tail(erase_foreign_data)
-            self._tail_moved()
+            self._clean, self._fast = True, self._fast_at(self._ofs_tail)
         except BaseException:
             self._release()
             raise
@@ -248,7 +230,7 @@ class JournalWriter:
         writer._setup(area, memory, durable, owned)
         writer._lock_fd = lock_fd
         writer._start_census({}, ())
-        writer._tail_moved()
+        writer._clean, writer._fast = True, writer._fast_at(0)
         return writer
 
     _lock_fd: int | None
@@ -263,20 +245,23 @@ class JournalWriter:
         # in memory, a window of exactly the area: a write through it cannot land outside the area
         self._view = None if memory is None else memoryview(memory)[area.area_offset : area.area_offset + area.len_area]
         self._barrier = barrier_of(area, durable)
-        self._needs_wipe = False  # a write failed before its commit byte: erase past the tail first
         self._ofs_tail = 0
-        self._fast_room = -1
+        self._clean = False  # every byte past the tail is 0xFF (D20's precondition): False until proven, or while writing
+        self._fast = False  # the fast path may run: in memory, open, clean, the tail inside the area
 
-    def _tail_moved(self) -> None:
-        """Keep append_hash's in-memory fast path on a tail that is open and inside the area."""
-        self._fast_room = ROOM if self._view is not None and self._ofs_tail < self._len_area and not self._closed else -1
+    def _fast_at(self, tail: int) -> bool:
+        """Whether the in-memory fast path may append at ``tail`` (the writer clean and open)."""
+        return self._view is not None and tail < self._len_area and not self._closed
 
     def _start_census(self, counts: dict[str, int], anomalies: Iterable[Problem]) -> None:
-        """Count from a census: what the journal held when opened, before any append."""
-        self._base_counts = dict(counts)
-        self._base_anomalies = [p for p in anomalies if p.kind not in _PAST_TAIL_KINDS]
-        self._num_hash = 0
-        self._raw_log: list[tuple[int, int, int]] = []  # (ofs, type_code, len_entry) of each raw entry appended
+        """Count from a census: what the journal held when opened, before any append.
+
+        ``_raw_log`` holds (ofs, type_code, len_entry) of each raw entry appended;
+        only its first ``_num_raw`` are committed (it may end with an interrupted batch's).
+        """
+        self._raw_log: list[tuple[int, int, int]] = []
+        base = [p for p in anomalies if p.kind not in _PAST_TAIL_KINDS]
+        self._base_counts, self._base_anomalies, self._num_hash, self._num_raw = dict(counts), base, 0, 0
 
     def _clear_past_tail(self, erase_foreign_data: bool) -> None:
         """Erase what an interrupted append left past the tail; refuse, writing nothing, anything else."""
@@ -285,21 +270,21 @@ class JournalWriter:
         if found.is_clean:
             return
         assert found.ofs_first is not None and found.ofs_last is not None
-        what = (
-            f"{count(found.num_bytes, 'byte')} other than 0xFF past the tail at {tail:#x} "
-            f"({found.ofs_first:#x} to {found.ofs_last:#x}, in {count(found.num_clusters, 'cluster')})"
-        )
-        if not area.length_given and area.area_offset:
-            raise JournalArgumentError(
+        if area.area_offset:  # at offset 0 the area is the file, and D21 alone decides
+            check_whole_rest(area, lambda why: JournalArgumentError(
                 f"the area was given an offset ({area.area_offset:#x}) but no length, so it runs to the end of the "
-                f"file ({area.len_file} bytes), and it holds {what}: they may be data after the journal, not its "
-                f"own, so nothing was written; give the area's length (${{length}})",
+                f"file ({area.len_file} bytes), and {why}: they may be data after the journal, not its own, so "
+                f"nothing was written; give the area's length (${{length}})",
                 found.ofs_first,
                 area_offset=area.area_offset,
                 source=self.name,
-            )
+            ), tail)
         verdict = leftovers.explain(tail, self._len_area, found.ofs_last, area.read_cluster)
         if not verdict.is_leftover and not erase_foreign_data:
+            what = (
+                f"{count(found.num_bytes, 'byte')} other than 0xFF past the tail at {tail:#x} "
+                f"({found.ofs_first:#x} to {found.ofs_last:#x}, in {count(found.num_clusters, 'cluster')})"
+            )
             raise ForeignDataError(
                 f"{what} are not what an interrupted append leaves: {verdict.reason}. They may be another "
                 f"file's data (an area addressed with a wrong offset or length?), so nothing was written. "
@@ -350,10 +335,11 @@ class JournalWriter:
         """The journal's state, equal to ``JournalReader(...).check().state``, without re-reading the area."""
         self._check_open()
         tail = self._ofs_tail
+        raw_log = self._raw_log[: self._num_raw]
         counts = Counter(self._base_counts)
         if self._num_hash:
             counts[type_name(TYPE_HASH)] += self._num_hash
-        for _, code, _ in self._raw_log:
+        for _, code, _ in raw_log:
             counts[type_name(code)] += 1
         return JournalState(
             len_area=self._len_area,
@@ -364,10 +350,10 @@ class JournalWriter:
             is_full=self.is_full,
             num_entries=sum(counts.values()),
             entries_by_type=dict(counts),
-            anomalies=tuple(self._base_anomalies + [unassigned_problem(*r) for r in self._raw_log]),
+            anomalies=tuple(self._base_anomalies + [unassigned_problem(*r) for r in raw_log]),
         )
 
-    # -- appending -----------------------------------------------------------
+    # -- appending: every entry point encodes, then hands the bytes to _append -------------------------------
     def append_hash(self, digest: bytes, physical_sector: int, first_logical_sector: int) -> HashEntry:
         """Append one HASH entry (D8); return it with its offset ``ofs`` in the area."""
         if type(digest) is not bytes or not 0 < len(digest) <= MAX_LEN_DIGEST:
@@ -381,27 +367,14 @@ class JournalWriter:
             check_sector("physical_sector", physical_sector)
             check_sector("first_logical_sector", first_logical_sector)
             raise
-        pos = self._ofs_tail
-        len_entry = len(digest) + LEN_HASH_OVERHEAD
-        # The in-memory fast path of _append_one: the entry fits at the tail (format.place would return
-        # pos), and the tail is open and inside the area (_fast_room is -1 otherwise, on a file too).
-        if pos % LEN_CLUSTER + len_entry <= self._fast_room:
-            self._view[pos : pos + len_entry] = data  # type: ignore[index]
-            self._ofs_tail = pos + len_entry
-        else:
-            pos = self._append_one(data)
-        self._num_hash += 1
-        entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, pos))
+        entry: HashEntry = _new(HashEntry, (digest, physical_sector, first_logical_sector, self._append_one(data)))
         return entry
 
     def append_raw(self, type_code: int, body: bytes = b"") -> RawEntry:
         """Append one entry of an unassigned type (0x00, 0x03-0xFE) with a raw ``body`` (D4)."""
         t = check_type_code(type_code)
         body = check_body(body)
-        len_entry = len(body) + LEN_HEADER
-        ofs = self._append_one(bytes((len_entry, t)) + body)
-        self._raw_log.append((ofs, t, len_entry))
-        entry: RawEntry = _new(RawEntry, (t, body, ofs))
+        entry: RawEntry = _new(RawEntry, (t, body, self._append_one(bytes((len(body) + LEN_HEADER, t)) + body)))
         return entry
 
     def append(self, entry: Entry) -> Entry:
@@ -412,21 +385,6 @@ class JournalWriter:
             return self.append_raw(entry.type_code, entry.body)
         raise JournalArgumentError(f"an entry to append must be a HashEntry or a RawEntry, not {type(entry).__name__}")
 
-    def _append_one(self, data: bytes) -> int:
-        """Write one encoded entry as a batch of one; return its offset."""
-        self._check_open()
-        pos = self._ofs_tail
-        at = place(pos, len(data))
-        if at >= self._len_area:
-            raise self._full(len(data))
-        if at == pos:
-            self._commit([(pos, data)])
-        else:
-            self._commit([(pos, bytes((at - pos, TYPE_END))), (at, data)])
-        self._ofs_tail = at + len(data)
-        self._tail_moved()
-        return at
-
     def append_many(self, entries: Iterable[Entry]) -> list[Entry]:
         """Append a batch all or nothing; return the entries placed, in order.
 
@@ -435,186 +393,144 @@ class JournalWriter:
         """
         self._check_open()
         batch = entries if isinstance(entries, (list, tuple)) else list(entries)
-        encoded = []
+        datas = []
+        checked = []
         for i, entry in enumerate(batch):
             try:
-                encoded.append(encode(entry))
+                data, e = encode(entry)
             except JournalArgumentError as exc:
                 raise JournalArgumentError(f"entry {i + 1} of the batch of {len(batch)}: {exc.reason}") from None
-        if not encoded:
+            datas.append(data)
+            checked.append(e)
+        if not datas:
             return []
-        runs: list[tuple[int, bytes]] = []  # (area offset, bytes): one run per cluster the batch writes in
-        out: list[Entry] = []
-        pos = start = self._ofs_tail
-        len_area = self._len_area
-        buf = bytearray()
-        for i, (data, entry) in enumerate(encoded):
-            at = place(pos, len(data))
-            if at != pos:
-                if at >= len_area:
-                    raise self._full(len(data), i, len(encoded), pos)
-                buf += bytes((at - pos, TYPE_END))  # the END that closes pos's cluster (D6)
-                runs.append((start, bytes(buf)))
-                buf = bytearray()
-                pos = start = at
-            elif at >= len_area:
-                raise self._full(len(data), i, len(encoded), pos)
-            buf += data
-            out.append(_new(type(entry), (*entry[:-1], pos)))  # entry._replace(ofs=pos), without its cost
-            pos += len(data)
-        runs.append((start, bytes(buf)))
-        self._commit(runs)
-        self._ofs_tail = pos
-        self._tail_moved()
-        num_hash = 0
-        for e in out:
-            if type(e) is HashEntry:
-                num_hash += 1
-            else:
-                self._raw_log.append((e.ofs, e.type_code, e.len_entry))  # type: ignore[arg-type]
-        self._num_hash += num_hash
-        return out
+        ofs = self._append(datas, len(datas))
+        return [_new(type(e), (*e[:-1], at)) for e, at in zip(checked, ofs, strict=True)]  # e._replace(ofs=at)
 
     def append_stream(self, entries: Iterable[Entry]) -> int:
         """Append entries as one atomic batch without holding them all in memory; return how many.
 
-        The bytes written, and their order, are :meth:`append_many`'s: the
-        anchor alone, a barrier, every other byte but the commit byte (one
-        write per cluster the batch writes in, as they are encoded), a barrier,
-        the commit byte. Until then replay sees none of the batch. What differs
-        is when a bad entry or a full journal is found: part-way, so the bytes
-        already written (never committed) are erased again, crash-safely (D22),
-        before :class:`JournalArgumentError` or :class:`JournalFullError` is
-        raised; the journal is then as it was. :func:`qjournal.pack` uses it
-        with entries it has fitted beforehand.
+        The bytes written, and their order, are :meth:`append_many`'s (the same
+        planner and committer): the anchor alone, a barrier, every other byte but
+        the commit byte (one write per cluster the batch writes in, as they are
+        encoded), a barrier, the commit byte. Until then replay sees none of the
+        batch. What differs is when a bad entry or a full journal is found:
+        part-way, so the bytes already written (never committed) are erased
+        again, crash-safely (D22), before :class:`JournalArgumentError` or
+        :class:`JournalFullError` is raised; the journal is then as it was.
+        :func:`qjournal.pack` uses it with entries it has fitted beforehand.
         """
         self._check_open()
-        if self._needs_wipe:
-            erase(self.area, self._ofs_tail, self._len_area, self._barrier)
-            self._needs_wipe = False
-        start = pos = self._ofs_tail
-        len_area = self._len_area
-        write = self._write
-        state: dict[str, Any] = {"first": None, "commit": None}  # the pending first run, the commit byte
-        num_hash = 0
-        raw_log: list[tuple[int, int, int]] = []
+        return len(self._append(_encoded(entries), 0))
 
-        def emit(at: int, data: bytes) -> None:
-            """Write one run (a cluster's part of the batch), keeping the commit-byte order of _commit."""
-            if state["commit"] is None:  # nothing written yet
-                if state["first"] is None:
-                    state["first"] = (at, data)
-                    if data[0] == RESET_BYTE:  # an END of size 255 at the tail: the anchor opens the next run
-                        return
-                f_at, first = state["first"]
-                self._needs_wipe = True
-                anchor_at, anchor = (f_at, first) if first[0] != RESET_BYTE else (at, data)
-                write(anchor_at, anchor[:1])
-                self._barrier()
-                state["commit"] = first[1:2]
-                if len(first) > 2:
-                    write(f_at + 2, first[2:])
-                if anchor is data and data is not first:
-                    write(at + 1, data[1:])
-                return
-            write(at, data)
+    # -- the one commit path --------------------------------------------------------------------------
+    def _append_one(self, data: bytes) -> int:
+        """Append one entry's bytes as a batch of one (:meth:`_append`); return its offset.
 
-        buf = bytearray()
-        buf_at = pos
-        count = 0
+        The fast path: in memory, with nothing to erase, an entry that fits at the
+        tail (D6) goes in one write, all or nothing; the tail and the census move
+        in the next step, and an interruption in between leaves the writer
+        unclean, so that the next append erases the entry first (D22).
+        """
+        pos = self._ofs_tail
+        n = len(data)
+        if self._fast and place(pos, n) == pos:
+            self._clean = self._fast = False
+            self._view[pos : pos + n] = data  # type: ignore[index]
+            if data[1] == TYPE_HASH:
+                self._ofs_tail, self._num_hash, self._clean, self._fast = pos + n, self._num_hash + 1, True, True
+            else:
+                del self._raw_log[self._num_raw :]
+                self._raw_log.append((pos, data[1], n))
+                self._ofs_tail, self._num_raw, self._clean, self._fast = pos + n, self._num_raw + 1, True, True
+            return pos
+        return self._append((data,), 1)[0]
+
+    def _append(self, datas: Sequence[bytes] | Iterator[bytes], num: int) -> list[int]:
+        """Append the entries ``datas`` (each an entry's bytes) as one batch; return their offsets.
+
+        ``num`` is the batch's length, known whole (planned before a byte is
+        written, so that a batch that does not fit writes nothing), or 0 for a
+        stream (planned as it is written). The plan (:class:`_Plan`, D6), the
+        erase of what an interrupted append left (D22), the commit
+        (:meth:`_commit`, D20), then the tail, the census and ``_clean`` move in
+        one assignment.
+        """
+        self._check_open()
+        plan = _Plan(self._ofs_tail, self._len_area, lambda n, i, pos: self._full(n, i, num, pos))
+        runs = plan.runs(datas)
+        if num:
+            runs = iter(list(runs))
+        if not self._clean:  # what an interrupted append left past the tail goes first (D22)
+            self._wipe(self._len_area)
+        self._commit(runs)
+        if plan.ofs:  # the batch is durable
+            raw_log = self._raw_log
+            del raw_log[self._num_raw :]
+            raw_log += plan.raw_log
+            self._ofs_tail, self._num_hash, self._num_raw, self._clean, self._fast = (
+                plan.pos, self._num_hash + plan.num_hash, len(raw_log), True, self._fast_at(plan.pos)
+            )
+        return plan.ofs
+
+    def _commit(self, runs: Iterator[tuple[int, bytes]]) -> None:
+        """Write a batch (D20): its anchor, barrier, the rest but the commit byte, barrier, the commit byte, barrier.
+
+        ``runs`` are the plan's, (area offset, bytes) in order; the first starts
+        at the tail and its byte 1 is the commit byte (the type byte of the first
+        entry or END). The anchor is the batch's first byte that is not 0xFF: the
+        first run's size byte, or, when the first run is an END of size 255 (size
+        byte 0xFF), the size byte that opens the second run. From the anchor on
+        the bytes past the tail are unclean; an exception erases them at once if
+        it can, else the next append does (D22).
+        """
+        tail = self._ofs_tail
+        first = next(runs, None)
+        if first is None:
+            return
+        write, barrier = self._write, self._barrier
+        end = tail  # the bytes written lie before it
+        self._clean = self._fast = False
         try:
-            for i, entry in enumerate(entries):
-                if type(entry) is HashEntry and type(entry[0]) is bytes and 0 < len(entry[0]) <= MAX_LEN_DIGEST \
-                        and type(entry[1]) is int and type(entry[2]) is int and 0 <= entry[1] <= MAX_SECTOR \
-                        and 0 <= entry[2] <= MAX_SECTOR:
-                    data = encode_hash(entry[0], entry[1], entry[2])
-                    code = TYPE_HASH
-                else:
-                    try:
-                        data, checked = encode(entry)
-                    except JournalArgumentError as exc:
-                        raise JournalArgumentError(f"entry {i + 1} of the batch: {exc.reason}") from None
-                    code = checked.type_code
-                at = place(pos, len(data))
-                if at >= len_area:
-                    raise self._full(len(data), i, 0, pos)
-                if at != pos:
-                    buf += bytes((at - pos, TYPE_END))  # the END that closes pos's cluster (D6)
-                    emit(buf_at, bytes(buf))
-                    buf = bytearray()
-                    buf_at = pos = at
-                buf += data
-                if code == TYPE_HASH:
-                    num_hash += 1
-                else:
-                    raw_log.append((pos, code, len(data)))
-                pos += len(data)
-                count += 1
-            if not count:
-                return 0
-            emit(buf_at, bytes(buf))
-            if state["commit"] is None:  # a batch of one END of size 255 and nothing after it cannot happen
-                raise AssertionError("a batch that never wrote its anchor")
-            self._barrier()
-            write(start + 1, state["commit"])
-            self._barrier()
+            pos, data = first
+            at, anchored = pos, data  # the run that opens with the anchor
+            if data[0] == RESET_BYTE:  # an END of size 255 at the tail: its size byte is 0xFF already
+                at, anchored = next(runs)
+            end = at + len(anchored)
+            write(at, anchored[:1])
+            barrier()
+            if len(data) > 2:
+                write(pos + 2, data[2:])
+            if anchored is not data:
+                write(at + 1, anchored[1:])
+            for at, data_run in runs:
+                end = at + len(data_run)
+                write(at, data_run)
+            barrier()
+            write(tail + 1, data[1:2])
+            barrier()
         except BaseException:
-            if self._needs_wipe:  # bytes past the tail, never committed: erase them again
-                erase(self.area, start, min(len_area, max(pos, buf_at) + LEN_CLUSTER), self._barrier)
-                self._needs_wipe = False
+            self._wipe(end, quietly=True)
             raise
-        self._needs_wipe = False
-        self._ofs_tail = pos
-        self._tail_moved()
-        self._num_hash += num_hash
-        self._raw_log += raw_log
-        return count
+
+    def _wipe(self, end: int, *, quietly: bool = False) -> None:
+        """Erase what a failed or interrupted append of this writer left past the tail (D22), up to ``end``.
+
+        ``quietly``: an append failing already; if the erase fails too, the bytes
+        stay unclean and the next append erases them first (its error is the one
+        raised then).
+        """
+        try:
+            erase(self.area, self._ofs_tail, end, self._barrier)
+        except Exception:
+            if quietly:
+                return
+            raise
+        self._clean, self._fast = True, self._fast_at(self._ofs_tail)
 
     def _write(self, pos: int, data: bytes) -> None:
-        """Write into the area: through the memoryview in memory, else through :meth:`Area.write`."""
-        if self._view is None:
-            self.area.write(pos, data)
-            return
-        if pos < 0 or pos + len(data) > self._len_area:  # as Area.write refuses
-            raise JournalArgumentError(
-                f"write of {len(data)} bytes at {pos:#x} would leave the area ({self._len_area} bytes)",
-                pos,
-                area_offset=self.area.area_offset,
-                source=self.name,
-            )
-        self._view[pos : pos + len(data)] = data
-
-    def _commit(self, runs: Sequence[tuple[int, bytes]]) -> None:
-        """Write a batch: its anchor, barrier, the rest but the commit byte, barrier, the commit byte, barrier.
-
-        ``runs`` are (area offset, bytes) in order; the first starts at the tail
-        and its byte 1 is the commit byte (the type byte of the first entry or
-        END). The anchor is the batch's first byte that is not 0xFF: the first
-        run's size byte, or, when the first run is an END of size 255 (size
-        byte 0xFF), the size byte that opens the second run.
-        """
-        if self._needs_wipe:
-            erase(self.area, self._ofs_tail, self._len_area, self._barrier)
-            self._needs_wipe = False
-        write = self._write
-        pos, first = runs[0]
-        self._needs_wipe = True  # until the commit byte is durable, a failure leaves bytes past the tail
-        anchored = 0 if first[0] != RESET_BYTE else 1  # the run that opens with the anchor
-        at, data = runs[anchored]
-        write(at, data[:1])
-        self._barrier()
-        if len(first) > 2:
-            write(pos + 2, first[2:])
-        for i in range(1, len(runs)):
-            p, data = runs[i]
-            if i == anchored:
-                write(p + 1, data[1:])
-            else:
-                write(p, data)
-        self._barrier()
-        write(pos + 1, first[1:2])
-        self._barrier()
-        self._needs_wipe = False
+        """Write into the area, which refuses to write outside itself: every write of a commit but the fast path's."""
+        self.area.write(pos, data)
 
     def _full(self, len_entry: int, index: int | None = None, count: int = 1, pos: int | None = None) -> JournalFullError:
         """The refusal of an entry that does not fit (D6): why, and what still fits.
@@ -671,13 +587,18 @@ class JournalWriter:
 
     # -- reset, flush, close ---------------------------------------------------
     def reset(self) -> None:
-        """Reset the journal (D2): every byte of the area back to 0xFF, the first entry's type byte first."""
+        """Reset the journal (D2): every byte of the area back to 0xFF, the first entry's type byte first.
+
+        From the start the writer counts the journal as empty and unclean, so that
+        the next append, should the reset be interrupted, finishes it first.
+        """
         self._check_open()
-        erase(self.area, 0, self._len_area if self._needs_wipe else self._ofs_tail, self._barrier)
-        self._needs_wipe = False
-        self._ofs_tail = 0
-        self._tail_moved()
-        self._start_census({}, ())
+        end = self._ofs_tail if self._clean else self._len_area
+        self._ofs_tail, self._clean, self._fast, self._base_counts, self._base_anomalies, self._num_hash, self._num_raw = (
+            0, False, False, {}, [], 0, 0
+        )
+        erase(self.area, 0, end, self._barrier)
+        self._clean, self._fast = True, self._fast_at(0)
 
     def flush(self) -> None:
         """Hand buffered writes to the operating system (nothing to do in memory)."""
@@ -704,8 +625,7 @@ class JournalWriter:
             self._release()
 
     def _release(self) -> None:
-        self._closed = True
-        self._tail_moved()
+        self._closed, self._fast = True, False
         if self._view is not None:
             self._view.release()
             self._view = None
@@ -741,13 +661,33 @@ _MOVED = {
     "reset": "qjournal.making",
     "pack": "qjournal.packing",
     "PackReport": "qjournal.packing",
-    "live_entries": "qjournal.packing",
     "num_clusters_needed": "qjournal.packing",
+    "live_entries": "qjournal.packing",
 }
-"""Names that 0.1 had in this module, and where they live now; ``qjournal.writer.NAME`` still finds them."""
+"""Names that 0.1 had in this module, and where they live now: ``qjournal.writer.NAME`` finds them, with a
+DeprecationWarning, for one release more (``erase`` and ``lock``, now :mod:`qjournal.durable`'s, are still
+imported here)."""
 
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
+        warnings.warn(
+            f"qjournal.writer.{name} is deprecated: use {_MOVED[name]}.{name}", DeprecationWarning, stacklevel=2
+        )
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _encoded(entries: Iterable[Entry]) -> Iterator[bytes]:
+    """The bytes of each entry of a stream, checked as it comes; a refusal names the entry's place in the batch."""
+    for i, entry in enumerate(entries):
+        if type(entry) is HashEntry and type(entry[0]) is bytes and 0 < len(entry[0]) <= MAX_LEN_DIGEST \
+                and type(entry[1]) is int and type(entry[2]) is int and 0 <= entry[1] <= MAX_SECTOR \
+                and 0 <= entry[2] <= MAX_SECTOR:
+            yield encode_hash(entry[0], entry[1], entry[2])  # a HashEntry of plain, valid values: no call per field
+            continue
+        try:
+            data, _ = encode(entry)
+        except JournalArgumentError as exc:
+            raise JournalArgumentError(f"entry {i + 1} of the batch: {exc.reason}") from None
+        yield data

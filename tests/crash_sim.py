@@ -31,8 +31,9 @@ from __future__ import annotations
 import itertools
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from qjournal.area import Area
 
@@ -81,7 +82,7 @@ class Recorder:
     def writes(self) -> list[Write]:
         return [e for e in self.events if isinstance(e, Write)]
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         rec = self
         real_write, real_sync, real_flush = Area.write, Area.sync, Area.flush
         self._saved = {"write": real_write, "sync": real_sync, "flush": real_flush}
@@ -221,4 +222,4 @@ def crash_images(
                     chosen.add(tuple(rng.random() < 0.5 for _ in range(k)))
                 subsets = sorted(chosen)
             for mask in subsets:
-                yield crash(apply(bytearray(durable), [p for p, keep in zip(pieces, mask) if keep]), "reorder", point)
+                yield crash(apply(bytearray(durable), [p for p, keep in zip(pieces, mask, strict=True) if keep]), "reorder", point)

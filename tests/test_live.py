@@ -1,13 +1,15 @@
 """The live view (D9) in bounded memory, the streamed batch append, and pack on top of them (issue 13).
 
-``LiveIndex`` must be ``qjournal.live_entries`` of the replay, whether it stays
-in memory or spills to SQLite; ``JournalWriter.append_stream`` must write what
+``LiveIndex`` must be the live entries of the replay (D9, written out in the
+test), whether it stays in memory or spills to SQLite, built from a reader or
+from an area and its entries; ``JournalWriter.append_stream`` must write what
 ``append_many`` writes, in the same order, barriers included; and pack must
 write the same bytes however its index was kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -39,7 +41,13 @@ def journal_with_repeats(seed: int, num_clusters: int = 8, n: int = 600) -> byte
 
 
 def expected(data: bytes) -> list[HashEntry]:
-    return qjournal.live_entries(qjournal.read(data))
+    """D9 written out here, apart from the package: the last HASH entry per digest, in the order of those."""
+    live: dict[bytes, HashEntry] = {}
+    for e in qjournal.read(data):
+        if isinstance(e, HashEntry):
+            live.pop(e.digest, None)
+            live[e.digest] = e
+    return list(live.values())
 
 
 @pytest.mark.parametrize("limit", [None, 1, 1000, 10**9], ids=["default", "spill-at-once", "spill-later", "memory"])
@@ -169,7 +177,8 @@ def test_append_stream_writes_what_append_many_writes_in_the_same_order(start: b
             assert stream[2][0] is JournalFullError and stream[1] == many[1] == start
             continue
         assert stream[2][0] == many[2][0] == size
-        assert stream[0] == many[0], "the same writes and barriers, in the same order"
+        # (a batch of one that fits at the tail of an in-memory journal takes the fast path: one write, not _write's)
+        assert stream[0] == many[0] or (size == 1 and many[0] == []), "the same writes and barriers, in the same order"
         assert stream[1] == many[1]
         assert stream[2][1] == many[2][1]  # the writer's state after the batch
 
@@ -229,13 +238,74 @@ def test_pack_from_a_bytearray_into_itself_grown() -> None:
     """The in-memory path closes its reader before the target is made: the same bytearray can grow."""
     data = bytearray(journal_with_repeats(3))
     n = len(data)
-    report = qjournal.pack(data, data, offset=n)
+    report = qjournal.pack(data, data, target_offset=n)
     assert report.num_live == len(expected(bytes(data[:n])))
     assert list(qjournal.read(bytes(data), offset=n)) == [e._replace(ofs=x.ofs) for e, x in
-                                                         zip(expected(bytes(data[:n])), qjournal.read(bytes(data), offset=n))]
+                                                         zip(expected(bytes(data[:n])), qjournal.read(bytes(data), offset=n), strict=True)]
+
+
+def test_built_from_an_area_and_its_entries(tmp_path: Path) -> None:
+    """``LiveIndex(area, entries)``: the entries a replay yields, read back from the area; a reader gives both."""
+    data = journal_with_repeats(5)
+    with qjournal.read(data) as r, LiveIndex(r.area, r.replay()) as live:
+        assert list(live.values()) == expected(data)
+    with qjournal.read(data) as r, LiveIndex(r) as live:
+        assert list(live.values()) == expected(data)
+    with qjournal.read(data) as r:
+        with pytest.raises(JournalArgumentError, match="the replay's"):
+            LiveIndex(r.area, r.replay(), progress=print)
+        with pytest.raises(JournalArgumentError, match="an area and its entries"):
+            LiveIndex(r.area)
+
+
+def test_deprecated_live_entries_is_the_index() -> None:
+    data = journal_with_repeats(6)
+    with pytest.warns(DeprecationWarning, match="live_entries is deprecated"):
+        assert qjournal.live_entries(qjournal.read(data)) == expected(data)
 
 
 def test_live_index_is_exported() -> None:
     assert qjournal.LiveIndex is LiveIndex
     assert isinstance(qjournal.read(b"\xff" * 4096).live(), LiveIndex)
     assert os.path.basename(qjournal.live.__file__) == "live.py"
+
+
+def test_decode_hash_is_encode_hash_mirrored_and_agrees_with_the_parser() -> None:
+    """The one hand decoder of a HASH payload (entries.decode_hash): what the generated parser reads, byte for byte."""
+    from qjournal.entries import decode_hash, encode_hash
+
+    data = journal_with_repeats(7)
+    hashes = [e for e in qjournal.read(data) if isinstance(e, HashEntry)]
+    assert hashes
+    for e in hashes:
+        assert e.ofs is not None
+        assert decode_hash(data, e.ofs, e.ofs) == e  # at its offset in the area, as the parser read it
+        assert decode_hash(encode_hash(e.digest, e.physical_sector, e.first_logical_sector), 0, 7) == e._replace(ofs=7)
+    good = encode_hash(b"\x05" * 32, 2**64 - 1, 0)
+    assert decode_hash(good[:-1], 0, 0) is None  # cut short
+    assert decode_hash(bytes([good[0], 0x03]) + good[2:], 0, 0) is None  # not a HASH type byte
+    assert decode_hash(bytes([18, 0x02]) + good[2:], 0, 0) is None  # a size below a HASH entry's 19
+    assert decode_hash(good, len(good) - 1, 0) is None  # no header there
+
+
+def test_verify_checks_the_live_entries_a_batch_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify goes through the live index in batches (its memory bounded): any batch size gives the same report."""
+    import qjournal.verify as verify_mod
+
+    rnd = random.Random(12)
+    blocks = [rnd.randbytes(4096) for _ in range(9)]
+    path = tmp_path / "disk.raw"
+    path.write_bytes(b"".join(blocks + blocks[:3]))
+    journal = tmp_path / "j.qjournal"
+    qjournal.index.index(path, journal, block_size=4096)
+    with qjournal.open_for_append(journal) as w:  # supersede two entries: one still true, one that lies now
+        w.append_hash(hashlib.sha256(blocks[4]).digest(), 4 * 8, 4 * 8)
+        w.append_hash(hashlib.sha256(blocks[5]).digest(), 6 * 8, 5 * 8)
+    data = bytearray(path.read_bytes())
+    data[2 * 4096] ^= 1  # a changed cluster
+    path.write_bytes(data)
+    want = verify_mod.verify(journal, path, block_size=4096)
+    assert want.num_checked == 9 and {m.problem for m in want.mismatches} == {"data_changed", "logical_elsewhere"}
+    for batch in (1, 2, 4):
+        monkeypatch.setattr(verify_mod, "BATCH", batch)
+        assert verify_mod.verify(journal, path, block_size=4096) == want

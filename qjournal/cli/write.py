@@ -72,7 +72,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
         report = pack(
             args.path, args.dst, args.clusters,
             source_offset=args.offset, source_length=args.length,
-            offset=args.dst_offset, length=args.dst_length, force=args.force,
+            target_offset=args.dst_offset, target_length=args.dst_length, force=args.force,
             progress=progress.callback,
         )
     s = report.state
