@@ -217,6 +217,7 @@ IMAGE_CORRUPTION_RULES: dict[str, str] = {
     "l1_entry": "an L1 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned L2 table offset)",
     "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset)",
     "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption)",
+    "compressed": "a compressed cluster whose data does not decompress to exactly one cluster",
 }
 """Every corruption of an image that :mod:`qjournal.image` reports, by rule code (stable)."""
 

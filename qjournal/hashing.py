@@ -24,7 +24,7 @@ from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.image import Image
 from qjournal.parallel import resolve_jobs
 
-__all__ = ["DEFAULT_HASH", "HASH_NAMES", "LEN_RUN", "check_hash_name", "hash_name_for", "hash_ranges"]
+__all__ = ["DEFAULT_HASH", "HASH_NAMES", "LEN_RUN", "block_digests", "check_hash_name", "hash_name_for", "hash_ranges"]
 
 T = TypeVar("T")
 
@@ -51,6 +51,22 @@ def check_hash_name(hash_name: object) -> str:
     if hashlib.new(name).digest_size == 0:  # shake_128, shake_256: no fixed length
         raise JournalArgumentError(f"${{hash_name}} {hash_name!r} has no fixed digest length")
     return name
+
+
+def block_digests(view: memoryview, starts: Iterable[int], size: int, hash_name: str = DEFAULT_HASH) -> list[bytes]:
+    """The digest of ``view[s : s + size]`` for each ``s`` of ``starts``, in order (the last may be shorter).
+
+    Each block is hashed by a copy of one fresh hash object, not a new one:
+    OpenSSL 3 looks the algorithm up again for every new object, which at
+    4 KiB blocks costs about a third of the hashing (copying skips it).
+    """
+    copy = hashlib.new(hash_name).copy
+    out = []
+    for start in starts:
+        h = copy()
+        h.update(view[start : start + size])
+        out.append(h.digest())
+    return out
 
 
 def hash_ranges(
@@ -100,9 +116,11 @@ def hash_ranges(
                 starts = range(0, whole, len_block)
                 if detect_zero:
                     is_zero = buf.startswith
-                    out += [ZERO if is_zero(zeros, s) else new_hash(view[s : s + len_block]).digest() for s in starts]
+                    nonzero = [s for s in starts if not is_zero(zeros, s)]
+                    digests = iter(block_digests(view, nonzero, len_block, hash_name))
+                    out += [next(digests) if not is_zero(zeros, s) else ZERO for s in starts]
                 else:
-                    out += [new_hash(view[s : s + len_block]).digest() for s in starts]
+                    out += block_digests(view, starts, len_block, hash_name)
                 if whole < n:  # a last, shorter block
                     tail = n - whole
                     out.append(ZERO if detect_zero and buf.startswith(zeros[:tail], whole) else new_hash(view[whole:n]).digest())

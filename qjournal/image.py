@@ -4,14 +4,20 @@ Strategy. One job: map the guest disk to the image file's bytes, and read those 
 
 - qcow2 (the file starts with ``QFI\\xfb``): every rule of the format is the
   generated parser's (:mod:`qjournal.generated.qcow2`, from
-  ``formats/qcow2.ksy``). Opening parses the header and its extensions; walking
-  the disk reads the part of the active L1 table the guest disk uses, then
-  each L2 table's used part, one positioned read each, and has the generated
-  ``L1Entry`` and ``L2Entry`` types parse every entry, classified by the .ksy's
-  ``cluster_type``. This module adds no rule of its own: it refuses, before any
-  table is read, what it cannot map honestly (``UNSUPPORTED_FEATURES`` of
-  :mod:`qjournal.errors`), and turns the parser's failures into errors that
-  name the file and the byte offset.
+  ``formats/qcow2.ksy``). Opening parses the header and its extensions. One
+  L1 -> L2 walk (:meth:`Qcow2Image._l2_tables`) serves the whole disk and a
+  single lookup alike: the part of the active L1 table asked for, each entry
+  parsed by the generated ``L1Entry``, then each L2 table's used part in one
+  positioned read, decoded in bulk (64-bit words, :mod:`struct`) with the
+  masks :class:`qjournal.qcow2bits.L2Layout` learns from the generated
+  ``L2Entry``; an entry the masks do not settle (a rule broken, reserved
+  bits) is parsed by ``L2Entry`` itself, whose error names the rule. This
+  module adds no rule of its own: it refuses, before any table is read, what
+  it cannot map honestly (``UNSUPPORTED_FEATURES`` of :mod:`qjournal.errors`),
+  naming the header field's offset as the parser reads it, and turns the
+  parser's failures into errors that name the file and the byte offset.
+  Extended L2 entries are mapped by subcluster (:mod:`qjournal.guest`); the
+  cluster-level views here refuse a partly allocated cluster.
 - raw (no qcow2 magic, or ``format="raw"``): the file is the guest disk, seen in
   blocks of ``block_size`` bytes; host offset = guest offset.
 - data: ``os.pread`` on a descriptor opened read-only, safe from any thread, in
@@ -41,6 +47,7 @@ from kaitaistruct import KaitaiStream
 from qjournal.area import check_openable
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
+from qjournal.qcow2bits import L2Layout, field_offsets
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -65,9 +72,9 @@ MAX_CLUSTER_SIZE = 2 << 20
 
 QCOW2_MAGIC = b"QFI\xfb"
 """The header's ``magic`` (formats/qcow2.ksy)."""
-_OFS_CRYPT_METHOD = 32
-_OFS_INCOMPATIBLE_FEATURES = 72
-"""Where the header fields a refusal names start (QEMU docs/interop/qcow2.txt "== Header ==": bytes 32-35, 72-79)."""
+
+_ZERO_ENTRY = bytes(8)
+"""An L1 entry of zero bits: no L2 table (a run of them is skipped in one step by the walk)."""
 
 _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"KDMV", "a VMDK sparse extent"),
@@ -130,13 +137,19 @@ class Extent(NamedTuple):
 
 
 class _Run(NamedTuple):
-    """``num`` guest clusters from number ``idx``, of one kind; ``ofs_host`` steps by the cluster size."""
+    """``num`` guest clusters from number ``idx``, of one kind; ``ofs_host`` steps by the cluster size.
+
+    ``sub``: for one cluster of an image with extended L2 entries whose
+    subclusters are not all of one state, its (``alloc_bitmap``,
+    ``zero_bitmap``); ``kind`` is then DATA if any subcluster is allocated, else ZERO.
+    """
 
     idx: int
     num: int
     kind: Kind
     ofs_host: int | None
     len_host: int
+    sub: tuple[int, int] | None = None
 
 
 def check_block_size(block_size: object) -> int:
@@ -182,13 +195,25 @@ class Image:
         """Guest clusters of the virtual disk (the last may be partial)."""
         return -(-self.len_virtual_disk // self.cluster_size)
 
-    def _runs(self) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
         raise NotImplementedError
 
+    def _whole(self, run: _Run) -> _Run:
+        """``run``, unless it is a partly allocated cluster (extended L2 entries), which a cluster cannot describe."""
+        if run.sub is not None:
+            raise UnsupportedImageError(
+                "extended_l2",
+                f"the guest cluster at {run.idx * self.cluster_size:#x} is partly allocated (extended L2 entries: "
+                f"allocation bitmap {run.sub[0]:#010x}, zero bitmap {run.sub[1]:#010x}); it is read by subcluster "
+                f"(qjournal.guest), not as one cluster",
+                source=self.name,
+            )
+        return run
+
     def guest_clusters(self) -> Iterator[GuestCluster]:
-        """Every guest cluster, in guest order, with its mapping."""
+        """Every guest cluster, in guest order, with its mapping (a partly allocated cluster is refused)."""
         cs = self.cluster_size
-        for run in self._runs():
+        for run in map(self._whole, self._runs()):
             host, kind, len_host = run.ofs_host, run.kind, run.len_host
             for k in range(run.num):
                 yield GuestCluster((run.idx + k) * cs, kind, None if host is None else host + k * cs, len_host)
@@ -197,7 +222,7 @@ class Image:
         """The guest disk in guest order as maximal :class:`Extent` runs (a huge unallocated range is one item)."""
         cs, end = self.cluster_size, self.len_virtual_disk
         cur: list[Any] | None = None  # [ofs_guest, length, kind, ofs_host, len_host]
-        for run in self._runs():
+        for run in map(self._whole, self._runs()):
             start = run.idx * cs
             length = min(run.num * cs, end - start)
             host = run.ofs_host if run.kind is not Kind.COMPRESSED else None
@@ -281,11 +306,12 @@ class RawImage(Image):
         self.cluster_size = check_block_size(block_size)
         self.len_virtual_disk = len_file
 
-    def _runs(self) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
         full, rest = divmod(self.len_file, self.cluster_size)
-        if full:
-            yield _Run(0, full, Kind.DATA, 0, self.cluster_size)
-        if rest:
+        stop = self.num_guest_clusters if stop is None else stop
+        if min(full, stop) > first:
+            yield _Run(first, min(full, stop) - first, Kind.DATA, first * self.cluster_size, self.cluster_size)
+        if rest and first <= full < stop:
             yield _Run(full, 1, Kind.DATA, full * self.cluster_size, rest)
 
     def map(self, ofs_guest: int) -> GuestCluster:
@@ -301,28 +327,32 @@ _KINDS = {
     Qcow2.ClusterType.unallocated: Kind.UNALLOCATED,
 }
 
-_HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageError], str, int, str]] = {
-    "/types/header/seq/1": (UnsupportedImageError, "version", 4, "qcow2 version {actual}: only versions 2 and 3 exist"),
-    "/types/header/seq/3": (CorruptImageError, "header", 16, "backing file name of {actual} bytes: at most 1023"),
+_HEADER_RULES: dict[str, tuple[type[CorruptImageError] | type[UnsupportedImageError], str, str, str]] = {
+    "/types/header/seq/1": (UnsupportedImageError, "version", "version", "qcow2 version {actual}: only versions 2 and 3 exist"),
+    "/types/header/seq/3": (CorruptImageError, "header", "len_backing_file", "backing file name of {actual} bytes: at most 1023"),
     "/types/header/seq/4": (
-        UnsupportedImageError, "cluster_size", 20, "cluster_bits {actual}: clusters are 512 bytes to 2 MiB (9 to 21)"),
-    "/types/header/seq/8": (CorruptImageError, "header", 40, "the L1 table offset {actual:#x} is not cluster-aligned"),
-    "/types/header/seq/9": (CorruptImageError, "header", 48, "the refcount table offset {actual:#x} is not cluster-aligned"),
-    "/types/header/seq/12": (CorruptImageError, "header", 64, "the snapshot table offset {actual:#x} is not cluster-aligned"),
-    "/types/header/seq/6": (UnsupportedImageError, "encryption", _OFS_CRYPT_METHOD,
+        UnsupportedImageError, "cluster_size", "cluster_bits", "cluster_bits {actual}: clusters are 512 bytes to 2 MiB (9 to 21)"),
+    "/types/header/seq/8": (CorruptImageError, "header", "ofs_l1_table", "the L1 table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/9": (
+        CorruptImageError, "header", "ofs_refcount_table", "the refcount table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/12": (
+        CorruptImageError, "header", "ofs_snapshots", "the snapshot table offset {actual:#x} is not cluster-aligned"),
+    "/types/header/seq/6": (UnsupportedImageError, "encryption", "crypt_method",
                             "encrypted (crypt_method {actual} (unknown)): its clusters hold ciphertext, "
                             "whose hashes say nothing of the guest's data"),
     **dict.fromkeys(("/types/incompatible_features/seq/0", "/types/incompatible_features/seq/1"), (
-        UnsupportedImageError, "unknown_incompatible_feature", _OFS_INCOMPATIBLE_FEATURES,
+        UnsupportedImageError, "unknown_incompatible_feature", "incompatible_features",
         "an incompatible feature bit that formats/qcow2.ksy does not know (bits 5-63) is set: the image would be misread")),
     "/types/incompatible_features/seq/2": (
-        UnsupportedImageError, "extended_l2", _OFS_INCOMPATIBLE_FEATURES,
-        "extended L2 entries (with clusters under 16 KiB, which the spec forbids too)"),
-    "/types/header/seq/16": (CorruptImageError, "header", 96, "refcount_order {actual}: at most 6"),
-    "/types/header/seq/17": (CorruptImageError, "header", 100, "header_length {actual} breaks its rule (at least 104, a multiple of 8)"),
-    "/types/header/seq/18": (CorruptImageError, "header", 104, "compression_type {actual} disagrees with the compression type feature bit"),
+        UnsupportedImageError, "extended_l2", "incompatible_features",
+        "extended L2 entries with clusters under 16 KiB, which the spec forbids"),
+    "/types/header/seq/16": (CorruptImageError, "header", "refcount_order", "refcount_order {actual}: at most 6"),
+    "/types/header/seq/17": (
+        CorruptImageError, "header", "len_header", "header_length {actual} breaks its rule (at least 104, a multiple of 8)"),
+    "/types/header/seq/18": (
+        CorruptImageError, "header", "compression_type", "compression_type {actual} disagrees with the compression type feature bit"),
 }
-"""The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, where, and why."""
+"""The header rules of formats/qcow2.ksy (by the path its validation error names): which refusal, the field, and why."""
 
 
 class Qcow2Image(Image):
@@ -340,10 +370,10 @@ class Qcow2Image(Image):
                 raise CorruptImageError(
                     "header", f"the qcow2 header breaks the rule {exc.src_path} of formats/qcow2.ksy", exc.io.pos(), source=name
                 ) from None
-            cls, code, ofs, text = rule
+            cls, code, field, text = rule
             actual = getattr(exc, "actual", None)
             raise cls(code, "unsupported qcow2 image: " * (cls is UnsupportedImageError) + text.format(actual=actual),
-                      ofs, source=name) from None
+                      self._field_offset(field), source=name) from None
         except EOFError:
             raise CorruptImageError(
                 "truncated", f"the file ({len_file} bytes) ends inside the qcow2 header or its extensions", len_file, source=name
@@ -357,7 +387,19 @@ class Qcow2Image(Image):
         """2 or 3."""
         self.backing_file_name: str | None = self.qcow2.backing_file_name
         """The backing file's name, or None; its clusters are never read."""
+        self.has_extended_l2 = bool(h.has_extended_l2)
+        """True when L2 entries have subclusters (32 per cluster): :meth:`guest_clusters` and :meth:`map` refuse a
+        partly allocated cluster, which :mod:`qjournal.guest` reads by subcluster."""
+        self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
+        """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
         self._refuse_unsupported()
+        self._layout = L2Layout(self.qcow2)
+
+    def _field_offset(self, field: str) -> int:
+        """Where the header field ``field`` starts, as the generated parser reads this file's header."""
+        where, stopped = field_offsets(os.pread(self._fd, 4096, 0))
+        ofs = where.get(field, stopped)
+        return 0 if ofs is None else ofs
 
     def _refuse_unsupported(self) -> None:
         """Refuse, before any table is read, the features under which clusters cannot be mapped honestly."""
@@ -369,7 +411,7 @@ class Qcow2Image(Image):
                 "encryption",
                 f"unsupported qcow2 image: encrypted (crypt_method {what}): its clusters hold ciphertext, "
                 f"whose hashes say nothing of the guest's data",
-                _OFS_CRYPT_METHOD, source=name,
+                self._field_offset("crypt_method"), source=name,
             )
         extensions = self.qcow2.header_extension_area.extensions or []
         if h.has_external_data_file or any(e.extension_type == Qcow2.HeaderExtensionType.external_data_file for e in extensions):
@@ -377,21 +419,14 @@ class Qcow2Image(Image):
                 "external_data_file",
                 "unsupported qcow2 image: an external data file holds its clusters (incompatible feature bit 2), "
                 "so host offsets are not offsets in this file",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
-            )
-        if h.has_extended_l2:
-            raise UnsupportedImageError(
-                "extended_l2",
-                "unsupported qcow2 image: extended L2 entries (incompatible feature bit 4): a cluster may be allocated "
-                "one subcluster at a time, so a whole cluster's hash would mix guest data with bytes the guest never wrote",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
+                self._field_offset("incompatible_features"), source=name,
             )
         if h.is_corrupt:
             raise UnsupportedImageError(
                 "corrupt_bit",
                 "unsupported qcow2 image: the corrupt bit is set (incompatible feature bit 1): QEMU found its metadata "
                 "inconsistent, so its mapping cannot be trusted; 'qemu-img check -r' repairs it",
-                _OFS_INCOMPATIBLE_FEATURES, source=name,
+                self._field_offset("incompatible_features"), source=name,
             )
 
     # -- walking the active tables ---------------------------------------------------------------
@@ -412,62 +447,121 @@ class Qcow2Image(Image):
         span = f"guest offsets {first:#x}-{first + n2 * cs - 1:#x}" if table == "l1_entry" else f"guest offset {first:#x}"
         if isinstance(exc, kaitaistruct.ValidationFailedError):
             why = f"breaks the rule {exc.src_path} of formats/qcow2.ksy"
-            why += " (its L2 table offset must be cluster-aligned)" if table == "l1_entry" else (
-                " (its host offset must be cluster-aligned, a compressed offset in range)")
+            if table == "l1_entry":
+                why += " (its L2 table offset must be cluster-aligned)"
+            else:
+                why += " (its host offset must be cluster-aligned, a compressed offset in range" + (
+                    "; an allocated subcluster needs a host cluster and is not also a zero one)" if self.has_extended_l2 else ")")
         else:
             why = "cannot be read"
         name = "L1 entry" if table == "l1_entry" else "L2 entry"
         return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
 
-    def _runs(self) -> Iterator[_Run]:
-        h, root, cs = self.header, self.qcow2, self.cluster_size
+    def _l2_tables(self, first: int, stop: int) -> Iterator[tuple[int, int, bytes | None, int]]:
+        """The one L1 -> L2 walk: guest clusters ``first`` to ``stop`` as ``(idx, count, l2_raw, ofs_raw)`` per L2 table.
+
+        ``l2_raw`` holds the entries of guest clusters ``idx`` to ``idx + count``
+        (one read of the part of the table they use), read at file offset
+        ``ofs_raw``; it is None where the L1 entry has no L2 table, or where the
+        L1 table ends before the cluster (then ``count`` runs to ``stop``).
+        Each L1 entry is parsed by the generated ``L1Entry``.
+        """
+        h, root = self.header, self.qcow2
         n2 = int(h.num_l2_entries)
-        total = self.num_guest_clusters
-        num_l1 = -(-total // n2)
+        if first >= stop:
+            return
+        i_first, i_stop = first // n2, -(-stop // n2)
         ofs_l1 = int(h.ofs_l1_table)
-        in_table = min(num_l1, int(h.num_l1_entries))
-        l1_raw = self._pread_table(ofs_l1, 8 * in_table, f"the L1 table's first {in_table} entries")
+        in_table = max(0, min(i_stop, int(h.num_l1_entries)) - i_first)
+        l1_raw = self._pread_table(ofs_l1 + 8 * i_first, 8 * in_table, f"the L1 table's first {i_first + in_table} entries")
         l1_stream = KaitaiStream(BytesIO(l1_raw))
-        v2 = self.version < 3
-        for i in range(num_l1):
-            first = i * n2
-            count = min(n2, total - first)
-            if i >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
-                yield _Run(first, total - first, Kind.UNALLOCATED, None, 0)
+        i = i_first
+        while i < i_stop:
+            idx = max(first, i * n2)
+            k = i - i_first
+            if k >= in_table:  # past the L1 table: unallocated (QEMU reads zeros or the backing file)
+                yield idx, stop - idx, None, 0
                 return
+            if l1_raw[8 * k : 8 * k + 8] == _ZERO_ENTRY:  # no L2 table (the parser reads ofs_l2_table 0): the whole run
+                rest = l1_raw[8 * k :]
+                i_next = min(i + (len(rest) - len(rest.lstrip(b"\0"))) // 8, i_stop)
+                yield idx, min(i_next * n2, stop) - idx, None, 0
+                i = i_next
+                continue
+            count = min((i + 1) * n2, stop) - idx
             try:
+                l1_stream.seek(8 * k)
                 l1e = Qcow2.L1Entry(l1_stream, root, root)
                 ofs_l2 = int(l1e.ofs_l2_table)
             except (kaitaistruct.KaitaiStructError, EOFError) as exc:
                 raise self._entry_error(exc, "l1_entry", ofs_l1 + 8 * i, i) from None
             if not ofs_l2:
-                yield _Run(first, count, Kind.UNALLOCATED, None, 0)
+                yield idx, count, None, 0
+            else:
+                ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
+                what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
+                yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
+            i += 1
+
+    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
+        """Guest clusters ``first`` to ``stop`` as runs: consecutive entries of one kind whose host clusters follow each other.
+
+        With extended L2 entries, a cluster whose subclusters are not all of one
+        state is a run of its own, with ``sub`` = its (alloc, zero) bitmaps.
+        """
+        stop = self.num_guest_clusters if stop is None else stop
+        layout, cs, v2 = self._layout, self.cluster_size, self.version < 3
+        ext = layout.extended
+        for idx, count, raw, ofs_raw in self._l2_tables(first, stop):
+            if raw is None:
+                yield _Run(idx, count, Kind.UNALLOCATED, None, 0)
                 continue
-            raw = self._pread_table(ofs_l2, 8 * count, f"the L2 table of guest offsets {first * cs:#x} on")
-            stream = KaitaiStream(BytesIO(raw))
-            seen: dict[bytes, _Run] = {}  # entries with no host offset repeat: parse each distinct one once
+            words = layout.words(raw)
+            step = 2 if ext else 1
+            start = num = 0
+            kind: Kind | None = None
+            host: int | None = None
+            len_host = 0
+            sub: tuple[int, int] | None = None
+            nxt = nxt_bitmap = -1  # the words that would continue the run
             for j in range(count):
-                key = raw[8 * j : 8 * j + 8]
-                known = seen.get(key)
-                if known is not None:
-                    yield known._replace(idx=first + j)
+                word = words[step * j]
+                bitmap = words[step * j + 1] if ext else 0
+                if word == nxt and bitmap == nxt_bitmap:
+                    num += 1
+                    if host is not None:
+                        nxt += cs
                     continue
-                stream.seek(8 * j)
-                try:
-                    e = Qcow2.L2Entry(stream, l1e, root)
-                    kind = _KINDS[e.cluster_type]
-                    if kind is Kind.COMPRESSED:
-                        run = _Run(first + j, 1, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
-                    else:
-                        host = int(e.ofs_host_cluster)
-                        run = _Run(first + j, 1, kind, host or None, cs if host else 0)
-                except (kaitaistruct.KaitaiStructError, EOFError) as exc:
-                    raise self._entry_error(exc, "l2_entry", ofs_l2 + 8 * j, first + j) from None
+                if kind is not None:
+                    yield _Run(start, num, kind, host, len_host, sub)
+                fast = layout.decode(word, bitmap)
+                if fast is None:
+                    kind, host, len_host, sub = self._parse_entry(raw, j, ofs_raw, idx + j)
+                else:
+                    kind, host, len_host, sub = Kind(fast[0]), *fast[1:]
                 if v2 and kind is Kind.ZERO:
-                    raise self._zero_in_v2(ofs_l2 + 8 * j, first + j)
-                if run.ofs_host is None:
-                    seen[key] = run
-                yield run
+                    raise self._zero_in_v2(ofs_raw + layout.len_entry * j, idx + j)
+                start, num = idx + j, 1
+                if kind is Kind.COMPRESSED or sub is not None:
+                    nxt = nxt_bitmap = -1
+                else:
+                    nxt, nxt_bitmap = word + (cs if host is not None else 0), bitmap
+            if kind is not None:
+                yield _Run(start, num, kind, host, len_host, sub)
+
+    def _parse_entry(self, raw: bytes, j: int, ofs_raw: int, idx: int) -> tuple[Kind, int | None, int, tuple[int, int] | None]:
+        """Entry ``j`` of ``raw`` through the generated ``L2Entry``: its rule's error, or what the fast decode would not say."""
+        stream = KaitaiStream(BytesIO(raw))
+        stream.seek(self._layout.len_entry * j)
+        try:
+            e = Qcow2.L2Entry(stream, self.qcow2, self.qcow2)
+            kind = _KINDS[e.cluster_type]
+            if kind is Kind.COMPRESSED:
+                return kind, int(e.ofs_compressed_data), int(e.len_compressed_data), None
+            host = int(e.ofs_host_cluster)
+        except (kaitaistruct.KaitaiStructError, EOFError) as exc:
+            raise self._entry_error(exc, "l2_entry", ofs_raw + self._layout.len_entry * j, idx) from None
+        return kind, host or None, self.cluster_size if host else 0, None
 
     def _zero_in_v2(self, ofs_entry: int, idx: int) -> CorruptImageError:
         return CorruptImageError(
@@ -478,25 +572,10 @@ class Qcow2Image(Image):
         )
 
     def map(self, ofs_guest: int) -> GuestCluster:
-        """The guest cluster at ``ofs_guest``, looked up as the .ksy's ``guest_cluster`` does: one L1 and one L2 entry."""
+        """The guest cluster at ``ofs_guest``: the walk of :meth:`_runs` over that one cluster (one L1 and one L2 entry)."""
         idx = self._check_guest_offset(ofs_guest) // self.cluster_size
-        root = self.qcow2
-        gc: Any = Qcow2.GuestCluster(idx, root._io, root, root)
-        try:
-            e = gc.l2_entry
-            if e is None:
-                return GuestCluster(idx * self.cluster_size, Kind.UNALLOCATED, None, 0)
-            kind = _KINDS[e.cluster_type]
-            if kind is Kind.COMPRESSED:
-                return GuestCluster(idx * self.cluster_size, kind, int(e.ofs_compressed_data), int(e.len_compressed_data))
-            host = int(e.ofs_host_cluster)
-        except (kaitaistruct.KaitaiStructError, EOFError) as exc:
-            if isinstance(exc, kaitaistruct.ValidationFailedError) and exc.src_path.startswith("/types/l1_entry"):
-                raise self._entry_error(exc, "l1_entry", int(self.header.ofs_l1_table) + 8 * gc.l1_index, gc.l1_index) from None
-            raise self._entry_error(exc, "l2_entry", int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx) from None
-        if self.version < 3 and kind is Kind.ZERO:
-            raise self._zero_in_v2(int(gc.l1_entry.ofs_l2_table) + 8 * gc.l2_index, idx)
-        return GuestCluster(idx * self.cluster_size, kind, host or None, self.cluster_size if host else 0)
+        run = self._whole(next(self._runs(idx, idx + 1)))
+        return GuestCluster(idx * self.cluster_size, run.kind, run.ofs_host, run.len_host)
 
 
 def open_image(path: str | os.PathLike[str], *, format: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> Image:

@@ -1,37 +1,44 @@
-"""Indexing an image: one HASH entry per distinct data cluster, written to a new journal (D8, D25).
+"""Indexing an image: one HASH entry per distinct data block, written to a new journal (D8, D25, D27).
 
-Strategy. Walk the image's guest disk in guest order (:meth:`Image.extents`,
-the generated qcow2 parser underneath); hand every run of data clusters to
-:func:`qjournal.hashing.hash_ranges`, which reads and hashes them on every
-core in large positioned reads; take the digests back in guest order. The
-first cluster with a digest becomes a HASH entry (``physical_sector`` = host
-offset / 512, ``first_logical_sector`` = guest offset / 512, D25); later ones
-are duplicates; all-zero clusters are counted, not journaled, and so are
-compressed clusters, whose byte offset inside shared sectors no sector can
-name. Nothing is written until the whole image is hashed: then the journal is
-made as :func:`qjournal.create` makes one, sized exactly to hold the entries
-(:func:`qjournal.format.tail_after`, :func:`~qjournal.format.clusters_for`), and
-the entries are appended in atomic batches (D20). The report counts every guest
-cluster once, like ``zdb -S``.
+Strategy. Walk the image's guest view in guest order, in blocks of the block
+size (the cluster size unless told; any power of two from 512 bytes up to
+it: a block inside a data cluster is contiguous in the file), through
+:class:`qjournal.guest.GuestReader`, whose batches are hashed on a pool of
+threads (hashlib releases the GIL) and taken back in guest order. The first
+data block with a digest becomes a HASH entry (``physical_sector`` = host
+offset / 512, ``first_logical_sector`` = guest offset / 512, D25); later
+ones are duplicates, or *shared* when they are stored at a host offset a block
+with that digest already uses (refcount > 1: already deduplicated, nothing
+to save). All-zero blocks are counted, not journaled. Compressed clusters
+are decompressed and hashed for the statistics, not journaled (their host
+bytes are not the guest's); so are the blocks of a partly allocated cluster
+(extended L2 entries). Nothing is written until the whole image is hashed:
+then the journal is made as :func:`qjournal.create` makes one, sized exactly
+to hold the entries (:func:`qjournal.format.tail_after`,
+:func:`~qjournal.format.clusters_for`), and the entries are appended in
+atomic batches (D20). The report counts every block once, like ``zdb -S``.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import itertools
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
-from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError
+from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.hashing import DEFAULT_HASH, LEN_RUN, ZERO, hash_ranges
-from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
+from qjournal.guest import STORED, Blocks, GuestReader, Status
+from qjournal.hashing import DEFAULT_HASH, block_digests
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
 from qjournal.making import Destination, create
+from qjournal.parallel import resolve_jobs
 from qjournal.writer import JournalWriter
 
 __all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
@@ -50,16 +57,21 @@ def histogram_label(num_refs: int) -> str:
 
 @dataclass(frozen=True)
 class IndexReport:
-    """What :func:`index` found and wrote.
+    """What :func:`index` found and wrote, in blocks of ``block_size`` bytes.
 
-    Every guest cluster is counted once, in exactly one of ``num_unallocated``,
-    ``num_zero``, ``num_compressed``, ``num_unique`` and ``num_duplicate``:
-    ``num_zero`` holds the clusters that read as zeros by their L2 entry and
-    the data clusters whose bytes are all zero; ``num_unique`` the data
-    clusters whose digest was new (one HASH entry each), ``num_duplicate`` the
-    later ones. ``num_allocated`` counts the clusters with storage in the image
-    (what ``qemu-img check`` calls allocated): data clusters, compressed ones,
-    and zero clusters that keep a preallocated host cluster.
+    Every block of the guest disk is counted once, in exactly one of
+    ``num_unallocated`` (the image stores none of it), ``num_zero`` (it
+    reads as zeros: zero clusters, and stored blocks whose bytes are all
+    zero), ``num_unique`` (its digest was new), ``num_duplicate`` (its digest
+    was known, at another host offset: a deduplication would save it) and
+    ``num_shared`` (its digest was known at this same host offset: the image
+    already shares it, refcount > 1). Of the non-zero blocks,
+    ``num_compressed`` were decompressed and ``num_partial`` are partly
+    allocated (extended L2 subclusters): hashed for the statistics, not
+    journaled; ``num_entries`` HASH entries were written, one per digest of
+    a data block. ``num_allocated`` counts the blocks with storage in the
+    image (``qemu-img check``'s allocated clusters, at the cluster size):
+    data, compressed, and zero blocks that keep a preallocated host cluster.
     """
 
     image: str
@@ -67,9 +79,10 @@ class IndexReport:
     format: str
     """``"qcow2"`` or ``"raw"``."""
     block_size: int
-    """The cluster size used: the qcow2 image's own, or a raw image's block size."""
+    """The block size: the qcow2 image's cluster size unless told, a raw image's block size."""
     len_virtual_disk: int
     num_guest_clusters: int
+    """Blocks of ``block_size`` of the guest disk (the name is the cluster-size one: at the cluster size, its clusters)."""
     num_allocated: int
     num_unallocated: int
     num_zero: int
@@ -77,86 +90,86 @@ class IndexReport:
     num_unique: int
     num_duplicate: int
     len_read: int
-    """Bytes read and hashed."""
+    """Guest bytes read and hashed."""
     num_clusters: int
     """Journal clusters of the area written (4096 bytes each)."""
     histogram: dict[str, int] = field(default_factory=dict)
-    """Digests by how many data clusters share them, in rows ``1``, ``2``, ``3-4``, ``5-8``... (``zdb -S``'s)."""
+    """Digests by how many blocks reference them, in rows ``1``, ``2``, ``3-4``, ``5-8``... (``zdb -S``'s)."""
     hash_name: str = DEFAULT_HASH
+    num_shared: int = 0
+    num_partial: int = 0
+    num_entries: int = 0
+    """HASH entries written: one per digest of a data block."""
 
     @property
-    def num_entries(self) -> int:
-        """HASH entries written: one per unique digest."""
-        return self.num_unique
+    def num_referenced(self) -> int:
+        """Non-zero blocks (``zdb -S``'s referenced): unique, duplicate and shared."""
+        return self.num_unique + self.num_duplicate + self.num_shared
 
     @property
     def len_saved(self) -> int:
-        """Bytes a deduplication would save: every duplicate cluster stored once, with its first."""
+        """Bytes a deduplication would save: every duplicate block stored once, with its first (shared ones already are)."""
         return self.num_duplicate * self.block_size
 
     @property
     def dedup_ratio(self) -> float:
-        """Data clusters per unique digest (``zdb -S``'s dedup ratio); 1.0 when there is no data."""
+        """Non-zero blocks per distinct storage a deduplication would leave: (unique + duplicate) / unique; 1.0 with no data."""
         return (self.num_unique + self.num_duplicate) / self.num_unique if self.num_unique else 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: every field, and ``len_saved``, ``dedup_ratio``, ``num_entries``."""
+        """A JSON-ready dict: every field, and ``len_saved``, ``dedup_ratio``, ``num_referenced``."""
         d = asdict(self)
-        d.update(len_saved=self.len_saved, dedup_ratio=self.dedup_ratio, num_entries=self.num_entries)
+        d.update(len_saved=self.len_saved, dedup_ratio=self.dedup_ratio, num_referenced=self.num_referenced)
         return d
 
 
-class _Census:
-    """The counts the walk keeps as it plans the reads."""
-
-    def __init__(self) -> None:
-        self.num_allocated = self.num_unallocated = self.num_zero = self.num_compressed = 0
-        self.len_read = 0
+_DATA, _COMPRESSED = int(Status.DATA), int(Status.COMPRESSED)
+_STORED = int(STORED)
+_UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 
-def _tasks(image: Image, census: _Census) -> Iterator[tuple[list[tuple[int, int, int]], list[tuple[int, int]]]]:
-    """The reads of the data clusters, in guest order, about LEN_RUN bytes per task; counts the other clusters.
-
-    A task's tag is ``[(ofs_guest, ofs_host, num_blocks), ...]``, one per host range.
-    """
-    cs = image.cluster_size
-    tags: list[tuple[int, int, int]] = []
-    ranges: list[tuple[int, int]] = []
-    size = 0
-    step = max(cs, LEN_RUN // cs * cs)
-    for ext in image.extents():
-        n = -(-ext.length // cs)
-        if ext.kind is not Kind.DATA:
-            if ext.kind is Kind.UNALLOCATED:
-                census.num_unallocated += n
-            elif ext.kind is Kind.COMPRESSED:
-                census.num_compressed += n
-                census.num_allocated += n
-            else:
-                census.num_zero += n
-                census.num_allocated += n if ext.ofs_host is not None else 0
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
+    """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
+    if batch.needs_read:  # else every block is zero or unallocated: nothing to read
+        batch = fill(batch)
+    view = batch.data if batch.data is not None else memoryview(bytearray())
+    buf, size = view.obj, batch.block_size
+    assert isinstance(buf, bytearray)
+    zeros = bytes(size)
+    out: list[tuple[int, int, int, bytes]] = []
+    hashed: list[int] = []  # indexes in out of the blocks to hash, and where their bytes start
+    starts: list[int] = []
+    last = -1  # a raw image's last block, if it is shorter: hashed as the file holds it (D25)
+    for i, ofs in enumerate(batch.offsets()):
+        st = batch.status[i]
+        if not st & _STORED:
+            out.append((_UNALLOCATED, ofs, -1, b""))
             continue
-        assert ext.ofs_host is not None
-        census.num_allocated += n
-        if ext.ofs_host + ext.len_host > image.len_file:
-            last = max(ext.ofs_guest, ext.ofs_guest + (image.len_file - ext.ofs_host) // cs * cs)
-            raise CorruptImageError(
-                "truncated",
-                f"the data cluster of guest offset {last:#x} lies at host offset "
-                f"{ext.ofs_host + (last - ext.ofs_guest):#x}, past the end of the file ({image.len_file} bytes)",
-                ext.ofs_host + (last - ext.ofs_guest), source=image.name,
-            )
-        for pos in range(0, ext.len_host, step):
-            length = min(step, ext.len_host - pos)
-            tags.append((ext.ofs_guest + pos, ext.ofs_host + pos, -(-length // cs)))
-            ranges.append((ext.ofs_host + pos, length))
-            census.len_read += length
-            size += length
-            if size >= LEN_RUN:
-                yield tags, ranges
-                tags, ranges, size = [], [], 0
-    if ranges:
-        yield tags, ranges
+        host = ofs if raw else batch.ofs_host[i]
+        if raw or (st == _DATA and host >= 0):
+            kind = _JOURNALED
+        elif st & _COMPRESSED:
+            kind = _COMPRESSED_BLOCK
+        elif st & _DATA:
+            kind = _PARTIAL
+        else:
+            out.append((_ZERO_BLOCK, ofs, host, b""))
+            continue
+        n = min(size, batch.len_virtual_disk - ofs) if raw else size
+        if n < size:
+            last = len(out)
+        if not buf.startswith(zeros[:n], i * size):
+            hashed.append(len(out))
+            starts.append(i * size)
+        out.append((kind, ofs, host, b""))
+    tail = [s for k, s in zip(hashed, starts, strict=True) if k == last]
+    digests = block_digests(view, [s for k, s in zip(hashed, starts, strict=True) if k != last], size)
+    if tail:
+        digests.append(block_digests(view, tail, batch.len_virtual_disk - out[last][1])[0])
+    for k, digest in zip(hashed, digests, strict=True):
+        kind, ofs, host, _ = out[k]
+        out[k] = (kind, ofs, host, digest)
+    return out
 
 
 def _holds_bytes(target: Source, offset: int) -> bool:
@@ -189,19 +202,20 @@ def index(
     image: str | os.PathLike[str] | Image,
     journal: Source,
     *,
-    block_size: int = DEFAULT_BLOCK_SIZE,
+    block_size: int | None = None,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
     jobs: int | None = None,
     journal_offset: int = 0,
     durable: bool = True,
 ) -> IndexReport:
-    """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data cluster (D8, D25).
+    """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
     ``image`` is a path (opened by :func:`qjournal.image.open_image`: qcow2, or raw
-    in blocks of ``block_size``) or an open :class:`Image`. A qcow2 image is
-    indexed in its own clusters: a ``block_size`` other than the default and
-    the image's cluster size is refused. The journal is made by
+    in blocks of ``block_size``) or an open :class:`Image`. ``block_size``: a
+    power of two from 512 bytes up to a qcow2 image's cluster size (default:
+    the cluster size; a raw image's own block size); a larger one is refused,
+    since a block of several clusters has no host offset of its own. The journal is made by
     :func:`qjournal.create` at ``journal_offset``, sized exactly for the entries,
     once the whole image is hashed; a target that already holds bytes there is
     refused unless ``force``, and then it is made as ``create(..., force=True)``
@@ -213,12 +227,14 @@ def index(
     hashing threads (default: one per core).
     """
     owned = not isinstance(image, Image)
-    img = open_image(image, block_size=block_size) if not isinstance(image, Image) else image
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
     try:
-        if block_size not in (DEFAULT_BLOCK_SIZE, img.cluster_size):
+        size = img.cluster_size if block_size is None else check_block_size(block_size)
+        if img.format == "qcow2" and size > img.cluster_size:
             raise JournalArgumentError(
-                f"the {img.format} image is indexed in its own {img.cluster_size}-byte clusters: "
-                f"${{block_size}} {block_size} applies to a raw image when it is opened",
+                f"a block of {size} bytes is larger than the image's {img.cluster_size}-byte clusters: it has no host "
+                f"offset of its own to journal; ${{block_size}} is at most the cluster size (qjournal analyze "
+                f"reports any block size)",
                 source=img.name,
             )
         if _is_the_image(journal, img):
@@ -234,7 +250,7 @@ def index(
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
                                refusal=_refusal(journal))
         try:
-            report, first = _scan(img, jobs, progress)
+            report, first = _scan(img, size, jobs, progress)
             num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
             writer = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable, num_entries=len(first))
         except BaseException:
@@ -276,52 +292,102 @@ def _make(
     return dest.make()
 
 
-def _scan(image: Image, jobs: int | None, progress: Callable[[int], None] | None) -> tuple[dict[str, Any], dict[bytes, tuple[int, int]]]:
-    """Hash every data cluster in guest order: the report's counts and, per new digest, its (physical, logical) sectors."""
-    census = _Census()
-    first: dict[bytes, tuple[int, int]] = {}  # digest -> (physical_sector, first_logical_sector), in order of first sight
-    refs: dict[bytes, int] = {}  # digests seen more than once -> how many clusters share them
-    num_zero_data = num_duplicate = 0
-    cs = image.cluster_size
-    results = hash_ranges(image, _tasks(image, census), len_block=cs, jobs=jobs, detect_zero=True)
-    with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
-        for tags, digests in results:
-            i = 0
-            for ofs_guest, ofs_host, num_blocks in tags:
-                for k in range(num_blocks):
-                    digest = digests[i + k]
-                    if digest == ZERO:
-                        num_zero_data += 1
-                    elif digest not in first:
-                        first[digest] = ((ofs_host + k * cs) // LEN_SECTOR, (ofs_guest + k * cs) // LEN_SECTOR)
-                    else:
-                        refs[digest] = refs.get(digest, 1) + 1
-                        num_duplicate += 1
-                i += num_blocks
-            if progress is not None:
-                last = tags[-1]
-                progress(min(last[0] + last[2] * cs, image.len_virtual_disk))
+def _scan(image: Image, size: int, jobs: int | None,
+          progress: Callable[[int], None] | None) -> tuple[dict[str, Any], dict[bytes, tuple[int, int]]]:
+    """Hash every block in guest order: the report's counts and, per new data digest, its (physical, logical) sectors."""
+    workers = resolve_jobs(jobs, "hashing threads")
+    raw = image.format == "raw"
+    first: dict[bytes, tuple[int, int]] = {}  # data digest -> (physical_sector, first_logical_sector), in order of first sight
+    refs: dict[bytes, int] = {}  # every digest -> how many non-zero blocks reference it
+    hosts: dict[bytes, set[int]] = {}  # digests stored at more than one host offset -> those offsets
+    counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
+    len_read = 0
+    allocated = _allocated_blocks(image, size)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-index")
+    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
+
+    def take() -> None:
+        nonlocal len_read
+        end, fut = pending.popleft()
+        for kind, ofs, host, digest in fut.result():
+            if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
+                continue
+            if kind == _ZERO_BLOCK:
+                counts["zero"] += 1
+                continue
+            len_read += min(size, image.len_virtual_disk - ofs) if raw else size
+            if kind == _COMPRESSED_BLOCK:
+                counts["compressed"] += 1
+            elif kind == _PARTIAL:
+                counts["partial"] += 1
+            if not digest:
+                counts["zero"] += 1
+                continue
+            n = refs.get(digest, 0)
+            refs[digest] = n + 1
+            if kind == _JOURNALED:
+                known = first.get(digest)
+                if known is None:
+                    first[digest] = (host // LEN_SECTOR, ofs // LEN_SECTOR)
+                elif known[0] * LEN_SECTOR == host or host in hosts.get(digest, ()):
+                    counts["shared"] += 1
+                    continue
+                else:
+                    hosts.setdefault(digest, set()).add(host)
+            counts["unique" if n == 0 else "duplicate"] += 1
+        if progress is not None:
+            progress(min(end, image.len_virtual_disk))
+
+    with GuestReader(image) as reader:
+        try:
+            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
+                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
+                while len(pending) > 2 * workers:
+                    take()
+            while pending:
+                take()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     if progress is not None:
         progress(image.len_virtual_disk)
+    num_blocks = -(-image.len_virtual_disk // size)
     rows: dict[int, int] = {}
-    if len(first) > len(refs):
-        rows[0] = len(first) - len(refs)
     for n in refs.values():
         k = (n - 1).bit_length()
         rows[k] = rows.get(k, 0) + 1
     histogram = {histogram_label(1 << k if k else 1): rows.get(k, 0) for k in range(max(rows) + 1)} if rows else {}
     report = {
         "format": image.format,
-        "block_size": cs,
+        "block_size": size,
         "len_virtual_disk": image.len_virtual_disk,
-        "num_guest_clusters": image.num_guest_clusters,
-        "num_allocated": census.num_allocated,
-        "num_unallocated": census.num_unallocated,
-        "num_zero": census.num_zero + num_zero_data,
-        "num_compressed": census.num_compressed,
-        "num_unique": len(first),
-        "num_duplicate": num_duplicate,
-        "len_read": census.len_read,
+        "num_guest_clusters": num_blocks,
+        "num_allocated": allocated,
+        "num_unallocated": num_blocks - sum(counts[k] for k in ("zero", "unique", "duplicate", "shared")),
+        "num_zero": counts["zero"],
+        "num_compressed": counts["compressed"],
+        "num_unique": counts["unique"],
+        "num_duplicate": counts["duplicate"],
+        "num_shared": counts["shared"],
+        "num_partial": counts["partial"],
+        "num_entries": len(first),
+        "len_read": len_read,
         "histogram": histogram,
     }
     return report, first
+
+
+def _allocated_blocks(image: Image, size: int) -> int:
+    """Blocks with storage in the image, as ``qemu-img check`` counts allocated clusters: data (a block with one allocated
+    subcluster, too), compressed, and zero with a preallocated host cluster."""
+    if image.format == "raw":
+        return -(-image.len_virtual_disk // size)
+    total, per_cluster = 0, image.cluster_size // size
+    for run in image._runs():
+        if run.sub is not None:  # a partly allocated cluster: the blocks holding an allocated subcluster
+            alloc, bits = run.sub[0], max(1, size * 32 // image.cluster_size)
+            blocks_per_bit = max(1, image.cluster_size // 32 // size)
+            total += sum(blocks_per_bit for j in range(0, 32, bits) if alloc >> j & ((1 << bits) - 1))
+        elif run.kind is Kind.DATA or run.kind is Kind.COMPRESSED or (run.kind is Kind.ZERO and run.ofs_host is not None):
+            total += run.num * per_cluster
+    return total

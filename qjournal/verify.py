@@ -3,12 +3,13 @@
 Strategy. Learn the live entries (the last HASH entry per digest, D9) from
 the journal's :class:`~qjournal.live.LiveIndex` (bounded in memory: it spills
 to disk when large), and check them a batch of :data:`BATCH` at a time. For each entry, check what the image says of its fields
-(D25): the cluster at ``physical_sector * 512`` must lie in the file on a
-cluster boundary and still hash to ``digest``, with the algorithm the
-digest's length names; ``first_logical_sector`` must be a cluster boundary of
-the guest disk whose cluster maps, through the image's L1 and L2 tables (a raw
-image: to itself), to that same host cluster. The mapping is looked up in the
-caller's thread; the clusters are read and hashed on every core by
+(D25, D27): the block (the cluster, unless a smaller block size is given) at
+``physical_sector * 512`` must lie in the file on a block boundary and still
+hash to ``digest``, with the algorithm the digest's length names;
+``first_logical_sector`` must be a block boundary of the guest disk whose
+block maps, through the image's L1 and L2 tables (the guest view of
+:mod:`qjournal.guest`; a raw image: to itself), wholly to that same host
+range. The mapping is looked up in the caller's thread; the clusters are read and hashed on every core by
 :func:`qjournal.hashing.hash_ranges`. Every problem is reported, with the
 entry's offset and digest, as a stable code (:data:`VERIFY_PROBLEMS`) and a
 sentence; nothing is ever written.
@@ -27,8 +28,9 @@ from typing import Any, NamedTuple
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, spell
+from qjournal.guest import GuestReader, Status
 from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
-from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, open_image
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
 from qjournal.live import LiveIndex
 from qjournal.reader import read
 
@@ -144,9 +146,9 @@ def verify(
     """Check every live HASH entry of ``journal`` against ``image`` (D9, D25); report each problem found.
 
     ``image`` is a path (:func:`qjournal.image.open_image`) or an open
-    :class:`Image`. Clusters are the qcow2 image's own (a ``block_size`` other
-    than its cluster size is refused) or, for a raw image, blocks of
-    ``block_size`` (default 65536). The algorithm is the one the digest's
+    :class:`Image`. Entries name blocks of ``block_size`` bytes: for a qcow2
+    image, its cluster size unless told (a power of two up to it; larger is
+    refused), for a raw image its block size (default 65536). The algorithm is the one the digest's
     length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless ``hash_name``
     gives one (any :mod:`hashlib` name) for every entry. The journal is the area
     at ``journal_offset`` (``journal_length`` bytes, or the rest of the file).
@@ -156,18 +158,21 @@ def verify(
     owned = not isinstance(image, Image)
     img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
     try:
-        if block_size is not None and block_size != img.cluster_size:
+        size = img.cluster_size if block_size is None else check_block_size(block_size)
+        if (img.format == "raw" and size != img.cluster_size) or size > img.cluster_size:
+            why = ("is larger (a block of several clusters has no host offset of its own)" if img.format == "qcow2"
+                   else "is not the block size it was opened with")
             raise JournalArgumentError(
-                f"the {img.format} image's clusters are {img.cluster_size} bytes: ${{block_size}} {block_size} "
-                f"{'applies to a raw image' if img.format == 'qcow2' else 'is not the block size it was opened with'}",
+                f"the {img.format} image's clusters are {img.cluster_size} bytes: ${{block_size}} {block_size} {why}",
                 source=img.name,
             )
+        view = GuestReader(img)  # the guest blocks' mapping (one L1 -> L2 walk; extended L2 by subcluster)
         mismatches: list[Mismatch] = []
         num_checked = num_mismatched = len_read = 0
         with read(journal, journal_offset, journal_length) as reader, LiveIndex(reader.area, reader.replay()) as live:
             values = iter(live.values())
             while batch := list(itertools.islice(values, BATCH)):
-                found, n = _check_batch(img, batch, name, jobs)
+                found, n = _check_batch(img, view, size, batch, name, jobs=jobs)
                 num_checked += len(batch)
                 num_mismatched += len(found)
                 len_read += n
@@ -176,7 +181,7 @@ def verify(
             journal=describe(journal),
             image=img.name,
             format=img.format,
-            block_size=img.cluster_size,
+            block_size=size,
             num_checked=num_checked,
             num_mismatched=num_mismatched,
             mismatches=tuple(mismatches),
@@ -188,23 +193,23 @@ def verify(
 
 
 def _check_batch(
-    img: Image, entries: list[HashEntry], name: str | None, jobs: int | None
+    img: Image, view: GuestReader, size: int, entries: list[HashEntry], name: str | None, *, jobs: int | None
 ) -> tuple[dict[int, list[Mismatch]], int]:
     """Check a batch of live entries: their problems by index in the batch, and the bytes read and hashed."""
     found: dict[int, list[Mismatch]] = {}
     len_read = 0
     by_hash: dict[str, list[tuple[int, int, int]]] = {}  # algorithm -> (entry index, ofs_host, length) to hash
     for i, e in enumerate(entries):
-        problems = _check_fields(img, e, name)
+        problems = _check_fields(img, view, size, e, name)
         for code, reason in problems:
             found.setdefault(i, []).append(_mismatch(e, code, reason))
         if not any(code.startswith(("physical_", "digest_")) for code, _ in problems):
             algo = name or hash_name_for(len(e.digest))
             assert algo is not None
             ofs = e.physical_sector * LEN_SECTOR
-            by_hash.setdefault(algo, []).append((i, ofs, min(img.cluster_size, img.len_file - ofs)))
+            by_hash.setdefault(algo, []).append((i, ofs, min(size, img.len_file - ofs)))
     for algo, reads in by_hash.items():
-        results = hash_ranges(img, _tasks(reads), len_block=img.cluster_size, hash_name=algo, jobs=jobs)
+        results = hash_ranges(img, _tasks(reads), len_block=size, hash_name=algo, jobs=jobs)
         with contextlib.closing(results):  # on an error too, the pool stops before the image is closed
             for tags, digests in results:
                 for (i, ofs, length), digest in zip(tags, digests, strict=True):
@@ -238,10 +243,13 @@ def _tasks(reads: list[tuple[int, int, int]]) -> Iterator[tuple[list[tuple[int, 
         yield tags, [(ofs, length) for _, ofs, length in tags]
 
 
-def _check_fields(img: Image, e: HashEntry, hash_name: str | None) -> list[tuple[str, str]]:
-    """Every problem of an entry that the image's mapping shows, before any data is read: (code, sentence)."""
+def _check_fields(img: Image, reader: GuestReader, cs: int, e: HashEntry, hash_name: str | None) -> list[tuple[str, str]]:
+    """Every problem of an entry that the image's mapping shows, before any data is read: (code, sentence).
+
+    ``cs``: the block size the entries name (the cluster size unless told); the guest block's mapping is
+    :meth:`GuestReader.spans`' (one L1 -> L2 walk; extended L2 entries by subcluster).
+    """
     out: list[tuple[str, str]] = []
-    cs = img.cluster_size
     n = len(e.digest)
     if hash_name is None and hash_name_for(n) is None:
         out.append(("digest_length", f"a digest of {n} bytes names no hash algorithm (SHA-1 20, SHA-256 32, SHA-512 64): "
@@ -249,7 +257,8 @@ def _check_fields(img: Image, e: HashEntry, hash_name: str | None) -> list[tuple
     elif hash_name is not None and _digest_size(hash_name) != n:
         out.append(("digest_length", f"a digest of {n} bytes, but {hash_name} digests are {_digest_size(hash_name)} bytes"))
     ofs = e.physical_sector * LEN_SECTOR
-    unit = "cluster size" if img.format == "qcow2" else "block size (${block_size})"
+    unit = ("cluster size" if cs == img.cluster_size else "block size (${block_size})") if img.format == "qcow2" else (
+        "block size (${block_size})")
     if ofs % cs:
         out.append(("physical_unaligned", f"physical_sector {e.physical_sector} is host offset {ofs:#x}, not a multiple of "
                                           f"the {unit} {cs}"))
@@ -265,21 +274,29 @@ def _check_fields(img: Image, e: HashEntry, hash_name: str | None) -> list[tuple
         out.append(("logical_past_end", f"first_logical_sector {e.first_logical_sector} is guest offset {guest:#x}, past the "
                                         f"end of the virtual disk ({img.len_virtual_disk} bytes)"))
         return out
-    try:
-        gc = img.map(guest)
-    except CorruptImageError as exc:
-        out.append(("logical_unreadable", f"the mapping of guest offset {guest:#x} cannot be read: {exc.message()}"))
-        return out
-    if gc.kind is not Kind.DATA:
+    if img.format == "raw":  # host offset = guest offset
+        host: int | None = guest
+        status = Status.DATA
+    else:
+        try:
+            spans = list(reader.spans(guest, min(guest + cs, img.len_virtual_disk)))
+        except CorruptImageError as exc:
+            out.append(("logical_unreadable", f"the mapping of guest offset {guest:#x} cannot be read: {exc.message()}"))
+            return out
+        status = spans[0].status if len(spans) == 1 else Status(0)
+        for span in spans:
+            status |= span.status
+        host = spans[0].ofs_host if len(spans) == 1 else None
+    if status is not Status.DATA:
         what = {
-            Kind.UNALLOCATED: "unallocated in this image (a backing file's clusters are not its own)",
-            Kind.ZERO: "a zero cluster",
-            Kind.COMPRESSED: "a compressed cluster",
-        }[gc.kind]
+            Status.UNALLOCATED: "unallocated in this image (a backing file's clusters are not its own)",
+            Status.ZERO: "a zero cluster",
+            Status.COMPRESSED: "a compressed cluster",
+        }.get(status, "partly allocated (subclusters of several states)")
         out.append(("logical_not_data", f"guest offset {guest:#x} (first_logical_sector {e.first_logical_sector}) is {what}"))
-    elif gc.ofs_host != ofs:
+    elif host != ofs:
         out.append(("logical_elsewhere", f"guest offset {guest:#x} (first_logical_sector {e.first_logical_sector}) maps to "
-                                         f"host offset {gc.ofs_host:#x}, not to {ofs:#x} (physical_sector {e.physical_sector})"))
+                                         f"host offset {host:#x}, not to {ofs:#x} (physical_sector {e.physical_sector})"))
     return out
 
 

@@ -25,11 +25,12 @@ UNSUPPORTED = {
     "luks_c4k": "encryption",
     "data_file_raw_c4k": "external_data_file",
     "data_file_c64k": "external_data_file",
-    "extended_l2_c64k": "extended_l2",
-    "extended_l2_c16k": "extended_l2",
-    "extended_l2_eof_c64k": "extended_l2",
 }
 """The images of qemu_images.TEST_IMAGES that qjournal.image refuses, and the feature it names."""
+
+SUBCLUSTERED = ("extended_l2_c64k", "extended_l2_c16k", "extended_l2_eof_c64k")
+"""The images of qemu_images.TEST_IMAGES with extended L2 entries: opened, read by subcluster (qjournal.guest);
+their partly allocated clusters are refused by the cluster-level walks of qjournal.image."""
 
 
 def _repeats(unit: int, base: int = 0) -> tuple[Write, ...]:
@@ -123,32 +124,46 @@ class Expected:
         return zdb_rows(self.refs)
 
 
-def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bool = False) -> Expected:
+def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bool = False,
+                   guest: bytes | None = None) -> Expected:
     """The index of an image whose clusters are ``units`` and whose file holds ``data``: SHA-256 over the
-    bytes at each data cluster's host offset (a whole cluster; a raw image's last block as the file has it)."""
+    bytes at each data cluster's host offset (a whole cluster; a raw image's last block as the file has it),
+    and over a compressed cluster's guest bytes (``guest``: what its guest reads, qemu-img convert's), which
+    count in the statistics (unique, duplicate) but have no entry. A data cluster whose digest is known at
+    the same host offset (refcount > 1) is "shared", not a duplicate."""
     exp = Expected()
-    seen: set[bytes] = set()
+    hosts: dict[bytes, set[int]] = {}
     for u in units:
-        if u.kind != "data":
+        if u.kind in ("unallocated", "zero"):
             exp.counts[u.kind] += 1
-            if u.kind == "compressed" or (u.kind == "zero" and u.ofs_host is not None):
+            if u.kind == "zero" and u.ofs_host is not None:
                 exp.counts["allocated"] += 1
             continue
         exp.counts["allocated"] += 1
-        block = data[u.ofs_host:u.ofs_host + cluster_size]
-        assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
-        exp.len_read += len(block)
+        if u.kind in ("compressed", "partial"):
+            assert guest is not None, "a compressed or partial block is hashed from the guest's bytes: pass guest="
+            exp.counts[u.kind] += 1
+            block = guest[u.ofs_guest:u.ofs_guest + cluster_size]
+        else:
+            block = data[u.ofs_host:u.ofs_host + cluster_size]
+            assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
+        exp.len_read += cluster_size if not raw else len(block)
         if block.count(0) == len(block):
             exp.counts["zero"] += 1
             continue
         digest = hashlib.sha256(block).digest()
+        if u.kind == "data":
+            if digest not in hosts:
+                hosts[digest] = {u.ofs_host}
+                exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
+            elif u.ofs_host in hosts[digest]:
+                exp.counts["shared"] += 1
+                exp.refs[digest] += 1
+                continue
+            else:
+                hosts[digest].add(u.ofs_host)
+        exp.counts["unique" if exp.refs[digest] == 0 else "duplicate"] += 1
         exp.refs[digest] += 1
-        if digest in seen:
-            exp.counts["duplicate"] += 1
-        else:
-            seen.add(digest)
-            exp.counts["unique"] += 1
-            exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
     return exp
 
 
@@ -159,3 +174,100 @@ def raw_units(size: int, block_size: int) -> list[Unit]:
 
 def file_bytes(path: Path) -> bytes:
     return Path(path).read_bytes()
+
+
+# ---------------------------------------------------------------------------
+# The guest view (qjournal.guest) and the analysis (qjournal.analysis): what each image stores, from
+# ``qemu-img map``, and what its guest reads of it alone, from ``qemu-img convert -O raw``.
+
+def _four_k(base: int, patterns: tuple[int, ...]) -> tuple[Write, ...]:
+    """4 KiB writes of the given patterns, one after the other from ``base``."""
+    return tuple(Write(base + i * 4 * KiB, 4 * KiB, p) for i, p in enumerate(patterns))
+
+
+_SHARED = (Write(0, 128 * KiB, 0x44), Write(256 * KiB, 4 * KiB, 0x11))
+
+GUEST_IMAGES: tuple[ImageSpec, ...] = (
+    ImageSpec("g_repeats_c64k", cluster_size=64 * KiB, size=2 * MiB,
+              steps=(*_four_k(0, (0x11, 0x22, 0x11, 0x33, 0x11, 0x22)),   # 4 KiB repeats inside one cluster
+                     Write(64 * KiB, 64 * KiB, 0x11),                      # a cluster made of one 4 KiB block, 16 times
+                     Write(192 * KiB, 64 * KiB, 0x00),                     # a data cluster of zeros
+                     Zero(320 * KiB, 128 * KiB),                           # zero clusters
+                     Write(512 * KiB, 128 * KiB, 0x33), Write(768 * KiB, 64 * KiB, 0x33),   # whole clusters repeated
+                     *_four_k(1 * MiB + 60 * KiB, (0x55, 0x55)),           # a repeat across a cluster boundary
+                     Write(2 * MiB - 4 * KiB, 4 * KiB, 0x22)),             # the last cluster, mostly zeros
+              doc="64 KiB clusters with 4 KiB-granular repeats, zero data, zero clusters"),
+    ImageSpec("g_zlib_c64k", cluster_size=64 * KiB, size=1 * MiB,
+              steps=(Write(0, 192 * KiB, 0x44), Write(256 * KiB, 4 * KiB, 0x11), Compress(),
+                     Write(512 * KiB, 64 * KiB, 0x44), Zero(64 * KiB, 64 * KiB)),
+              doc="deflate-compressed clusters, a data cluster equal to one of them, a compressed cluster zeroed"),
+    ImageSpec("g_zstd_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("compression_type", "zstd"),),
+              steps=(Write(0, 128 * KiB, 0x44), Write(192 * KiB, 8 * KiB, 0x22), Compress()),
+              doc="zstd-compressed clusters sharing content with the other images"),
+    ImageSpec("g_ext_l2_c64k", cluster_size=64 * KiB, size=1 * MiB, options=(("extended_l2", "on"),),
+              steps=(Write(0, 2 * KiB, 0x47), Write(4 * KiB, 4 * KiB, 0x11), Zero(8 * KiB, 2 * KiB),
+                     Write(64 * KiB, 64 * KiB, 0x44), Zero(192 * KiB, 64 * KiB), Write(300 * KiB, 6 * KiB, 0x11)),
+              doc="extended L2 entries: partly allocated clusters (2 KiB subclusters), zero subclusters, a whole cluster"),
+    ImageSpec("g_shared_c64k", cluster_size=64 * KiB, size=1 * MiB, steps=_SHARED,
+              doc="content shared with g_zlib_c64k and g_zstd_c64k"),
+    ImageSpec("g_shared_c4k", cluster_size=4 * KiB, size=1 * MiB, steps=(*_SHARED, Write(512 * KiB, 16 * KiB, 0x11)),
+              doc="the same content in 4 KiB clusters, and 4 KiB repeats"),
+    ImageSpec("g_snap_backing", cluster_size=64 * KiB, size=1 * MiB, backing=_BACKING_BASE,
+              steps=(Write(64 * KiB, 64 * KiB, 0xA1), Snapshot("before"), Write(320 * KiB, 4 * KiB, 0x11)),
+              doc="a backing file and an internal snapshot, neither read"),
+)
+"""Images for qjournal.guest and qjournal.analysis."""
+
+
+def own_ranges(image: qi.Image) -> list[tuple[int, int, str, int | None]]:
+    """(start, length, status, host offset) of ``qemu-img map``: status data / zero / compressed / unallocated,
+    of the image alone (a range from a backing file is unallocated here)."""
+    out = []
+    for r in image.map():
+        if r["depth"] > 0 or not r.get("present", r["data"] or r["zero"]):
+            out.append((r["start"], r["length"], "unallocated", None))
+        elif r["data"] and "offset" in r:  # stored (QEMU also says "zero" where the file holds zeros or a hole)
+            out.append((r["start"], r["length"], "data", r["offset"]))
+        elif r["zero"]:
+            out.append((r["start"], r["length"], "zero", r.get("offset")))  # a preallocated zero cluster keeps its host cluster
+        else:
+            out.append((r["start"], r["length"], "compressed", None))
+    return out
+
+
+def own_guest_bytes(image: qi.Image) -> bytes:
+    """What the guest reads of the image alone: ``qemu-img convert -O raw``'s bytes where the image stores the
+    range itself, zeros where it stores nothing."""
+    disk = bytearray(image.guest_bytes())
+    for start, length, status, _ in own_ranges(image):
+        if status == "unallocated":
+            disk[start:start + length] = bytes(length)
+    return bytes(disk)
+
+
+def block_units(image: qi.Image, unit: int) -> list[Unit]:
+    """Every block of ``unit`` bytes of the image alone, from ``qemu-img map``: data (wholly stored, contiguous),
+    zero (with its host offset when a whole zero cluster keeps a preallocated one: "allocated"), unallocated,
+    compressed, or "partial" (stored in part: subclusters of several states)."""
+    cs = image.spec.cluster_size
+    ranges = own_ranges(image)
+    end = ranges[-1][0] + ranges[-1][1]
+    out = []
+    for ofs in range(0, end, unit):
+        inside = [r for r in ranges if r[0] < ofs + unit and ofs < r[0] + r[1]]
+        kinds = {r[2] for r in inside}
+        if kinds == {"data"} and all(r[3] + ofs - r[0] == inside[0][3] + ofs - inside[0][0] for r in inside):
+            out.append(Unit(ofs, "data", inside[0][3] + ofs - inside[0][0]))
+        elif len(kinds) == 1 and kinds != {"data"}:
+            kind = kinds.pop()
+            r = inside[0]
+            whole = r[0] <= ofs // cs * cs and ofs // cs * cs + cs <= r[0] + r[1]
+            host = r[3] + ofs - r[0] if kind == "zero" and r[3] is not None and whole else None
+            out.append(Unit(ofs, kind, host))
+        elif "compressed" in kinds:
+            out.append(Unit(ofs, "compressed", None))
+        elif kinds <= {"zero", "unallocated"}:
+            out.append(Unit(ofs, "zero", None))
+        else:
+            out.append(Unit(ofs, "partial", None))
+    return out

@@ -16,16 +16,16 @@ from pathlib import Path
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from test_cli import SUBPROCESS_ENV
 
 import qjournal
-from test_cli import SUBPROCESS_ENV
 
 KEYS = {"block_size", "num_allocated", "num_zero", "num_compressed", "num_unique", "num_duplicate", "len_saved",
         "dedup_ratio", "histogram"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "qjournal", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "qjournal", *args], check=False, capture_output=True, text=True,
                           env=SUBPROCESS_ENV, timeout=120)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     return proc
@@ -39,7 +39,7 @@ def images(index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
 def _expected(image: qi.Image) -> oracle.Expected:
     spec = image.spec
     units = oracle.qemu_clusters(image, spec.cluster_size, spec.size)
-    return oracle.expected_index(units, oracle.file_bytes(image.path), spec.cluster_size)
+    return oracle.expected_index(units, oracle.file_bytes(image.path), spec.cluster_size, guest=oracle.own_guest_bytes(image))
 
 
 @pytest.mark.parametrize("name", ["idx_v3_c4k", "idx_v2_c64k", "idx_compressed", "idx_top", "idx_snapshot"])
@@ -50,7 +50,7 @@ def test_index_summary_and_journal_agree_with_qemu(name: str, images: dict[str, 
     proc = run("index", str(image.path), str(journal), "--output", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert KEYS <= set(doc)
+    assert set(doc) >= KEYS
     assert doc["block_size"] == image.spec.cluster_size
     for key in ("unique", "duplicate", "compressed", "zero", "allocated"):
         assert doc[f"num_{key}"] == want.counts[key], key
@@ -60,11 +60,11 @@ def test_index_summary_and_journal_agree_with_qemu(name: str, images: dict[str, 
     # the human summary says the same
     again = tmp_path / "h.qjournal"
     text = run("index", str(image.path), str(again)).stdout
-    rows = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0]) for line in text.splitlines()[1:7]}
-    assert rows == {k: want.counts[k] for k in ("allocated", "zero", "compressed", "unique", "duplicate")} | {
+    rows = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0]) for line in text.splitlines()[1:9]}
+    assert rows == {k: want.counts[k] for k in ("allocated", "zero", "compressed", "unique", "duplicate", "shared")} | {
         "unallocated": image.spec.size // image.spec.cluster_size - sum(
-            want.counts[k] for k in ("zero", "compressed", "unique", "duplicate"))}
-    assert f"{again}: {want.counts['unique']} HASH entr" in text
+            want.counts[k] for k in ("zero", "unique", "duplicate", "shared")), "partial": 0}
+    assert f"{again}: {len(want.entries)} HASH entr" in text
     # verify: every live entry matches
     proc = run("verify", str(journal), str(image.path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -131,3 +131,20 @@ def test_an_encrypted_image_is_refused_in_one_line(qemu_test_images: dict[str, q
     assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1
     assert "encrypt" in proc.stderr and str(image.path) in proc.stderr
     assert not (tmp_path / "j.qjournal").exists()
+
+
+def test_index_and_verify_at_a_block_size_below_the_clusters_and_never_above(images: dict[str, qi.Image], tmp_path: Path) -> None:
+    """--block-size works for qcow2 up to the cluster size; a larger one is refused in one line, not ignored."""
+    image = images["idx_v2_c64k"]
+    journal = tmp_path / "j.qjournal"
+    proc = run("index", str(image.path), str(journal), "--block-size", "4K", "--output", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["block_size"] == 4096 and doc["num_guest_clusters"] == image.spec.size // 4096
+    assert run("verify", str(journal), str(image.path), "--block-size", "4K").returncode == 0
+    small = images["idx_v3_c4k"]
+    proc = run("index", str(small.path), str(tmp_path / "k.qjournal"), "--block-size", "64K")
+    assert proc.returncode == 1 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1
+    assert "a block of 65536 bytes is larger than the image's 4096-byte clusters" in proc.stderr
+    assert "--block-size is at most the cluster size" in proc.stderr
+    assert not (tmp_path / "k.qjournal").exists()

@@ -80,8 +80,8 @@ def test_verify_is_clean_on_the_index_of_every_image(name, images, tmp_path):
     journal = tmp_path / "j.qjournal"
     made = index(images[name].path, journal)
     report = verify(journal, images[name].path)
-    assert (report.num_checked, report.num_mismatched, report.mismatches) == (made.num_unique, 0, ())
-    assert report.is_clean and report.len_read == made.num_unique * made.block_size
+    assert (report.num_checked, report.num_mismatched, report.mismatches) == (made.num_entries, 0, ())
+    assert report.is_clean and report.len_read == made.num_entries * made.block_size
     assert (report.format, report.block_size) == ("qcow2", made.block_size)
 
 
@@ -286,14 +286,21 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
     assert problems(verify(journal, path, block_size=4096)) == [(last.ofs, "data_changed")]
 
 
-def test_a_qcow2_image_is_checked_in_its_own_clusters(images, tmp_path):
+def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_path):
+    """The cluster size unless told; a smaller block size checks an index made at it; a larger one is refused."""
+    path = images["idx_v2_c64k"].path
     journal = tmp_path / "j.qjournal"
-    index(images["idx_v2_c64k"].path, journal)
-    assert verify(journal, images["idx_v2_c64k"].path, block_size=65536).is_clean
+    index(path, journal)
+    assert verify(journal, path, block_size=65536).is_clean
+    small = tmp_path / "small.qjournal"
+    made = index(path, small, block_size=4096)
+    report = verify(small, path, block_size=4096)
+    assert report.is_clean and report.block_size == 4096 and report.num_checked == made.num_entries
+    assert not verify(small, path).is_clean  # 4 KiB blocks checked as 64 KiB clusters do not line up
     with pytest.raises(JournalArgumentError) as info:
-        verify(journal, images["idx_v2_c64k"].path, block_size=4096)
-    assert str(info.value) == (f"{images['idx_v2_c64k'].path}: the qcow2 image's clusters are 65536 bytes: block_size= 4096 "
-                               f"applies to a raw image")
+        verify(journal, images["idx_v3_c4k"].path, block_size=65536)
+    assert str(info.value) == (f"{images['idx_v3_c4k'].path}: the qcow2 image's clusters are 4096 bytes: block_size= 65536 "
+                               f"is larger (a block of several clusters has no host offset of its own)")
 
 
 def test_an_embedded_journal_area(images, tmp_path):
@@ -302,7 +309,7 @@ def test_an_embedded_journal_area(images, tmp_path):
     made = index(images["idx_top"].path, host, journal_offset=8192)
     assert host.read_bytes()[:8192] == b"\x00" * 8192
     report = verify(host, images["idx_top"].path, journal_offset=8192, journal_length=made.num_clusters * 4096)
-    assert report.is_clean and report.num_checked == made.num_unique
+    assert report.is_clean and report.num_checked == made.num_entries
 
 
 def test_the_report_is_json(images, tmp_path):

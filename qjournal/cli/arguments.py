@@ -153,5 +153,6 @@ def add_image(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("qcow2", "raw"), default=None,
                    help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
     p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",
-                   help="a raw image's block size, a power of two from 512 to 2M (default 64K; a qcow2 image uses its own clusters)")
+                   help="the block size, a power of two from 512 to 2M: a raw image's blocks (default 64K); for a qcow2 image "
+                   "at most its cluster size (default: the cluster size)")
     p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")

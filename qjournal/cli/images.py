@@ -32,30 +32,32 @@ def cmd_index(args: argparse.Namespace) -> int:
     """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
     with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
         report = index_image(
-            img, args.path, block_size=args.block_size or DEFAULT_BLOCK_SIZE, force=args.force,
-            progress=progress.callback, jobs=args.jobs,
+            img, args.path, block_size=args.block_size, force=args.force, progress=progress.callback, jobs=args.jobs,
         )
     if args.output == "json":
         out(json_document(report.to_dict()))
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{report.image}: {report.format}, {report.num_guest_clusters} guest clusters of {size} "
+        f"{report.image}: {report.format}, {report.num_guest_clusters} blocks of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
-        ("allocated", report.num_allocated), ("unallocated", report.num_unallocated), ("zero", report.num_zero),
-        ("compressed", report.num_compressed), ("unique", report.num_unique), ("duplicate", report.num_duplicate),
+        ("allocated", report.num_allocated, ""), ("unallocated", report.num_unallocated, ""), ("zero", report.num_zero, ""),
+        ("unique", report.num_unique, ""), ("duplicate", report.num_duplicate, ""),
+        ("shared", report.num_shared, "  already stored once (refcount > 1): nothing to save"),
+        ("compressed", report.num_compressed, "  of the above: decompressed and hashed, not journaled"),
+        ("partial", report.num_partial, "  of the above: partly allocated subclusters, hashed, not journaled"),
     )
-    for label, n in rows:
-        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * report.block_size)})")
+    for label, n, note in rows:
+        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * report.block_size)}){note}")
     out(
-        f"  a deduplication would save {human_size(report.len_saved)} ({report.len_saved} bytes); "
-        f"dedup ratio {report.dedup_ratio:.2f}"
+        f"  referenced {report.num_referenced} non-zero blocks; a deduplication would save {human_size(report.len_saved)} "
+        f"({report.len_saved} bytes); dedup ratio {report.dedup_ratio:.2f}"
     )
     if report.histogram:
-        out("  digests by the number of data clusters that share them:")
-        out(f"  {'clusters':>10}  {'digests':>10}")
+        out("  digests by the number of blocks that share them:")
+        out(f"  {'blocks':>10}  {'digests':>10}")
         for label, n in report.histogram.items():
             out(f"  {label:>10}  {n:>10}")
     out(
@@ -75,21 +77,26 @@ def _index_arguments(p: argparse.ArgumentParser) -> None:
 
 INDEX = Command(
     "index", cmd_index, "build the journal of an image's data clusters, and its dedup summary",
-    ("Build the journal the deduplication series would have recorded for IMAGE: walk the guest clusters "
-     "in guest order; for every allocated, uncompressed data cluster read its bytes; a cluster of zeros "
-     "is counted and not journaled; otherwise its SHA-256, and the first cluster with a digest becomes "
-     "a HASH entry (physical sector = host offset / 512, first logical sector = guest offset / 512); later "
-     "clusters with the same digest are duplicates. Compressed clusters are counted, not journaled. A raw "
-     "image (no qcow2 magic) is indexed in blocks of --block-size, physical = logical. Only the image's "
-     "own clusters count (not a backing file's); with internal snapshots, the active one.",
+    ("Build the journal the deduplication series would have recorded for IMAGE: walk the guest disk in "
+     "guest order, in blocks of --block-size (a qcow2 image's cluster size unless told; any power of two "
+     "from 512 up to it: a block inside a data cluster is contiguous in the file; larger is refused); for "
+     "every block stored uncompressed read its bytes; a block of zeros is counted and not journaled; "
+     "otherwise its SHA-256, and the first block with a digest becomes a HASH entry (physical sector = "
+     "host offset / 512, first logical sector = guest offset / 512); later blocks with the same digest "
+     "are duplicates, or shared when stored at the same host offset (refcount > 1: already deduplicated, "
+     "counted once). Compressed clusters, and blocks of partly allocated clusters (extended L2 entries), "
+     "are hashed for the statistics, not journaled. A raw image (no qcow2 magic) is indexed in blocks of "
+     "--block-size, physical = logical. Only the image's own clusters count (not a backing file's); with "
+     "internal snapshots, the active one.",
      "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
      "unless --force), and written in atomic batches. The summary is like 'zdb -S': clusters allocated, "
      "zero, compressed, unique, duplicate, the bytes a deduplication would save, the dedup ratio, and "
-     "how many digests are shared by 1, 2, 3-4, 5-8... clusters. Encrypted images, an external data "
-     "file and extended L2 entries are refused.",),
+     "how many digests are shared by 1, 2, 3-4, 5-8... blocks. Encrypted images and an external data "
+     "file are refused. 'qjournal analyze' reports any block size, across images, without a journal.",),
     ((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, an image it cannot map, or refused")),
     _index_arguments,
-    examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.raw disk.qjournal --block-size 4K --output json",
+    examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.qcow2 disk.qjournal --block-size 4K\n"
+             "  qjournal index disk.raw disk.qjournal --block-size 4K --output json",
 )
 
 
@@ -131,8 +138,9 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 
 VERIFY = Command(
     "verify", cmd_verify, "check every live HASH entry of a journal against its image",
-    ("For each live HASH entry of JOURNAL (the last entry per digest), read the cluster at its physical "
-     "sector in IMAGE (the image's cluster size, or --block-size for a raw image), check its hash against "
+    ("For each live HASH entry of JOURNAL (the last entry per digest), read the block at its physical "
+     "sector in IMAGE (the image's cluster size unless --block-size gives the smaller block size it was "
+     "indexed in; a raw image's --block-size), check its hash against "
      "the digest (the algorithm by the digest's length: 20 bytes SHA-1, 32 SHA-256, 64 SHA-512, or "
      "--hash NAME), and, for qcow2, that the first logical sector maps through L1/L2 to that host cluster. "
      "Each problem is printed with the entry's offset, its code and what is wrong: the data changed, a "

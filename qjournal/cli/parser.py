@@ -14,7 +14,7 @@ import textwrap
 from typing import Any, NoReturn
 
 from qjournal import stream
-from qjournal.cli import append, images, read, write
+from qjournal.cli import analyze, append, dedup, images, read, write
 from qjournal.cli.base import (
     EXIT_ANOMALIES,
     EXIT_CORRUPT,
@@ -38,6 +38,8 @@ COMMANDS: tuple[Command, ...] = (
     write.RESET,
     images.INDEX,
     images.VERIFY,
+    analyze.ANALYZE,
+    dedup.DEDUP,
 )
 """Every command, one line each, in the order 'qjournal --help' lists them."""
 
