@@ -904,14 +904,14 @@ def test_mixed_sample_shows_every_cluster_type():
 
 
 # ---------------------------------------------------------------------------
-# The README's qcow2 section says what the parser gives
+# The user guide's qcow2 section (docs/guide.md) says what the parser gives
 
 
-README = (ksy_tree.ROOT / "README.md").read_text(encoding="utf-8")
+README = (ksy_tree.ROOT / "docs" / "guide.md").read_text(encoding="utf-8")
 
 
 def _readme_py_blocks() -> list[str]:
-    """The README's ```py blocks: the qcow2 examples. (tests/test_readme.py runs
+    """The guide's ```py blocks: the qcow2 examples. (tests/test_readme.py runs
     the ```python blocks from a temporary folder, with the installed package;
     these run from the repository's root, whose source tree has the qcow2
     parser even when an older installed copy does not.)"""
