@@ -30,10 +30,7 @@ from __future__ import annotations
 
 import collections
 import os
-import shutil
 import sqlite3
-import tempfile
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -45,6 +42,7 @@ from qjournal.hashing import block_digests
 from qjournal.image import Image, check_block_size
 from qjournal.index import histogram_label
 from qjournal.parallel import resolve_jobs
+from qjournal.spill import Spill
 
 __all__ = [
     "BYTES_PER_DIGEST",
@@ -186,21 +184,16 @@ class _Store:
         self.limit = max(1, limit // BYTES_PER_DIGEST // len(sizes))
         self.cache_kib = max(1024, min(SQLITE_CACHE_KIB, limit // 2048))
         self.spilled: set[int] = set()
-        self._spill_dir = spill_dir
+        self._spill = Spill("the analysis's counts", ", ".join(paths), spill_dir, self.cache_kib)
         self._db: sqlite3.Connection | None = None
-        self._dir: str | None = None
-        self._finalizer: Any = None
 
     def db(self) -> sqlite3.Connection:
         if self._db is None:
-            self._dir = tempfile.mkdtemp(prefix="qjournal-analyze-", dir=self._spill_dir)
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-            db = sqlite3.connect(os.path.join(self._dir, "analyze.sqlite3"), isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{self.cache_kib}"):
-                db.execute(f"PRAGMA {pragma}")
+            schema = []
             for b in self.sizes:
-                db.execute(f"CREATE TABLE occ_{b} (digest BLOB NOT NULL, refs INTEGER NOT NULL, images BLOB NOT NULL)")
-                db.execute(f"CREATE TABLE loc_{b} (digest BLOB NOT NULL, image INTEGER NOT NULL, ofs INTEGER NOT NULL)")
+                schema.append(f"CREATE TABLE occ_{b} (digest BLOB NOT NULL, refs INTEGER NOT NULL, images BLOB NOT NULL)")
+                schema.append(f"CREATE TABLE loc_{b} (digest BLOB NOT NULL, image INTEGER NOT NULL, ofs INTEGER NOT NULL)")
+            db = self._spill.open(*schema)
             self._db = db
         return self._db
 
@@ -212,15 +205,17 @@ class _Store:
             v = get(d)
             mem[d] = inc | bit if v is None else (v + inc) | bit
         if offsets is not None:
-            self.db().executemany(f"INSERT INTO loc_{size} VALUES (?, {image}, ?)", zip(digests, offsets, strict=True))
+            with self._spill.errors():
+                self.db().executemany(f"INSERT INTO loc_{size} VALUES (?, {image}, ?)", zip(digests, offsets, strict=True))
         if len(mem) > self.limit:
             self._flush(size)
 
     def _flush(self, size: int) -> None:
         mem, n, nbytes = self.mem[size], len(self.paths), -(-len(self.paths) // 8)
         mask = self.one_ref - 1
-        self.db().executemany(f"INSERT INTO occ_{size} VALUES (?, ?, ?)",
-                              ((d, v >> n, (v & mask).to_bytes(nbytes, "little")) for d, v in mem.items()))
+        with self._spill.errors():
+            self.db().executemany(f"INSERT INTO occ_{size} VALUES (?, ?, ?)",
+                                  ((d, v >> n, (v & mask).to_bytes(nbytes, "little")) for d, v in mem.items()))
         mem.clear()
         self.spilled.add(size)
 
@@ -264,11 +259,8 @@ class _Store:
 
     def close(self) -> None:
         if self._db is not None:
-            self._db.close()
+            self._spill.close()
             self._db = None
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
 
 
 def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence[int],

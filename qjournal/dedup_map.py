@@ -13,13 +13,10 @@ not once per digest.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
-import tempfile
-import weakref
-from typing import Any
 
 from qjournal.live import BYTES_PER_DIGEST, SQLITE_CACHE_KIB
+from qjournal.spill import Spill
 
 __all__ = ["DigestMap"]
 
@@ -33,10 +30,8 @@ class DigestMap:
     def __init__(self, *, memory_limit: int, spill_dir: str | os.PathLike[str] | None = None) -> None:
         self._mem: dict[bytes, int] = {}
         self._limit = max(1, int(memory_limit) // BYTES_PER_DIGEST)
-        self._spill_dir = spill_dir
+        self._spill = Spill("the digest map", "dedup", spill_dir, SQLITE_CACHE_KIB // 2)
         self._db: sqlite3.Connection | None = None
-        self._dir: str | None = None
-        self._finalizer: Any = None
         self.num_spilled = 0
         """Mappings written to SQLite so far (a digest mapped again is counted again)."""
 
@@ -70,27 +65,19 @@ class DigestMap:
         return out
 
     def _flush(self) -> None:
-        if self._db is None:
-            self._dir = tempfile.mkdtemp(prefix="qjournal-dedup-", dir=self._spill_dir)
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-            db = sqlite3.connect(os.path.join(self._dir, "map.sqlite3"), isolation_level=None, check_same_thread=False)
-            self._db = db
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB // 2}"):
-                db.execute(f"PRAGMA {pragma}")
-            db.execute("CREATE TABLE map (digest BLOB PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
-        db = self._db
-        db.execute("BEGIN")
-        db.executemany("INSERT OR REPLACE INTO map (digest, value) VALUES (?, ?)", sorted(self._mem.items()))
-        db.execute("COMMIT")
+        with self._spill.errors():
+            if self._db is None:
+                self._db = self._spill.open("CREATE TABLE map (digest BLOB PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+            db = self._db
+            db.execute("BEGIN")
+            db.executemany("INSERT OR REPLACE INTO map (digest, value) VALUES (?, ?)", sorted(self._mem.items()))
+            db.execute("COMMIT")
         self.num_spilled += len(self._mem)
         self._mem = {}
 
     def close(self) -> None:
         """Release the map: the on-disk part is deleted."""
         if self._db is not None:
-            self._db.close()
+            self._spill.close()
             self._db = None
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
         self._mem = {}

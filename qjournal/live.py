@@ -31,20 +31,16 @@ answering with another entry.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import shutil
 import sqlite3
-import tempfile
-import weakref
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from qjournal.area import CHUNK, Area
 from qjournal.entries import Entry, HashEntry, decode_hash
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD
+from qjournal.spill import Spill
 
 if TYPE_CHECKING:
     from qjournal.reader import JournalReader
@@ -121,9 +117,7 @@ class LiveIndex(Mapping[bytes, HashEntry]):
         self._area = area
         self._mem: dict[bytes, int] | None = {}
         self._db: sqlite3.Connection | None = None
-        self._dir: str | None = None
-        self._finalizer: Any = None
-        self._spill_dir = spill_dir
+        self._spill = Spill("the live index", area.name, spill_dir, SQLITE_CACHE_KIB)
         self._window = b""
         self._window_start = 0
         self.num_entries = 0
@@ -143,7 +137,7 @@ class LiveIndex(Mapping[bytes, HashEntry]):
             self._len = len(mem)
             return
         self._flush(mem)
-        with self._spill_errors():
+        with self._spill.errors():
             self._sort()
 
     def _sort(self) -> None:
@@ -169,38 +163,13 @@ class LiveIndex(Mapping[bytes, HashEntry]):
 
     def _flush(self, mem: dict[bytes, int]) -> None:
         """Append a batch of (digest, last offset in the batch) to the on-disk index's table of occurrences."""
-        with self._spill_errors():
+        with self._spill.errors():
             if self._db is None:
-                self._dir = tempfile.mkdtemp(prefix="qjournal-live-", dir=self._spill_dir)
-                self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-                path = os.path.join(self._dir, "live.sqlite3")
-                db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-                self._db = db
-                for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB}"):
-                    db.execute(f"PRAGMA {pragma}")
-                db.execute("BEGIN")
-                db.execute("CREATE TABLE occurrence (digest BLOB NOT NULL, ofs INTEGER NOT NULL)")
-                # Open now (no journal, no other file of its own): unlinked, it goes when closed or killed.
-                self._finalizer()
+                self._db = self._spill.open("CREATE TABLE occurrence (digest BLOB NOT NULL, ofs INTEGER NOT NULL)")
+                self._db.execute("BEGIN")
             self._mem = None
             self._db.executemany("INSERT INTO occurrence (digest, ofs) VALUES (?, ?)", mem.items())
             mem.clear()
-
-    @contextlib.contextmanager
-    def _spill_errors(self) -> Iterator[None]:
-        """An SQLite or file error of the on-disk index as a :class:`JournalIOError` naming the spill folder."""
-        try:
-            yield
-        except (sqlite3.Error, OSError) as exc:
-            folder = os.path.dirname(self._dir) if self._dir else (self._spill_dir or tempfile.gettempdir())
-            full = "full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC
-            raise JournalIOError(
-                f"the live index spilled to disk in {os.fsdecode(folder)} and failed there: {exc}"
-                + ("; that file system is full" if full else ""),
-                source=self._area.name,
-                hint="free space there, or give the spill folder another place: spill_dir=, or the TMPDIR "
-                f"environment variable (now {os.environ.get('TMPDIR', 'unset')})",
-            ) from None
 
     # -- the mapping -------------------------------------------------------------------------------
     @property
@@ -303,12 +272,9 @@ class LiveIndex(Mapping[bytes, HashEntry]):
     def close(self) -> None:
         """Release the index: the on-disk one is deleted. The area stays open (it is the caller's)."""
         if self._db is not None:
-            self._db.close()
+            self._spill.close()
             self._db = None
             self._mem = None
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
         self._window = b""
 
     def __enter__(self) -> LiveIndex:
