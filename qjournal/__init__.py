@@ -3,13 +3,17 @@
 The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
-reads. The format reference is ``docs/format.md``. Images: ``qjournal.index.index``
-makes a journal of an image's clusters and ``qjournal.verify.verify`` checks one
-against its image (the modules keep their functions' names, so the functions are
-not re-exported here), both through :func:`open_image` (qcow2 through
-:mod:`qjournal.generated.qcow2`, or raw).
+reads. The format reference is ``docs/format.md``. Images: :func:`index`
+(``qjournal.index("disk.qcow2", "j")``, from :mod:`qjournal.indexing`) makes a
+journal of an image's clusters and :func:`verify` (:mod:`qjournal.verifying`)
+checks one against its image, both through :func:`open_image` (qcow2 through
+:mod:`qjournal.generated.qcow2`, or raw). Every stable code a problem carries is
+in :data:`CODES` (:mod:`qjournal.codes`); every error is a :class:`Error`.
 """
 
+from typing import TYPE_CHECKING
+
+from qjournal.codes import CODES, Code
 from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
 from qjournal.errors import (
     CORRUPTION_RULES,
@@ -17,6 +21,7 @@ from qjournal.errors import (
     UNSUPPORTED_FEATURES,
     CorruptImageError,
     CorruptJournalError,
+    Error,
     ForeignDataError,
     ImageError,
     JournalArgumentError,
@@ -28,26 +33,35 @@ from qjournal.errors import (
 )
 from qjournal.format import EntryType
 from qjournal.image import Image, Kind, open_image
-from qjournal.index import IndexReport
+from qjournal.indexing import IndexReport
 from qjournal.live import LiveIndex
 from qjournal.making import ResetReport, create, reset
 from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
 from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
 from qjournal.resources import format_reference_path, ksy_path
-from qjournal.verify import VERIFY_PROBLEMS, Mismatch, VerifyReport
+from qjournal.verifying import VERIFY_PROBLEMS, Mismatch, VerifyReport
 from qjournal.writer import JournalWriter, open_for_append
+
+if TYPE_CHECKING:
+    from qjournal.indexing import index
+    from qjournal.verifying import verify
+else:  # the old module names, callable as the functions (one release: qjournal/_renamed.py)
+    from qjournal import index, verify
 
 __all__ = [
     "ANOMALY_KINDS",
+    "CODES",
     "CORRUPTION_RULES",
     "IMAGE_CORRUPTION_RULES",
     "UNSUPPORTED_FEATURES",
     "VERIFY_PROBLEMS",
     "CheckReport",
+    "Code",
     "CorruptImageError",
     "CorruptJournalError",
     "Entry",
     "EntryType",
+    "Error",
     "ForeignDataError",
     "HashEntry",
     "Image",
@@ -73,6 +87,7 @@ __all__ = [
     "create",
     "entry_from_dict",
     "format_reference_path",
+    "index",
     "ksy_path",
     "live_entries",
     "num_clusters_needed",
@@ -81,4 +96,5 @@ __all__ = [
     "pack",
     "read",
     "reset",
+    "verify",
 ]

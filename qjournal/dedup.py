@@ -65,7 +65,7 @@ from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
-from qjournal.index import BATCH
+from qjournal.indexing import BATCH
 from qjournal.making import create
 from qjournal.parallel import resolve_jobs
 from qjournal.qcow2_writer import (

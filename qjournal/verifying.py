@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from qjournal.area import Source, describe
+from qjournal.codes import family
 from qjournal.entries import HashEntry
-from qjournal.errors import CorruptImageError, JournalArgumentError, spell
+from qjournal.errors import CorruptImageError, JournalArgumentError, deprecated_name, spell
 from qjournal.guest import GuestReader, Status
 from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
@@ -36,18 +37,9 @@ from qjournal.reader import read
 
 __all__ = ["VERIFY_PROBLEMS", "Mismatch", "VerifyReport", "live_hash_entries", "verify"]
 
-VERIFY_PROBLEMS: dict[str, str] = {
-    "digest_length": "the digest's length names no hash algorithm, or not the one given",
-    "physical_unaligned": "physical_sector * 512 is not a multiple of the cluster size",
-    "physical_past_end": "the cluster at physical_sector * 512 does not lie inside the image file",
-    "data_changed": "the cluster at physical_sector * 512 no longer hashes to the digest",
-    "logical_unaligned": "first_logical_sector * 512 is not a multiple of the cluster size",
-    "logical_past_end": "first_logical_sector * 512 is past the end of the virtual disk",
-    "logical_unreadable": "the L1 or L2 entry that maps first_logical_sector cannot be read (it breaks a rule of the format)",
-    "logical_not_data": "the guest cluster at first_logical_sector is no data cluster of this image (unallocated, zero or compressed)",
-    "logical_elsewhere": "the guest cluster at first_logical_sector maps to another host cluster than physical_sector's",
-}
-"""Every problem verify reports, by stable code, in the order they are checked for one entry."""
+VERIFY_PROBLEMS: dict[str, str] = family("verify")
+"""Every problem verify reports, by stable code, in the order they are checked for one entry (a view of
+:data:`qjournal.codes.CODES`)."""
 _ORDER = {code: i for i, code in enumerate(VERIFY_PROBLEMS)}
 BATCH = 1 << 16
 """Live entries checked at a time: what verify holds of the journal is this many entries and the live index
@@ -55,25 +47,33 @@ BATCH = 1 << 16
 
 
 class Mismatch(NamedTuple):
-    """One problem of one live HASH entry: ``ofs`` is the entry's area offset, ``problem`` a code of :data:`VERIFY_PROBLEMS`."""
+    """One problem of one live HASH entry: ``ofs`` is the entry's area offset, ``code`` a code of :data:`VERIFY_PROBLEMS`
+    (``problem``, its old name, is deprecated: one release)."""
 
     ofs: int
     digest: bytes
-    problem: str
+    code: str
     reason: str
     physical_sector: int
     first_logical_sector: int
 
+    @property
+    def problem(self) -> str:
+        """Deprecated name of ``code``."""
+        deprecated_name("problem", self)
+        return self.code
+
     def message(self, *, cli: bool = False) -> str:
         """One line: the entry's offset, the code, the sentence (options spelt for ``cli`` or not, as errors are)."""
-        return f"entry at offset {self.ofs:#x} ({self.ofs}): [{self.problem}] {spell(self.reason, cli=cli)}"
+        return f"entry at offset {self.ofs:#x} ({self.ofs}): [{self.code}] {spell(self.reason, cli=cli)}"
 
     def to_dict(self, *, cli: bool = False) -> dict[str, Any]:
         """A JSON-ready dict (the digest as lowercase hex, the reason's options spelt for ``cli`` or not)."""
         return {
             "ofs": self.ofs,
             "digest": self.digest.hex(),
-            "problem": self.problem,
+            "code": self.code,
+            "problem": self.code,  # the old key, for one release
             "reason": spell(self.reason, cli=cli),
             "physical_sector": self.physical_sector,
             "first_logical_sector": self.first_logical_sector,
@@ -176,7 +176,7 @@ def verify(
                 num_checked += len(batch)
                 num_mismatched += len(found)
                 len_read += n
-                mismatches += (m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.problem]))
+                mismatches += (m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.code]))
         return VerifyReport(
             journal=describe(journal),
             image=img.name,

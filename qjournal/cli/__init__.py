@@ -107,7 +107,7 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         err(str(exc))
         return EXIT_ERROR
     if isinstance(exc, CorruptJournalError):
-        err_journal(exc, f" [{exc.rule}]")
+        err_journal(exc, f" [{exc.code}]")
         return EXIT_CORRUPT
     if isinstance(exc, JournalFullError) and args is not None and exc.num_clusters and args.command == "append":
         err(exc.message(cli=True))

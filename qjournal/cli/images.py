@@ -15,8 +15,8 @@ from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
 from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
-from qjournal.index import index as index_image
-from qjournal.verify import verify as verify_image
+from qjournal.indexing import index as index_image
+from qjournal.verifying import verify as verify_image
 from qjournal.wording import count, json_document
 
 

@@ -80,7 +80,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         out(f"anomalies: {len(state.anomalies)}")
         for p in state.anomalies:
-            out(f"    {at_offset(p.ofs, area_offset)}: {p.kind}: {p.reason}")
+            out(f"    {at_offset(p.ofs, area_offset)}: {p.code}: {p.reason}")
     return EXIT_OK
 
 
@@ -261,7 +261,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         reader = open_reader(args)
     except CorruptJournalError as exc:
-        if exc.rule != "area_length":
+        if exc.code != "area_length":
             raise
         return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
@@ -282,7 +282,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         return code
     for p in report.problems:
         what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
-        out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")
+        out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.code}]: {p.reason}")
     n_bad, n_odd = report.num_corruptions, report.num_anomalies
     if code == EXIT_OK:
         s = report.state
