@@ -6,7 +6,8 @@ The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 reads. The format reference is ``docs/format.md``. Images: :func:`index`
 (``qjournal.index("disk.qcow2", "j")``, from :mod:`qjournal.indexing`) makes a
 journal of an image's clusters and :func:`verify` (:mod:`qjournal.verifying`)
-checks one against its image, both through :func:`open_image` (qcow2 through
+checks one against its image (and :func:`analyze` and :func:`dedup`, from
+:mod:`qjournal.analysis` and :mod:`qjournal.deduplicating`), all through :func:`open_image` (qcow2 through
 :mod:`qjournal.generated.qcow2`, or raw). Every stable code a problem carries is
 in :data:`CODES` (:mod:`qjournal.codes`); every error is a :class:`Error`.
 """
@@ -43,10 +44,20 @@ from qjournal.verifying import VERIFY_PROBLEMS, Mismatch, VerifyReport
 from qjournal.writer import JournalWriter, open_for_append
 
 if TYPE_CHECKING:
+    from qjournal.analysis import analyze
+    from qjournal.deduplicating import dedup
     from qjournal.indexing import index
     from qjournal.verifying import verify
 else:  # the old module names, callable as the functions (one release: qjournal/_renamed.py)
-    from qjournal import index, verify
+    from qjournal import dedup, index, verify
+
+    def __getattr__(name: str) -> object:
+        """``analyze`` on first use: it imports what only images need."""
+        if name == "analyze":
+            from qjournal.analysis import analyze  # noqa: PLC0415
+
+            return analyze
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ANOMALY_KINDS",
@@ -84,7 +95,9 @@ __all__ = [
     "ResetReport",
     "UnsupportedImageError",
     "VerifyReport",
+    "analyze",
     "create",
+    "dedup",
     "entry_from_dict",
     "format_reference_path",
     "index",

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from format_doc import TEXT
 
 import qjournal
 from qjournal.checking import dirty_tail_problem, torn_write_problem, unassigned_problem
@@ -22,7 +23,6 @@ from qjournal.dedup_source import UnsupportedSourceError
 from qjournal.format import EntryType, entry_type_json
 from qjournal.qemulock import IMAGE_LOCK_CODES, ImageInUseError
 from qjournal.verifying import Mismatch
-from format_doc import TEXT
 
 PACKAGE = Path(qjournal.__file__).resolve().parent
 RULE_TITLES = {int(n): title.strip() for n, title in re.findall(r"^###\s+D(\d+)\s+(.+)$", TEXT, re.M)}
@@ -165,6 +165,9 @@ def test_index_and_verify_are_callable_from_the_package_and_the_old_modules_warn
     with pytest.warns(DeprecationWarning, match=r"qjournal\.verify\.VerifyReport is deprecated"):
         from qjournal.verify import VerifyReport  # type: ignore[attr-defined]
     assert VerifyReport is qjournal.VerifyReport
+    assert qjournal.analyze is qjournal.analysis.analyze and callable(qjournal.dedup)
+    with pytest.warns(DeprecationWarning, match=r"qjournal\.dedup\.DedupReport is deprecated.*qjournal\.deduplicating"):
+        assert qjournal.dedup.DedupReport is qjournal.deduplicating.DedupReport  # type: ignore[attr-defined]
 
 
 def test_entry_type_has_one_type_and_its_json_stays() -> None:

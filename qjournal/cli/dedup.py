@@ -1,6 +1,6 @@
 """The dedup command: a deduplicated qcow2 copy of an image, and its journal.
 
-Strategy: the arguments go to :func:`qjournal.dedup.dedup`, which refuses
+Strategy: the arguments go to :func:`qjournal.deduplicating.dedup`, which refuses
 before writing anything what it cannot copy whole (snapshots, bitmaps,
 encryption, an external data file, a target that exists or is the source, an
 image QEMU writes) and commits the target and its journal atomically; the
@@ -15,7 +15,7 @@ import argparse
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
-from qjournal.dedup import dedup
+from qjournal.deduplicating import dedup
 from qjournal.image import open_image
 from qjournal.wording import json_document
 
