@@ -35,7 +35,7 @@ from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from qjournal.cli.console import PROGRESS_MIN_CLUSTERS, debug_log, err, err_journal
 from qjournal.cli.parser import build_parser
-from qjournal.errors import CorruptJournalError, JournalError, JournalFullError, NotAJournalError
+from qjournal.errors import CorruptJournalError, Error, JournalFullError, NotAJournalError
 
 __all__ = ["PROGRESS_MIN_CLUSTERS", "build_parser", "main", "parse_size"]
 
@@ -113,7 +113,7 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         err(exc.message(cli=True))
         err(f"hint: to go on, pack the journal into a larger one (its live entries, in a fresh file): {_pack_command(args, exc)}")
         return EXIT_ERROR
-    if isinstance(exc, JournalError):
+    if isinstance(exc, Error):  # a journal's or an image's
         err_journal(exc)
         meant = _meant(args, exc) if isinstance(exc, NotAJournalError) else None
         if meant:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from qjournal.errors import JournalError
+from qjournal.errors import Error
 from qjournal.format import LEN_CLUSTER
 from qjournal.reader import JournalReader
 
@@ -36,7 +36,7 @@ def err(message: str) -> None:
         pass
 
 
-def err_journal(exc: JournalError, suffix: str = "") -> None:
+def err_journal(exc: Error, suffix: str = "") -> None:
     """A library error on stderr, options spelt as on the command line; its hint on a line of its own."""
     err(exc.message(cli=True) + suffix)
     hint = exc.hint_text(cli=True)
