@@ -20,8 +20,11 @@ and measures, each figure the median of several runs:
   and ``dump --output jsonl`` through the command line (``python -m qjournal``,
   a subprocess) on the largest area; the JSON-lines formatting function against
   the encoder; ``check`` with 1 and 2 worker processes; the peak RSS of ``pack``
-  of a large journal of unique digests (``--pack-size``, default 1 GiB), in a
-  fresh process.
+  of journals of unique digests (``--pack-size``, default 64 MiB and 1 GiB), in a
+  fresh process;
+- start-up: ``qjournal --version`` and ``qjournal info`` of a
+  one-cluster journal against ``python -c pass`` in the same venv, and the
+  time of ``dump --output jsonl`` over that of ``check`` of the same journal.
 
 Every decoder's output is compared before anything is timed: a benchmark of a
 wrong answer fails. ``--json FILE`` writes the figures for comparing runs.
@@ -68,7 +71,10 @@ MIB = 1 << 20
 FILL = 0.9
 """Areas are filled to 90% of their bytes, as the issue asks."""
 DEFAULT_SIZES = (1 * MIB, 16 * MIB, 256 * MIB)
-DEFAULT_PACK_SIZE = 1024 * MIB
+DEFAULT_PACK_SIZE = (64 * MIB, 1024 * MIB)
+PACK_RSS_TARGETS = {64 * MIB: 160}
+"""Peak RSS targets (MiB) of pack by journal size: 64 MiB of unique SHA-256 entries is about 1.2 million distinct
+digests; any other size: < 512 MiB."""
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 100
 
@@ -387,7 +393,7 @@ class Bench:
     """One benchmark run: builds the journals, measures, and collects :class:`Row`s."""
 
     def __init__(self, sizes: list[int], *, repeat: int, budget: float, sync_count: int, workdir: Path,
-                 say: Callable[[str], None], pack_size: int = DEFAULT_PACK_SIZE) -> None:
+                 say: Callable[[str], None], pack_size: tuple[int, ...] = DEFAULT_PACK_SIZE) -> None:
         self.sizes = sizes
         self.pack_size = pack_size
         self.repeat = repeat
@@ -570,6 +576,38 @@ class Bench:
             raise AssertionError(f"qjournal {' '.join(args)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
         return dt
 
+    def startup(self) -> None:
+        """Start-up: ``qjournal --version`` and ``qjournal info`` of a one-cluster journal against ``python -c pass``."""
+        self.say("start-up: qjournal --version and info of a one-cluster journal, against python -c pass")
+        path = self.workdir / "one.qjournal"
+        with qjournal.create(path, 1) as w:
+            w.append_hash(digest_of(0), 8, 0)
+        script = Path(sys.executable).with_name("qjournal")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "qjournal"]
+        for args in (["--version"], ["info", str(path)]):  # each answers before it is timed
+            done = subprocess.run([*command, *args], capture_output=True, text=True, check=True)
+            if not (done.stdout.startswith("qjournal ") if args == ["--version"] else "entries: 1 (hash: 1)" in done.stdout):
+                raise AssertionError(f"qjournal {' '.join(args)} said {done.stdout!r}")
+
+        def run(argv: list[str]) -> Run:
+            def go() -> int:
+                subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                return 1
+            return go
+
+        figures = timed_interleaved({
+            "qjournal --version": run([*command, "--version"]),
+            "qjournal info, one cluster": run([*command, "info", str(path)]),
+            "python -c pass (same venv)": run([sys.executable, "-c", "pass"]),
+        }, max(self.repeat, 11), self.budget)
+        base = figures["python -c pass (same venv)"][0]
+        for name, (sec, n, runs) in figures.items():
+            self.rows.append(Row(STARTUP_GROUP, name, "1 cluster", n, "runs/s", sec, runs, 1 / sec, None, sec / base,
+                                 "python time", extra={"ms": sec * 1e3}))
+        self.notes.append(f"start-up: wall time of a fresh process ({' '.join(Path(c).name for c in command)}), median of "
+                          "the runs; ratio = its time over python -c pass's (lower is better)")
+        path.unlink()
+
     def cli(self) -> None:
         len_area = self.sizes[-1]
         label = size_label(len_area)
@@ -581,14 +619,17 @@ class Bench:
             "qjournal check": lambda: (n, self._cli(["check", str(path)])),
             "qjournal dump --output jsonl": lambda: (n, self._cli(["dump", str(path), "--output", "jsonl"])),
         }, self.repeat, self.budget)
+        check_sec = figures["qjournal check"][0]
         for name, (sec, count, runs) in figures.items():
             self.rows.append(Row(CLI_GROUP, name, label, count, "entries/s",
                                  sec, runs, count / sec, len_area * FILL / MIB / sec,
+                                 sec / check_sec, "check time",
                                  extra={"ms": sec * 1e3, "entries_per_s": round(count / sec)}))
         self.notes.append(
             "command line: wall time of a fresh `python -m qjournal` process, start-up included; `check` uses the "
-            "worker processes by default; `dump --output jsonl` formats each cluster's entries with "
-            "qjournal.entries.json_join (the formatting row below times that function alone)"
+            "worker processes by default; `dump --output jsonl` formats each cluster's parsed entries with "
+            "qjournal.entries.json_join_parsed, the same bytes as qjournal.entries.json_join (the formatting row below "
+            "times json_join alone); ratio = its time over check's (lower is better)"
         )
         path.unlink()
 
@@ -652,7 +693,10 @@ class Bench:
 
     # -- pack memory (issue 13)
     def pack(self) -> None:
-        len_area = self.pack_size
+        for len_area in self.pack_size:
+            self._pack(len_area)
+
+    def _pack(self, len_area: int) -> None:
         label = size_label(len_area)
         self.say(f"building a {label} journal of unique digests for pack (this takes a while for 1 GiB)")
         path = self.workdir / "pack-src.qjournal"
@@ -741,6 +785,11 @@ DUMP_JSONL_BEFORE = 170_000
 """Entries/s of ``qjournal dump --output jsonl`` of 256 MiB before issue 13 on this machine (28 s, the JSON
 encoder dominating): the figure the issue's "2x today's rate" is measured against."""
 CLI_GROUP = "command line (python -m qjournal, a fresh process)"
+STARTUP_GROUP = "start-up (a fresh process)"
+STARTUP_MAX = 5.0
+"""Start-up target: ``qjournal --version`` and ``info`` of a one-cluster journal at most 5x ``python -c pass``."""
+DUMP_OVER_CHECK_MAX = 1.8
+"""Target: ``dump --output jsonl`` at most 1.8x the time of ``check`` of the same journal."""
 
 TARGETS = (
     ("replay: public API, compiled stream >= 0.35x the hand-written decoder", "replay", PUBLIC_COMPILED, 0.35),
@@ -773,13 +822,21 @@ def evaluate_targets(rows: list[Row]) -> list[dict[str, Any]]:
         if r.group == "memory":
             out.append({"target": "replay: peak RSS < 64 MiB above baseline", "area": r.area, "value": round(r.rate, 2),
                         "met": r.rate < 64})
+        if r.group == STARTUP_GROUP and r.name.startswith("qjournal") and r.ratio is not None:
+            out.append({"target": f"start-up: {r.name} <= {STARTUP_MAX:g}x python -c pass", "area": r.area,
+                        "value": round(r.ratio, 2), "met": r.ratio <= STARTUP_MAX})
+        if r.group == CLI_GROUP and r.name == "qjournal dump --output jsonl" and r.ratio is not None:
+            out.append({"target": f"dump --output jsonl <= {DUMP_OVER_CHECK_MAX:g}x the time of check", "area": r.area,
+                        "value": round(r.ratio, 2), "met": r.ratio <= DUMP_OVER_CHECK_MAX})
         if r.group == CLI_GROUP and r.name == "qjournal dump --output jsonl":
             v = r.rate / DUMP_JSONL_BEFORE
             out.append({"target": f"qjournal dump --output jsonl >= 2x the {DUMP_JSONL_BEFORE:,} entries/s before",
                         "area": r.area, "value": round(v, 2), "met": v >= 2})
         if r.group == "pack, memory":
-            out.append({"target": "pack of a large journal: peak RSS < 512 MiB", "area": r.area, "value": round(r.rate, 1),
-                        "met": r.rate < 512})
+            limit = next((v for k, v in PACK_RSS_TARGETS.items() if size_label(k) == r.area), 512)
+            what = f"{r.count:,} distinct digests" if limit != 512 else "a large journal"
+            out.append({"target": f"pack of {what}: peak RSS < {limit} MiB", "area": r.area, "value": round(r.rate, 1),
+                        "met": r.rate < limit})
     return out
 
 
@@ -853,7 +910,7 @@ def profile_replay(len_area: int, top: int) -> str:
     return out.getvalue()
 
 
-PARTS = ("replay", "append", "open", "memory", "cli", "json", "jobs", "pack")
+PARTS = ("replay", "append", "open", "memory", "startup", "cli", "json", "jobs", "pack")
 """The parts of a run, in order."""
 
 
@@ -866,8 +923,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=60.0,
                     help="seconds after which a figure takes no more runs (at least one; default 60)")
     ap.add_argument("--sync-count", type=int, default=200, help="single appends timed with fsync (default 200)")
-    ap.add_argument("--pack-size", type=parse_size, default=DEFAULT_PACK_SIZE,
-                    help="the journal of unique digests whose pack's peak RSS is measured (default 1G)")
+    ap.add_argument("--pack-size", type=lambda s: tuple(parse_size(x) for x in s.split(",")), default=DEFAULT_PACK_SIZE,
+                    help="the journals of unique digests whose pack's peak RSS is measured, comma-separated "
+                    "(default 64M,1G; 64M is about 1.2 million distinct digests)")
     ap.add_argument("--only", choices=PARTS, action="append", help="run only these parts (repeatable)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     ap.add_argument("--profile", action="store_true", help="also print a cProfile of the public API replay (16 MiB or the largest size below)")

@@ -12,52 +12,115 @@ checks one against its image (and :func:`analyze` and :func:`dedup`, from
 in :data:`CODES` (:mod:`qjournal.codes`); every error is a :class:`Error`.
 """
 
-from typing import TYPE_CHECKING
-
-from qjournal.codes import CODES, Code
-from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
-from qjournal.errors import (
-    CORRUPTION_RULES,
-    IMAGE_CORRUPTION_RULES,
-    UNSUPPORTED_FEATURES,
-    CorruptImageError,
-    CorruptJournalError,
-    Error,
-    ForeignDataError,
-    ImageError,
-    JournalArgumentError,
-    JournalError,
-    JournalFullError,
-    JournalIOError,
-    JournalLockedError,
-    UnsupportedImageError,
-)
-from qjournal.format import EntryType
-from qjournal.image import Image, Kind, open_image
-from qjournal.indexing import IndexReport
-from qjournal.live import LiveIndex
-from qjournal.making import ResetReport, create, reset
-from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
-from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
-from qjournal.resources import format_reference_path, ksy_path
-from qjournal.verifying import VERIFY_PROBLEMS, Mismatch, VerifyReport
-from qjournal.writer import JournalWriter, open_for_append
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from qjournal.analysis import analyze
+    from qjournal.codes import CODES, Code
     from qjournal.deduplicating import dedup
-    from qjournal.indexing import index
-    from qjournal.verifying import verify
-else:  # the old module names, callable as the functions (one release: qjournal/_renamed.py)
-    from qjournal import dedup, index, verify
+    from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
+    from qjournal.errors import (
+        CORRUPTION_RULES,
+        IMAGE_CORRUPTION_RULES,
+        UNSUPPORTED_FEATURES,
+        CorruptImageError,
+        CorruptJournalError,
+        Error,
+        ForeignDataError,
+        ImageError,
+        JournalArgumentError,
+        JournalError,
+        JournalFullError,
+        JournalIOError,
+        JournalLockedError,
+        UnsupportedImageError,
+    )
+    from qjournal.format import EntryType
+    from qjournal.image import Image, Kind, open_image
+    from qjournal.indexing import IndexReport, index
+    from qjournal.live import LiveIndex
+    from qjournal.making import ResetReport, create, reset
+    from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
+    from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
+    from qjournal.resources import format_reference_path, ksy_path
+    from qjournal.verifying import VERIFY_PROBLEMS, Mismatch, VerifyReport, verify
+    from qjournal.writer import JournalWriter, open_for_append
 
-    def __getattr__(name: str) -> object:
-        """``analyze`` on first use: it imports what only images need."""
-        if name == "analyze":
-            from qjournal.analysis import analyze  # noqa: PLC0415
+_LAZY = {
+    "Entry": "qjournal.entries",
+    "HashEntry": "qjournal.entries",
+    "RawEntry": "qjournal.entries",
+    "entry_from_dict": "qjournal.entries",
+    "CORRUPTION_RULES": "qjournal.errors",
+    "CorruptImageError": "qjournal.errors",
+    "CorruptJournalError": "qjournal.errors",
+    "Error": "qjournal.errors",
+    "CODES": "qjournal.codes",
+    "Code": "qjournal.codes",
+    "analyze": "qjournal.analysis",
+    "ForeignDataError": "qjournal.errors",
+    "IMAGE_CORRUPTION_RULES": "qjournal.errors",
+    "ImageError": "qjournal.errors",
+    "JournalArgumentError": "qjournal.errors",
+    "JournalError": "qjournal.errors",
+    "JournalFullError": "qjournal.errors",
+    "JournalIOError": "qjournal.errors",
+    "JournalLockedError": "qjournal.errors",
+    "UNSUPPORTED_FEATURES": "qjournal.errors",
+    "UnsupportedImageError": "qjournal.errors",
+    "EntryType": "qjournal.format",
+    "Image": "qjournal.image",
+    "Kind": "qjournal.image",
+    "open_image": "qjournal.image",
+    "IndexReport": "qjournal.indexing",
+    "LiveIndex": "qjournal.live",
+    "ResetReport": "qjournal.making",
+    "create": "qjournal.making",
+    "reset": "qjournal.making",
+    "PackReport": "qjournal.packing",
+    "live_entries": "qjournal.packing",
+    "num_clusters_needed": "qjournal.packing",
+    "pack": "qjournal.packing",
+    "ANOMALY_KINDS": "qjournal.reader",
+    "CheckReport": "qjournal.reader",
+    "JournalReader": "qjournal.reader",
+    "JournalState": "qjournal.reader",
+    "Problem": "qjournal.reader",
+    "read": "qjournal.reader",
+    "format_reference_path": "qjournal.resources",
+    "ksy_path": "qjournal.resources",
+    "Mismatch": "qjournal.verifying",
+    "VERIFY_PROBLEMS": "qjournal.verifying",
+    "VerifyReport": "qjournal.verifying",
+    "JournalWriter": "qjournal.writer",
+    "open_for_append": "qjournal.writer",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that ``import qjournal`` (and the
+command line, which starts by importing it) costs nothing it does not use."""
 
-            return analyze
+
+def __getattr__(name: str) -> Any:
+    """A public name on first use; a submodule too (``qjournal.errors``), as the package's eager imports gave.
+
+    ``index``, ``verify`` and ``dedup`` are submodules of that kind: the old module names, which call as the functions
+    (:mod:`qjournal._renamed`, one release)."""
+    import importlib  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "ANOMALY_KINDS",

@@ -22,6 +22,9 @@ from qjournal.errors import CorruptJournalError, JournalArgumentError, JournalIO
 from qjournal.format import LEN_CLUSTER, first_not_reset
 from qjournal.magic import LEN_SNIFF, identify
 
+ALIGNMENT = 512
+"""A write's offset is a multiple of this unless the user says otherwise: a sector, where areas start."""
+
 CHUNK = 1 << 20
 """Bytes per read when an area is scanned (for bytes other than 0xFF, or to erase)."""
 
@@ -49,6 +52,7 @@ class Area:
         length: int | None = None,
         *,
         writable: bool = False,
+        unaligned_offset: bool = False,
     ) -> None:
         self.name = describe(source)
         self.writable = writable
@@ -105,6 +109,8 @@ class Area:
                     source=self.name,
                     hint=None if length is not None else LENGTH_HINT,
                 )
+            if writable and not unaligned_offset:
+                check_offset(offset, self.name, self._read_file)
         except BaseException:
             self.close()
             raise
@@ -113,25 +119,17 @@ class Area:
         """A disk image is no journal (read at its start), and no place to write one (anywhere in it)."""
         if not self.writable and offset:
             return
-        head = self._head(LEN_SNIFF)
-        if identify(head) is None:  # the common case costs one short read
-            return
-        from qjournal.cluster import image_at_start  # noqa: PLC0415 - cluster builds on area
+        refuse_image(self._head, self.name, self.writable)
 
-        found = image_at_start(self._head(LEN_CLUSTER))
-        if found is None:
-            return
-        what = f"{found.what} (it starts with the magic {found.magic!r} at byte {found.ofs})"
-        if not self.writable:
-            raise NotAJournalError(found.format, f"{what}, not a journal", source=self.name, hint=NOT_A_JOURNAL_HINT)
-        raise NotAJournalError(
-            found.format,
-            f"{what}: a journal is never written inside an image, whose format gives the space it does not "
-            "reference to new clusters (QEMU would write over the journal, and the journal over the guest's data)",
-            source=self.name,
-            hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
-            "or in a raw container or a partition",
-        )
+    def _read_file(self, pos: int, n: int) -> bytes:
+        """Up to ``n`` bytes at file offset ``pos`` (outside the area too: only to look, never to write)."""
+        if self._buf is not None:
+            return bytes(self._buf[pos : pos + n])
+        assert self._file is not None
+        try:
+            return os.pread(self._file.fileno(), n, pos)
+        except (OSError, AttributeError, io.UnsupportedOperation):
+            return b""
 
     def _head(self, n: int) -> bytes:
         """The first ``n`` bytes of the source (of the file, not of the area)."""
@@ -232,6 +230,26 @@ class Area:
             if progress is not None:
                 progress(pos + len(chunk))
         return None
+
+    def check_unchanged(self, first: bytes) -> None:
+        """Refuse an answer read while the area changed under the reader: its first entry's header is no longer ``first``.
+
+        A reset (D22) writes 0xFF over that header's type byte first and its size
+        byte last, and nothing else rewrites it: a reader that saw it at its start
+        and sees it changed at its end read part of the journal before a reset
+        and part after, a state that never existed.
+        """
+        now = self.read(0, len(first))
+        if now != first:
+            raise JournalIOError(
+                f"the journal changed while it was read: its first entry's header went from {first.hex()} to "
+                f"{now.hex()} (a reset, or another write at its start, meanwhile); what was read describes no state "
+                "the journal ever had, so nothing is reported",
+                0,
+                area_offset=self.area_offset,
+                source=self.name,
+                hint="read it again once the writer is done",
+            )
 
     def read_cluster(self, index: int) -> bytes:
         """The 4096 bytes of journal cluster ``index``."""
@@ -362,18 +380,135 @@ LENGTH_HINT = (
 """The hint of an area length error when the length was not given."""
 
 
-def identity(source: object, area: Area) -> object:
-    """Something equal for two handles on the same file or buffer (None when unknown)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return ("mem", id(source))
-    fd = area.fileno()
-    if fd is None:
-        return ("obj", id(source))
+def backing_file(fd: int) -> tuple[str, int] | None:
+    """(path, offset) of the file a loop device ``fd`` reads and writes (from /sys/dev/block), else None."""
     try:
         st = os.fstat(fd)
     except OSError:
         return None
-    return ("file", st.st_dev, st.st_ino)
+    if not stat.S_ISBLK(st.st_mode):
+        return None
+    base = f"/sys/dev/block/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/loop"
+    try:
+        with open(f"{base}/backing_file", encoding="utf-8", errors="surrogateescape") as f:
+            path = f.read().rstrip("\n")
+        with open(f"{base}/offset", encoding="ascii") as f:
+            offset = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return None
+    return (path, offset) if path else None
+
+
+def file_identity(fd: int) -> tuple[str, int, int, int] | None:
+    """("file", st_dev, st_ino, shift): equal for two handles on one file, a loop device resolved to its backing file.
+
+    ``shift`` is where the handle's byte 0 lies in that file (a loop device's offset, else 0).
+    """
+    backing = backing_file(fd)
+    try:
+        if backing is not None:
+            try:
+                st = os.stat(backing[0])
+                return ("file", st.st_dev, st.st_ino, backing[1])
+            except OSError:
+                pass
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return ("file", st.st_dev, st.st_ino, 0)
+
+
+def refuse_image(head: Callable[[int], bytes], name: str, writable: bool) -> None:
+    """Refuse a disk image (``head(n)``: its first ``n`` bytes): no journal, and no place to write one."""
+    if identify(head(LEN_SNIFF)) is None:  # the common case costs one short read
+        return
+    from qjournal.cluster import image_at_start  # noqa: PLC0415 - cluster builds on area
+
+    found = image_at_start(head(LEN_CLUSTER))
+    if found is None:
+        return
+    what = f"{found.what} (it starts with the magic {found.magic!r} at byte {found.ofs})"
+    if not writable:
+        raise NotAJournalError(found.format, f"{what}, not a journal", source=name, hint=NOT_A_JOURNAL_HINT)
+    raise NotAJournalError(
+        found.format,
+        f"{what}: a journal is never written inside an image, whose format gives the space it does not "
+        "reference to new clusters (QEMU would write over the journal, and the journal over the guest's data)",
+        source=name,
+        hint="keep the journal in a file of its own beside the image (as qjournal index IMAGE JOURNAL writes one), "
+        "or in a raw container or a partition",
+    )
+
+
+def check_offset(offset: int, name: str, read: Callable[[int, int], bytes] | None = None) -> None:
+    """Refuse a write at an offset off the 512-byte grid, or one that cuts the cluster grid of a journal just below.
+
+    ``read(pos, n)`` reads the file (None: nothing to look at). A journal's
+    cluster found at a 512-aligned offset less than a cluster below ``offset``
+    (one that parses and holds a HASH entry) is named as the likely offset.
+    ``unaligned_offset`` (the callers' keyword) skips this check.
+    """
+    below = _journal_just_below(offset, read) if read is not None and offset else None
+    likely = "" if below is None else (
+        f"; a journal's cluster starts at {below:#x}, {offset - below} bytes below, and an area at {offset:#x} "
+        f"would cut its cluster grid: the likely offset is {below:#x}"
+    )
+    if offset % ALIGNMENT:
+        raise JournalArgumentError(
+            f"offset {offset:#x} ({offset}) is not a multiple of {ALIGNMENT}{likely}; nothing was written",
+            source=name,
+            hint="check the offset; an area that really starts there needs ${unaligned_offset}",
+        )
+    if below is not None:
+        raise JournalArgumentError(
+            f"offset {offset:#x} ({offset}):{likely[1:]}; nothing was written",
+            source=name,
+            hint="check the offset; an area that really starts there needs ${unaligned_offset}",
+        )
+
+
+def _journal_just_below(offset: int, read: Callable[[int, int], bytes]) -> int | None:
+    """The highest 512-aligned offset less than a cluster below ``offset``, off its grid, where a journal cluster starts.
+
+    Not when a journal cluster also starts a cluster below ``offset``, on its
+    grid: then the area follows a journal that ends where it starts (two areas
+    side by side), and what parses off the grid is that journal's last cluster
+    read across the boundary.
+    """
+    pos = (offset - 1) // ALIGNMENT * ALIGNMENT
+    while pos >= 0 and offset - pos < LEN_CLUSTER:
+        if _holds_journal_cluster(read(pos, LEN_CLUSTER)):
+            if offset >= LEN_CLUSTER and _holds_journal_cluster(read(offset - LEN_CLUSTER, LEN_CLUSTER)):
+                return None
+            return pos
+        pos -= ALIGNMENT
+    return None
+
+
+def _holds_journal_cluster(buf: bytes) -> bool:
+    """True when ``buf`` is a whole journal cluster that parses and holds a HASH entry."""
+    from qjournal.cluster import parse_cluster  # noqa: PLC0415 - cluster builds on area
+    from qjournal.format import TYPE_HASH  # noqa: PLC0415
+
+    if len(buf) != LEN_CLUSTER or buf[1] != TYPE_HASH:
+        return False
+    try:
+        return any(e.type_code == TYPE_HASH for e in parse_cluster(buf).entries)
+    except CorruptJournalError:
+        return False
+
+
+def identity(source: object, area: Area) -> tuple[object, ...] | None:
+    """Something equal for two handles on the same file or buffer (None when unknown): see :func:`file_identity`.
+
+    Its last item is where the handle's byte 0 lies in what it names (a loop device's offset in its backing file).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return ("mem", id(source), 0)
+    fd = area.fileno()
+    if fd is None:
+        return ("obj", id(source), 0)
+    return file_identity(fd)
 
 
 def write_all(f: BinaryIO, data: bytes | memoryview) -> None:

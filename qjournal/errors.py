@@ -37,6 +37,7 @@ OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "block_size": ("block_size=", "--block-size"),
     "hash_name": ("hash_name=", "--hash-name"),
     "format_raw": ('format="raw"', "--format raw"),
+    "unaligned_offset": ("unaligned_offset=True", "--unaligned-offset"),
 }
 """How a message names an option: ``${force}`` reads ``force=True`` from the library, ``--force`` from the CLI."""
 

@@ -32,14 +32,13 @@ from typing import Any
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
-from qjournal.errors import JournalArgumentError, JournalFullError
+from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import STORED, Blocks, GuestReader, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
-from qjournal.making import Destination, create
+from qjournal.making import Destination, check_target
 from qjournal.parallel import resolve_jobs
-from qjournal.writer import JournalWriter
 
 __all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
 
@@ -208,6 +207,7 @@ def index(
     jobs: int | None = None,
     journal_offset: int = 0,
     durable: bool = True,
+    unaligned_offset: bool = False,
 ) -> IndexReport:
     """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
@@ -224,7 +224,11 @@ def index(
     before anything is written when the entries do not fit. The image itself
     is never written and is refused as the journal. ``progress(n)`` is called
     with the guest bytes walked so far (up to ``len_virtual_disk``); ``jobs``
-    hashing threads (default: one per core).
+    hashing threads (default: one per core). A ``journal_offset`` off the
+    512-byte grid is refused unless ``unaligned_offset=True`` (see
+    :func:`qjournal.create`). A new journal file appears under its name only
+    once complete; a journal path that cannot be written (a missing directory,
+    /dev/null) is refused before the image is read.
     """
     owned = not isinstance(image, Image)
     img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
@@ -239,6 +243,8 @@ def index(
             )
         if _is_the_image(journal, img):
             raise JournalArgumentError("the journal is the image itself: index never writes the image", source=img.name)
+        if isinstance(journal, (str, os.PathLike)):  # what can be refused is refused before the first byte is hashed
+            _check_journal_path(journal)
         dest = None
         if _holds_bytes(journal, journal_offset):
             if not force:
@@ -248,20 +254,26 @@ def index(
                     source=describe(journal),
                 )
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
-                               refusal=_refusal(journal))
+                               refusal=_refusal(journal), unaligned_offset=unaligned_offset)
         try:
             report, first = _scan(img, size, jobs, progress)
             num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
-            writer = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable, num_entries=len(first))
+            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
+                         num_entries=len(first), unaligned_offset=unaligned_offset)
+            writer = dest.make()
         except BaseException:
             if dest is not None:
                 dest.abandon()
             raise
-        with writer:
-            items = iter(first.items())
-            while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
-                writer.append_many(batch)
-            return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+        try:
+            with writer:
+                items = iter(first.items())
+                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
+                    writer.append_many(batch)
+                dest.publish()  # a new journal file is named only now, complete
+                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+        finally:
+            dest.discard()
     finally:
         if owned:
             img.close()
@@ -276,12 +288,34 @@ def _refusal(journal: Source) -> Callable[[str], JournalArgumentError]:
     )
 
 
+def _check_journal_path(journal: str | os.PathLike[str]) -> None:
+    """Refuse a journal path that cannot be written (a missing directory, /dev/null, no room for a cluster)."""
+    name = describe(journal)
+    if check_target(journal, name) is not None:
+        return
+    folder = os.path.dirname(os.path.abspath(journal))
+    if not os.access(folder, os.W_OK):
+        raise JournalIOError(f"cannot create a file in {folder}: permission denied; nothing was read", source=name)
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < LEN_CLUSTER:
+        raise JournalIOError(
+            f"the file system of {folder} has {st.f_bavail * st.f_frsize} bytes free, less than one journal cluster; "
+            "nothing was read",
+            source=name,
+        )
+
+
 def _make(
-    journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int
-) -> JournalWriter:
-    """The journal's writer: a new area of ``num_clusters``, or the existing area ``dest`` if the entries fit in it."""
+    journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int,
+    unaligned_offset: bool,
+) -> Destination:
+    """Where the journal goes: a new area of ``num_clusters`` (a new file named once complete), or ``dest`` if the entries fit."""
     if dest is None:
-        return create(journal, num_clusters, offset=offset, durable=durable)
+        return Destination(journal, num_clusters=num_clusters, offset=offset, length=None, force=False, durable=durable,
+                           what="index", publish_later=True, unaligned_offset=unaligned_offset)
     if num_clusters * LEN_CLUSTER > dest.len_area:
         raise JournalFullError(
             f"journal full: the {num_entries} entries of the index need {num_clusters} clusters and the existing "
@@ -289,7 +323,7 @@ def _make(
             f"index makes a journal of the exact size",
             source=dest.name,
         )
-    return dest.make()
+    return dest
 
 
 def _scan(image: Image, size: int, jobs: int | None,

@@ -9,7 +9,8 @@ is asked for, so memory is a small multiple of what the live digests
 themselves take (about 150 bytes per digest in a dict). The order of last
 occurrence is the order of those offsets. A journal whose live set would pass
 ``memory_limit`` spills to an on-disk index, an SQLite database (the standard
-library's ``sqlite3``) in a temporary folder, deleted on :meth:`LiveIndex.close`:
+library's ``sqlite3``) in a temporary folder, unlinked as soon as it is open
+(a killed process leaves nothing; the space goes with the last descriptor):
 each time the dict is full it is appended to a table of occurrences, which,
 once the replay is done, SQLite sorts into one row per digest with its last
 offset (sequential work on disk, where inserting into a B-tree by digest would
@@ -17,7 +18,7 @@ rewrite its pages at every batch), indexed by offset for iteration.
 
 The rule itself, the last occurrence wins and moves to the end, is written
 once, in :func:`last_occurrences`; the index, :func:`qjournal.pack` (both its
-branches) and :func:`qjournal.verify.verify` all go through it.
+branches) and :func:`qjournal.verifying.verify` all go through it.
 
 The index is built from an area and its entries (a replay of it: ``LiveIndex(area,
 reader.replay())``, or ``reader.live()``), is read-only, and reads the entries
@@ -30,6 +31,8 @@ answering with another entry.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import sqlite3
@@ -48,13 +51,14 @@ if TYPE_CHECKING:
 
 __all__ = ["BYTES_PER_DIGEST", "DEFAULT_MEMORY_LIMIT", "LiveIndex", "last_occurrences"]
 
-DEFAULT_MEMORY_LIMIT = 128 << 20
-"""Bytes the in-memory index may take before it spills to disk: about 890,000 live digests (a journal of
-some 45 MB of SHA-256 entries). Spilled, it takes at most this, plus SQLite's page cache and sorter."""
+DEFAULT_MEMORY_LIMIT = 64 << 20
+"""Bytes the in-memory index may take before it spills to disk: about 450,000 live digests (a journal of
+some 24 MB of SHA-256 entries). Spilled, it takes at most this, plus SQLite's page cache and sorter
+(pack of 1.2 million distinct digests: a peak RSS of about 133 MiB, benchmarks/bench.py's pack row)."""
 BYTES_PER_DIGEST = 150
 """What one live SHA-256 digest costs in the in-memory index (the digest, its offset, the dict's slot), measured."""
-SQLITE_CACHE_KIB = 64 << 10
-"""SQLite's page cache when spilled (64 MiB): part of the memory the index takes."""
+SQLITE_CACHE_KIB = 16 << 10
+"""SQLite's page cache when spilled (16 MiB): part of the memory the index takes (more made it no faster)."""
 
 
 
@@ -139,7 +143,11 @@ class LiveIndex(Mapping[bytes, HashEntry]):
             self._len = len(mem)
             return
         self._flush(mem)
-        db = self._db
+        with self._spill_errors():
+            self._sort()
+
+    def _sort(self) -> None:
+        db = self._open_db()
         # One row per digest, its last offset (a sort, sequential on disk), then the order of last occurrence.
         db.execute("CREATE TABLE live (digest BLOB PRIMARY KEY, ofs INTEGER NOT NULL) WITHOUT ROWID")
         db.execute("INSERT INTO live (digest, ofs) SELECT digest, max(ofs) FROM occurrence GROUP BY digest")
@@ -161,18 +169,38 @@ class LiveIndex(Mapping[bytes, HashEntry]):
 
     def _flush(self, mem: dict[bytes, int]) -> None:
         """Append a batch of (digest, last offset in the batch) to the on-disk index's table of occurrences."""
-        if self._db is None:
-            self._dir = tempfile.mkdtemp(prefix="qjournal-live-", dir=self._spill_dir)
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-            db = sqlite3.connect(os.path.join(self._dir, "live.sqlite3"), isolation_level=None, check_same_thread=False)
-            self._db = db
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB}"):
-                db.execute(f"PRAGMA {pragma}")
-            db.execute("BEGIN")
-            db.execute("CREATE TABLE occurrence (digest BLOB NOT NULL, ofs INTEGER NOT NULL)")
-        self._mem = None
-        self._db.executemany("INSERT INTO occurrence (digest, ofs) VALUES (?, ?)", mem.items())
-        mem.clear()
+        with self._spill_errors():
+            if self._db is None:
+                self._dir = tempfile.mkdtemp(prefix="qjournal-live-", dir=self._spill_dir)
+                self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+                path = os.path.join(self._dir, "live.sqlite3")
+                db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+                self._db = db
+                for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", f"cache_size = -{SQLITE_CACHE_KIB}"):
+                    db.execute(f"PRAGMA {pragma}")
+                db.execute("BEGIN")
+                db.execute("CREATE TABLE occurrence (digest BLOB NOT NULL, ofs INTEGER NOT NULL)")
+                # Open now (no journal, no other file of its own): unlinked, it goes when closed or killed.
+                self._finalizer()
+            self._mem = None
+            self._db.executemany("INSERT INTO occurrence (digest, ofs) VALUES (?, ?)", mem.items())
+            mem.clear()
+
+    @contextlib.contextmanager
+    def _spill_errors(self) -> Iterator[None]:
+        """An SQLite or file error of the on-disk index as a :class:`JournalIOError` naming the spill folder."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            folder = os.path.dirname(self._dir) if self._dir else (self._spill_dir or tempfile.gettempdir())
+            full = "full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC
+            raise JournalIOError(
+                f"the live index spilled to disk in {os.fsdecode(folder)} and failed there: {exc}"
+                + ("; that file system is full" if full else ""),
+                source=self._area.name,
+                hint="free space there, or give the spill folder another place: spill_dir=, or the TMPDIR "
+                f"environment variable (now {os.environ.get('TMPDIR', 'unset')})",
+            ) from None
 
     # -- the mapping -------------------------------------------------------------------------------
     @property

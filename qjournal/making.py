@@ -1,9 +1,10 @@
 """Making journals: create (D1, D2) and reset (D2), each writing only the area it was given.
 
 Strategy. A :class:`Destination` resolves, checks and locks where a journal
-will be made before a byte is written: a new file (written as a temporary
-file beside it and linked into place whole, so a create cut short leaves no
-journal), a file that ends at the offset (grown by the area), a bytearray that
+will be made before a byte is written: a new file (written unnamed, a
+:class:`qjournal.durable.NewFile`, and linked into place whole, so a create cut
+short leaves no journal and no debris; pack and index link it only once their
+entries are committed), a file that ends at the offset (grown by the area), a bytearray that
 ends at the offset (grown in memory), or an area of an existing file or buffer
 (refused unless it is all 0xFF, or ``force``). An area addressed without a
 length runs to the end of the file; an erase of it (``force``, or a reset) is
@@ -20,17 +21,27 @@ import contextlib
 import enum
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from qjournal.area import CHUNK, Area, Source, check_path, describe, identity, write_all
-from qjournal.durable import barrier_of, check_whole_rest, erase, link_into_place, lock, sync_dir, unlink_quietly, unlock
+from qjournal.area import (
+    CHUNK,
+    Area,
+    Source,
+    check_offset,
+    check_path,
+    describe,
+    file_identity,
+    identity,
+    refuse_image,
+    write_all,
+)
+from qjournal.durable import NewFile, barrier_of, check_whole_rest, erase, lock, unlock
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_CLUSTER, RESET_BYTE
 from qjournal.writer import JournalWriter
 
-__all__ = ["Destination", "ResetReport", "create", "reset"]
+__all__ = ["Destination", "ResetReport", "check_target", "create", "reset"]
 
 _FF_CHUNK = bytes((RESET_BYTE,)) * CHUNK
 
@@ -70,16 +81,54 @@ def whole_rest_refusal(area: Area, what: str) -> Callable[[str], JournalArgument
     )
 
 
+def check_target(target: str | os.PathLike[str], name: str) -> os.stat_result | None:
+    """Refuse a path no journal can be made at, before any work: its stat, or None for a new file.
+
+    A dangling symbolic link (where would the file go?), a missing directory, a
+    directory, and a file that holds no bytes of its own (a character device such
+    as /dev/null, a FIFO, a socket) are refused.
+    """
+    check_path(target, name)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        if os.path.islink(target):
+            raise JournalArgumentError(
+                f"is a symbolic link to {os.readlink(target)!r}, which does not exist: a journal is not created "
+                "through a dangling link; give the path of the file to create, or remove the link",
+                source=name,
+            ) from None
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise JournalIOError(f"the directory {folder} does not exist; nothing written", source=name) from None
+        return None
+    except OSError as exc:
+        raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=name) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise JournalIOError("is a directory, not a journal file", source=name)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        raise JournalArgumentError(
+            "is a character device, a FIFO or a socket (such as /dev/null), which keeps no bytes: a journal is a "
+            "regular file or a block device",
+            source=name,
+        )
+    return st
+
+
 class Destination:
     """Where :func:`create` (and :func:`qjournal.pack`) will make a journal: resolved, checked and locked, nothing written yet."""
 
     def __init__(
         self, target: Source, *, num_clusters: int | None, offset: int, length: int | None, force: bool, durable: bool,
-        what: str = "create", refusal: Callable[[str], Exception] | None = None,
+        what: str = "create", refusal: Callable[[str], Exception] | None = None, unaligned_offset: bool = False,
+        publish_later: bool = False, held: tuple[object, ...] | None = None,
     ) -> None:
         self.target = target
-        self.path = target  # where a new file goes: a dangling symbolic link's target
+        self.path = target  # where a new file goes
         self.name = describe(target)
+        self.publish_later = publish_later
+        self.held = held  # the identity of a file whose writer lock the caller holds already (pack's source)
+        self.new_file: NewFile | None = None  # a new file, unnamed until published
         self.offset = offset
         self.force = force
         self.durable = durable
@@ -92,16 +141,8 @@ class Destination:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise JournalArgumentError(f"offset must be a non-negative integer, not {offset!r}", source=self.name)
         if isinstance(target, (str, os.PathLike)):
-            check_path(target, self.name)
-            try:
-                st = os.stat(target)
-            except FileNotFoundError:
-                st = None
-            except OSError as exc:
-                raise JournalIOError(f"cannot stat: {exc.strerror or exc}", source=self.name) from None
+            st = check_target(target, self.name)
             if st is None:
-                if os.path.islink(target):
-                    self.path = os.path.realpath(target)
                 if len_area is None:
                     raise JournalArgumentError(
                         f"${{num_clusters}} (or ${{size}}) is needed to {what}{'' if what == 'create' else ' into'} a new journal file",
@@ -117,11 +158,19 @@ class Destination:
         if self.mode is not Mode.EXISTING:
             assert len_area is not None
             self.len_area = len_area
+            try:
+                if self.mode is not Mode.NEW_FILE:  # an image is refused before the offset is judged
+                    refuse_image(lambda n: self._read_grown(0, n), self.name, True)
+                if not unaligned_offset:
+                    check_offset(offset, self.name, self._read_grown)
+            except BaseException:
+                self.abandon()
+                raise
             self._check_room()
             return
-        area = self.area = Area(target, offset, len_area, writable=True)
+        area = self.area = Area(target, offset, len_area, writable=True, unaligned_offset=unaligned_offset)
         try:
-            self.lock_fd = lock(area.fileno(), area.name)
+            self.lock_fd = self._lock(area.fileno())
             if force and not area.length_given:
                 check_whole_rest(area, refusal or whole_rest_refusal(area, f"{what} with ${{force}}"))
             if not force:
@@ -143,6 +192,23 @@ class Destination:
             self.abandon()
             raise
         self.len_area = area.len_area
+
+    def _lock(self, fd: int | None) -> int | None:
+        """The writer's lock on ``fd``, unless it is the file whose lock the caller holds (then None: nothing to release)."""
+        if fd is not None and self.held is not None:
+            mine = file_identity(fd)
+            if mine is not None and mine[:-1] == self.held[:-1]:
+                return None
+        return lock(fd, self.name)
+
+    def _read_grown(self, pos: int, n: int) -> bytes:
+        """Bytes of the file or bytearray being grown, to look below the offset (nothing for a new file)."""
+        if isinstance(self.target, bytearray) and self.mode is Mode.GROW_MEMORY:
+            return bytes(self.target[pos : pos + n])
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                return os.pread(self.file.fileno(), n, pos)
+        return b""
 
     def _check_room(self) -> None:
         """Refuse, before writing anything, an area the file system (or memory) cannot hold."""
@@ -169,7 +235,7 @@ class Destination:
         except OSError as exc:
             raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=self.name) from None
         try:
-            self.lock_fd = lock(f.fileno(), self.name)
+            self.lock_fd = self._lock(f.fileno())
             if os.fstat(f.fileno()).st_size != self.offset:
                 raise JournalIOError(f"the file changed size: it no longer ends at offset {self.offset:#x}", source=self.name)
         except BaseException:
@@ -178,14 +244,13 @@ class Destination:
         self.file = f
         self.mode = Mode.GROW_FILE
 
-    def identity(self) -> object:
+    def identity(self) -> tuple[object, ...] | None:
         """Something equal for two handles on the same file or buffer (see :func:`qjournal.area.identity`)."""
         if self.area is not None:
             return identity(self.target, self.area)
         if self.file is not None:
-            st = os.fstat(self.file.fileno())
-            return ("file", st.st_dev, st.st_ino)
-        return ("mem", id(self.target)) if self.mode is Mode.GROW_MEMORY else None
+            return file_identity(self.file.fileno())
+        return ("mem", id(self.target), 0) if self.mode is Mode.GROW_MEMORY else None
 
     def abandon(self) -> None:
         """Give up before writing: unlock and close."""
@@ -195,6 +260,22 @@ class Destination:
             self.area.close()
         if self.file is not None:
             self.file.close()
+        self.discard()
+
+    def discard(self) -> None:
+        """Remove a new file that was never published (an unnamed one goes with its descriptor)."""
+        if self.new_file is not None:
+            self.new_file.discard()
+            self.new_file = None
+
+    def publish(self) -> None:
+        """Give a new file made with ``publish_later`` its name (once its entries are committed); else nothing."""
+        if self.new_file is not None:
+            new, self.new_file = self.new_file, None
+            try:
+                new.link(self.durable)
+            finally:
+                new.discard()
 
     def make(self) -> JournalWriter:
         """Write the reset area (D2) and return a writer on it, at its empty tail."""
@@ -220,7 +301,7 @@ class Destination:
                     "cannot grow the bytearray: it is in use (a memoryview, a reader or an open writer holds it)",
                     source=self.name,
                 ) from None
-            area = Area(memory, self.offset, self.len_area, writable=True)
+            area = Area(memory, self.offset, self.len_area, writable=True, unaligned_offset=True)  # checked
             return JournalWriter.on_reset_area(area, memory=memory, durable=self.durable, lock_fd=None)
         return self._write_file()
 
@@ -228,14 +309,9 @@ class Destination:
         """Write the reset area: a new file all or nothing (a temporary file linked into place), or a file grown."""
         new = self.mode is Mode.NEW_FILE
         f = self.file
-        tmp = None
         if new:
-            folder = os.path.dirname(os.path.abspath(self.path))  # type: ignore[arg-type]
-            try:
-                fd, tmp = tempfile.mkstemp(prefix=".qjournal-", suffix=".tmp", dir=folder)
-            except OSError as exc:
-                raise JournalIOError(f"cannot create: {exc.strerror or exc}", source=self.name) from None
-            f = os.fdopen(fd, "r+b", buffering=0)
+            self.new_file = NewFile(self.path, self.name)  # type: ignore[arg-type]
+            f = self.new_file.file
         assert f is not None
         try:
             if new:
@@ -251,19 +327,16 @@ class Destination:
                 raise JournalIOError(
                     f"cannot write the reset area: {exc.strerror or exc}; nothing was left behind", source=self.name
                 ) from None
-            if tmp is not None:
-                link_into_place(tmp, self.path, self.name)  # type: ignore[arg-type]
-                tmp = None
-                if self.durable:
-                    sync_dir(self.path)  # type: ignore[arg-type]
-            area = Area(f, self.offset, self.len_area, writable=True)
+            if new and not self.publish_later:
+                self.publish()
+            area = Area(f, self.offset, self.len_area, writable=True, unaligned_offset=True)
             area.name = self.name
             return JournalWriter.on_reset_area(area, memory=None, durable=self.durable, lock_fd=self.lock_fd, owned=f)
         except BaseException:
             f.close()
-            if tmp is not None:
-                unlink_quietly(tmp)
-            elif not new:
+            if new:
+                self.discard()
+            else:
                 _truncate(self.target, self.len_file)  # type: ignore[arg-type]
             raise
 
@@ -282,6 +355,7 @@ def create(
     length: int | None = None,
     force: bool = False,
     durable: bool = True,
+    unaligned_offset: bool = False,
 ) -> JournalWriter:
     """Create a journal (D1, D2) and return a writer on it, at its empty tail.
 
@@ -295,9 +369,13 @@ def create(
     0xFF unless ``force=True``, which resets it. With ``force=True`` and no size
     the area runs to the end of the file: it is reset only when it holds a
     journal and nothing but 0xFF past its tail. Bytes outside the area are never
-    touched.
+    touched. An ``offset`` off the 512-byte grid, or cutting the cluster grid of
+    a journal just below it, is refused unless ``unaligned_offset=True``; a
+    dangling symbolic link, a missing directory and a character device (such as
+    /dev/null) are refused; a new file's mode is 0o666 less the umask.
     """
-    return Destination(target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable).make()
+    return Destination(target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable,
+                       unaligned_offset=unaligned_offset).make()
 
 
 class ResetReport(NamedTuple):
@@ -307,7 +385,9 @@ class ResetReport(NamedTuple):
     len_area: int
 
 
-def reset(target: Source, offset: int = 0, length: int | None = None, *, durable: bool = True) -> ResetReport:
+def reset(
+    target: Source, offset: int = 0, length: int | None = None, *, durable: bool = True, unaligned_offset: bool = False
+) -> ResetReport:
     """Reset an existing area (D2): every byte back to 0xFF. A corrupt area can be reset too, given its length.
 
     An area addressed without ``length`` runs to the end of the file: it is reset
@@ -317,7 +397,7 @@ def reset(target: Source, offset: int = 0, length: int | None = None, *, durable
     replays as empty; the first byte other than 0xFF goes last, so a crash in
     between leaves leftovers that the next open for append proves and erases.
     """
-    area = Area(target, offset, length, writable=True)
+    area = Area(target, offset, length, writable=True, unaligned_offset=unaligned_offset)
     fd = None
     try:
         fd = lock(area.fileno(), area.name)

@@ -8,7 +8,9 @@ to disk when large), plan the target's size with
 entries do not fit, then make the target as :func:`qjournal.create` does and
 append the live entries as one atomic batch, streamed
 (:meth:`qjournal.JournalWriter.append_stream`), so memory does not grow with
-the journal.
+the journal. The source's writer lock is held from before its replay to the
+end, so no append can land in it unseen (and be lost by ``pack J J2 && mv J2
+J``); a new target file is named only once its entries are committed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from qjournal.area import Source, identity
+from qjournal.durable import lock, unlock
 from qjournal.entries import Entry, HashEntry, encode
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
@@ -95,6 +98,7 @@ def pack(
     spill_dir: str | os.PathLike[str] | None = None,
     offset: int | None = None,
     length: int | None = None,
+    unaligned_offset: bool = False,
 ) -> PackReport:
     """Pack a journal (D9): write only its live HASH entries into a fresh area.
 
@@ -110,7 +114,12 @@ def pack(
     changed. The target area may not overlap the source area. ``progress``, if
     given, is called with the source bytes replayed so far. ``offset`` and
     ``length`` are the names 0.1 gave ``target_offset`` and ``target_length``
-    (deprecated: a DeprecationWarning).
+    (deprecated: a DeprecationWarning). A ``target_offset`` off the 512-byte grid
+    is refused unless ``unaligned_offset=True`` (see :func:`qjournal.create`).
+    The source's file is locked as a writer locks it while it is read: pack
+    beside an append is refused (:class:`JournalLockedError`), never a copy
+    missing what was acknowledged meanwhile. A new target file appears under its
+    name only once complete.
 
     Memory: a source file is read through a :class:`qjournal.live.LiveIndex`
     (the offset of each digest's last entry, never the entries), which spills
@@ -126,6 +135,8 @@ def pack(
     # entries are read back from the source while they are written, so memory does not grow with the journal.
     with contextlib.ExitStack() as opened:
         reader = opened.enter_context(JournalReader(source, source_offset, source_length))
+        src_lock = lock(reader.area.fileno(), reader.name)
+        opened.callback(unlock, src_lock)
         live = opened.enter_context(
             LiveIndex(reader.area, reader.replay(progress), memory_limit=memory_limit, spill_dir=spill_dir)
         )
@@ -142,10 +153,14 @@ def pack(
             opened.close()
         dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
                             length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
-                            len_entries=len_entries, num_live=counts[2])
-        with dest.make() as writer:
-            writer.append_stream(entries)
-            return PackReport(*counts, writer.state())
+                            len_entries=len_entries, num_live=counts[2], unaligned_offset=unaligned_offset)
+        try:
+            with dest.make() as writer:
+                writer.append_stream(entries)
+                dest.publish()
+                return PackReport(*counts, writer.state())
+        finally:
+            dest.discard()
 
 
 def _one_of(name: str, value: int | None, old_name: str, old: int | None, default: int | None) -> int | None:
@@ -158,17 +173,22 @@ def _one_of(name: str, value: int | None, old_name: str, old: int | None, defaul
 
 
 def _destination(target: Source, *, num_clusters: int | None, src_clusters: int, offset: int, length: int | None,
-                 force: bool, durable: bool, src_id: object, src_range: tuple[int, int], len_entries: Iterable[int],
-                 num_live: int) -> Destination:
+                 force: bool, durable: bool, src_id: tuple[object, ...] | None, src_range: tuple[int, int],
+                 len_entries: Iterable[int], num_live: int, unaligned_offset: bool) -> Destination:
     """The target, resolved and checked, nothing written: not overlapping the source, large enough for the live entries."""
     if num_clusters is None and length is None and _ends_at(target, offset):
         num_clusters = src_clusters
     dest = Destination(
-        target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable, what="pack"
+        target, num_clusters=num_clusters, offset=offset, length=length, force=force, durable=durable, what="pack",
+        unaligned_offset=unaligned_offset, publish_later=True, held=src_id,
     )
     try:
-        if src_id is not None and dest.identity() == src_id:
-            lo, hi = dest.offset, dest.offset + dest.len_area
+        dest_id = dest.identity()
+        if src_id is not None and dest_id is not None and dest_id[:-1] == src_id[:-1]:
+            # one file (a loop device resolved to its backing file): compare where the areas lie in it
+            shift_src, shift_dest = int(src_id[-1]), int(dest_id[-1])  # type: ignore[call-overload]
+            lo, hi = dest.offset + shift_dest, dest.offset + dest.len_area + shift_dest
+            src_range = (src_range[0] + shift_src, src_range[1] + shift_src)
             if lo < src_range[1] and src_range[0] < hi:
                 raise JournalArgumentError(
                     f"the target area [{lo:#x}, {hi:#x}) overlaps the source area [{src_range[0]:#x}, {src_range[1]:#x}): "

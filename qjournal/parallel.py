@@ -11,30 +11,28 @@ opened by path, a process that may fork), :func:`run_ranges` the one runner
 works; the first failure hands its range, and the rest, back to this process,
 and says why in the ``qjournal.parallel`` log, which ``--debug`` shows), and
 :func:`ordered_map` maps a function over arguments in forked workers with the
-results in order, stopping them once the caller has what it needs. Workers
+results in order, stopping them once the caller has what it needs;
+:func:`tail_moved` tells whether a writer committed while the ranges were read
+(the caller then reads again in this process: never part of a batch). Workers
 are forked (:func:`can_fork`) with :func:`os.fork`, each with a pipe back to
-the parent.
+the parent, and close every other descriptor they inherited at once (a
+writer's lock among them).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import multiprocessing
 import os
-import pickle
-import signal
 import struct
-import threading
-import traceback
 from collections.abc import Callable, Generator, Sequence
-from typing import Any, NamedTuple, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from qjournal.area import Area
 from qjournal.errors import JournalArgumentError, JournalError
 from qjournal.format import LEN_CLUSTER
 
 __all__ = [
+    "MAX_JOBS",
     "PARALLEL_MIN_BYTES",
     "NotTheSameFile",
     "RangeJob",
@@ -46,10 +44,22 @@ __all__ = [
     "plan",
     "resolve_jobs",
     "run_ranges",
+    "tail_moved",
 ]
 
-log = logging.getLogger(__name__)
-"""Why a run fell back to this process (``qjournal --debug`` prints it)."""
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The ``qjournal.parallel`` log: why a run fell back to this process (``qjournal --debug`` prints it).
+
+    :mod:`logging` (and :mod:`pickle`, :mod:`signal`, :mod:`traceback`) are imported when a run uses
+    workers, not when a small journal is read: the command line starts faster without them.
+    """
+    import logging  # noqa: PLC0415
+
+    return logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -62,8 +72,14 @@ core is busy loses at most those few milliseconds. Below it the gain is too smal
 """
 
 
+MAX_JOBS = 256
+"""The most worker processes (or threads) a ``jobs`` may ask for: more than any machine this runs on has cores
+to give one each, and few enough that a slip (``--jobs 1000``) cannot fork a thousand processes."""
+
+
 def default_jobs() -> int:
-    """The number of cores this process may run on: ``os.process_cpu_count()``, else the affinity mask."""
+    """The number of cores this process may run on (``os.process_cpu_count()``, else the affinity mask), at most
+    :data:`MAX_JOBS`."""
     count = getattr(os, "process_cpu_count", None)
     if count is not None:
         n = count()
@@ -72,11 +88,12 @@ def default_jobs() -> int:
             n = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             n = os.cpu_count()
-    return max(1, n or 1)
+    return min(MAX_JOBS, max(1, n or 1))
 
 
 def resolve_jobs(jobs: object, meaning: str = "1: no worker processes") -> int:
-    """``jobs`` as a number of processes (or threads): None is :func:`default_jobs`, else an integer >= 1.
+    """``jobs`` as a number of processes (or threads): None is :func:`default_jobs`, else an integer from 1 to
+    :data:`MAX_JOBS`.
 
     ``meaning`` is what the error says the number counts.
     """
@@ -84,6 +101,8 @@ def resolve_jobs(jobs: object, meaning: str = "1: no worker processes") -> int:
         return default_jobs()
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise JournalArgumentError(f"jobs must be an integer >= 1 ({meaning}), not {jobs!r}")
+    if jobs > MAX_JOBS:
+        raise JournalArgumentError(f"jobs must be at most {MAX_JOBS} ({meaning}), not {jobs!r}")
     return jobs
 
 
@@ -92,6 +111,8 @@ def _threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
     except OSError:
+        import threading  # noqa: PLC0415
+
         return threading.active_count()
 
 
@@ -104,6 +125,8 @@ def can_fork() -> bool:
     and forking a process that runs other threads can copy a lock one of them
     holds. With other threads running, a check stays in this process.
     """
+    import multiprocessing  # noqa: PLC0415 - only when an area is large enough for workers
+
     return "fork" in multiprocessing.get_all_start_methods() and _threads() == 1
 
 
@@ -117,16 +140,19 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
     stops iterating (closes the generator), done or not. Forking costs about 2
     ms a worker here, against some 20 ms for a ``multiprocessing.Pool``.
     """
+    import pickle  # noqa: PLC0415, F401 - see _log; imported before the fork, so that no worker imports it again
+    import signal  # noqa: PLC0415
+    import traceback  # noqa: PLC0415, F401
+
     n = max(1, min(jobs, len(args)))
     workers: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     try:
         for i in range(n):
             r, w = os.pipe()
+            _widen(w)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                os.close(r)
-                for _, other in workers:
-                    os.close(other)
+                _close_inherited(keep=w)
                 _work(fn, args[i::n], w)
             os.close(w)
             workers.append((pid, r))
@@ -148,8 +174,43 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
 _LEN = struct.Struct("<Q")
 
 
+PIPE_BYTES = 1 << 20
+"""The pipe buffer asked for (Linux: ``F_SETPIPE_SZ``; the default is 64 KiB): a run of a dump is some 3.5 MiB,
+which then crosses in a few wake-ups instead of some fifty."""
+
+
+def _widen(fd: int) -> None:
+    """Ask for a pipe buffer of :data:`PIPE_BYTES` (where the system allows it; the default is kept otherwise)."""
+    import fcntl  # noqa: PLC0415
+
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def _close_inherited(keep: int) -> None:
+    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe).
+
+    A worker shares its parent's open files; one of them may hold a writer's
+    lock (an ``flock`` belongs to the open file, so it lasts while any process
+    holds it open): a writer killed while its workers validate the journal
+    would otherwise leave them holding its lock. A worker opens what it reads
+    itself (:func:`run_range`).
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every descriptor number this process may have
+        fds = list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
+    for fd in fds:
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> NoReturn:
     """In a forked worker: each job's (ok, result or exception) down ``fd``, then exit without cleaning up."""
+    import pickle  # noqa: PLC0415 - see _log
+    import traceback  # noqa: PLC0415
+
     code = 0
     try:
         with os.fdopen(fd, "wb") as out:
@@ -172,6 +233,8 @@ def _work(fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], fd: int) -> N
 
 
 def _receive(fd: int) -> tuple[bool, Any]:
+    import pickle  # noqa: PLC0415 - see _log
+
     head = _read_exactly(fd, _LEN.size)
     result: tuple[bool, Any] = pickle.loads(_read_exactly(fd, _LEN.unpack(head)[0]))
     return result
@@ -282,10 +345,10 @@ def run_ranges(
                 try:
                     result = next(results)
                 except (NotTheSameFile, WorkerDied, JournalError, OSError) as exc:
-                    log.debug("%s: this process goes on from cluster %d", exc, bounds[done][0])
+                    _log().debug("%s: this process goes on from cluster %d", exc, bounds[done][0])
                     break
                 except Exception:  # a bug in a worker, a result that does not pickle: not hidden, but not fatal either
-                    log.debug("a worker failed unexpectedly: this process goes on from cluster %d", bounds[done][0],
+                    _log().debug("a worker failed unexpectedly: this process goes on from cluster %d", bounds[done][0],
                               exc_info=True)
                     break
                 done += 1
@@ -296,3 +359,28 @@ def run_ranges(
             results.close()
     for lo, hi in bounds[done:]:
         yield work(area, lo, hi, progress)
+
+
+Seen = tuple[int, bytes]
+"""A cluster as a range's reader saw it: its index in the area, its bytes."""
+
+
+def tail_moved(area: Area, seen: Seen | None) -> bool:
+    """Whether the cluster where replay ended has changed since a worker read it: the journal changed under the run.
+
+    Ranges are read at different times, so a run beside a writer could see
+    the start of a batch in one range (read after its commit) and not its end
+    in the next (read before). Every commit writes into the cluster holding
+    the tail (its anchor at the tail, its commit byte just after: D19), so
+    when that cluster, read again once every range is in, is still the bytes
+    the range that found the tail saw, no batch was committed since, and the
+    ranges together show the journal as it was at one moment: the serial
+    reader's consistency. Otherwise the caller reads again in this process.
+    """
+    if seen is None:
+        return False
+    index, buf = seen
+    moved = area.read_cluster(index) != buf
+    if moved:
+        _log().debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
+    return moved

@@ -114,11 +114,14 @@ class JournalReader:
         given, is called with the area bytes replayed so far, before each cluster.
         """
         area = self.area
+        first = b""  # the first entry's header, as read at the start
         for index in range(area.num_clusters):
             ofs = index * LEN_CLUSTER
             if progress is not None:
                 progress(ofs)
             buf = area.read_cluster(index)
+            if not index:
+                first = buf[:2]
             try:
                 cluster = parse_cluster(buf)
             except CorruptJournalError as exc:
@@ -138,7 +141,11 @@ class JournalReader:
                 ofs += e.len_entry
             entries.clear()  # frees the entries now (they and the cluster refer to each other)
             if last.type_code != TYPE_END:
+                if index:  # read in more than one step: not across a reset (Area.check_unchanged)
+                    area.check_unchanged(first)
                 return
+        if area.num_clusters > 1:
+            area.check_unchanged(first)
 
     __iter__ = replay
 
@@ -167,7 +174,10 @@ class JournalReader:
         return LiveIndex(self, memory_limit=limit, spill_dir=spill_dir, progress=progress)
 
     # -- the whole area ---------------------------------------------------
-    def check(self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None) -> CheckReport:
+    def check(
+        self, progress: Callable[[int], None] | None = None, *, jobs: int | None = None, max_problems: int | None = None,
+        give_up_after: int | None = None,
+    ) -> CheckReport:
         """Validate the whole area against docs/format.md; report every problem.
 
         After a corrupt cluster the check goes on with the next one, as if the
@@ -185,16 +195,24 @@ class JournalReader:
         check's, problem for problem. Buffers and caller file objects are
         always checked in this process, and so is every area when this process
         runs other threads (workers are forked: :func:`qjournal.parallel.can_fork`).
+
+        ``max_problems``: the report keeps the first N problems and counts the
+        rest, so memory does not grow with them (default: it keeps every one);
+        the first corruption and the tail's anomalies are always kept. A check
+        of an area that does not start like a journal stops after its first
+        ``give_up_after`` problems (default
+        :data:`qjournal.checking.NOT_A_JOURNAL_PROBLEMS`; the report's
+        ``stopped_at`` says where).
         """
-        return check_area(self.area, progress, jobs=jobs)
+        return check_area(self.area, progress, jobs=jobs, max_problems=max_problems, give_up_after=give_up_after)
 
     def state(self, *, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> JournalState:
         """The journal's state (tail, free bytes, full, counts, anomalies): :meth:`check`'s, worker processes and all.
 
-        Raises :class:`CorruptJournalError` at the first corruption, with the
-        hint when the area does not start like a journal.
+        Raises :class:`CorruptJournalError` at the first corruption (the check
+        stops there), with the hint when the area does not start like a journal.
         """
-        report = self.check(progress, jobs=jobs)
+        report = check_area(self.area, progress, jobs=jobs, stop_at_corruption=True)
         if report.state is None:
             error = report.first_corruption(area_offset=self.area.area_offset, source=self.name)
             assert error is not None  # no state: a corruption was found

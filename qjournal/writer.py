@@ -56,6 +56,7 @@ non-blocking ``flock`` for the writer's lifetime; a second writer gets
 from __future__ import annotations
 
 import importlib
+import os
 import struct
 import warnings
 from collections import Counter
@@ -78,7 +79,7 @@ from qjournal.entries import (
     encode,
     encode_hash,
 )
-from qjournal.errors import ForeignDataError, JournalArgumentError, JournalFullError
+from qjournal.errors import ForeignDataError, JournalArgumentError, JournalFullError, JournalIOError, JournalLockedError
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
@@ -88,6 +89,7 @@ from qjournal.format import (
     TYPE_END,
     TYPE_HASH,
     clusters_for,
+    first_not_reset,
     is_full,
     max_len_entry,
     place,
@@ -185,6 +187,10 @@ class JournalWriter:
 
     ``jobs``: worker processes for the validation of a large area, as
     :meth:`JournalReader.check` takes them (default: the usable cores; 1: none).
+
+    An ``offset`` that is not a multiple of 512, or that cuts the cluster grid
+    of a journal found just below it, is refused (a slip, likelier than an area
+    there) unless ``unaligned_offset=True``.
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class JournalWriter:
         durable: bool = True,
         erase_foreign_data: bool = False,
         jobs: int | None = None,
+        unaligned_offset: bool = False,
     ) -> None:
         if not validate:
             warnings.warn(
@@ -205,7 +212,7 @@ class JournalWriter:
                 DeprecationWarning,
                 stacklevel=2,
             )
-        self._setup(Area(source, offset, length, writable=True), _memory(source), durable)
+        self._setup(Area(source, offset, length, writable=True, unaligned_offset=unaligned_offset), _memory(source), durable)
         try:
             self._lock_fd = lock(self.area.fileno(), self.name)
             state = JournalReader.over(self.area).state(jobs=jobs)  # raises the reader's CorruptJournalError
@@ -464,17 +471,32 @@ class JournalWriter:
         if not self._clean:  # what an interrupted append left past the tail goes first (D22)
             self._wipe(self._len_area)
         self._commit(runs)
-        if plan.ofs:  # the batch is durable
-            raw_log = self._raw_log
-            del raw_log[self._num_raw :]
-            raw_log += plan.raw_log
-            self._ofs_tail, self._num_hash, self._num_raw, self._clean, self._fast = (
-                plan.pos, self._num_hash + plan.num_hash, len(raw_log), True, self._fast_at(plan.pos)
-            )
+        if not plan.ofs:
+            return plan.ofs
+        # the commit byte is written: replay reads the batch, whatever the barrier after it says
+        raw_log = self._raw_log
+        del raw_log[self._num_raw :]
+        raw_log += plan.raw_log
+        self._ofs_tail, self._num_hash, self._num_raw, self._clean, self._fast = (
+            plan.pos, self._num_hash + plan.num_hash, len(raw_log), True, self._fast_at(plan.pos)
+        )
+        try:
+            self._barrier()
+        except JournalIOError as exc:
+            raise JournalIOError(
+                f"{exc.reason}, after the commit byte of the batch ({count(len(plan.ofs), 'entry', 'entries')}) was "
+                f"written: the batch is committed (replay reads it) but not known to be durable (a crash of the "
+                f"machine may still lose it); do not append it again, which would duplicate it",
+                source=self.name,
+                hint="check the file system (full, or failing?), then 'qjournal check' the journal",
+            ) from exc
         return plan.ofs
 
     def _commit(self, runs: Iterator[tuple[int, bytes]]) -> None:
-        """Write a batch (D20): its anchor, barrier, the rest but the commit byte, barrier, the commit byte, barrier.
+        """Write a batch (D20): its anchor, barrier, the rest but the commit byte, barrier, the commit byte.
+
+        The last barrier is the caller's, once the tail has moved (the batch is
+        committed from the commit byte on, durable or not).
 
         ``runs`` are the plan's, (area offset, bytes) in order; the first starts
         at the tail and its byte 1 is the commit byte (the type byte of the first
@@ -488,6 +510,8 @@ class JournalWriter:
         first = next(runs, None)
         if first is None:
             return
+        if self._view is None:
+            self._check_tail(len(first[1]))
         write, barrier = self._write, self._barrier
         end = tail  # the bytes written lie before it
         self._clean = self._fast = False
@@ -508,10 +532,37 @@ class JournalWriter:
                 write(at, data_run)
             barrier()
             write(tail + 1, data[1:2])
-            barrier()
         except BaseException:
             self._wipe(end, quietly=True)
             raise
+
+    def _check_tail(self, n: int) -> None:
+        """Refuse to commit when the ``n`` bytes at the tail are no longer 0xFF: someone else wrote there (one read).
+
+        The lock excludes writers that take it through this file's name; a
+        writer through another door (a loop device over the file, a program
+        that takes no lock) does not see it. Its bytes are never erased: this
+        writer closes, having written nothing.
+        """
+        tail = self._ofs_tail
+        fd = self.area.fileno()
+        try:
+            now = os.pread(fd, n, self.area.area_offset + tail) if fd is not None else self.area.read(tail, n)
+        except OSError as exc:
+            raise JournalIOError(f"cannot read the tail: {exc.strerror or exc}", tail, area_offset=self.area.area_offset,
+                                 source=self.name) from exc
+        if len(now) != n or now.count(RESET_BYTE) == n:
+            return  # all 0xFF; or the file shrank, which the first write says (Area.write)
+        self._release()
+        raise JournalLockedError(
+            "the bytes at the tail are no longer 0xFF: another writer appended to this journal meanwhile, through "
+            "a door its lock does not close (a loop device over the file, or a program that takes no lock); nothing "
+            "of this batch was written, and this writer is closed",
+            tail + first_not_reset(now),
+            area_offset=self.area.area_offset,
+            source=self.name,
+            hint="one writer at a time: stop the other writer, then 'qjournal check' the journal and append again",
+        )
 
     def _wipe(self, end: int, *, quietly: bool = False) -> None:
         """Erase what a failed or interrupted append of this writer left past the tail (D22), up to ``end``.
@@ -621,6 +672,14 @@ class JournalWriter:
         try:
             if self._view is None:
                 barrier_of(self.area, True)()
+        except JournalIOError as exc:
+            raise JournalIOError(
+                f"{exc.reason}, at close: every batch appended was committed (replay reads it) but may not be "
+                f"durable (a crash of the machine may still lose it); do not append them again, which would "
+                f"duplicate them",
+                source=self.name,
+                hint="check the file system (full, or failing?), then 'qjournal check' the journal",
+            ) from exc
         finally:
             self._release()
 

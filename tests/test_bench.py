@@ -137,7 +137,7 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--sizes", "64K,128K", "--repeat", "1", "--sync-count", "5",
          "--budget", "5", "--pack-size", "256K", "--json", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        check=False, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(Path(qjournal.__file__).resolve().parents[1])},  # the qjournal under test
     )
     assert proc.returncode == 0, proc.stderr
@@ -146,6 +146,7 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     for heading in ("== replay", "== append, in memory", "== append to a file, no fsync", "== append to a file, with fsync",
                     "== open for append, full", "== memory", "== command line (python -m qjournal, a fresh process)",
                     "== JSON lines (formatting only)", "== check, worker processes", "== pack, memory",
+                    "== start-up (a fresh process)",
                     "== targets (issues 6 and 13)"):
         assert heading in text, heading
     doc = json.loads(out.read_text())
@@ -180,10 +181,16 @@ def test_smoke_run_prints_the_table_and_sane_json(tmp_path: Path) -> None:
     pack = next(r for r in rows if r["group"] == "pack, memory")
     assert pack["area"] == "256 KiB" and 0 < pack["rate"] < 512 and pack["count"] > 0
     kinds = {t["target"] for t in doc["targets"]}
-    want_kinds = 8 + (bench._compiled_stream() is not None) * 2  # the compiled rows' replay and construct targets
+    want_kinds = 11 + (bench._compiled_stream() is not None) * 2  # the compiled rows' replay and construct targets
     dump = next(t for t in doc["targets"] if t["target"].startswith("qjournal dump --output jsonl >= 2x"))
     assert dump["value"] == pytest.approx(cli_rows["qjournal dump --output jsonl"]["rate"] / bench.DUMP_JSONL_BEFORE, abs=0.01)
     assert len(kinds) == want_kinds, kinds
+    startup = {r["name"]: r for r in rows if r["group"] == bench.STARTUP_GROUP}
+    assert set(startup) == {"qjournal --version", "qjournal info, one cluster", "python -c pass (same venv)"}
+    assert startup["python -c pass (same venv)"]["ratio"] == pytest.approx(1.0)
+    ratio = next(t for t in doc["targets"] if t["target"].startswith("dump --output jsonl <="))
+    want = cli_rows["qjournal dump --output jsonl"]["seconds"] / cli_rows["qjournal check"]["seconds"]
+    assert ratio["value"] == pytest.approx(want, abs=0.01)
     assert doc["environment"]["python"].startswith("3.")
 
 

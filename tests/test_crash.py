@@ -140,7 +140,7 @@ def record_workload(
 
     def do_open() -> tuple:
         nonlocal writer
-        writer = writer_mod.open_for_append(path, guard_len, len_area, durable=durable)
+        writer = writer_mod.open_for_append(path, guard_len, len_area, durable=durable, unaligned_offset=True)
         return content
 
     def do_close() -> tuple:
@@ -173,7 +173,7 @@ def record_workload(
 
     def do_create() -> tuple:
         nonlocal writer
-        writer = qjournal.create(path, offset=guard_len, length=len_area, force=True, durable=durable)
+        writer = qjournal.create(path, offset=guard_len, length=len_area, force=True, durable=durable, unaligned_offset=True)
         return ()
 
     def do_cli_batch(batch: list[qjournal.Entry]) -> Callable[[], tuple]:
@@ -182,7 +182,8 @@ def record_workload(
         def fn() -> tuple:
             lines = tmp / f"batch-{seed}.jsonl"
             lines.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in batch))
-            code, _, err = run_cli(["append", str(path), "--offset", str(guard_len), "--length", str(len_area), "--from", str(lines)])
+            code, _, err = run_cli(["append", str(path), "--offset", str(guard_len), "--length", str(len_area), "--from", str(lines),
+                                    "--unaligned-offset"])
             if code == 1 and "full" in err:
                 return content
             assert code == 0, err
@@ -198,7 +199,8 @@ def record_workload(
         source = tmp / f"source-{seed}.qjournal"
         source.write_bytes(build_journal(seed + 1, 2, rng.random() * 0.6))
         try:
-            qjournal.pack(source, path, target_offset=guard_len, target_length=len_area, force=True, durable=durable)
+            qjournal.pack(source, path, target_offset=guard_len, target_length=len_area, force=True, durable=durable,
+                          unaligned_offset=True)
         except JournalFullError:
             return content
         run.middle[len(run.ops) - 1] = [()]
@@ -332,7 +334,7 @@ def _examine(run: Run, img: bytes, *, use_file: bool, deep: bool = False) -> tup
         path = run.path.with_suffix(".reopen")
         path.write_bytes(img)
         target = path
-    with writer_mod.open_for_append(target, lo, run.len_area, durable=False) as w:
+    with writer_mod.open_for_append(target, lo, run.len_area, durable=False, unaligned_offset=True) as w:
         assert w.ofs_tail == tail, f"the writer found the tail at {w.ofs_tail:#x}, the reader at {tail:#x}"
         try:
             placed = [w.append(PROBE)]

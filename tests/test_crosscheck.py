@@ -176,7 +176,7 @@ def test_appends_replay_exactly(num_clusters: int, items: list, embedded: bool) 
     buf = bytearray(guard + b"\xff" * (num_clusters * CLUSTER) + guard)
     model = Model(num_clusters)
     placed = []
-    with qjournal.create(buf, num_clusters, offset=len(guard)) as w:
+    with qjournal.create(buf, num_clusters, offset=len(guard), unaligned_offset=True) as w:
         for e in items:
             tail = model.tail
             at = model.place(encode(e))

@@ -430,5 +430,5 @@ def test_create_a_huge_area_in_memory() -> None:
     buf = bytearray(b"header")
     for n in (2**40, 2**60):
         with pytest.raises(qjournal.JournalArgumentError, match="does not fit in memory"):
-            qjournal.create(buf, n, offset=len(buf))
+            qjournal.create(buf, n, offset=len(buf), unaligned_offset=True)
     assert buf == b"header"

@@ -145,10 +145,10 @@ def test_foreign_bytes_past_a_clean_tail_are_never_erased(tmp_path_factory: pyte
     whole = guard_before + bytes(area) + guard_after
     path.write_bytes(whole)
     with pytest.raises(ForeignDataError) as info:
-        qjournal.open_for_append(path, len(guard_before), len(area))
+        qjournal.open_for_append(path, len(guard_before), len(area), unaligned_offset=True)
     assert path.read_bytes() == whole, "a refused open wrote"
     assert info.value.ofs_tail == tail and info.value.offset >= start
-    with qjournal.open_for_append(path, len(guard_before), len(area), erase_foreign_data=True) as w:
+    with qjournal.open_for_append(path, len(guard_before), len(area), erase_foreign_data=True, unaligned_offset=True) as w:
         assert w.ofs_tail == tail
     got = path.read_bytes()
     assert got[: len(guard_before)] == guard_before and got[len(guard_before) + len(area) :] == guard_after

@@ -12,9 +12,14 @@ reason, order), state, hint, and the error ``state()`` raises.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -247,10 +252,23 @@ def test_open_for_append_validates_through_the_workers(tmp_path: Path, tiny_rang
     assert str(par.value) == str(serial.value) and par.value.offset == serial.value.offset
 
 
-@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2", parallel.MAX_JOBS + 1, 1000])
 def test_jobs_must_be_a_positive_integer(jobs: object) -> None:
     with pytest.raises(qjournal.JournalArgumentError, match="jobs"):
         qjournal.read(bytes(b"\xff" * 4096)).check(jobs=jobs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", ["check", "info", "dump", "append", "index", "verify"])
+def test_jobs_has_a_bound_and_help_says_processes_or_threads(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = {"index": ["i.qcow2", "j.bin"], "verify": ["j.bin", "i.qcow2"]}.get(command, ["j.bin"])
+    assert cli.main([command, *args, "--jobs", "1000"]) == 1
+    assert f"from 1 to {parallel.MAX_JOBS}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    threads = command in ("index", "verify")
+    assert ("threads (not processes)" if threads else "processes (forked workers, not threads)") in text
+    assert f"at most {parallel.MAX_JOBS}" in text
 
 
 def test_default_jobs_is_the_usable_cores() -> None:
@@ -316,3 +334,53 @@ def test_a_worker_bug_falls_back_and_debug_says_why(command: str, tmp_path: Path
     assert err.startswith("qjournal: debug: a worker failed unexpectedly: this process goes on from cluster 2\n"), err
     assert "RuntimeError: a bug in a worker" in err and "in a worker process:" in err and "in run_range" in err
     assert not logging.getLogger("qjournal").handlers, "the --debug handler is removed when the command ends"
+
+
+def _open_descriptors() -> list[int]:
+    return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+
+
+def test_workers_close_the_descriptors_they_inherit(tmp_path: Path) -> None:
+    """A worker holds none of its parent's open files: not the one a writer's lock lives on."""
+    path = tmp_path / "j.bin"
+    path.write_bytes(b"\xff" * 4096)
+    with open(path, "rb") as locked:
+        fd = locked.fileno()
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen = list(parallel.ordered_map(_open_descriptors, [(), ()], 2))
+    for fds in seen:
+        assert fd not in fds
+        assert len([fd for fd in fds if fd > 2]) <= 2  # its pipe (and the listing's own descriptor)
+
+
+def test_a_writer_killed_while_its_workers_validate_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """The next writer is not refused because forked validation workers still hold the dead writer's lock."""
+    path = tmp_path / "j.bin"
+    with qjournal.create(path, 4096) as w:  # 16 MiB: validated by workers
+        w.append_many([qjournal.HashEntry(i.to_bytes(32, "big"), i, i) for i in range(200_000)])
+    script = (
+        "import os, sys, qjournal\n"
+        "from qjournal import checking\n"
+        "real = checking._check_range\n"
+        "def slow(area, start, stop, p, *a):\n"
+        "    if os.getpid() != parent:\n"
+        "        sys.stdout.write(f'{os.getpid()}\\n'); sys.stdout.flush(); import time; time.sleep(30)\n"
+        "    return real(area, start, stop, p, *a)\n"
+        "parent = os.getpid(); checking._check_range = slow\n"
+        "qjournal.open_for_append(sys.argv[1], jobs=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
+    try:
+        assert proc.stdout is not None
+        workers = [int(proc.stdout.readline()) for _ in range(2)]
+        proc.kill()
+        proc.wait()
+        time.sleep(0.1)
+        with qjournal.open_for_append(path, jobs=1) as w:  # the workers still sleep: only their lock would refuse this
+            assert w.state().num_entries == 200_000
+    finally:
+        proc.kill()
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)

@@ -108,27 +108,27 @@ def test_create_in_an_area_of_an_existing_file(tmp_path: Path) -> None:
     path = tmp_path / "image"
     path.write_bytes(head + D10 + D10 + tail)
     with pytest.raises(JournalArgumentError) as info:
-        qjournal.create(path, 2, offset=len(head))
+        qjournal.create(path, 2, offset=len(head), unaligned_offset=True)
     assert info.value.offset == 0 and info.value.file_offset == len(head)
     assert "not reset" in str(info.value) and "force=True" in str(info.value)
     assert path.read_bytes() == head + D10 + D10 + tail
-    with qjournal.create(path, offset=len(head), length=2 * CLUSTER, force=True) as w:
+    with qjournal.create(path, offset=len(head), length=2 * CLUSTER, force=True, unaligned_offset=True) as w:
         assert w.state().num_entries == 0
         w.append_hash(DIGEST, 0x10, 0x20)
     assert path.read_bytes() == head + D10 + b"\xff" * CLUSTER + tail
     # an area that is already reset is taken as it is: nothing is written
-    with qjournal.create(path, offset=len(head) + CLUSTER, length=CLUSTER) as w:
+    with qjournal.create(path, offset=len(head) + CLUSTER, length=CLUSTER, unaligned_offset=True) as w:
         assert w.ofs_tail == 0
 
 
 def test_create_grows_a_file_or_bytearray_that_ends_at_the_offset(tmp_path: Path) -> None:
     path = tmp_path / "image"
     path.write_bytes(b"header")
-    with qjournal.create(path, 2, offset=6) as w:
+    with qjournal.create(path, 2, offset=6, unaligned_offset=True) as w:
         w.append_raw(0x03, b"abc")
     assert path.read_bytes() == b"header" + b"\x05\x03abc" + b"\xff" * (2 * CLUSTER - 5)
     buf = bytearray(b"xy")
-    with qjournal.create(buf, 1, offset=2) as w:
+    with qjournal.create(buf, 1, offset=2, unaligned_offset=True) as w:
         w.append_raw(0x00)
     assert buf == b"xy\x02\x00" + b"\xff" * (CLUSTER - 2)
 
@@ -682,7 +682,7 @@ def test_every_operation_stays_inside_an_embedded_area(tmp_path: Path, kind: str
         data = path.read_bytes() if kind == "file" else bytes(buf)
         return data[len(head) : len(head) + 3 * CLUSTER]
 
-    with qjournal.create(target, force=True, durable=False, **where) as w:
+    with qjournal.create(target, force=True, durable=False, unaligned_offset=True, **where) as w:
         guards_intact()
         for i in range(3 * 16):
             w.append_hash(bytes([i]) * 236, i, i)  # 16 per cluster: fills every cluster
@@ -705,19 +705,19 @@ def test_every_operation_stays_inside_an_embedded_area(tmp_path: Path, kind: str
     guards_intact()
     before = area()
     with pytest.raises(qjournal.ForeignDataError) as info:  # the stray byte is no append's: nothing is written
-        qjournal.open_for_append(target, durable=False, **where)
+        qjournal.open_for_append(target, durable=False, unaligned_offset=True, **where)
     assert info.value.ofs_last == 3 * CLUSTER - 1 and info.value.num_bytes == 3 and info.value.num_clusters == 2
     assert area() == before
     guards_intact()
-    with qjournal.open_for_append(target, durable=False, erase_foreign_data=True, **where) as w:  # erases both
+    with qjournal.open_for_append(target, durable=False, erase_foreign_data=True, unaligned_offset=True, **where) as w:
         assert w.state().anomalies == ()
         guards_intact()
     assert area()[-1] == 0xFF
     report = qjournal.pack((VECTORS / "multi_cluster.bin").read_bytes(), target, force=True, durable=False,
-                           target_offset=where["offset"], target_length=where["length"])
+                           target_offset=where["offset"], target_length=where["length"], unaligned_offset=True)
     assert report.num_live == 84 and len(replay(target, **where)) == 84
     guards_intact()
-    qjournal.reset(target, **where)
+    qjournal.reset(target, unaligned_offset=True, **where)
     guards_intact()
     assert area() == reset_area(3)
 

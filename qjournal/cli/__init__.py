@@ -7,7 +7,8 @@ structure). A journal is addressed by a path plus optional ``--offset`` and
 
 Exit codes: 0 success (check: clean), 1 usage, I/O or refused operation (get: a digest with no live entry),
 2 corrupt journal, 3 (check only) clean but with anomalies, 130 interrupted; each command's help lists
-the ones it can return. Every error is one line on stderr, ``qjournal: FILE: offset ...: reason``;
+the ones it can return. Every error is one line on stderr, ``qjournal: FILE: offset ...: reason`` (with
+``--output json``, also one JSON object on stdout: :func:`_json_failure`);
 ``--debug`` adds the traceback, and the package's DEBUG log (why a parallel run fell back to one process).
 
 Layout: :mod:`~qjournal.cli.base` (exit codes, :class:`~qjournal.cli.base.Command`),
@@ -27,9 +28,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
-import traceback
 
 from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args: argparse.Namespace | None = None
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # said by the command's own parser, so that the error points to its help
             command = parser.commands.get(args.command) if args.command else None  # type: ignore[attr-defined]
@@ -61,7 +62,39 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     except BaseException as exc:
-        return _report_failure(exc, debug=bool(getattr(args, "debug", False)), args=args)
+        code = _report_failure(exc, debug=bool(getattr(args, "debug", False)), args=args)
+        if args is not None and code in (EXIT_ERROR, EXIT_CORRUPT) and getattr(args, "output", None) == "json" \
+                and not isinstance(exc, UsageError) and not getattr(args, "json_done", False):
+            _json_failure(exc, code, args)
+        return code
+
+
+def _json_failure(exc: BaseException, code: int, args: argparse.Namespace) -> None:
+    """With ``--output json``, a failure is one JSON object on stdout too (for ``| jq``), as well as its line on stderr.
+
+    Not a usage error: a command line argparse refuses is said on stderr only, whatever it asked for.
+
+    ``{"filename", "exit_code", "error": {"code", "message", and for a library error "ofs", "file_ofs",
+    "reason", "hint" (and "rule" for a corruption)}}``; ``code`` is the error's stable code (qjournal.codes)
+    when it has one, else the kind of error (``not_a_journal``, ``journal_full``, ``io``, ``usage``, ``internal``...).
+    """
+    from qjournal.wording import json_document  # noqa: PLC0415 - json only when a JSON failure is printed
+
+    error: dict[str, object]
+    if isinstance(exc, Error):
+        kind = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(exc).__name__.removesuffix("Error")).lower()
+        error = {"code": getattr(exc, "code", kind), "message": exc.message(cli=True), **exc.to_dict(cli=True),
+                 "hint": exc.hint_text(cli=True)}
+    elif isinstance(exc, OSError):
+        error = {"code": "io", "message": f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}"}
+    else:
+        error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+    try:
+        name = (exc.source if isinstance(exc, Error) else None) or getattr(args, "path", None)
+        sys.stdout.write(json_document({"filename": name, "exit_code": code, "error": error}) + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _silence_stdout() -> None:
@@ -99,6 +132,8 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         _silence_stdout()  # the reader (head, less) went away: stop quietly
         return EXIT_OK
     if debug and not isinstance(exc, UsageError):
+        import traceback  # noqa: PLC0415 - only with --debug
+
         traceback.print_exception(exc)
     if isinstance(exc, KeyboardInterrupt):
         err("interrupted")

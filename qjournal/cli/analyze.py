@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from qjournal.analysis import Analysis, analyze
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
 from qjournal.errors import JournalArgumentError
-from qjournal.image import DEFAULT_BLOCK_SIZE, Image, check_block_size, open_image
 from qjournal.wording import count, json_document, json_line
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.analysis import Analysis
+    from qjournal.image import Image
 
 DEFINITIONS = (
     "Definitions. The guest disk of each image is cut into blocks of B bytes at guest offsets that are multiples "
@@ -34,6 +37,8 @@ DEFINITIONS = (
 
 def block_sizes(text: str) -> list[int]:
     """--block-size: SIZE[,SIZE...], each a power of two from 512 to 2M."""
+    from qjournal.image import check_block_size  # noqa: PLC0415
+
     sizes = []
     for part in text.split(","):
         size = parse_size(part.strip())
@@ -46,6 +51,9 @@ def block_sizes(text: str) -> list[int]:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """qjournal analyze: the dedup figures of IMAGE... at each block size; nothing is written."""
+    from qjournal.analysis import analyze  # noqa: PLC0415
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+
     with contextlib.ExitStack() as stack:
         images: list[Image] = [stack.enter_context(open_image(p, format=args.format, block_size=DEFAULT_BLOCK_SIZE))
                                for p in args.images]

@@ -10,20 +10,40 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from qjournal.cli import console
-from qjournal.cli.arguments import add_area, add_jobs, body, digest, digest_size, sector, type_code
+from qjournal.cli.arguments import add_area, add_jobs, add_unaligned, body, digest, digest_size, sector, type_code
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, UsageError
-from qjournal.cli.console import err, out
-from qjournal.entries import Entry, HashEntry, RawEntry, check_entry, read_json_lines
+from qjournal.cli.console import err, out, shown
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
-from qjournal.format import type_name
 from qjournal.wording import count
-from qjournal.writer import open_for_append
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.entries import Entry, HashEntry
+
+
+def summary(done: str, *lines: str) -> None:
+    """Print a write command's summary once its work is done (``done`` says what): a failed stdout names itself."""
+    try:
+        for line in lines:
+            out(line)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise JournalIOError(
+            f"{done}, but its summary could not be written to standard output ({exc.strerror or exc})",
+            source="<stdout>",
+        ) from None
+
 
 
 def cmd_append(args: argparse.Namespace) -> int:
     """qjournal append: one entry from the options, or a batch of JSON lines."""
+    from qjournal.entries import HashEntry, RawEntry, check_entry  # noqa: PLC0415
+    from qjournal.writer import open_for_append  # noqa: PLC0415
+
     hash_opts = [args.digest, args.physical, args.logical]
     raw_opts = [args.entry_type, args.body]
     lines: list[int] | None = None  # the input line of each entry of a batch
@@ -46,6 +66,7 @@ def cmd_append(args: argparse.Namespace) -> int:
     _check_digest_sizes(entries, lines, args.digest_size, args.from_file)
     with open_for_append(
         args.path, args.offset, args.length, erase_foreign_data=args.erase_foreign_data, jobs=args.jobs,
+        unaligned_offset=args.unaligned_offset,
     ) as w:
         if args.digest_size is None:
             _warn_digest_sizes(args.path, entries, lines, w.last_hash())
@@ -54,16 +75,15 @@ def cmd_append(args: argparse.Namespace) -> int:
         except JournalFullError as exc:
             raise _full_in_words(exc, lines, len(entries)) from None
         tail = w.ofs_tail
+    done = f"the batch of {count(len(placed), 'entry', 'entries')} was committed to {args.path}"
     if len(placed) == 1:
         e = placed[0]
-        out(f"{args.path}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
+        summary(done, f"{shown(args.path)}: appended a {_kind(e)} entry of {e.len_entry} bytes at {e.ofs:#x}; tail at {tail:#x}")
     elif placed:
-        out(
-            f"{args.path}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
-            f"tail at {tail:#x}"
-        )
+        summary(done, f"{shown(args.path)}: appended {len(placed)} entries at {placed[0].ofs or 0:#x}-{placed[-1].ofs or 0:#x}; "
+                f"tail at {tail:#x}")
     else:
-        out(f"{args.path}: nothing to append; tail at {tail:#x}")
+        summary(f"nothing was appended to {args.path}", f"{shown(args.path)}: nothing to append; tail at {tail:#x}")
     return EXIT_OK
 
 
@@ -74,6 +94,8 @@ def _where(index: int, lines: list[int] | None, count_of: int) -> str:
 
 def _check_digest_sizes(entries: list[Entry], lines: list[int] | None, size: int | None, name: str | None) -> None:
     """--digest-size N: refuse, before anything is opened, a HASH entry whose digest is another length."""
+    from qjournal.entries import HashEntry  # noqa: PLC0415
+
     if size is None:
         return
     for i, e in enumerate(entries):
@@ -88,6 +110,8 @@ def _check_digest_sizes(entries: list[Entry], lines: list[int] | None, size: int
 
 def _warn_digest_sizes(path: str, entries: list[Entry], lines: list[int] | None, last: HashEntry | None) -> None:
     """A journal normally records one hash algorithm: warn of a digest whose length differs from the journal's last."""
+    from qjournal.entries import HashEntry  # noqa: PLC0415
+
     first = next((e for e in entries if isinstance(e, HashEntry)), None)
     ref = last if last is not None else first
     if ref is None:
@@ -100,7 +124,7 @@ def _warn_digest_sizes(path: str, entries: list[Entry], lines: list[int] | None,
     more = f" ({len(odd)} entries of the batch differ)" if len(odd) > 1 else ""
     where = f"{_where(i, lines, len(entries))}: " if lines is not None else ""
     err(
-        f"warning: {path}: {where}a digest of {count(len(e.digest), 'byte')}, where {against} "
+        f"warning: {shown(path)}: {where}a digest of {count(len(e.digest), 'byte')}, where {against} "
         f"{count(len(ref.digest), 'byte')}{more}: a journal normally records one hash algorithm "
         "(written anyway; --digest-size N refuses any other length)"
     )
@@ -118,11 +142,16 @@ def _full_in_words(exc: JournalFullError, lines: list[int] | None, num: int) -> 
 
 
 def _kind(e: Entry) -> str:
+    from qjournal.entries import HashEntry  # noqa: PLC0415
+    from qjournal.format import type_name  # noqa: PLC0415
+
     return "hash" if isinstance(e, HashEntry) else f"type {type_name(e.type_code)}"
 
 
 def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
     """Every entry of the JSON lines input, each checked, and its line number; a bad line raises ``line N: ...``."""
+    from qjournal.entries import read_json_lines  # noqa: PLC0415
+
     if from_file is None or from_file == "-":
         stream, name = sys.stdin.buffer, "<stdin>"
         if console.isatty(sys.stdin):
@@ -149,6 +178,7 @@ def _read_batch(from_file: str | None) -> tuple[list[Entry], list[int]]:
 
 def _append_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
+    add_unaligned(p)
     p.add_argument("--hash", dest="digest", type=digest, metavar="HEX", help="digest of a HASH entry, in hex (no spaces)")
     p.add_argument("--physical", type=sector, metavar="N", help="physical_sector of the HASH entry")
     p.add_argument("--logical", type=sector, metavar="N", help="first_logical_sector of the HASH entry")
@@ -166,7 +196,7 @@ def _append_arguments(p: argparse.ArgumentParser) -> None:
         help="erase bytes past the tail that are not what an interrupted append leaves (refused by default: "
         "they may be another file's data; look at them with 'qjournal check' first)",
     )
-    add_jobs(p)
+    add_jobs(p, "validation")
 
 
 APPEND = Command(

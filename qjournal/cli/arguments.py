@@ -13,9 +13,7 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from qjournal.entries import check_body, check_digest, check_sector, check_type_code
 from qjournal.errors import JournalArgumentError
-from qjournal.making import len_area_of
 
 _SIZE_RE = re.compile(r"^\s*(0x[0-9a-f]+|\d+)\s*(?:([kmgtpe])(?:i?b)?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50, "e": 1 << 60}
@@ -52,6 +50,8 @@ def _integer(text: str, what: str) -> int:
 
 def area_length(text: str) -> int:
     """--length, --size: a non-zero multiple of 4096 (the library's rule, D1)."""
+    from qjournal.making import len_area_of  # noqa: PLC0415 - the library's rule, imported when a value is read
+
     n = parse_size(text)
     _checked(len_area_of, None, n)
     return n
@@ -59,6 +59,8 @@ def area_length(text: str) -> int:
 
 def num_clusters(text: str) -> int:
     """--clusters: at least 1 (the library's rule, D1)."""
+    from qjournal.making import len_area_of  # noqa: PLC0415
+
     n = _integer(text, "number")
     _checked(len_area_of, n, None)
     return n
@@ -66,6 +68,8 @@ def num_clusters(text: str) -> int:
 
 def sector(text: str) -> int:
     """--physical, --logical: 0 to 2**64-1 (the library's rule, D8)."""
+    from qjournal.entries import check_sector  # noqa: PLC0415
+
     return _checked(check_sector, "sector", _integer(text, "sector number"))  # type: ignore[no-any-return]
 
 
@@ -89,11 +93,28 @@ def _hex(text: str) -> bytes:
 
 def digest(text: str) -> bytes:
     """--hash: a digest in hex, 1 to 236 bytes (the library's rule, D8)."""
+    from qjournal.entries import check_digest  # noqa: PLC0415
+
     return _checked(check_digest, _hex(text))  # type: ignore[no-any-return]
+
+
+def digest_prefix(text: str) -> str:
+    """get's DIGEST: a whole digest in hex, or its first hex digits (any number of them), in lower case."""
+    from qjournal.format import MAX_LEN_DIGEST  # noqa: PLC0415
+
+    bad = next((i for i, c in enumerate(text) if c not in string.hexdigits), None)
+    if bad is not None or not text:
+        what = "nothing" if not text else "whitespace" if text[bad or 0].isspace() else repr(text[bad or 0])
+        raise argparse.ArgumentTypeError(f"not a hex string: {_shown(text)} has {what} at character {(bad or 0) + 1}")
+    if len(text) > 2 * MAX_LEN_DIGEST:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is {len(text)} hex digits: a digest is at most {MAX_LEN_DIGEST} bytes (D8)")
+    return text.lower()
 
 
 def digest_size(text: str) -> int:
     """--digest-size: a digest length in bytes that a HASH entry can hold, 1 to 236 (D8)."""
+    from qjournal.entries import check_digest  # noqa: PLC0415
+
     n = _integer(text, "digest size")
     _checked(check_digest, bytes(n))
     return n
@@ -101,28 +122,44 @@ def digest_size(text: str) -> int:
 
 def body(text: str) -> bytes:
     """--body: hex, at most 252 bytes (the library's rule, D3)."""
+    from qjournal.entries import check_body  # noqa: PLC0415
+
     return _checked(check_body, _hex(text))  # type: ignore[no-any-return]
 
 
 def num_jobs(text: str) -> int:
-    """--jobs: at least 1."""
+    """--jobs: 1 to MAX_JOBS (the library's rule)."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415 - imported by the commands that take --jobs
+
+    n = _integer(text, "number")
+    if not 1 <= n <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{text!r}: from 1 to {MAX_JOBS} (1: no other thread or process)")
+    return n
+
+
+def max_problems(text: str) -> int:
+    """--max-problems: at least 1."""
     n = _integer(text, "number")
     if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: at least 1 (1: no other thread or process)")
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1")
     return n
 
 
 def type_code(text: str) -> int:
     """--type: an unassigned type code (the library's rule, D4)."""
+    from qjournal.entries import check_type_code  # noqa: PLC0415
+
     return _checked(check_type_code, _integer(text, "type code"))  # type: ignore[no-any-return]
 
 
 # -- option groups ---------------------------------------------------------------
 
 
-def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)") -> None:
-    """PATH, --offset, --length: a journal's area (:func:`qjournal.cli.console.open_reader` opens it)."""
-    p.add_argument("path", metavar="PATH", help=path_help)
+def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an image holding the area)",
+             metavar: str = "PATH") -> None:
+    """PATH (JOURNAL in an image command), --offset, --length: a journal's area (:func:`qjournal.cli.console.open_reader`
+    opens it)."""
+    p.add_argument("path", metavar=metavar, help=path_help)
     p.add_argument(
         "--offset", type=parse_size, default=0, metavar="BYTES",
         help="where the area starts in the file (default 0; suffixes K, M, G accepted)",
@@ -134,12 +171,23 @@ def add_area(p: argparse.ArgumentParser, path_help: str = "journal file (or an i
     )
 
 
+def add_unaligned(p: argparse.ArgumentParser) -> None:
+    """--unaligned-offset: a write command's leave to write at an offset off the 512-byte grid."""
+    p.add_argument(
+        "--unaligned-offset", action="store_true",
+        help="write at an offset that is not a multiple of 512, or that cuts the cluster grid of a journal just "
+        "below it (refused otherwise: an offset one entry off is a slip, not an area)",
+    )
+
+
 def add_jobs(p: argparse.ArgumentParser, what: str = "check") -> None:
-    """--jobs for the parallel check (or formatting) of a large area."""
+    """--jobs for the parallel check (or formatting) of a large area: processes."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415
+
     p.add_argument(
         "--jobs", type=num_jobs, default=None, metavar="N",
-        help=f"worker processes for the {what} of a large area (8 MiB or more; default: one per usable core; "
-        "1: none); the result is the same for any N",
+        help=f"processes (forked workers, not threads) for the {what} of a large area (8 MiB or more; default: one "
+        f"per usable core; 1: none; at most {MAX_JOBS}); the result is the same for any N",
     )
 
 
@@ -150,9 +198,12 @@ def add_output(p: argparse.ArgumentParser, choices: tuple[str, ...]) -> None:
 
 def add_image(p: argparse.ArgumentParser) -> None:
     """How an image is read: --format, --block-size (raw images), --jobs."""
+    from qjournal.parallel import MAX_JOBS  # noqa: PLC0415
+
     p.add_argument("--format", choices=("qcow2", "raw"), default=None,
                    help="read the image as this format (default: qcow2 when it starts with the qcow2 magic, else raw)")
     p.add_argument("--block-size", type=parse_size, default=None, metavar="BYTES",
                    help="the block size, a power of two from 512 to 2M: a raw image's blocks (default 64K); for a qcow2 image "
                    "at most its cluster size (default: the cluster size)")
-    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")
+    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N",
+                   help=f"threads (not processes) hashing the image's clusters (default: one per usable core; at most {MAX_JOBS})")

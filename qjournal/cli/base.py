@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -41,19 +40,28 @@ def no_arguments(parser: argparse.ArgumentParser) -> None:
     """For a command that takes none but --debug."""
 
 
-@dataclass
 class Command:
-    """One subcommand: what :func:`qjournal.cli.parser.build_parser` needs to add it, and what runs it."""
+    """One subcommand: what :func:`qjournal.cli.parser.build_parser` needs to add it, and what runs it.
 
-    name: str
-    run: Run
-    help: str
-    """The one line 'qjournal --help' shows."""
-    description: tuple[str, ...]
-    """Paragraphs of 'qjournal NAME --help', each wrapped to 78 columns."""
-    codes: ExitCodes
-    """Only the codes this command can return (130, interrupted, is added to every table)."""
-    arguments: Callable[[argparse.ArgumentParser], None] = no_arguments
-    """Adds the command's positional arguments and options (--debug is added for every command)."""
-    examples: str = ""
-    """Lines of example command lines, each indented by two spaces, shown before the exit codes."""
+    A plain class, not a dataclass: the command line starts without importing :mod:`dataclasses`.
+    """
+
+    def __init__(  # noqa: PLR0917 - the command modules give the table's fields in order, as they did the dataclass's
+        self, name: str, run: Run, help: str, description: tuple[str, ...], codes: ExitCodes,
+        arguments: Callable[[argparse.ArgumentParser], None] = no_arguments, examples: str = "",
+    ) -> None:
+        self.name = name
+        self.run = run
+        self.help = help
+        """The one line 'qjournal --help' shows."""
+        self.description = description
+        """Paragraphs of 'qjournal NAME --help', each wrapped to 78 columns."""
+        self.codes = codes
+        """Only the codes this command can return (130, interrupted, is added to every table)."""
+        self.arguments = arguments
+        """Adds the command's positional arguments and options (--debug is added for every command)."""
+        self.examples = examples
+        """Lines of example command lines, each indented by two spaces, shown before the exit codes."""
+
+    def __repr__(self) -> str:
+        return f"Command({self.name!r})"

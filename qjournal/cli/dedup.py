@@ -15,13 +15,14 @@ import argparse
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
-from qjournal.deduplicating import dedup
-from qjournal.image import open_image
 from qjournal.wording import json_document
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     """qjournal dedup: write TARGET, SOURCE's disk with every distinct non-zero cluster stored once, and its journal."""
+    from qjournal.deduplicating import dedup  # noqa: PLC0415
+    from qjournal.image import open_image  # noqa: PLC0415
+
     with open_image(args.source) as img:  # the size for the bar; the library opens it again, read-only
         total = 2 * img.len_virtual_disk
     journal: str | bool = False if args.no_journal else args.journal or True

@@ -4,24 +4,28 @@ Strategy: the image is opened once here, by :func:`open_image_of` from IMAGE, --
 (:func:`add_image` adds them), and handed to the library, which maps it or refuses it before any
 cluster is read; the command prints the library's report, as lines or as its ``to_dict()`` in JSON.
 A new image command follows the same pattern: a module like this one whose :class:`Command` takes
-``add_image`` among its arguments and opens the image with ``open_image_of``.
+``add_image`` among its arguments and opens the image with ``open_image_of``, and whose usage line
+names its arguments JOURNAL and IMAGE, as index's and verify's do.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
-from qjournal.cli.console import Progress, human_size, out
-from qjournal.image import DEFAULT_BLOCK_SIZE, Image, open_image
-from qjournal.indexing import index as index_image
-from qjournal.verifying import verify as verify_image
+from qjournal.cli.console import Progress, human_size, out, shown
 from qjournal.wording import count, json_document
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.image import Image
 
 
 def open_image_of(args: argparse.Namespace) -> Image:
     """The image the command line names: IMAGE, --format, --block-size."""
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+
     return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
 
 
@@ -30,6 +34,8 @@ def open_image_of(args: argparse.Namespace) -> Image:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
+    from qjournal.indexing import index as index_image  # noqa: PLC0415
+
     with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
         report = index_image(
             img, args.path, block_size=args.block_size, force=args.force, progress=progress.callback, jobs=args.jobs,
@@ -39,7 +45,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{report.image}: {report.format}, {report.num_guest_clusters} blocks of {size} "
+        f"{shown(report.image)}: {report.format}, {report.num_guest_clusters} blocks of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
@@ -61,7 +67,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         for label, n in report.histogram.items():
             out(f"  {label:>10}  {n:>10}")
     out(
-        f"{report.journal}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
+        f"{shown(report.journal)}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
         f"in {count(report.num_clusters, 'cluster')}"
     )
     return EXIT_OK
@@ -105,6 +111,8 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    from qjournal.verifying import verify as verify_image  # noqa: PLC0415
+
     with open_image_of(args) as img:
         report = verify_image(
             args.path, img, block_size=args.block_size, hash_name=args.hash_name,
@@ -115,20 +123,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
         out(json_document(report.to_dict(cli=True)))
         return code
     for m in report.mismatches:
-        out(f"{report.journal}: {m.message(cli=True)}")
+        out(f"{shown(report.journal)}: {m.message(cli=True)}")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
-        out(f"{report.journal}: {checked} checked against {report.image}: every one matches")
+        out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
     else:
         out(
-            f"{report.journal}: {checked} checked against {report.image}: {report.num_mismatched} with problems "
+            f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
     return code
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
-    add_area(p, "the journal (or an image holding its area)")
+    add_area(p, "the journal (or an image holding its area)", metavar="JOURNAL")
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
     p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,

@@ -9,11 +9,11 @@ function, a function adding its arguments, and a ``Command``), then add one line
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import sys
 import textwrap
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from qjournal import stream
 from qjournal.cli import analyze, append, dedup, images, read, write
 from qjournal.cli.base import (
     EXIT_ANOMALIES,
@@ -82,19 +82,39 @@ def _add_debug(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS, help="show a traceback on errors")
 
 
-def _add_command(sub: Any, command: Command) -> None:
-    """One subcommand: its one-line help, description, examples, own exit codes, --debug, its arguments."""
+def _add_command(sub: Any, command: Command, *, whole: bool) -> None:
+    """One subcommand: its one-line help, description, examples, own exit codes, --debug, its arguments (if ``whole``)."""
     epilog = (f"examples:\n{command.examples}\n" if command.examples else "") + exit_codes(command.codes)
     parser: _Parser = sub.add_parser(
         command.name, help=command.help, description=_wrap(*command.description), formatter_class=_Formatter, epilog=epilog
     )
     _add_debug(parser)
     parser.set_defaults(func=command.run)
-    command.arguments(parser)
+    if whole:
+        command.arguments(parser)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command; ``parser.commands`` maps each name to its own parser."""
+class _Version(argparse.Action):
+    """--version: the version and the stream implementation, looked up only when asked for (start-up stays short)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version and exit", **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> NoReturn:
+        from qjournal import stream  # noqa: PLC0415
+
+        sys.stdout.write(f"{parser.prog} {_version()}, {stream.implementation()}\n")
+        parser.exit()
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of every command; ``parser.commands`` maps each name to its own parser.
+
+    Given the command line ``argv``, only the command it names gets its arguments (each command's
+    arguments import what their help needs): the others are there for 'qjournal --help' and for
+    argparse to name, which costs nothing.
+    """
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     parser = _Parser(
         prog="qjournal",
         formatter_class=_Formatter,
@@ -104,15 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n" + textwrap.fill(DOCS, 78) + "\n",
     )
     _add_debug(parser, top=True)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}, {stream.implementation()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in COMMANDS:
-        _add_command(sub, command)
+        _add_command(sub, command, whole=wanted is None or wanted == command.name)
     parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
 
 
 def _version() -> str:
+    import importlib.metadata  # noqa: PLC0415 - only for --version
+
     try:
         return importlib.metadata.version("qjournal")
     except importlib.metadata.PackageNotFoundError:

@@ -8,20 +8,19 @@ Strategy: each opens the area through :func:`~qjournal.cli.console.open_reader`,
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from qjournal import hexview
-from qjournal.cli.arguments import add_area, add_jobs, add_output, digest
+from qjournal.cli.arguments import add_area, add_jobs, add_output, digest_prefix, max_problems
 from qjournal.cli.base import EXIT_ANOMALIES, EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, err, human_size, open_reader, out
-from qjournal.dumping import Marker, Run, format_item, format_items, runs, walk_clusters
-from qjournal.entries import Entry
-from qjournal.entries import json_line as entry_json_line
+from qjournal.cli.console import Progress, err, human_size, open_reader, out, out_bytes, shown
 from qjournal.errors import CorruptJournalError, at_offset, spell
-from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY
-from qjournal.reader import CheckReport, JournalReader
-from qjournal.wording import count, json_document, json_line
+from qjournal.wording import count
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
+    from qjournal.checking import CheckReport
+    from qjournal.dumping import Run
+    from qjournal.reader import JournalReader
 
 LIVE_BATCH = 1024
 """Live entries formatted at a time by ``dump --live``."""
@@ -38,6 +37,9 @@ READ_CODES: ExitCodes = (
 
 def cmd_info(args: argparse.Namespace) -> int:
     """qjournal info: the journal's state."""
+    from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY  # noqa: PLC0415 - see TYPE_CHECKING above
+    from qjournal.wording import json_document  # noqa: PLC0415
+
     with open_reader(args) as reader, Progress(reader.len_area, "info") as progress:
         state = reader.state(jobs=args.jobs, progress=progress)
         area_offset = reader.area.area_offset
@@ -56,7 +58,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     by_type = ", ".join(
         f"{name}: {count}" for name, count in sorted(state.entries_by_type.items(), key=lambda kv: (kv[0] != "hash", kv[0]))
     )
-    out(f"file: {reader.name}")
+    out(f"file: {shown(reader.name)}")
     out(f"area offset: {area_offset} ({area_offset:#x})")
     out(f"area size: {human_size(state.len_area)} ({state.len_area} bytes)")
     out(f"clusters used: {state.num_clusters_used} of {state.num_clusters} ({LEN_CLUSTER} bytes each)")
@@ -78,9 +80,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     if not state.anomalies:
         out("anomalies: none")
     else:
-        out(f"anomalies: {len(state.anomalies)}")
+        out(f"anomalies: {state.num_anomalies}")
         for p in state.anomalies:
             out(f"    {at_offset(p.ofs, area_offset)}: {p.code}: {p.reason}")
+        if state.num_more_anomalies:
+            out(f"    ... and {state.num_more_anomalies} more ('qjournal check --max-problems N' lists more)")
     return EXIT_OK
 
 
@@ -105,6 +109,8 @@ INFO = Command(
 
 def cmd_dump(args: argparse.Namespace) -> int:
     """qjournal dump: the replayed entries, as lines, JSON, JSON lines or a hex view."""
+    from qjournal.wording import json_line  # noqa: PLC0415
+
     if args.hex and args.output != "human":
         raise UsageError(f"--hex is a human view; it does not combine with --output {args.output} (see 'qjournal dump --help')")
     if args.live and (args.hex or args.all):
@@ -117,18 +123,19 @@ def cmd_dump(args: argparse.Namespace) -> int:
         if args.output == "json":
             head = {"filename": reader.name, "area_offset": area_offset, "len_area": reader.len_area, "num_clusters": reader.num_clusters}
             out(json_line(head)[:-1] + ', "entries": [')
+            args.json_done = True  # from here a failure is said inside this document
         first = True
-        shown = 0
+        num_shown = 0
         for run in _dump_runs(reader, args, progress):
             error = run.error
             if not run.num_items:
                 continue
-            shown += run.num_items
+            num_shown += run.num_items
             if args.output == "json":
-                sys.stdout.write(("" if first else ",\n") + run.text)
+                out_bytes(b"" if first else b",\n", run.data)
                 first = False
             else:
-                out(run.text)
+                out_bytes(run.data, b"\n")
         if args.output == "json":
             tail = "\n]" if not first else "]"
             if error is not None:
@@ -136,13 +143,16 @@ def cmd_dump(args: argparse.Namespace) -> int:
             out(tail + "}")
     if error is not None:
         raise error
-    if not shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
-        err(f"{reader.name}: no entries: the journal is empty")
+    if not num_shown and args.output == "human":  # machine formats stay empty; a person is told why there is nothing
+        err(f"{shown(reader.name)}: no entries: the journal is empty")
     return EXIT_OK
 
 
 def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progress) -> Iterator[Run]:
     """What dump prints: replay formatted a run of clusters at a time, or, with --live, the live entries."""
+    from qjournal.dumping import Marker, Run, format_items, runs  # noqa: PLC0415
+    from qjournal.entries import Entry  # noqa: PLC0415
+
     if not args.live:
         yield from runs(reader.area, args.output, markers=args.all, progress=progress, jobs=args.jobs)
         return
@@ -151,15 +161,19 @@ def _dump_runs(reader: JournalReader, args: argparse.Namespace, progress: Progre
         for e in live.values():
             batch.append(e)
             if len(batch) == LIVE_BATCH:
-                yield Run(format_items(batch, args.output), len(batch), None, False)
+                yield Run(format_items(batch, args.output).encode(), len(batch), None, False)
                 batch = []
-        yield Run(format_items(batch, args.output), len(batch), None, True)
+        yield Run(format_items(batch, args.output).encode(), len(batch), None, True)
 
 
 def _dump_hex(reader: JournalReader, progress: Progress) -> int:
+    from qjournal import hexview  # noqa: PLC0415
+    from qjournal.dumping import walk_clusters  # noqa: PLC0415
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
+
     area_offset = reader.area.area_offset
     out(
-        f"journal {reader.name}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
+        f"journal {shown(reader.name)}: area at file offset {area_offset:#x}, {reader.len_area} bytes, "
         f"{count(reader.num_clusters, 'cluster')} of {LEN_CLUSTER} bytes"
     )
     for line in hexview.legend_lines():
@@ -211,28 +225,56 @@ DUMP = Command(
 # -- get -----------------------------------------------------------------------
 
 
+MIN_PREFIX = 4
+"""Hex digits a digest prefix needs (as git asks of an object name's)."""
+MAX_CANDIDATES = 10
+"""Candidates an ambiguous prefix names."""
+
+
 def cmd_get(args: argparse.Namespace) -> int:
-    """qjournal get: the live entry of each digest (D9), as dump prints it."""
-    missing: list[bytes] = []
+    """qjournal get: the live entry of each digest (D9), or of the one digest a prefix names, as dump prints it."""
+    from qjournal.dumping import format_item  # noqa: PLC0415
+    from qjournal.entries import json_line as entry_json_line  # noqa: PLC0415
+
+    failed = False
     with open_reader(args) as reader, Progress(reader.len_area, "get") as progress:
+        name = shown(reader.name)
         with reader.live(progress=progress.callback) as live:
+            found: dict[str, list[bytes]] = {}
+            for wanted in args.digests:  # a whole digest first, as git takes a full name before a prefix
+                exact = bytes.fromhex(wanted) if len(wanted) % 2 == 0 else None
+                found[wanted] = [exact] if exact is not None and exact in live else []
+            prefixes = [w for w in args.digests if not found[w] and len(w) >= MIN_PREFIX]
+            if prefixes:
+                for digest_of in live:  # one pass over the live digests (no read of the journal)
+                    text = digest_of.hex()
+                    for p in prefixes:
+                        if text.startswith(p):
+                            found[p].append(digest_of)
             for wanted in args.digests:
-                entry = live.get(wanted)
-                if entry is None:
-                    missing.append(wanted)
-                elif args.output == "json":
-                    out(entry_json_line(entry))
+                matches = found[wanted]
+                if len(matches) == 1:
+                    entry = live[matches[0]]
+                    out(entry_json_line(entry) if args.output == "json" else format_item(entry))
+                    continue
+                failed = True
+                if not matches:
+                    short = f" (a prefix needs at least {MIN_PREFIX} hex digits)" if len(wanted) < MIN_PREFIX else ""
+                    err(f"{name}: no live entry with digest {wanted}{'...' if short or len(wanted) % 2 else ''} "
+                        f"(no HASH entry replay yields has it){short}")
                 else:
-                    out(format_item(entry))
-        name = reader.name
-    for wanted in missing:
-        err(f"{name}: no live entry with digest {wanted.hex()} (no HASH entry replay yields has it)")
-    return EXIT_ERROR if missing else EXIT_OK
+                    shown_ones = ", ".join(m.hex() for m in matches[:MAX_CANDIDATES])
+                    more = f" and {len(matches) - MAX_CANDIDATES} more" if len(matches) > MAX_CANDIDATES else ""
+                    err(f"{name}: digest prefix {wanted} is ambiguous: {len(matches)} live digests start with it: "
+                        f"{shown_ones}{more}")
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _get_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
-    p.add_argument("digests", nargs="+", type=digest, metavar="DIGEST", help="a digest in hex, as dump prints it")
+    p.add_argument("digests", nargs="+", type=digest_prefix, metavar="DIGEST",
+                   help=f"a digest in hex, as dump prints it, or its first hex digits (at least {MIN_PREFIX}) when no "
+                   "other live digest starts with them")
     add_output(p, ("human", "json"))
 
 
@@ -240,15 +282,19 @@ GET = Command(
     "get", cmd_get, "the live entry of a digest: the last HASH entry with it",
     ("Print the live HASH entry of each DIGEST: the last entry with that digest that replay yields, "
      "the one a lookup uses. The line is dump's (with --output json, dump's JSON object, one per "
-     "line). A digest with no entry is named on stderr and the exit code is 1.",),
+     "line). A digest with no entry is named on stderr and the exit code is 1.",
+     f"As git takes an object name, DIGEST may be the first hex digits of a digest (at least {MIN_PREFIX}) "
+     "when one live digest only starts with them; a prefix that several start with is refused (exit 1), "
+     "naming them. A whole digest is looked up first.",),
     (
         (EXIT_OK, "every digest has a live entry"),
-        (EXIT_ERROR, "a digest has no live entry, or a usage or I/O error"),
+        (EXIT_ERROR, "a digest has no live entry, a prefix is ambiguous, or a usage or I/O error"),
         (EXIT_CORRUPT, "the journal is corrupt: the error names the rule and the byte offset"),
     ),
     _get_arguments,
     examples="  qjournal get j.bin $(printf data | sha256sum | cut -c1-64)\n"
-    "  qjournal get j.bin DIGEST --output json",
+    "  qjournal get j.bin DIGEST --output json\n"
+    "  qjournal get j.bin 3a6eb079",
 )
 
 
@@ -263,13 +309,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     except CorruptJournalError as exc:
         if exc.code != "area_length":
             raise
+        from qjournal.checking import CheckReport  # noqa: PLC0415
+
         return _report_check(CheckReport.of_error(exc), exc.source or args.path, area_offset, args)
     with reader, Progress(reader.len_area, "check") as progress:
-        report = reader.check(progress, jobs=args.jobs)
-    return _report_check(report, reader.name, reader.area.area_offset, args)
+        from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS  # noqa: PLC0415
+
+        report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems or DEFAULT_MAX_PROBLEMS,
+                              give_up_after=args.max_problems or NOT_A_JOURNAL_PROBLEMS)
+    return _report_check(report, reader.name, reader.area.area_offset, args, reader.num_clusters)
 
 
-def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace) -> int:
+def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace, num_clusters: int = 0) -> int:
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
+    from qjournal.wording import json_document  # noqa: PLC0415
+
     corrupt = report.is_corrupt or (args.strict and report.has_anomalies)
     code = EXIT_CORRUPT if corrupt else EXIT_ANOMALIES if report.has_anomalies else EXIT_OK
     status = {EXIT_OK: "clean", EXIT_CORRUPT: "corrupt", EXIT_ANOMALIES: "anomalies"}[code]
@@ -280,6 +334,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         }
         out(json_document(doc))
         return code
+    name = shown(name)
     for p in report.problems:
         what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
         out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.code}]: {p.reason}")
@@ -301,18 +356,34 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
             f"{name}: {count(n_odd, 'anomaly', 'anomalies')}, no corruption; "
             "--strict counts anomalies as corruption: the check fails."
         )
+    elif report.stopped_at is not None:
+        shown_to = report.stopped_at // LEN_CLUSTER
+        out(
+            f"{name}: stopped after {count(report.num_corruptions + report.num_anomalies, 'problem')} in the first "
+            f"{count(shown_to, 'cluster')} of {num_clusters}: "
+            "this area does not start like a journal (--max-problems N looks further)."
+        )
     else:
         out(f"{name}: {count(n_bad, 'corruption')}, {count(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt.")
+    if report.num_not_kept:
+        out(f"{name}: {count(report.num_not_kept, 'more problem')} not listed (--max-problems N lists more).")
     if report.hint is not None:
         out(f"{name}: hint: {spell(report.hint, cli=True)}")
     return code
 
 
 def _check_arguments(p: argparse.ArgumentParser) -> None:
+    from qjournal.checking import DEFAULT_MAX_PROBLEMS, NOT_A_JOURNAL_PROBLEMS  # noqa: PLC0415
+
     add_area(p)
     add_output(p, ("human", "json"))
     add_jobs(p)
     p.add_argument("--strict", action="store_true", help="count anomalies as corruption (exit 2)")
+    p.add_argument(
+        "--max-problems", type=max_problems, default=None, metavar="N",
+        help=f"list at most N problems (default {DEFAULT_MAX_PROBLEMS}) and count the rest; an area that does not "
+        f"start like a journal is checked no further than N problems (default {NOT_A_JOURNAL_PROBLEMS})",
+    )
 
 
 CHECK = Command(

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from qjournal.cli.arguments import add_area, area_length, num_clusters, parse_size
+from qjournal.cli.append import summary
+from qjournal.cli.arguments import add_area, add_unaligned, area_length, num_clusters, parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command, ExitCodes, UsageError
-from qjournal.cli.console import Progress, open_reader, out
-from qjournal.format import LEN_CLUSTER
-from qjournal.making import create, reset
-from qjournal.packing import pack
+from qjournal.cli.console import Progress, open_reader, shown
 from qjournal.wording import count
 
 NOT_CLUSTERS = (EXIT_CORRUPT, "the area is not a whole number of 4096-byte clusters (nothing written)")
@@ -27,11 +25,16 @@ NOT_CLUSTERS = (EXIT_CORRUPT, "the area is not a whole number of 4096-byte clust
 
 def cmd_create(args: argparse.Namespace) -> int:
     """qjournal create: a reset area in a new file or inside an existing one."""
+    from qjournal.format import LEN_CLUSTER  # noqa: PLC0415 - the library is imported by the command that runs
+    from qjournal.making import create  # noqa: PLC0415
+
     n = args.clusters if args.size is None else args.size // LEN_CLUSTER
-    w = create(args.path, n, offset=args.offset, length=args.length, force=args.force)
+    w = create(args.path, n, offset=args.offset, length=args.length, force=args.force,
+               unaligned_offset=args.unaligned_offset)
     with w:
         area_offset, len_area, n = w.area.area_offset, w.len_area, w.num_clusters
-    out(f"{args.path}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
+    summary(f"the journal was created in {args.path}",
+            f"{shown(args.path)}: created an empty journal of {count(n, 'cluster')} ({len_area} bytes) at offset {area_offset:#x}")
     return EXIT_OK
 
 
@@ -46,6 +49,7 @@ def _create_arguments(p: argparse.ArgumentParser) -> None:
         help="area length inside an existing file (default: --clusters/--size, else to the end of the file)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an area that is not reset (its bytes become 0xFF)")
+    add_unaligned(p)
 
 
 CREATE = Command(
@@ -68,22 +72,23 @@ CREATE = Command(
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """qjournal pack: the live entries of SRC into a fresh DST."""
+    from qjournal.packing import pack  # noqa: PLC0415
+
     with Progress(_area_length_of(args), "pack") as progress:
         report = pack(
             args.path, args.dst, args.clusters,
             source_offset=args.offset, source_length=args.length,
             target_offset=args.dst_offset, target_length=args.dst_length, force=args.force,
-            progress=progress.callback,
+            progress=progress.callback, unaligned_offset=args.unaligned_offset,
         )
     s = report.state
-    out(
-        f"{args.path}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
+    summary(
+        f"{args.dst} was packed",
+        f"{shown(args.path)}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
         f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
-        f"({report.num_raw_dropped} of unassigned types)"
-    )
-    out(
-        f"{args.dst}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
-        f"{s.len_free} bytes free"
+        f"({report.num_raw_dropped} of unassigned types)",
+        f"{shown(args.dst)}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
+        f"{s.len_free} bytes free",
     )
     return EXIT_OK
 
@@ -111,6 +116,7 @@ def _pack_arguments(p: argparse.ArgumentParser) -> None:
                    help="TARGET's area length")
     p.add_argument("--clusters", type=num_clusters, metavar="N", help="TARGET's number of clusters (default: SOURCE's, for a new file)")
     p.add_argument("--force", action="store_true", help="overwrite a TARGET area that is not reset")
+    add_unaligned(p)
 
 
 PACK_CODES: ExitCodes = (
@@ -140,9 +146,13 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if not args.yes:
         with open_reader(args) as reader:  # missing file, directory, bad window: said before --yes is asked for
             area_offset, len_area = reader.area.area_offset, reader.len_area
-        raise UsageError(f"{args.path}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF")
-    done = reset(args.path, args.offset, args.length)
-    out(f"{args.path}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
+        raise UsageError(
+            f"{shown(args.path)}: refusing to reset without --yes: every byte of {_span(area_offset, len_area)} would become 0xFF"
+        )
+    from qjournal.making import reset  # noqa: PLC0415
+
+    done = reset(args.path, args.offset, args.length, unaligned_offset=args.unaligned_offset)
+    summary(f"{args.path} was reset", f"{shown(args.path)}: reset: {_span(done.area_offset, done.len_area)} is all 0xFF (an empty journal)")
     return EXIT_OK
 
 
@@ -152,6 +162,7 @@ def _span(area_offset: int, len_area: int) -> str:
 
 def _reset_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p)
+    add_unaligned(p)
     p.add_argument("--yes", action="store_true", help="yes, discard every entry of the area")
 
 
