@@ -18,7 +18,6 @@ spilled to disk past the default memory limit. ``--json FILE`` writes the figure
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import random
@@ -31,39 +30,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_index import _openssl_seconds, make_image
+
 from qjournal.analysis import analyze
 
 MIB = 1 << 20
 TARGETS = {"cluster": 0.8, "4k": 0.5}
-
-
-def make_image(directory: Path, *, size: int, cluster_size: int, repeat_share: float, seed: int = 21) -> tuple[Path, int, int]:
-    """A qcow2 image of random clusters, ``repeat_share`` of them copies of earlier ones: (path, distinct, duplicates)."""
-    rnd = random.Random(seed)
-    raw = directory / "bench.raw"
-    recent: collections.deque[bytes] = collections.deque(maxlen=64)
-    distinct = duplicate = 0
-    with open(raw, "wb") as f:
-        for _ in range(size // cluster_size):
-            if recent and rnd.random() < repeat_share:
-                f.write(rnd.choice(recent))
-                duplicate += 1
-            else:
-                block = rnd.randbytes(cluster_size)
-                recent.append(block)
-                distinct += 1
-                f.write(block)
-    image = directory / "bench.qcow2"
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", f"cluster_size={cluster_size}", str(raw), str(image)],
-                   check=True, capture_output=True)
-    raw.unlink()
-    return image, distinct, duplicate
-
-
-def _openssl(path: Path) -> float:
-    t = time.perf_counter()
-    subprocess.run([shutil.which("openssl") or "openssl", "dgst", "-sha256", str(path)], check=True, capture_output=True)
-    return time.perf_counter() - t
 
 
 def _analyze(path: Path, block_size: int, jobs: int | None) -> float:
@@ -96,14 +69,14 @@ def run(*, size: int, cluster_size: int, repeat: int, jobs: int | None, distinct
     out: dict[str, Any] = {"size": size, "cluster_size": cluster_size, "cpus": os.cpu_count(),
                            "load_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
-        image, n_distinct, n_dup = make_image(Path(tmp), size=size, cluster_size=cluster_size, repeat_share=0.25)
+        image, n_distinct, n_dup = make_image(Path(tmp), size=size, cluster_size=cluster_size, repeat_share=0.25, fmt="qcow2", seed=21)
         with analyze([image], block_sizes=[cluster_size]) as a:
             b = a.block_sizes[0]
             assert (b.num_distinct, b.num_duplicate) == (n_distinct, n_dup), (b, n_distinct, n_dup)
         len_file = image.stat().st_size
         best: dict[str, float] = {"openssl": float("inf"), "cluster": float("inf"), "4k": float("inf")}
         for _ in range(repeat):
-            best["openssl"] = min(best["openssl"], _openssl(image))
+            best["openssl"] = min(best["openssl"], _openssl_seconds(image))
             best["cluster"] = min(best["cluster"], _analyze(image, cluster_size, jobs))
             best["4k"] = min(best["4k"], _analyze(image, 4096, jobs))
         for key, seconds in best.items():

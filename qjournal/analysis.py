@@ -139,6 +139,8 @@ class Analysis:
     block_sizes: list[BlockSizeFigures]
     not_read: dict[str, NotRead]
     _store: _Store | None = field(default=None, repr=False)
+    dirty: tuple[str, ...] = ()
+    """The images whose qcow2 dirty bit is set: read as they are, their refcounts not trusted (D29)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``qjournal analyze --output json``: ``block_sizes`` (each with its histogram and images),
@@ -146,7 +148,8 @@ class Analysis:
         return {
             "block_sizes": [asdict(b) for b in self.block_sizes],
             "not_read": [{"path": p, "backing_file": n.backing_file, "num_snapshots": n.num_snapshots,
-                          "snapshot_names": list(n.snapshot_names)} for p, n in self.not_read.items()],
+                          "snapshot_names": list(n.snapshot_names), "is_dirty": p in self.dirty}
+                         for p, n in self.not_read.items()],
         }
 
     def best(self) -> BlockSizeFigures:
@@ -319,6 +322,7 @@ def analyze(
     try:
         for img in images:
             readers.append(GuestReader(img))
+            readers[-1].image.check_mapping()  # a mapping qemu-img check refuses is not read (D29): work bounded by the file
         sizes = sorted({check_block_size(b) for b in block_sizes} if block_sizes else {readers[0].cluster_size})
         paths = [r.name for r in readers]
         store = _Store(sizes, paths, limit=memory_limit, listing=list_duplicates, spill_dir=spill_dir)
@@ -328,7 +332,8 @@ def analyze(
             _pass(reader, k, sizes, store, counts, workers=workers, listing=list_duplicates, progress=progress, base=done)
             done += reader.len_virtual_disk
         figures = [_figures(b, store, counts[b], paths) for b in sizes]
-        return Analysis(figures, {r.name: r.not_read for r in readers}, store if list_duplicates else None)
+        return Analysis(figures, {r.name: r.not_read for r in readers}, store if list_duplicates else None,
+                        tuple(r.name for r in readers if r.image.is_dirty))
     except BaseException:
         if store is not None:
             store.close()

@@ -460,6 +460,11 @@ def check_area(area: Area, progress: Callable[[int], None] | None = None, *, job
                 if not r.tail_pending:
                     break
                 pending = True
+            if hint is not None and workers is not None:
+                # not a journal: where the serial check gives up depends on every problem before it, which the
+                # later ranges did not know; such a check stops within a few clusters, so it is done again here
+                return check_area(area, progress, jobs=1, max_problems=max_problems, give_up_after=give_up_after,
+                                  stop_at_corruption=stop_at_corruption)
     if workers is not None and tail_moved(area, seen):  # a batch was committed while the ranges were read
         return check_area(area, progress, jobs=1, max_problems=max_problems, give_up_after=give_up_after,
                           stop_at_corruption=stop_at_corruption)

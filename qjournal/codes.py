@@ -54,7 +54,7 @@ _REGISTRY: dict[Family, dict[str, str]] = {
         "encryption": "encrypted clusters (crypt_method other than none): they hold ciphertext, not the guest's data (D27)",
         "external_data_file": "an external data file: the clusters' data is in another file (D27)",
         "extended_l2": "extended L2 entries: a cluster may be allocated one subcluster at a time (D27)",
-        "corrupt_bit": "the corrupt bit: QEMU found the image's metadata inconsistent (D27)",
+        "corrupt_bit": "the corrupt bit: QEMU found the image's metadata inconsistent (D27, D29)",
         "unknown_incompatible_feature": "an incompatible feature bit that formats/qcow2.ksy does not know (D27)",
         "version": "a qcow2 version other than 2 or 3 (D27)",
         "cluster_size": "clusters outside 512 bytes to 2 MiB (D27)",
@@ -68,10 +68,12 @@ _REGISTRY: dict[Family, dict[str, str]] = {
         "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset) (D27)",
         "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption) (D27)",
         "compressed": "a compressed cluster whose data does not decompress to exactly one cluster (D27)",
+        "overlap": "a data cluster on the image's metadata (header, L1, L2 or refcount tables), or a table on a data cluster (D29)",
+        "refcount": "a host cluster the active tables use more often than its refcount allows (D29)",
     },
     # QEMU's image locks (D27: the guest view is read consistently, as qemu-img reads it).
     "image_lock": {
-        "in_use": "another process (a running QEMU, qemu-img or qemu-io) holds the image open for writing or resizing (D27)",
+        "in_use": "another process (a running QEMU, qemu-img or qemu-io) holds the image open for writing or resizing (D29)",
     },
     # Verify: each way a live HASH entry fails to hold for its image (D25), in the order they are checked.
     "verify": {

@@ -45,8 +45,8 @@ class UnsupportedSourceError(UnsupportedImageError):
 class SourceImage:
     """A source opened read-only: ``reader`` (its guest view) and the header facts dedup needs."""
 
-    def __init__(self, path: str | os.PathLike[str], *, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
-        self.reader = GuestReader(path, block_size=block_size)
+    def __init__(self, path: str | os.PathLike[str], *, block_size: int = DEFAULT_BLOCK_SIZE, force_share: bool = False) -> None:
+        self.reader = GuestReader(path, block_size=block_size, force_share=force_share)
         img = self.reader.image
         self.name = img.name
         self.format = img.format
@@ -59,7 +59,7 @@ class SourceImage:
         names: list[str] = []
         if isinstance(img, Qcow2Image):
             has_bitmaps = img.version >= 3 and bool(img.header.autoclear_features.has_bitmaps)
-            for e in img.qcow2.header_extension_area.extensions or []:
+            for e in img.extensions:
                 if e.extension_type == Qcow2.HeaderExtensionType.backing_file_format:
                     self.backing_format = str(e.data.value)
                 elif e.extension_type == Qcow2.HeaderExtensionType.bitmaps:

@@ -77,7 +77,6 @@ from qjournal.qcow2_writer import (
     header_cluster,
     l2_entry,
 )
-from qjournal.qemulock import lock_for_reading
 
 __all__ = ["UNALLOCATED", "ZERO", "DedupReport", "dedup"]
 
@@ -541,7 +540,7 @@ def dedup(
     if cluster_size is not None:
         check_block_size(cluster_size)
     workers = resolve_jobs(jobs, "threads")
-    src = SourceImage(source, block_size=cluster_size or DEFAULT_BLOCK_SIZE)
+    src = SourceImage(source, block_size=cluster_size or DEFAULT_BLOCK_SIZE, force_share=force_share)  # QEMU's locks
     try:
         _check_new(target, src, "target")
         if journal_path is not None:
@@ -551,7 +550,6 @@ def dedup(
         src.refuse_snapshots()
         if not drop_bitmaps:
             src.refuse_bitmaps()
-        lock_for_reading(src.fileno(), path=src.name, force_share=force_share)  # QEMU's locks: refused while a VM writes it
         cs = cluster_size or src.cluster_size
         header_cluster(Layout(cs, src.len_virtual_disk, 0, 0), src.backing_file_name, src.backing_format)  # before any work
         return _dedup(src, target, journal_path, cs=cs, workers=workers, progress=progress, memory_limit=memory_limit,

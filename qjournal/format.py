@@ -83,11 +83,6 @@ def type_name(type_code: int) -> str:
         return f"{type_code:#04x}"
 
 
-def fits(ofs_in_cluster: int, len_entry: int) -> bool:
-    """True when a regular entry of ``len_entry`` bytes fits at ``ofs_in_cluster``, the END header after it (D6)."""
-    return ofs_in_cluster + len_entry <= ROOM
-
-
 def place(ofs_tail: int, len_entry: int) -> int:
     """Where an entry of ``len_entry`` bytes goes when the tail is at ``ofs_tail`` (D6).
 

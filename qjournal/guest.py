@@ -131,6 +131,11 @@ class NotRead(NamedTuple):
     snapshot_names: tuple[str, ...]
     """Their names, in the snapshot table's order (empty if the table cannot be read)."""
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict: ``backing_file``, ``num_snapshots``, ``snapshot_names``."""
+        return {"backing_file": self.backing_file, "num_snapshots": self.num_snapshots,
+                "snapshot_names": list(self.snapshot_names)}
+
     def describe(self) -> str | None:
         """One line for reports, or None when nothing was left out."""
         parts = []
@@ -245,13 +250,14 @@ class GuestReader:
 
     ``image`` is an open :class:`~qjournal.image.Image` (left open on close)
     or a path, opened by :func:`qjournal.image.open_image` (``format``,
-    ``block_size``: the raw image's blocks).
+    ``block_size``: the raw image's blocks; ``force_share``: QEMU's locks).
     """
 
     def __init__(self, image: Image | str | os.PathLike[str], *, format: str | None = None,
-                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+                 block_size: int = DEFAULT_BLOCK_SIZE, force_share: bool = False) -> None:
         self._owned = not isinstance(image, Image)
-        self.image: Image = image if isinstance(image, Image) else open_image(image, format=format, block_size=block_size)
+        self.image: Image = image if isinstance(image, Image) else open_image(
+            image, format=format, block_size=block_size, force_share=force_share)
         img = self.image
         self.name = img.name
         """The image's file name, for messages."""

@@ -47,10 +47,15 @@ from kaitaistruct import KaitaiStream
 from qjournal.area import check_openable
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
+from qjournal.magic import LEN_SNIFF, LUKS, OTHER_FORMATS, QCOW, identify
 from qjournal.qcow2bits import L2Layout, field_offsets
+from qjournal.qcow2refs import HostUse
+from qjournal.qemulock import lock_for_reading
+from qjournal.wording import count as count_of
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "DIRTY_NOTE",
     "LEN_SECTOR",
     "Extent",
     "GuestCluster",
@@ -70,25 +75,16 @@ MIN_CLUSTER_SIZE = 512
 MAX_CLUSTER_SIZE = 2 << 20
 """Cluster sizes formats/qcow2.ksy accepts (cluster_bits 9 to 21), and the block sizes of a raw image."""
 
+DIRTY_NOTE = ("the dirty bit is set (lazy refcounts, not closed cleanly): its L1 and L2 tables were read as they are; "
+              "its refcounts are not trusted (D29); 'qemu-img check -r all' brings them up to date")
+"""What every image command says of an image whose dirty bit is set."""
+
 QCOW2_MAGIC = b"QFI\xfb"
 """The header's ``magic`` (formats/qcow2.ksy)."""
 
 _ZERO_ENTRY = bytes(8)
 """An L1 entry of zero bits: no L2 table (a run of them is skipped in one step by the walk)."""
 
-_OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"KDMV", "a VMDK sparse extent"),
-    (0, b"COWD", "a VMDK ESX sparse extent"),
-    (0, b"# Disk DescriptorFile", "a VMDK descriptor"),
-    (0, b"vhdxfile", "a VHDX image"),
-    (0, b"conectix", "a dynamic or differencing VHD image"),
-    (0, b"QED\x00", "a QED image"),
-    (0, b"WithoutFreeSpace", "a Parallels image"),
-    (0, b"WithouFreSpacExt", "a Parallels image"),
-    (64, b"\x7f\x10\xda\xbe", "a VDI image"),
-)
-"""Formats whose blocks are not where the guest sees them: taken for raw they would be mapped wrongly."""
-_LEN_SNIFF = 72
 
 
 class Kind(enum.StrEnum):
@@ -181,6 +177,8 @@ class Image:
     """Bytes per guest cluster (a raw image: the block size)."""
     len_virtual_disk: int
     """The guest disk's size in bytes (a raw image: the file's)."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit (lazy refcounts, not cleanly closed): the mapping holds, the refcounts may not (D29)."""
 
     def __init__(self, name: str, file: BinaryIO, len_file: int) -> None:
         self.name = name
@@ -242,6 +240,11 @@ class Image:
     def map(self, ofs_guest: int) -> GuestCluster:
         """The guest cluster holding guest offset ``ofs_guest`` (0 <= ofs_guest < len_virtual_disk)."""
         raise NotImplementedError
+
+    def check_mapping(self) -> int:
+        """Refuse a mapping ``qemu-img check`` would refuse (D29): one walk of the tables, no data read (raw: nothing to
+        check). The number of data clusters (wholly or partly allocated; a raw image: its blocks)."""
+        return self.num_guest_clusters
 
     def _check_guest_offset(self, ofs_guest: object) -> int:
         if isinstance(ofs_guest, bool) or not isinstance(ofs_guest, int) or not 0 <= ofs_guest < self.len_virtual_disk:
@@ -385,15 +388,56 @@ class Qcow2Image(Image):
         self.len_virtual_disk = int(h.len_virtual_disk)
         self.version = int(h.version)
         """2 or 3."""
-        self.backing_file_name: str | None = self.qcow2.backing_file_name
-        """The backing file's name, or None; its clusters are never read."""
+        self.backing_file_name: str | None = self._backing_file_name()
+        """The backing file's name, or None (bytes that are not UTF-8 shown escaped); its clusters are never read."""
+        self.is_dirty = bool(h.is_dirty)
         self.has_extended_l2 = bool(h.has_extended_l2)
         """True when L2 entries have subclusters (32 per cluster): :meth:`guest_clusters` and :meth:`map` refuse a
         partly allocated cluster, which :mod:`qjournal.guest` reads by subcluster."""
         self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
         """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
         self._refuse_unsupported()
+        self._check_l1_table()
         self._layout = L2Layout(self.qcow2)
+
+    @property
+    def extensions(self) -> list[Any]:
+        """The generated header extensions (none when the area is empty, as when a v2 backing file name follows the header)."""
+        return list(getattr(self.qcow2.header_extension_area, "extensions", None) or [])
+
+    def _backing_file_name(self) -> str | None:
+        """The backing file's name as the header records it; bytes that are not UTF-8 escaped (QEMU opens such images)."""
+        try:
+            return self.qcow2.backing_file_name  # type: ignore[no-any-return]
+        except UnicodeDecodeError:
+            h = self.header
+            return os.pread(self._fd, int(h.len_backing_file), int(h.ofs_backing_file)).decode("utf-8", "backslashreplace")
+        except EOFError:
+            raise CorruptImageError(
+                "truncated", f"the backing file name ({int(self.header.len_backing_file)} bytes at "
+                f"{int(self.header.ofs_backing_file):#x}) runs past the end of the file ({self.len_file} bytes)",
+                int(self.header.ofs_backing_file), source=self.name,
+            ) from None
+
+    def _check_l1_table(self) -> None:
+        """Refuse an L1 table that cannot be where the header says, before a byte of it is read or allocated."""
+        h = self.header
+        ofs, num = int(h.ofs_l1_table), int(h.num_l1_entries)
+        if not num:
+            return
+        where = self._field_offset("ofs_l1_table")
+        if ofs < self.cluster_size:
+            raise CorruptImageError(
+                "header", f"the L1 table offset {ofs:#x} is inside the header's cluster (QEMU calls it corruption)",
+                where, source=self.name,
+            )
+        if ofs + 8 * num > self.len_file:
+            raise CorruptImageError(
+                "truncated",
+                f"the L1 table ({count_of(num, 'entry', 'entries')}, {8 * num} bytes at {ofs:#x}) runs past the end of the file "
+                f"({self.len_file} bytes)",
+                where, source=self.name,
+            )
 
     def _field_offset(self, field: str) -> int:
         """Where the header field ``field`` starts, as the generated parser reads this file's header."""
@@ -413,7 +457,7 @@ class Qcow2Image(Image):
                 f"whose hashes say nothing of the guest's data",
                 self._field_offset("crypt_method"), source=name,
             )
-        extensions = self.qcow2.header_extension_area.extensions or []
+        extensions = self.extensions
         if h.has_external_data_file or any(e.extension_type == Qcow2.HeaderExtensionType.external_data_file for e in extensions):
             raise UnsupportedImageError(
                 "external_data_file",
@@ -431,8 +475,8 @@ class Qcow2Image(Image):
 
     # -- walking the active tables ---------------------------------------------------------------
     def _pread_table(self, ofs: int, n: int, what: str) -> bytes:
-        buf = bytearray(n)
-        if self.readinto(ofs, memoryview(buf)) != n:
+        buf = bytearray(n if ofs + n <= self.len_file else 0)  # never more than the file holds, whatever a table claims
+        if ofs + n > self.len_file or self.readinto(ofs, memoryview(buf)) != n:
             raise CorruptImageError(
                 "truncated",
                 f"{what} ({n} bytes at {ofs:#x}) runs past the end of the file ({self.len_file} bytes)",
@@ -457,14 +501,14 @@ class Qcow2Image(Image):
         name = "L1 entry" if table == "l1_entry" else "L2 entry"
         return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
 
-    def _l2_tables(self, first: int, stop: int) -> Iterator[tuple[int, int, bytes | None, int]]:
+    def _l2_tables(self, first: int, stop: int, uses: HostUse | None = None) -> Iterator[tuple[int, int, bytes | None, int]]:
         """The one L1 -> L2 walk: guest clusters ``first`` to ``stop`` as ``(idx, count, l2_raw, ofs_raw)`` per L2 table.
 
         ``l2_raw`` holds the entries of guest clusters ``idx`` to ``idx + count``
         (one read of the part of the table they use), read at file offset
         ``ofs_raw``; it is None where the L1 entry has no L2 table, or where the
         L1 table ends before the cluster (then ``count`` runs to ``stop``).
-        Each L1 entry is parsed by the generated ``L1Entry``.
+        Each L1 entry is parsed by the generated ``L1Entry``; ``uses``, if given, is told of each L2 table.
         """
         h, root = self.header, self.qcow2
         n2 = int(h.num_l2_entries)
@@ -498,21 +542,26 @@ class Qcow2Image(Image):
             if not ofs_l2:
                 yield idx, count, None, 0
             else:
+                if uses is not None:
+                    uses.table(ofs_l2, n2 * self._layout.len_entry, ofs_l1 + 8 * i)
                 ofs_raw = ofs_l2 + (idx - i * n2) * self._layout.len_entry
                 what = f"the L2 table of guest offsets {idx * self.cluster_size:#x} on"
                 yield idx, count, self._pread_table(ofs_raw, count * self._layout.len_entry, what), ofs_raw
             i += 1
 
-    def _runs(self, first: int = 0, stop: int | None = None) -> Iterator[_Run]:
+    def _runs(self, first: int = 0, stop: int | None = None, uses: HostUse | None = None) -> Iterator[_Run]:
         """Guest clusters ``first`` to ``stop`` as runs: consecutive entries of one kind whose host clusters follow each other.
 
         With extended L2 entries, a cluster whose subclusters are not all of one
         state is a run of its own, with ``sub`` = its (alloc, zero) bitmaps.
+        ``uses`` (a :class:`qjournal.qcow2refs.HostUse`), if given, is told of
+        every L2 table and host cluster the runs use, and refuses a mapping
+        ``qemu-img check`` would refuse (D29).
         """
         stop = self.num_guest_clusters if stop is None else stop
         layout, cs, v2 = self._layout, self.cluster_size, self.version < 3
         ext = layout.extended
-        for idx, count, raw, ofs_raw in self._l2_tables(first, stop):
+        for idx, count, raw, ofs_raw in self._l2_tables(first, stop, uses):
             if raw is None:
                 yield _Run(idx, count, Kind.UNALLOCATED, None, 0)
                 continue
@@ -549,6 +598,17 @@ class Qcow2Image(Image):
             if kind is not None:
                 yield _Run(start, num, kind, host, len_host, sub)
 
+    def check_mapping(self) -> int:
+        return sum(run.num for run in self.checked_runs() if run.kind is Kind.DATA)
+
+    def checked_runs(self) -> Iterator[_Run]:
+        """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29)."""
+        uses = HostUse(self)
+        for run in self._runs(uses=uses):
+            if run.ofs_host is not None and run.kind is not Kind.COMPRESSED:
+                uses.data(run.ofs_host, run.num, run.idx * self.cluster_size)
+            yield run
+
     def _parse_entry(self, raw: bytes, j: int, ofs_raw: int, idx: int) -> tuple[Kind, int | None, int, tuple[int, int] | None]:
         """Entry ``j`` of ``raw`` through the generated ``L2Entry``: its rule's error, or what the fast decode would not say."""
         stream = KaitaiStream(BytesIO(raw))
@@ -578,16 +638,25 @@ class Qcow2Image(Image):
         return GuestCluster(idx * self.cluster_size, run.kind, run.ofs_host, run.len_host)
 
 
-def open_image(path: str | os.PathLike[str], *, format: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> Image:
+def open_image(
+    path: str | os.PathLike[str], *, format: str | None = None, block_size: int = DEFAULT_BLOCK_SIZE, force_share: bool = False,
+) -> Image:
     """Open a disk image for reading: qcow2 when it starts with the qcow2 magic, else raw in blocks of ``block_size``.
 
     ``format`` (``"qcow2"`` or ``"raw"``) forces one: ``"raw"`` reads any file
     as raw, a qcow2 image too. Refused, with a :class:`UnsupportedImageError`
-    naming the feature and the header's byte offset: encryption, an external
-    data file, extended L2 entries, the corrupt bit, unknown incompatible
-    features, and (unless ``format="raw"``) files that start like another image
-    format whose blocks are not where its guest sees them (VMDK, VHD, VHDX,
-    VDI, QED, Parallels). ``block_size`` applies to raw images only.
+    naming the feature and the header's byte offset: encryption (a LUKS volume
+    too), an external data file, the corrupt bit, unknown incompatible
+    features, and (unless ``format="raw"``) QEMU's original qcow format and
+    files that start like another image format whose blocks are not where its
+    guest sees them (VMDK, VHD, VHDX, VDI, QED, Parallels). ``block_size``
+    applies to raw images only.
+
+    QEMU's image locks are honoured as ``qemu-img`` honours them
+    (:func:`qjournal.qemulock.lock_for_reading`): an image another process
+    holds open for writing or resizing is refused with an
+    :class:`qjournal.qemulock.ImageInUseError`, unless ``force_share`` (``qemu-img -U``);
+    while the image is open, a QEMU cannot start writing it.
     """
     if format not in (None, "qcow2", "raw"):
         raise JournalArgumentError(f'format must be "qcow2", "raw" or None (from the file), not {format!r}')
@@ -602,28 +671,43 @@ def open_image(path: str | os.PathLike[str], *, format: str | None = None, block
     except OSError as exc:
         raise JournalIOError(f"cannot open: {exc.strerror or exc}", source=name) from None
     try:
-        len_file = file.seek(0, os.SEEK_END)
-        file.seek(0)
-        head = os.pread(file.fileno(), _LEN_SNIFF, 0)
-    except OSError as exc:
-        file.close()
-        raise JournalIOError(f"cannot read: {exc.strerror or exc}", 0, source=name) from None
-    try:
+        lock_for_reading(file.fileno(), path=name, force_share=force_share)
+        try:
+            len_file = file.seek(0, os.SEEK_END)
+            file.seek(0)
+            head = os.pread(file.fileno(), LEN_SNIFF, 0)
+        except OSError as exc:
+            raise JournalIOError(f"cannot read: {exc.strerror or exc}", 0, source=name) from None
         if format == "qcow2" or (format is None and head.startswith(QCOW2_MAGIC)):
             if not head.startswith(QCOW2_MAGIC):
                 raise CorruptImageError("header", f"not a qcow2 image: it does not start with the magic {QCOW2_MAGIC!r}", 0,
                                         source=name)
+            if identify(head, (QCOW,)) is not None:
+                raise UnsupportedImageError(
+                    "version",
+                    f"unsupported image: {QCOW.what}; convert it to qcow2 first (qemu-img convert -f qcow -O qcow2 IMAGE NEW.qcow2)",
+                    4, source=name,
+                )
             return Qcow2Image(name, file, len_file)
         if format is None:
-            for ofs, magic, what in _OTHER_FORMATS:
-                if head[ofs : ofs + len(magic)] == magic:
-                    raise UnsupportedImageError(
-                        "other_format",
-                        f"unsupported image: it starts like {what} (magic {magic!r}), whose blocks are not where "
-                        f"its guest sees them; convert it (qemu-img convert -O qcow2), or read the file as it is "
-                        f"(${{format_raw}})",
-                        ofs, source=name,
-                    )
+            luks = identify(head, (LUKS,))
+            if luks is not None:
+                raise UnsupportedImageError(
+                    "encryption",
+                    f"unsupported image: {luks.what} (magic {luks.magic!r}): its blocks hold ciphertext, whose hashes say "
+                    f"nothing of the guest's data (as with LUKS inside qcow2); index the opened volume "
+                    f"(/dev/mapper/NAME) instead, or read the file as it is (${{format_raw}})",
+                    luks.ofs, source=name,
+                )
+            other = identify(head, OTHER_FORMATS)
+            if other is not None:
+                raise UnsupportedImageError(
+                    "other_format",
+                    f"unsupported image: it starts like {other.what} (magic {other.magic!r}), whose blocks are not where "
+                    f"its guest sees them; convert it (qemu-img convert -O qcow2), or read the file as it is "
+                    f"(${{format_raw}})",
+                    other.ofs, source=name,
+                )
         return RawImage(name, file, len_file, block_size)
     except BaseException:
         file.close()

@@ -34,9 +34,9 @@ from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
-from qjournal.guest import STORED, Blocks, GuestReader, Status
+from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests
-from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, check_block_size, open_image
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
 from qjournal.parallel import resolve_jobs
 
@@ -99,6 +99,10 @@ class IndexReport:
     num_partial: int = 0
     num_entries: int = 0
     """HASH entries written: one per digest of a data block."""
+    not_read: dict[str, Any] = field(default_factory=lambda: NotRead(None, 0, ()).to_dict())
+    """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
 
     @property
     def num_referenced(self) -> int:
@@ -208,6 +212,7 @@ def index(
     journal_offset: int = 0,
     durable: bool = True,
     unaligned_offset: bool = False,
+    force_share: bool = False,
 ) -> IndexReport:
     """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
@@ -228,10 +233,11 @@ def index(
     512-byte grid is refused unless ``unaligned_offset=True`` (see
     :func:`qjournal.create`). A new journal file appears under its name only
     once complete; a journal path that cannot be written (a missing directory,
-    /dev/null) is refused before the image is read.
+    /dev/null) is refused before the image is read. An image a running QEMU
+    writes is refused unless ``force_share`` (D29).
     """
     owned = not isinstance(image, Image)
-    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
     try:
         size = img.cluster_size if block_size is None else check_block_size(block_size)
         if img.format == "qcow2" and size > img.cluster_size:
@@ -373,6 +379,7 @@ def _scan(image: Image, size: int, jobs: int | None,
             progress(min(end, image.len_virtual_disk))
 
     with GuestReader(image) as reader:
+        not_read = reader.not_read.to_dict()
         try:
             # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
             for batch in reader.blocks(size, data=False):  # read where hashed, on every core
@@ -407,6 +414,8 @@ def _scan(image: Image, size: int, jobs: int | None,
         "num_entries": len(first),
         "len_read": len_read,
         "histogram": histogram,
+        "not_read": not_read,
+        "is_dirty": image.is_dirty,
     }
     return report, first
 
@@ -417,7 +426,8 @@ def _allocated_blocks(image: Image, size: int) -> int:
     if image.format == "raw":
         return -(-image.len_virtual_disk // size)
     total, per_cluster = 0, image.cluster_size // size
-    for run in image._runs():
+    runs = image.checked_runs() if isinstance(image, Qcow2Image) else image._runs()
+    for run in runs:  # the mapping checked on the way (D29): no cluster is read before it is
         if run.sub is not None:  # a partly allocated cluster: the blocks holding an allocated subcluster
             alloc, bits = run.sub[0], max(1, size * 32 // image.cluster_size)
             blocks_per_bit = max(1, image.cluster_size // 32 // size)

@@ -22,14 +22,14 @@ import hashlib
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from qjournal.area import Source, describe
 from qjournal.codes import family
 from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, deprecated_name, spell
-from qjournal.guest import GuestReader, Status
+from qjournal.guest import GuestReader, NotRead, Status
 from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
 from qjournal.live import LiveIndex
@@ -101,6 +101,24 @@ class VerifyReport:
     mismatches: tuple[Mismatch, ...]
     len_read: int
     """Bytes read and hashed."""
+    not_read: dict[str, Any] = field(default_factory=lambda: NotRead(None, 0, ()).to_dict())
+    """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit was set (D29)."""
+    num_blocks_read: int = 0
+    """Blocks of ``block_size`` read and hashed: one per checked entry whose block lies in the file."""
+    num_data_blocks: int | None = None
+    """Blocks of ``block_size`` the image stores as data (None when its tables cannot all be read): those past
+    ``num_blocks_read`` (duplicates of journaled ones, or data written since the index) were not checked."""
+
+    @property
+    def likely_cause(self) -> str | None:
+        """When every checked entry has a problem: what is likelier than every block having changed, else None."""
+        if not self.num_checked or self.num_mismatched < self.num_checked:
+            return None
+        return (f"every one of the {self.num_checked} entries checked fails: the journal was probably made at another "
+                f"block size than {self.block_size} (give the one index was given with ${{block_size}}), or of another "
+                f"image")
 
     @property
     def is_clean(self) -> bool:
@@ -118,6 +136,11 @@ class VerifyReport:
             "num_mismatched": self.num_mismatched,
             "mismatches": [m.to_dict(cli=cli) for m in self.mismatches],
             "len_read": self.len_read,
+            "not_read": self.not_read,
+            "is_dirty": self.is_dirty,
+            "num_blocks_read": self.num_blocks_read,
+            "num_data_blocks": self.num_data_blocks,
+            "likely_cause": None if self.likely_cause is None else spell(self.likely_cause, cli=cli),
             "is_clean": self.is_clean,
         }
 
@@ -142,6 +165,7 @@ def verify(
     journal_offset: int = 0,
     journal_length: int | None = None,
     jobs: int | None = None,
+    force_share: bool = False,
 ) -> VerifyReport:
     """Check every live HASH entry of ``journal`` against ``image`` (D9, D25); report each problem found.
 
@@ -152,11 +176,12 @@ def verify(
     length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless ``hash_name``
     gives one (any :mod:`hashlib` name) for every entry. The journal is the area
     at ``journal_offset`` (``journal_length`` bytes, or the rest of the file).
-    ``jobs`` hashing threads (default: one per core).
+    ``jobs`` hashing threads (default: one per core). An image a running QEMU writes is refused unless ``force_share``
+    (D29).
     """
     name = check_hash_name(hash_name) if hash_name is not None else None
     owned = not isinstance(image, Image)
-    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE) if not isinstance(image, Image) else image
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
     try:
         size = img.cluster_size if block_size is None else check_block_size(block_size)
         if (img.format == "raw" and size != img.cluster_size) or size > img.cluster_size:
@@ -166,13 +191,20 @@ def verify(
                 f"the {img.format} image's clusters are {img.cluster_size} bytes: ${{block_size}} {block_size} {why}",
                 source=img.name,
             )
+        num_data: int | None = None
+        try:
+            num_data = img.check_mapping() * (img.cluster_size // size)  # a mapping qemu-img check refuses: refused (D29)
+        except CorruptImageError as exc:
+            if exc.code not in ("l1_entry", "l2_entry"):  # an unreadable entry is reported for the entries it maps
+                raise
         view = GuestReader(img)  # the guest blocks' mapping (one L1 -> L2 walk; extended L2 by subcluster)
         mismatches: list[Mismatch] = []
-        num_checked = num_mismatched = len_read = 0
+        num_checked = num_mismatched = len_read = num_read = 0
         with read(journal, journal_offset, journal_length) as reader, LiveIndex(reader.area, reader.replay()) as live:
             values = iter(live.values())
             while batch := list(itertools.islice(values, BATCH)):
-                found, n = _check_batch(img, view, size, batch, name, jobs=jobs)
+                found, n, k = _check_batch(img, view, size, batch, name, jobs=jobs)
+                num_read += k
                 num_checked += len(batch)
                 num_mismatched += len(found)
                 len_read += n
@@ -186,6 +218,10 @@ def verify(
             num_mismatched=num_mismatched,
             mismatches=tuple(mismatches),
             len_read=len_read,
+            not_read=view.not_read.to_dict(),
+            num_blocks_read=num_read,
+            num_data_blocks=num_data,
+            is_dirty=img.is_dirty,
         )
     finally:
         if owned:
@@ -194,10 +230,10 @@ def verify(
 
 def _check_batch(
     img: Image, view: GuestReader, size: int, entries: list[HashEntry], name: str | None, *, jobs: int | None
-) -> tuple[dict[int, list[Mismatch]], int]:
-    """Check a batch of live entries: their problems by index in the batch, and the bytes read and hashed."""
+) -> tuple[dict[int, list[Mismatch]], int, int]:
+    """Check a batch of live entries: their problems by index in the batch, the bytes and the blocks read and hashed."""
     found: dict[int, list[Mismatch]] = {}
-    len_read = 0
+    len_read = num_read = 0
     by_hash: dict[str, list[tuple[int, int, int]]] = {}  # algorithm -> (entry index, ofs_host, length) to hash
     for i, e in enumerate(entries):
         problems = _check_fields(img, view, size, e, name)
@@ -214,6 +250,7 @@ def _check_batch(
             for tags, digests in results:
                 for (i, ofs, length), digest in zip(tags, digests, strict=True):
                     len_read += length
+                    num_read += 1
                     e = entries[i]
                     if digest != e.digest:
                         found.setdefault(i, []).append(_mismatch(
@@ -221,7 +258,7 @@ def _check_batch(
                             f"the {length}-byte cluster at host offset {ofs:#x} hashes ({algo}) to {digest.hex()}, "
                             f"not to the entry's digest",
                         ))
-    return found, len_read
+    return found, len_read, num_read
 
 
 def _mismatch(e: HashEntry, code: str, reason: str) -> Mismatch:

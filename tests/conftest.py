@@ -18,49 +18,20 @@ an image before they change it.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
+import image_oracle
 import pytest
+import qemu_images as qi
+from helpers import long_run_examples
 from hypothesis import settings
 
-HYPOTHESIS_EXAMPLES_ENV = "QJOURNAL_HYPOTHESIS_EXAMPLES"
-
-
-def _long_run_examples() -> int | None:
-    raw = os.environ.get(HYPOTHESIS_EXAMPLES_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        n = int(raw)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise pytest.UsageError(f"{HYPOTHESIS_EXAMPLES_ENV} must be a positive integer, not {raw!r}")
-    return n
-
-
-_EXAMPLES = _long_run_examples()
+_EXAMPLES = long_run_examples()
 settings.register_profile("qjournal", deadline=None, **({"max_examples": _EXAMPLES} if _EXAMPLES else {}))
 settings.load_profile("qjournal")
-
-
-def _qemu_images():
-    name = "qemu_images"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")
 def qemu_test_images(tmp_path_factory):
     """name -> qemu_images.Image for every spec of qemu_images.TEST_IMAGES."""
-    qi = _qemu_images()
     qi.require_qemu()
     return qi.build_all(qi.TEST_IMAGES, tmp_path_factory.mktemp("qemu-images"))
 
@@ -68,8 +39,5 @@ def qemu_test_images(tmp_path_factory):
 @pytest.fixture(scope="session")
 def index_images(tmp_path_factory):
     """name -> qemu_images.Image for every spec of image_oracle.INDEX_IMAGES."""
-    qi = _qemu_images()
     qi.require_qemu()
-    import image_oracle
-
     return qi.build_all(image_oracle.INDEX_IMAGES, tmp_path_factory.mktemp("index-images"))

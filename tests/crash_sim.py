@@ -1,10 +1,12 @@
-"""Crash simulation for tests/test_crash.py: record a writer's writes, then build crash images.
+"""Crash simulation for the tests (test_crash.py, test_writer.py): record a writer's writes, then build crash images.
 
 :class:`Recorder` wraps :class:`qjournal.area.Area` (the one place the writer
 writes through) for the duration of a ``with`` block and logs, for the areas
 over one file, every ``write`` (file position and bytes), every ``sync`` and
 every ``flush``, interleaved with the driver's own marks (an operation begins,
 an operation ends). Nothing else changes: the writes still go to the real file.
+:class:`RecordingFile` is the same log for a file object in memory handed to
+the writer: its writes, and its ``flush`` (it has no file descriptor to fsync).
 
 :func:`crash_images` then replays the log over the file's starting bytes and
 yields every image a crash could leave, under three models of the medium:
@@ -28,6 +30,7 @@ of the machine.
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import random
@@ -70,7 +73,7 @@ class Recorder:
     what a barrier guarantees, so the real fsync would only cost time.
     """
 
-    def __init__(self, name: str | os.PathLike, *, fsync: bool = False) -> None:
+    def __init__(self, name: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.name = os.fsdecode(name)
         self.fsync = fsync
         self.events: list[Event] = []
@@ -104,13 +107,58 @@ class Recorder:
             if area.name == rec.name:
                 rec.events.append(Barrier("flush"))
 
-        Area.write, Area.sync, Area.flush = write, sync, flush  # type: ignore[method-assign]
+        Area.write, Area.sync, Area.flush = write, sync, flush  # type: ignore[method-assign,assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
         Area.write = self._saved["write"]  # type: ignore[method-assign]
         Area.sync = self._saved["sync"]  # type: ignore[method-assign]
         Area.flush = self._saved["flush"]  # type: ignore[method-assign]
+
+
+class RecordingFile(io.RawIOBase):
+    """A binary file in memory that logs each write (:class:`Write`) and each flush (``Barrier("flush")``) in ``log``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+        self.pos = 0
+        self.log: list[Event] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = {0: pos, 1: self.pos + pos, 2: len(self.data) + pos}[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        end = len(self.data) if n is None or n < 0 else self.pos + n
+        out = bytes(self.data[self.pos : end])
+        self.pos += len(out)
+        return out
+
+    def write(self, b: Any) -> int:
+        b = bytes(b)
+        self.log.append(Write(self.pos, b))
+        self.data[self.pos : self.pos + len(b)] = b
+        self.pos += len(b)
+        return len(b)
+
+    def flush(self) -> None:  # Area.sync: flush, then fileno (unsupported here): the barrier
+        if not self.closed:
+            self.log.append(Barrier("flush"))
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("no file descriptor")
 
 
 def sector_pieces(w: Write) -> list[Write]:

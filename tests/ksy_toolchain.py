@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -32,6 +33,14 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def unavailable(what: str, reason: str) -> NoReturn:
+    """Skip the calling test, ``what`` being missing (``reason`` says how to get it); under CI fail it instead:
+    CI never passes by skipping."""
+    if in_ci():
+        pytest.fail(f"CI is set but {what} is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def missing_toolchain() -> str | None:
     """Why the pinned toolchain cannot run here, or None when it can."""
     if shutil.which("node") is None:
@@ -46,9 +55,7 @@ def require_node() -> str:
     """The node executable; skip (or, under CI, fail) when the toolchain is missing."""
     reason = missing_toolchain()
     if reason is not None:
-        if in_ci():
-            pytest.fail(f"CI is set but the Kaitai toolchain is missing: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("the Kaitai toolchain", reason)
     return shutil.which("node")
 
 
@@ -77,10 +84,14 @@ def ksy_id(path: Path) -> str:
 
 
 def load_ksy(path: Path = KSY) -> dict:
-    """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA,
-    as the Web IDE does."""
+    """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does;
+    by PyYAML (the ``test`` extra) where node or ``npm ci --prefix formats`` is missing."""
     import json
 
+    if missing_toolchain() is not None:
+        import yaml
+
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     script = (
         "const yaml = require(process.argv[1]);"
         "const fs = require('fs');"

@@ -39,19 +39,17 @@ import importlib
 import importlib.util
 import io
 import json
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import kaitaistruct
 from kaitaistruct import KaitaiStream, KaitaiStruct
+from ksy_toolchain import load_ksy
 
 ROOT = Path(__file__).resolve().parent.parent
 KSY = ROOT / "formats" / "qcow2_journal.ksy"
 GENERATED = ROOT / "generated" / "qcow2_journal.py"
-JS_YAML = ROOT / "formats" / "node_modules" / "js-yaml"
 
 # The value arguments of each validation error, as dump_tree.mjs names them.
 VALUE_ARGS = {
@@ -85,27 +83,6 @@ def load_parser_module(ksy_id: str = "qcow2_journal"):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, str(generated_path(ksy_id))
-
-
-def load_ksy(path: Path = KSY) -> dict:
-    """The .ksy as the Web IDE reads it (js-yaml CORE_SCHEMA), else PyYAML."""
-    node = shutil.which("node")
-    if node and JS_YAML.is_dir():
-        script = (
-            "const yaml = require(process.argv[1]);"
-            "const fs = require('fs');"
-            "const doc = yaml.load(fs.readFileSync(process.argv[2], 'utf8'),"
-            " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]});"
-            "process.stdout.write(JSON.stringify(doc));"
-        )
-        out = subprocess.run(
-            [node, "-e", script, str(JS_YAML), str(path)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        return json.loads(out)
-    import yaml  # PyYAML, only when node is not available
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def collect_types(ksy: dict) -> dict[str, tuple[str, dict]]:

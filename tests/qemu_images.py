@@ -54,12 +54,10 @@ stderr) when a command fails; tests that expect QEMU to refuse an image call
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,17 +68,6 @@ MiB = 1024 * KiB
 
 QEMU_TOOLS = ("qemu-img", "qemu-io")
 LUKS_SECRET_ID = "qemu_images_sec0"
-
-
-def _ksy_toolchain():
-    """tests/ksy_toolchain.py (for in_ci), loaded by path like the test modules do."""
-    name = "ksy_toolchain"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def missing_qemu() -> str | None:
@@ -94,13 +81,11 @@ def missing_qemu() -> str | None:
 
 def require_qemu() -> None:
     """Skip the calling test when qemu-img or qemu-io is missing; fail it under CI."""
-    import pytest
+    from ksy_toolchain import unavailable
 
     reason = missing_qemu()
     if reason is not None:
-        if _ksy_toolchain().in_ci():
-            pytest.fail(f"CI is set but QEMU is missing: {reason}", pytrace=False)
-        pytest.skip(reason)
+        unavailable("QEMU", reason)
 
 
 def qemu_version() -> str:

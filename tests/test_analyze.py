@@ -134,7 +134,7 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
     assert any(i["len_shared"] for i in want[1]["images"]) and want[1]["num_duplicate"] > want[3]["num_duplicate"] > 0
     assert got["not_read"][NAMES.index("g_snap_backing")] == {
         "path": paths[NAMES.index("g_snap_backing")], "backing_file": "idx_base.qcow2", "num_snapshots": 1,
-        "snapshot_names": ["before"]}
+        "snapshot_names": ["before"], "is_dirty": False}
     for b in (4096, 65536):
         assert listed[b] == [(d, [tuple(x) for x in blocks]) for d, blocks in expected_duplicates(views, paths, b)]
 
@@ -230,9 +230,9 @@ def test_a_real_ext4_file_system_with_duplicate_files(tmp_path):
     qi.require_qemu()
     mkfs = sh.which("mkfs.ext4") or ("/usr/sbin/mkfs.ext4" if Path("/usr/sbin/mkfs.ext4").exists() else None)
     if mkfs is None:
-        if qi._ksy_toolchain().in_ci():
-            pytest.fail("CI is set but mkfs.ext4 is missing (Debian: apt-get install e2fsprogs)", pytrace=False)
-        pytest.skip("mkfs.ext4 not installed (Debian: apt-get install e2fsprogs)")
+        from ksy_toolchain import unavailable
+
+        unavailable("mkfs.ext4", "mkfs.ext4 not installed (Debian: apt-get install e2fsprogs)")
     rnd = random.Random(2026)
     photos = tmp_path / "tree" / "photos"
     photos.mkdir(parents=True)

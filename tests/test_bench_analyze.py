@@ -5,31 +5,22 @@ No timing is asserted: the figures are the benchmark's to print.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import qemu_images as qi
+from helpers import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_analyze.py"
-
-
-def _load_bench():  # a script outside the package: load it by its path
-    spec = importlib.util.spec_from_file_location("qjournal_bench_analyze", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["qjournal_bench_analyze"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_tiny_run_gives_figures():
     qi.require_qemu()
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
-    figures = _load_bench().run(size=2 << 20, cluster_size=65536, repeat=1, jobs=None, distinct=4096)
+    figures = load_script(BENCH).run(size=2 << 20, cluster_size=65536, repeat=1, jobs=None, distinct=4096)
     assert figures["cluster_mib_s"] > 0 and figures["4k_mib_s"] > 0 and figures["openssl_mib_s"] > 0
     for key in ("rss_in_memory", "rss_default_limit", "rss_spilled_16mib"):
         assert figures[key]["num_distinct"] == 4096 == figures[key]["num_blocks"] and figures[key]["peak_rss_kib"] > 0
@@ -39,7 +30,7 @@ def test_a_tiny_run_gives_figures():
 def test_a_wrong_answer_fails_the_benchmark(monkeypatch):
     """The generator's counts are the oracle: an analysis that miscounts is not timed as if right."""
     qi.require_qemu()
-    bench = _load_bench()
+    bench = load_script(BENCH)
     real = bench.make_image
 
     def lying(*args, **kwargs):

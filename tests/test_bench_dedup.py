@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import qemu_images as qi
+from helpers import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dedup.py"
 
 
-def _load_bench() -> Any:  # a script outside the package: load it by its path
-    spec = importlib.util.spec_from_file_location("qjournal_bench_dedup", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["qjournal_bench_dedup"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script(BENCH)
 
 
 def test_a_tiny_run_gives_sane_figures(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import hash_bytes, stderr_on_a_terminal
 
 from qjournal import cli, hexview
 from qjournal.cli import read
@@ -27,11 +28,6 @@ SUBPROCESS_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "100"
 
 
 # -- journals, byte by byte ----------------------------------------------------
-
-
-def hash_bytes(digest: bytes, physical: int, logical: int) -> bytes:
-    """A HASH entry (D8): size, type 2, digest, two u64 big-endian sectors."""
-    return bytes([2 + len(digest) + 16, 2]) + digest + physical.to_bytes(8, "big") + logical.to_bytes(8, "big")
 
 
 def raw_bytes(entry_type: int, body: bytes) -> bytes:
@@ -659,53 +655,19 @@ def test_every_command_module_is_in_the_table_once() -> None:
 # -- progress bar ----------------------------------------------------------------
 
 
-def _run_with_tty_stderr(*args: str) -> tuple[int, str, str]:
-    """Run with stderr on an 80x24 pseudo-terminal; return (code, stdout, what the terminal got)."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-    import threading
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qjournal", *args], stdout=subprocess.PIPE, stderr=slave, env=SUBPROCESS_ENV
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO once the child has closed the terminal
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    code = proc.wait(timeout=60)
-    reader.join(timeout=60)
-    os.close(master)
-    return code, out, b"".join(chunks).decode(errors="replace")
-
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty behaviour")
 def test_progress_bar_only_on_a_terminal_and_large_areas(tmp_path: Path) -> None:
     big = write(tmp_path / "big.bin", build(hashes(100), cli.PROGRESS_MIN_CLUSTERS + 1))
     small_path = write(tmp_path / "small.bin", build(hashes(100), cli.PROGRESS_MIN_CLUSTERS))
-    code, out, err = _run_with_tty_stderr("check", big)
+    code, out, err = stderr_on_a_terminal(["check", big], env=SUBPROCESS_ENV, timeout=60)
     assert code == 0 and "no problems found" in out
     assert "check:" in err and "%|" in err  # tqdm drew its bar on the terminal
-    code, out, err = _run_with_tty_stderr("dump", big, "--output", "jsonl")
+    code, out, err = stderr_on_a_terminal(["dump", big, "--output", "jsonl"], env=SUBPROCESS_ENV, timeout=60)
     assert code == 0 and len(out.splitlines()) == 100 and "dump:" in err and "%|" in err
-    code, out, err = _run_with_tty_stderr("pack", big, str(tmp_path / "packed.bin"))
+    code, out, err = stderr_on_a_terminal(["pack", big, str(tmp_path / "packed.bin")], env=SUBPROCESS_ENV, timeout=60)
     assert code == 0 and "100 live written" in out and "pack:" in err and "%|" in err
-    code, _, err = _run_with_tty_stderr("check", small_path)
+    code, _, err = stderr_on_a_terminal(["check", small_path], env=SUBPROCESS_ENV, timeout=60)
     assert code == 0 and err == ""  # small area: no bar
     proc = run("check", big)  # stderr a pipe: no bar
     assert proc.returncode == 0 and proc.err == ""

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_cli import CLUSTER, _covered
 
 from qjournal import cli, hexview
 from qjournal.errors import CorruptJournalError
 from qjournal.reader import JournalReader, parse_cluster
-from test_cli import CLUSTER, _covered
 
 _piece = st.one_of(
     st.builds(lambda d, p, lg: bytes([2 + len(d) + 16, 2]) + d + p.to_bytes(8, "big") + lg.to_bytes(8, "big"),

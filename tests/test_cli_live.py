@@ -13,12 +13,12 @@ import random
 from pathlib import Path
 
 import pytest
+from test_cli import call
 
 import qjournal
 from qjournal import HashEntry, RawEntry, parallel, stream
 from qjournal.cli import console
 from qjournal.dumping import format_item
-from test_cli import call
 
 CLUSTER = 4096
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import SUBPROCESS_ENV
 
 import qjournal
 from qjournal import HashEntry, RawEntry
-from test_cli import SUBPROCESS_ENV
 
 CLUSTER = 4096
 SHA = "ab" * 32
@@ -26,7 +26,7 @@ SHA = "ab" * 32
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "qjournal", *args], input=stdin, capture_output=True, text=True, env=SUBPROCESS_ENV,
+        [sys.executable, "-m", "qjournal", *args], input=stdin, check=False, capture_output=True, text=True, env=SUBPROCESS_ENV,
         timeout=60, cwd=cwd,
     )
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
@@ -283,5 +283,5 @@ def test_reading_without_with_leaves_no_unclosed_file(tmp_path: Path) -> None:
     path = journal(tmp_path / "j.bin", 1, sha_entries(3))
     code = f"import qjournal; r = qjournal.read({path!r}).check(); print(len(list(qjournal.read({path!r}))))"
     proc = subprocess.run([sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code],
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == "3\n" and "ResourceWarning" not in proc.stderr, proc.stderr

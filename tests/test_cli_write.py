@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from qjournal.reader import JournalReader
 from test_cli import (
     CLUSTER,
     D10,
@@ -30,6 +28,8 @@ from test_cli import (
     run,
     write,
 )
+
+from qjournal.reader import JournalReader
 
 
 def replay(path: str | Path, offset: int = 0, length: int | None = None) -> list[dict]:
@@ -83,7 +83,7 @@ def test_create_inside_larger_file_leaves_the_rest_identical(tmp_path: Path) -> 
 def test_create_appends_an_area_to_a_file_ending_at_offset(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     head = os.urandom(5000)
     path = write(tmp_path / "image.bin", head)
-    code, out, err = call(capsys, "create", path, "--offset", "5000", "--clusters", "2", "--unaligned-offset")
+    code, _out, err = call(capsys, "create", path, "--offset", "5000", "--clusters", "2", "--unaligned-offset")
     assert code == 0, err
     data = Path(path).read_bytes()
     assert data[:5000] == head and data[5000:] == b"\xff" * 8192
@@ -217,7 +217,7 @@ def test_dump_jsonl_pipe_append_round_trip(tmp_path: Path) -> None:
         [sys.executable, "-m", "qjournal", "dump", src, "--output", "jsonl"], stdout=subprocess.PIPE, env=SUBPROCESS_ENV
     )
     append = subprocess.run(
-        [sys.executable, "-m", "qjournal", "append", dst], stdin=dump.stdout, capture_output=True, env=SUBPROCESS_ENV, timeout=60
+        [sys.executable, "-m", "qjournal", "append", dst], stdin=dump.stdout, check=False, capture_output=True, env=SUBPROCESS_ENV, timeout=60
     )
     assert dump.stdout is not None
     dump.stdout.close()
@@ -344,7 +344,7 @@ def test_pack_refuses_a_non_reset_target_and_when_it_does_not_fit(capsys: pytest
     small = tmp_path / "small.bin"
     code, _, err = call(capsys, "pack", src, str(small), "--clusters", "1")
     assert code == 1 and "journal full" in one_error_line(err) and not small.exists()
-    code, out, _ = call(capsys, "pack", src, dst, "--force")
+    code, _out, _ = call(capsys, "pack", src, dst, "--force")
     assert code == 0 and len(replay(dst)) == 100
 
 

@@ -42,8 +42,7 @@ from test_fuzz import REGRESSIONS, build_journal, entry_key, run_cli
 
 import qjournal
 from qjournal import CorruptJournalError, HashEntry, JournalFullError, RawEntry
-
-writer_mod = pytest.importorskip("qjournal.writer")
+from qjournal import writer as writer_mod
 
 CLUSTER = 4096
 TARGET = int(os.environ.get("QJOURNAL_CRASH_IMAGES", "10000"))

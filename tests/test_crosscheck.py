@@ -14,6 +14,8 @@ tests/conftest.py) sets a long run.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import random
 import re
@@ -22,11 +24,12 @@ import warnings
 from pathlib import Path
 
 import pytest
+from format_doc import section
+from helpers import examples, rcheck, replay, rstate
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import qjournal
-from format_doc import section
 from qjournal import HashEntry, JournalFullError, JournalReader, RawEntry
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
@@ -34,28 +37,6 @@ CLUSTER = 4096
 END, HASH, NONE = 0x01, 0x02, 0xFF
 UNASSIGNED = [t for t in range(256) if t not in (END, HASH, NONE)]
 VECTORS = Path(__file__).resolve().parent / "vectors"
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
-
-
-def examples(default: int) -> int:
-    """A property test's example count: its short default, or the long run's."""
-    return LONG_RUN or default
-
-
-def replay(source: object, *args: object, **kw: object) -> list:
-    """The entries a reader replays (the reader closed afterwards)."""
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return list(r.replay())
-
-
-def rstate(source: object, *args: object, **kw: object) -> qjournal.JournalState:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.state()
-
-
-def rcheck(source: object, *args: object, **kw: object) -> qjournal.CheckReport:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.check()
 
 
 # -- the model: D3, D6, D8 from the text --------------------------------------
@@ -76,7 +57,7 @@ class Model:
         self.cluster = 0  # the cluster the next entry goes to
         self.used = 0  # bytes used in it
 
-    def copy(self) -> "Model":
+    def copy(self) -> Model:
         m = Model.__new__(Model)
         m.__dict__.update(self.__dict__, data=bytearray(self.data))
         return m
@@ -215,7 +196,7 @@ def test_batches_all_or_nothing(num_clusters: int, batches: list) -> None:
                 assert buf == before
             else:
                 got = w.append_many(batch)
-                assert got == [e._replace(ofs=o) for e, o in zip(batch, offsets)]
+                assert got == [e._replace(ofs=o) for e, o in zip(batch, offsets, strict=True)]
                 placed += got
         agree(buf, w, placed, model)
 
@@ -231,22 +212,18 @@ def test_sessions_equal_one_session(num_clusters: int, items: list, cuts: list) 
     one = bytearray(b"\xff" * (num_clusters * CLUSTER))
     with qjournal.create(one) as w:
         for e in items:
-            try:
+            with contextlib.suppress(JournalFullError):
                 w.append(e)
-            except JournalFullError:
-                pass
         want = w.state()
     event(f"sessions: {len(set(c for c in cuts if c <= len(items)) - {0, len(items)}) + 1}")
     many = bytearray(b"\xff" * (num_clusters * CLUSTER))
     bounds = sorted({0, len(items), *(c for c in cuts if c <= len(items))})
     qjournal.create(many).close()
-    for lo, hi in zip(bounds, bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         with qjournal.open_for_append(many) as w:
             for e in items[lo:hi]:
-                try:
+                with contextlib.suppress(JournalFullError):
                     w.append(e)
-                except JournalFullError:
-                    pass
             got = w.state()
     assert many == one
     if len(bounds) > 1:
@@ -264,21 +241,17 @@ def test_sessions_in_a_file_equal_one_session(num_clusters: int, items: list, cu
     one = bytearray()
     with qjournal.create(one, num_clusters) as w:
         for e in items:
-            try:
+            with contextlib.suppress(JournalFullError):
                 w.append(e)
-            except JournalFullError:
-                pass
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "j.qjournal")
         qjournal.create(path, num_clusters, durable=False).close()
         bounds = sorted({0, len(items), *(c for c in cuts if c <= len(items))})
-        for lo, hi in zip(bounds, bounds[1:]):
+        for lo, hi in itertools.pairwise(bounds):
             with qjournal.open_for_append(path, durable=False) as w:
                 for e in items[lo:hi]:
-                    try:
+                    with contextlib.suppress(JournalFullError):
                         w.append(e)
-                    except JournalFullError:
-                        pass
         assert Path(path).read_bytes() == one
 
 
@@ -293,10 +266,8 @@ def test_pack_keeps_the_last_entry_per_digest(num_clusters: int, items: list) ->
     with qjournal.create(src, num_clusters) as w:
         appended = []
         for e in items:
-            try:
+            with contextlib.suppress(JournalFullError):
                 appended.append(w.append(e))
-            except JournalFullError:
-                pass
     dst = bytearray()
     report = qjournal.pack(bytes(src), dst)
     want = live(appended)

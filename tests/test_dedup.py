@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 import qemu_images as qi
+from helpers import stderr_on_a_terminal
 from qemu_images import Bitmap, Compress, ImageSpec, KiB, MiB, Snapshot, Write, Zero
 
 from qjournal.deduplicating import DedupReport, dedup
@@ -438,44 +439,12 @@ def test_an_image_qemu_writes_is_refused(images: dict[str, qi.Image], tmp_path: 
         holder.communicate("quit\n", timeout=30)
 
 
-def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str, str]:
-    """``python -m qjournal ARGS`` with stderr on a pseudo-terminal: (exit code, stdout, what the terminal got)."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-    import threading
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "qjournal", *args], stdout=subprocess.PIPE, stderr=slave)
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO once the child has closed the terminal
-                return
-            if not chunk:
-                return
-            chunks.append(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    code = proc.wait(timeout=120)
-    reader.join(timeout=60)
-    os.close(master)
-    return code, out, b"".join(chunks).decode(errors="replace")
-
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty behaviour")
 def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     qi.require_qemu()
     src = raw_source(tmp_path / "disk.raw", 4 * KiB, 2000, 7)
-    code, out, term = _stderr_on_a_terminal(["dedup", str(src), str(tmp_path / "t.qcow2"), "--cluster-size", "4K"])
+    code, out, term = stderr_on_a_terminal(["dedup", str(src), str(tmp_path / "t.qcow2"), "--cluster-size", "4K"])
     assert code == 0 and "dedup ratio" in out
     assert "dedup" in term and "%" in term  # tqdm's bar, on the terminal
     piped = qjournal("dedup", str(src), str(tmp_path / "u.qcow2"), "--cluster-size", "4K")

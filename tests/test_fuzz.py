@@ -41,9 +41,10 @@ import random
 import signal
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -399,10 +400,8 @@ def model_leftovers(data: bytes | bytearray, tail: int) -> bool:
             room = CLUSTER - o
             padding_clean = all(data[i] == NONE for i in range(pos + 2, (cluster + 1) * CLUSTER))
             if room <= 255 and (cluster + 1) * CLUSTER < n and padding_clean:
-                if kind == "first":
-                    ok = size_b == room  # (room 255: the size byte is 0xFF itself)
-                else:
-                    ok = size_b in (room, NONE) and type_b in (END, NONE)
+                # (first, room 255: the size byte is 0xFF itself)
+                ok = size_b == room if kind == "first" else size_b in (room, NONE) and type_b in (END, NONE)
                 if ok:
                     nxt = "need254" if kind == "first" and room == 255 else "entered"
                     stack.append(((cluster + 1) * CLUSTER, nxt, CLUSTER - 2 - o + 1))

@@ -280,7 +280,8 @@ HEADER_CASES = {
     "version_4": ("v3_c4k", _put_u4(4, 4), UnsupportedImageError, "version",
                   "offset 0x4 (4): unsupported qcow2 image: qcow2 version 4: only versions 2 and 3 exist"),
     "version_1": ("v2_c4k", _put_u4(4, 1), UnsupportedImageError, "version",
-                  "offset 0x4 (4): unsupported qcow2 image: qcow2 version 1: only versions 2 and 3 exist"),
+                  "offset 0x4 (4): unsupported image: an image of QEMU's original qcow format (version 1), not qcow2; "
+                  "convert it to qcow2 first (qemu-img convert -f qcow -O qcow2 IMAGE NEW.qcow2)"),
     "cluster_bits_22": ("v3_c4k", _put_u4(20, 22), UnsupportedImageError, "cluster_size",
                         "offset 0x14 (20): unsupported qcow2 image: cluster_bits 22: clusters are 512 bytes to 2 MiB (9 to 21)"),
     "l1_unaligned": ("v3_c4k", lambda d: d.__setitem__(slice(40, 48), struct.pack(">Q", u64(d, 40) + 512)),

@@ -379,7 +379,13 @@ def test_a_cluster_already_shared_is_counted_once(images, tmp_path):
     before = index(src.path, tmp_path / "before.qjournal")
     assert data[l2 + 8 * 30 : l2 + 8 * 31] == bytes(8)
     data[l2 + 8 * 30 : l2 + 8 * 31] = data[l2 : l2 + 8]  # guest cluster 30 (unallocated) now maps to cluster 0's host cluster
+    host = struct.unpack_from(">Q", data, l2)[0] & 0x00FF_FFFF_FFFF_FE00
+    block = struct.unpack_from(">Q", data, struct.unpack_from(">Q", data, 48)[0])[0] & ~0x1FF  # the first refcount block
+    struct.pack_into(">H", data, block + 2 * (host >> 16), 2)  # refcount 2 (16-bit refcounts of 64 KiB clusters)
+    for k in (0, 30):  # and COPIED (bit 63) clear, as a shared cluster's entries have it
+        data[l2 + 8 * k] &= 0x7F
     path.write_bytes(data)
+    assert qi.run_qemu(["qemu-img", "check", str(path)], check=False).returncode == 0
     qemu = qi.run_qemu(["qemu-io", "-r", "-f", "qcow2", "-c", "read -P 0x11 1920k 64k", str(path)], check=False)
     assert "read 65536/65536 bytes" in qemu.stdout, qemu  # QEMU reads cluster 0's data there
     after = index(path, tmp_path / "after.qjournal")

@@ -27,28 +27,16 @@ end of the file cuts short.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import ksy_toolchain as tc
+import ksy_tree
 import pytest
-
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-tc = _load("ksy_toolchain")
-ksy_tree = _load("ksy_tree")
+import qemu_images as qi
 
 ROOT = tc.ROOT
 DUMP_TREE = ROOT / "tests" / "js" / "dump_tree.mjs"
@@ -450,7 +438,6 @@ def test_js_runtime_drops_the_stream_and_path_of_validation_errors():
 # ---------------------------------------------------------------------------
 # formats/qcow2.ksy on real images
 
-qi = _load("qemu_images")
 QCOW2_KSY = tc.FORMATS / "qcow2.ksy"
 
 # Instances the qcow2 dumps leave out (dumped as {"_skipped": true}) on both
@@ -487,7 +474,9 @@ def _broken_cases():
     try:
         return importlib.import_module("test_qcow2_ksy").BROKEN
     except ModuleNotFoundError:
-        return _load("test_qcow2_ksy").BROKEN
+        import test_qcow2_ksy
+
+        return test_qcow2_ksy.BROKEN
 
 
 @pytest.fixture(scope="module")

@@ -23,24 +23,11 @@ IDE and formats/ksc.mjs read it; without node, by PyYAML when installed.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
+import ksy_toolchain as tc
 import pytest
-
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-tc = _load("ksy_toolchain")
 
 # {name} or {name:format} in a -webide-representation
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?::[a-z]+)?\}")
@@ -165,27 +152,16 @@ def gallery_gaps(ksy: dict) -> list[str]:
     return gaps
 
 
-def _read_ksy(path: Path) -> dict:
-    if tc.missing_toolchain() is not None:
-        try:
-            import yaml  # PyYAML
-        except ImportError:
-            tc.require_node()  # skips, or fails under CI
-        else:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
-    return tc.load_ksy(path)
-
-
 @pytest.fixture(scope="module")
 def ksy() -> dict:
     """The journal's .ksy (the tests below that are about it in particular)."""
-    return _read_ksy(tc.KSY)
+    return tc.load_ksy(tc.KSY)
 
 
 @pytest.fixture(scope="module", params=tc.KSY_FILES, ids=tc.ksy_id)
 def any_ksy(request) -> tuple[Path, dict]:
     """Each formats/*.ksy, and its parse."""
-    return request.param, _read_ksy(request.param)
+    return request.param, tc.load_ksy(request.param)
 
 
 def test_there_are_two_definitions():
@@ -210,7 +186,7 @@ def test_lint_covers_every_type_field_instance_and_enum(ksy):
 def test_lint_covers_every_qcow2_type_and_enum():
     """The same for formats/qcow2.ksy: the lint walks all its types (none is
     nested) and every value of each enum the spec defines."""
-    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
     names = sorted(name for _, name, _, is_root in _types(spec) if not is_root)
     assert names == sorted([
         "header", "incompatible_features", "compatible_features", "autoclear_features",
@@ -235,7 +211,7 @@ def test_lint_covers_every_qcow2_type_and_enum():
 
 
 def test_qcow2_ksy_follows_the_gallery_conventions():
-    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
     gaps = gallery_gaps(spec)
     assert not gaps, "formats/qcow2.ksy:\n" + "\n".join(gaps)
     # the type-level references name sections: each type has one, and they are not all the same
@@ -246,7 +222,7 @@ def test_qcow2_ksy_follows_the_gallery_conventions():
 def test_qcow2_ksy_stands_alone():
     """The definition is ready to be copied into the gallery: no import, and no
     word in it points at this repository."""
-    spec = _read_ksy(tc.FORMATS / "qcow2.ksy")
+    spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
     assert "imports" not in spec["meta"]
     text = (tc.FORMATS / "qcow2.ksy").read_text(encoding="utf-8").lower()
     for word in ("qjournal", "journal", "docs/format.md", "tests/", "formats/", "qcow2.txt"):

@@ -11,28 +11,15 @@ definition is parametrised over formats/*.ksy (ids: the file names without
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import ksy_toolchain as tc
 import pytest
-
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-tc = _load("ksy_toolchain")
 
 ROOT = tc.ROOT
 GENERATED = ROOT / "generated"

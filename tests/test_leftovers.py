@@ -12,22 +12,21 @@ must be refused by both, and an open for append must then leave every byte as it
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
+from helpers import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_fuzz import model_leftovers
 
 import qjournal
 from qjournal import ForeignDataError, HashEntry, RawEntry, leftovers
-from test_fuzz import model_leftovers
 
 CLUSTER = 4096
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
 SETTINGS = settings(
-    max_examples=LONG_RUN or 60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(60), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
@@ -126,7 +125,7 @@ def test_the_writer_anchors_on_the_next_cluster_after_an_end_of_255() -> None:
 @SETTINGS
 @given(seed=st.integers(0, 2**32), num_clusters=st.integers(1, 4), prefill=st.integers(0, 120),
        where=st.integers(1, 4 * CLUSTER), junk=st.binary(min_size=1, max_size=3 * CLUSTER))
-def test_foreign_bytes_past_a_clean_tail_are_never_erased(tmp_path_factory: pytest.TempPathFactory, seed: int,
+def test_foreign_bytes_past_a_clean_tail_are_never_erased(tmp_path_factory: pytest.TempPathFactory, *, seed: int,
                                                             num_clusters: int, prefill: int, where: int,
                                                             junk: bytes) -> None:
     """Random bytes anywhere past the tail, the NONE header at the tail left 0xFF 0xFF: refused, every byte kept."""

@@ -24,7 +24,6 @@ The oracle is QEMU's own output, never an expected value written here:
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import re
 import shutil
@@ -32,23 +31,12 @@ import struct
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import kaitaistruct
+import ksy_tree
 import pytest
-
-
-def _load(name: str):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ksy_tree = _load("ksy_tree")
-qi = _load("qemu_images")
+import qemu_images as qi
+from helpers import load_script, printed
 
 qcow2_module, _ = ksy_tree.load_parser_module("qcow2")
 Qcow2 = qcow2_module.Qcow2
@@ -878,14 +866,7 @@ SAMPLES_DIR = ksy_tree.ROOT / "formats" / "samples"
 SAMPLE_SCRIPT = SAMPLES_DIR / "make_qcow2_samples.py"
 
 
-def _sample_specs():
-    spec = importlib.util.spec_from_file_location("make_qcow2_samples", SAMPLE_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {s.name: s for s in module.SAMPLES}
-
-
-SAMPLE_SPECS = _sample_specs()
+SAMPLE_SPECS = {s.name: s for s in load_script(SAMPLE_SCRIPT).SAMPLES}
 
 
 def test_every_qcow2_sample_has_a_spec():
@@ -923,34 +904,19 @@ def test_mixed_sample_shows_every_cluster_type():
 
 
 # ---------------------------------------------------------------------------
-# The README's qcow2 section says what the parser gives
+# The user guide's qcow2 section (docs/guide.md) says what the parser gives
 
 
-README = (ksy_tree.ROOT / "README.md").read_text(encoding="utf-8")
+README = (ksy_tree.ROOT / "docs" / "guide.md").read_text(encoding="utf-8")
 
 
 def _readme_py_blocks() -> list[str]:
-    """The README's ```py blocks: the qcow2 examples. (tests/test_readme.py runs
+    """The guide's ```py blocks: the qcow2 examples. (tests/test_readme.py runs
     the ```python blocks from a temporary folder, with the installed package;
     these run from the repository's root, whose source tree has the qcow2
     parser even when an older installed copy does not.)"""
     return re.findall(r"```py\n(.*?)```", README, re.S)
 
-
-def _printed(block: str) -> list[str]:
-    """What a block says it prints: the comment of a print line, and comment lines right after one."""
-    out, after_print = [], False
-    for line in block.splitlines():
-        code, _, comment = line.partition("# ")
-        if "print(" in code:
-            after_print = True
-            if comment:
-                out.append(comment.strip())
-        elif not code.strip() and comment and after_print:
-            out.append(comment.strip())
-        else:
-            after_print = False
-    return out
 
 
 def test_readme_qcow2_example_prints_what_it_says():
@@ -958,7 +924,7 @@ def test_readme_qcow2_example_prints_what_it_says():
     proc = subprocess.run([sys.executable, "-c", block], cwd=ksy_tree.ROOT, capture_output=True, text=True, check=False,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
-    expected = _printed(block)
+    expected = printed(block)
     assert len(expected) >= 6
     assert proc.stdout.splitlines() == expected
 

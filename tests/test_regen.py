@@ -13,20 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from ksy_toolchain import require_node
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
 # One generated module per definition: formats/NAME.ksy -> generated/NAME.py
 # (the meta id is the file name), installed as qjournal.generated.NAME.
 KSY_IDS = sorted(p.stem for p in (ROOT / "formats").glob("*.ksy"))
-
-
-def _node_ready() -> None:
-    missing = shutil.which("node") is None or not (ROOT / "formats" / "node_modules" / "kaitai-struct-compiler").is_dir()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail("node or formats/node_modules missing: run `npm ci --prefix formats`")
-        pytest.skip("node or formats/node_modules missing (npm ci --prefix formats)")
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -38,7 +31,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_regenerating_gives_the_committed_bytes(tmp_path: Path) -> None:
-    _node_ready()
+    require_node()
     run = subprocess.run(["node", str(ROOT / "formats" / "ksc.mjs"), "--out", str(tmp_path)], capture_output=True, text=True,
                          check=False)
     assert run.returncode == 0, run.stderr

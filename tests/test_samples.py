@@ -14,7 +14,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "formats" / "samples"
 
 
 def test_samples_match_their_script() -> None:
-    run = subprocess.run([sys.executable, str(SAMPLES / "make_samples.py"), "--check"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, str(SAMPLES / "make_samples.py"), "--check"], check=False, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-import qjournal.format as fmt
 from format_doc import spec_text
+
+import qjournal.format as fmt
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
 SPEC = spec_text()
@@ -38,9 +39,9 @@ def test_generated_enum() -> None:
     assert fmt.EntryType is Qcow2Journal.EntryType
 
 
-def test_fits_is_d6() -> None:
-    # o + s + 2 <= 4096
-    assert fmt.fits(0, MAX_REGULAR)
-    assert fmt.fits(CLUSTER - MAX_REGULAR - 2, MAX_REGULAR)
-    assert not fmt.fits(CLUSTER - MAX_REGULAR - 1, MAX_REGULAR)
-    assert fmt.fits(CLUSTER - 4, 2) and not fmt.fits(CLUSTER - 3, 2)
+def test_place_is_d6() -> None:
+    # an entry of s bytes stays at cluster offset o when o + s + 2 <= 4096, else it goes to the next cluster
+    assert fmt.place(0, MAX_REGULAR) == 0
+    assert fmt.place(CLUSTER - MAX_REGULAR - 2, MAX_REGULAR) == CLUSTER - MAX_REGULAR - 2
+    assert fmt.place(CLUSTER - MAX_REGULAR - 1, MAX_REGULAR) == CLUSTER
+    assert fmt.place(CLUSTER - 4, 2) == CLUSTER - 4 and fmt.place(CLUSTER - 3, 2) == CLUSTER

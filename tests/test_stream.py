@@ -134,7 +134,7 @@ def test_the_stream_in_use_is_the_one_ci_expects() -> None:
     expected = os.environ.get(EXPECT_ENV)
     if expected:
         assert expected in ("compiled", "pure"), f"{EXPECT_ENV} must be compiled or pure, not {expected!r}"
-        assert stream.IMPLEMENTATION == expected, stream.implementation()
+        assert expected == stream.IMPLEMENTATION, stream.implementation()
     from qjournal import cluster
 
     assert cluster.ClusterStream is ClusterStream

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from format_doc import section
 
 import qjournal
@@ -34,7 +33,7 @@ def test_vectors_present() -> None:
 
 def test_vectors_match_their_builder() -> None:
     build = VECTORS / "build_vectors.py"
-    run = subprocess.run([sys.executable, str(build), "--check"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, str(build), "--check"], check=False, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
 
 

@@ -1,25 +1,27 @@
 """The writer: create, append, refusals, atomic batches, crash safety, the lock, reset, pack.
 
-Crash safety is tested with :class:`RecordingFile`, a file that logs every
-write and every barrier (flush/fsync): from the log, :func:`crash_images`
-builds what a disk could hold after a crash at any point, with any subset of
-the bytes written since the last barrier (a single byte is written whole or
-not at all), and the reader must replay each image to a prefix of what was
-appended.
+Crash safety is tested with :class:`crash_sim.RecordingFile`, a file in memory
+that logs every write and every barrier (its flush): from the log,
+:func:`crash_sim.crash_images` builds what a disk could hold after a crash at
+any point (every write issued before it, the last one torn at a sector
+boundary, or any subset of the sector pieces written since the last barrier; a
+single byte is written whole or not at all), and the reader must replay each
+image to a prefix of what was appended.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from crash_sim import Barrier, RecordingFile, Write, crash_images
+from helpers import examples, hash_bytes, rcheck, replay, rstate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,32 +41,10 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 D10 = (VECTORS / "d10_example.bin").read_bytes()
 TORN = (VECTORS / "torn_write.bin").read_bytes()
 DIGEST = bytes(range(32))
-LONG_RUN = int(os.environ.get("QJOURNAL_HYPOTHESIS_EXAMPLES") or 0)
-
-
-def hash_bytes(digest: bytes, physical: int, logical: int) -> bytes:
-    """A HASH entry written out by hand from D3 and D8."""
-    return bytes([2 + len(digest) + 16, 0x02]) + digest + physical.to_bytes(8, "big") + logical.to_bytes(8, "big")
 
 
 def reset_area(num_clusters: int) -> bytearray:
     return bytearray(b"\xff" * (num_clusters * CLUSTER))
-
-
-def replay(source: object, *args: object, **kw: object) -> list:
-    """The entries a reader replays (the reader closed afterwards)."""
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return list(r.replay())
-
-
-def rstate(source: object, *args: object, **kw: object) -> qjournal.JournalState:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.state()
-
-
-def rcheck(source: object, *args: object, **kw: object) -> qjournal.CheckReport:
-    with qjournal.read(source, *args, **kw) as r:  # type: ignore[arg-type]
-        return r.check()
 
 
 # -- create ------------------------------------------------------------------
@@ -292,74 +272,12 @@ def test_a_batch_that_does_not_fit_whole_is_refused_whole() -> None:
 
 
 # -- crash safety ----------------------------------------------------------------
-class RecordingFile(io.RawIOBase):
-    """A binary file in memory that logs each write ("w", pos, bytes) and each barrier ("b",)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = bytearray(data)
-        self.pos = 0
-        self.log: list[tuple] = []
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        self.pos = {0: pos, 1: self.pos + pos, 2: len(self.data) + pos}[whence]
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        out = bytes(self.data[self.pos : end])
-        self.pos += len(out)
-        return out
-
-    def write(self, b: bytes) -> int:
-        b = bytes(b)
-        self.log.append(("w", self.pos, b))
-        self.data[self.pos : self.pos + len(b)] = b
-        self.pos += len(b)
-        return len(b)
-
-    def flush(self) -> None:  # Area.sync: flush, then fileno (unsupported here): the barrier
-        if not self.closed:
-            self.log.append(("b",))
-
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation("no file descriptor")
+BARRIER = Barrier("flush")  # a file object has no fsync: RecordingFile's flush is the barrier
 
 
-def crash_images(base: bytes, log: list[tuple], rng: random.Random, per_epoch: int = 6) -> list[bytes]:
-    """What a disk can hold after a crash: every write before some barrier, and any subset of the
-    bytes written after it (each byte whole or not at all), for a crash at each epoch."""
-    epochs: list[list[tuple]] = [[]]
-    for op in log:
-        if op[0] == "b":
-            epochs.append([])
-        else:
-            epochs[-1].append(op)
-    images = []
-    durable = bytearray(base)
-    for epoch in epochs:
-        for trial in range(per_epoch):
-            img = bytearray(durable)
-            keep = 1.0 if trial == 0 else 0.0 if trial == 1 else rng.random()
-            for _, pos, data in epoch:
-                for i, byte in enumerate(data):
-                    if rng.random() < keep:
-                        img[pos + i] = byte
-            images.append(bytes(img))
-        for _, pos, data in epoch:
-            durable[pos : pos + len(data)] = data
-    return images
+def crashes(base: bytes, events: list, seed: int) -> Iterator[bytes]:
+    """Every crash image of ``events`` over ``base`` (crash_sim's three models), a flush being the barrier."""
+    return (c.image for c in crash_images(base, events, barriers=frozenset({"flush"}), seed=seed))
 
 
 def check_image(img: bytes, before: list, after: list) -> None:
@@ -385,9 +303,9 @@ def test_a_single_append_writes_its_type_byte_last(durable: bool) -> None:
         ops = list(f.log)
     entry = hash_bytes(DIGEST, 0x10, 0x20)
     assert ops == [
-        ("w", 0x32, b"\x32"), ("b",),  # the anchor (the size byte at the tail), alone, made durable first
-        ("w", 0x34, entry[2:]), ("b",),  # the rest of the entry, the commit byte left 0xFF
-        ("w", 0x33, b"\x02"), ("b",),  # the commit byte, alone, then a barrier
+        Write(0x32, b"\x32"), BARRIER,  # the anchor (the size byte at the tail), alone, made durable first
+        Write(0x34, entry[2:]), BARRIER,  # the rest of the entry, the commit byte left 0xFF
+        Write(0x33, b"\x02"), BARRIER,  # the commit byte, alone, then a barrier
     ]
 
 
@@ -405,9 +323,9 @@ def test_an_append_that_closes_a_cluster_commits_with_the_ends_type_byte() -> No
     assert e.ofs == CLUSTER
     entry = bytes([254, 0x03]) + b"\x00" * 252
     assert ops == [
-        ("w", tail, bytes([CLUSTER - tail])), ("b",),  # the anchor: the END's size byte
-        ("w", CLUSTER, entry), ("b",),  # the entry in the next cluster (the END is only its header)
-        ("w", tail + 1, b"\x01"), ("b",),  # the commit byte: the END's type byte
+        Write(tail, bytes([CLUSTER - tail])), BARRIER,  # the anchor: the END's size byte
+        Write(CLUSTER, entry), BARRIER,  # the entry in the next cluster (the END is only its header)
+        Write(tail + 1, b"\x01"), BARRIER,  # the commit byte: the END's type byte
     ]
 
 
@@ -425,14 +343,14 @@ def test_a_batch_that_opens_with_an_end_of_255_anchors_on_the_next_cluster() -> 
     assert e.ofs == CLUSTER
     entry = bytes([254, 0x04]) + b"\x11" * 252
     assert ops == [
-        ("w", CLUSTER, bytes([254])), ("b",),  # the anchor: the entry's size byte, at the next cluster
-        ("w", CLUSTER + 1, entry[1:]), ("b",),  # the END's header is 0xFF 0xFF before the commit: nothing to write
-        ("w", CLUSTER - 255 + 1, b"\x01"), ("b",),
+        Write(CLUSTER, bytes([254])), BARRIER,  # the anchor: the entry's size byte, at the next cluster
+        Write(CLUSTER + 1, entry[1:]), BARRIER,  # the END's header is 0xFF 0xFF before the commit: nothing to write
+        Write(CLUSTER - 255 + 1, b"\x01"), BARRIER,
     ]
     assert replay(bytes(f.data))[-1] == e and f.data[CLUSTER - 255 : CLUSTER - 253] == b"\xff\x01"
 
 
-@settings(max_examples=LONG_RUN or 30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(30), suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     prefill=st.integers(0, 140),
     sizes=st.lists(st.integers(19, 254), min_size=1, max_size=30),
@@ -452,7 +370,7 @@ def test_a_crash_during_a_batch_replays_all_or_none_of_it(prefill: int, sizes: l
         except JournalFullError:
             assert f.log == [] and f.data == base
             return
-    for img in crash_images(bytes(base), f.log, rng):
+    for img in crashes(bytes(base), f.log, rng.randrange(2**32)):
         check_image(img, before, after)
 
 
@@ -468,7 +386,7 @@ def test_a_crash_during_single_appends_replays_a_prefix() -> None:
             else:
                 appended.append(w.append_hash(rng.randbytes(rng.randrange(1, 237)), i, i))
     prefixes = [appended[:n] for n in range(len(appended) + 1)]
-    for img in crash_images(bytes(reset_area(4)), f.log, rng, per_epoch=3):
+    for img in crashes(bytes(reset_area(4)), f.log, 11):
         with qjournal.read(img) as r:
             assert list(r.replay()) in prefixes
 
@@ -479,12 +397,12 @@ def test_the_wipe_on_open_is_crash_safe_and_comes_before_any_new_write() -> None
     with qjournal.open_for_append(f) as w:
         opened = list(f.log)
         e = w.append_hash(b"\x99" * 32, 5, 6)
-    assert all(op[0] == "b" or set(op[2]) == {0xFF} for op in opened), "the wipe writes only 0xFF"
-    assert opened[-2:] == [("w", 0x32, b"\xff"), ("b",)], "the anchor (the torn size byte) is erased last"
+    assert all(op == BARRIER or set(op.data) == {0xFF} for op in opened), "the wipe writes only 0xFF"
+    assert opened[-2:] == [Write(0x32, b"\xff"), BARRIER], "the anchor (the torn size byte) is erased last"
     assert f.data[:0x32] == D10[:0x32] and f.data[0x32:0x64] == hash_bytes(b"\x99" * 32, 5, 6)
     assert f.data[0x64:] == b"\xff" * (len(TORN) - 0x64)
     want = replay(D10)
-    for img in crash_images(TORN, opened, random.Random(2)):
+    for img in crashes(TORN, opened, 2):
         assert replay(img) == want
         with qjournal.open_for_append(bytearray(img)) as again:  # what a crash in the wipe leaves is still leftovers
             assert again.ofs_tail == 0x32
@@ -731,9 +649,9 @@ def test_reset_erases_the_first_type_byte_first() -> None:
         assert (w.ofs_tail, w.state().num_entries) == (0, 0)
         ops = list(f.log)
         e = w.append_raw(0x03, b"again")
-    assert ops[:2] == [("w", 1, b"\xff"), ("b",)]
+    assert ops[:2] == [Write(1, b"\xff"), BARRIER]
     multi = (VECTORS / "multi_cluster.bin").read_bytes()
-    for img in crash_images(multi, ops, random.Random(1)):
+    for img in crashes(multi, ops, 1):
         assert replay(img) in ([], replay(multi))
     assert replay(bytes(f.data)) == [e]
 

@@ -17,7 +17,6 @@ guest disk, and each snapshot's) and compares that with the spec.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import tempfile
@@ -27,15 +26,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
 
-def _qemu_images():
-    spec = importlib.util.spec_from_file_location("qemu_images", ROOT / "tests" / "qemu_images.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("qemu_images", module)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT / "tests"))  # tests/qemu_images.py and the helpers it imports
+import qemu_images as qi  # noqa: E402
 
-
-qi = _qemu_images()
 KiB = qi.KiB
 
 MIXED = qi.ImageSpec(

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
-from qjournal.cli.console import Progress, human_size, out
+from qjournal.cli.console import Progress, human_size, out, shown
+from qjournal.cli.images import add_force_share
 from qjournal.errors import JournalArgumentError
 from qjournal.wording import count, json_document, json_line
 
@@ -55,7 +56,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
 
     with contextlib.ExitStack() as stack:
-        images: list[Image] = [stack.enter_context(open_image(p, format=args.format, block_size=DEFAULT_BLOCK_SIZE))
+        images: list[Image] = [stack.enter_context(open_image(p, format=args.format, block_size=DEFAULT_BLOCK_SIZE,
+                                                                      force_share=args.force_share))
                                for p in args.images]
         total = sum(img.len_virtual_disk for img in images)
         with Progress(total, "analyze", min_len=0) as progress:
@@ -106,6 +108,11 @@ def render(analysis: Analysis) -> Iterator[str]:
     yield f"most saved at {human_size(best.block_size)}: {human_size(best.len_saved)} ({best.len_saved} bytes)"
     left = [f"{p}: {n.describe()}" for p, n in analysis.not_read.items() if n.describe()]
     yield "not read: " + ("; ".join(left) if left else "nothing (no backing file, no internal snapshot)")
+    if analysis.dirty:
+        from qjournal.image import DIRTY_NOTE  # noqa: PLC0415
+
+        for p in analysis.dirty:
+            yield f"{shown(p)}: {DIRTY_NOTE}"
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -119,6 +126,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="also list, for each digest referenced more than once, the blocks (image, guest offset) that share "
                    "it, most bytes first (JSON lines with --output json)")
     p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")
+    add_force_share(p)
     add_output(p, ("human", "json"))
 
 

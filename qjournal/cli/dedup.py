@@ -23,7 +23,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     from qjournal.deduplicating import dedup  # noqa: PLC0415
     from qjournal.image import open_image  # noqa: PLC0415
 
-    with open_image(args.source) as img:  # the size for the bar; the library opens it again, read-only
+    with open_image(args.source, force_share=args.force_share) as img:  # the size for the bar; the library opens it again, read-only
         total = 2 * img.len_virtual_disk
     journal: str | bool = False if args.no_journal else args.journal or True
     with Progress(total, "dedup", min_len=0) as progress:

@@ -11,7 +11,7 @@ names its arguments JOURNAL and IMAGE, as index's and verify's do.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qjournal.cli.arguments import add_area, add_image, add_output
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_OK, Command
@@ -26,7 +26,15 @@ def open_image_of(args: argparse.Namespace) -> Image:
     """The image the command line names: IMAGE, --format, --block-size."""
     from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
 
-    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE)
+    return open_image(args.image, format=args.format, block_size=args.block_size or DEFAULT_BLOCK_SIZE,
+                      force_share=args.force_share)
+
+
+def add_force_share(p: argparse.ArgumentParser) -> None:
+    """-U/--force-share: read an image another process holds open for writing, as qemu-img -U does."""
+    p.add_argument("-U", "--force-share", action="store_true",
+                   help="read the image even if another process (a running QEMU) holds it open for writing, as qemu-img -U "
+                   "does: the answer may match no state of the disk")
 
 
 # -- index ---------------------------------------------------------------------
@@ -45,7 +53,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         return EXIT_OK
     size = human_size(report.block_size)
     out(
-        f"{shown(report.image)}: {report.format}, {report.num_guest_clusters} blocks of {size} "
+        f"{shown(report.image)}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
     rows = (
@@ -61,11 +69,17 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"  referenced {report.num_referenced} non-zero blocks; a deduplication would save {human_size(report.len_saved)} "
         f"({report.len_saved} bytes); dedup ratio {report.dedup_ratio:.2f}"
     )
-    if report.histogram:
+    out(f"  unallocated, zero, unique, duplicate and shared add up to the {report.num_guest_clusters}; allocated counts "
+        f"the blocks with storage in the image; compressed and partial are among the non-zero ones")
+    shares = [(label, n) for label, n in report.histogram.items() if n]  # the rows no digest falls in are left out
+    if shares:
+        width = max(10, *(len(label) for label, _ in shares))
         out("  digests by the number of blocks that share them:")
-        out(f"  {'blocks':>10}  {'digests':>10}")
-        for label, n in report.histogram.items():
-            out(f"  {label:>10}  {n:>10}")
+        out(f"  {'blocks':>{width}}  {'digests':>10}")
+        for label, n in shares:
+            out(f"  {label:>{width}}  {n:>10}")
+    for line in skipped_lines(report.not_read, report.is_dirty):
+        out(f"  {line}")
     out(
         f"{shown(report.journal)}: {count(report.num_entries, 'HASH entry', 'HASH entries')} written, "
         f"in {count(report.num_clusters, 'cluster')}"
@@ -73,10 +87,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def skipped_lines(not_read: dict[str, Any], is_dirty: bool) -> list[str]:
+    """What a report did not read, and the dirty bit, in words (the same in every image command)."""
+    from qjournal.guest import NotRead  # noqa: PLC0415
+    from qjournal.image import DIRTY_NOTE  # noqa: PLC0415
+
+    left = NotRead(not_read["backing_file"], not_read["num_snapshots"], tuple(not_read["snapshot_names"])).describe()
+    lines = ["not read: " + (left or "nothing (no backing file, no internal snapshot)")]
+    if is_dirty:
+        lines.append(DIRTY_NOTE)
+    return lines
+
+
 def _index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="the disk image: qcow2 (versions 2 and 3) or raw")
     p.add_argument("path", metavar="JOURNAL", help="the journal to make")
     add_image(p)
+    add_force_share(p)
     p.add_argument("--force", action="store_true", help="replace an existing journal (an area that holds a journal and nothing else)")
     add_output(p, ("human", "json"))
 
@@ -124,6 +151,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return code
     for m in report.mismatches:
         out(f"{shown(report.journal)}: {m.message(cli=True)}")
+    for line in skipped_lines(report.not_read, report.is_dirty):
+        out(f"{shown(report.image)}: {line}")
+    size = human_size(report.block_size)
+    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed"
+    if report.num_data_blocks is None:
+        out(f"{shown(report.journal)}: {read}; the image's other data blocks were not checked")
+    else:
+        rest = max(0, report.num_data_blocks - report.num_blocks_read)
+        out(f"{shown(report.journal)}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
+            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index)")
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
     if report.is_clean:
         out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
@@ -132,6 +169,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
+    if report.likely_cause is not None:
+        from qjournal.errors import spell  # noqa: PLC0415
+
+        out(f"{shown(report.journal)}: hint: {spell(report.likely_cause, cli=True)}")
     return code
 
 
@@ -139,6 +180,7 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     add_area(p, "the journal (or an image holding its area)", metavar="JOURNAL")
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
+    add_force_share(p)
     p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
                    help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
     add_output(p, ("human", "json"))

@@ -75,7 +75,7 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     def ok(name: str, area: Area, doc: str, st: dict, anomalies: list | None = None) -> None:
         out[name] = (bytes(area.data), {"doc": doc, "replay": area.entries, "state": st, "anomalies": anomalies or []})
 
-    def bad(name: str, data: bytes, doc: str, rule: str, offset: int, replay: list | None = None) -> None:
+    def bad(name: str, data: bytes, doc: str, rule: str, offset: int, *, replay: list | None = None) -> None:
         out[name] = (bytes(data), {"doc": doc, "replay": replay or [], "error": {"rule": rule, "offset": offset}})
 
     # D10, byte for byte.
@@ -170,7 +170,7 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
     a = Area(1)
     a.hash(bytes(range(32)), 0x10, 0x20)
     a.data[0x32:0x34] = bytes([1, HASH])
-    bad("corrupt_size_one", a.data, "Size byte 1 after a good entry", "size_too_small", 0x32, a.entries)
+    bad("corrupt_size_one", a.data, "Size byte 1 after a good entry", "size_too_small", 0x32, replay=a.entries)
 
     a = Area(1)
     a.data[0:2] = bytes([0xFF, 0x03])
@@ -185,27 +185,27 @@ def vectors() -> dict[str, tuple[bytes, dict]]:
         a.hash(digest(i), i, i)  # 4000
     a.data[a.pos : a.pos + 2] = bytes([200, 0x03])
     bad("corrupt_crosses_boundary", a.data, "In the second cluster, a 200-byte entry at 4000 of 4096",
-        "crosses_boundary", a.pos, a.entries)
+        "crosses_boundary", a.pos, replay=a.entries)
 
     a = Area(1)
     for i in range(80):
         a.hash(digest(i), i, i)
     a.data[a.pos : a.pos + 2] = bytes([96, 0x03])
     bad("corrupt_no_end", a.data, "A 96-byte entry at 4000 that ends exactly on the boundary, with no END",
-        "no_end", a.pos, a.entries)
+        "no_end", a.pos, replay=a.entries)
 
     a = Area(1)
     for i in range(80):
         a.hash(digest(i), i, i)
     a.data[a.pos : a.pos + 2] = bytes([95, 0x03])
     bad("corrupt_no_room_for_header", a.data, "A 95-byte entry at 4000 that leaves one byte before the boundary",
-        "no_room_for_header", a.pos, a.entries)
+        "no_room_for_header", a.pos, replay=a.entries)
 
     a = Area(2)
     a.hash(bytes(range(32)), 0x10, 0x20)
     a.data[0x32:0x34] = bytes([10, END])
     bad("corrupt_end_misaligned", a.data, "An END of size 10 at 0x32, far from the boundary",
-        "end_misaligned", 0x32, a.entries)
+        "end_misaligned", 0x32, replay=a.entries)
 
     a = Area(1)
     a.data[0:2] = bytes([0xFF, END])
