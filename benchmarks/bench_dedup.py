@@ -37,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_index import _openssl_seconds, _openssl_version, _size, make_image
 
-from qjournal.dedup import dedup
+from qjournal.deduplicating import dedup
 
 MIB = 1 << 20
 TARGET_SPEED = 0.5
@@ -47,7 +47,7 @@ TARGET_RSS_MIB = 200
 
 _CHILD = """
 import json, re, resource, sys
-from qjournal.dedup import dedup
+from qjournal.deduplicating import dedup
 r = dedup(sys.argv[1], sys.argv[2], cluster_size=512, journal=False)
 try:  # this process's own peak: ru_maxrss keeps the parent's across fork and exec on Linux
     kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))

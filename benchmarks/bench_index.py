@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qjournal.index import index
+from qjournal.indexing import index
 
 MIB = 1 << 20
 TARGET = 0.8

@@ -3,16 +3,21 @@
 The byte layout lives in ``formats/qcow2_journal.ksy`` (shipped in the package:
 :func:`ksy_path`); the reader parses with the Kaitai-generated
 :mod:`qjournal.generated.qcow2_journal`; the writer writes what that parser
-reads. The format reference is ``docs/format.md``. Images: ``qjournal.index.index``
-makes a journal of an image's clusters and ``qjournal.verify.verify`` checks one
-against its image (the modules keep their functions' names, so the functions are
-not re-exported here), both through :func:`open_image` (qcow2 through
-:mod:`qjournal.generated.qcow2`, or raw).
+reads. The format reference is ``docs/format.md``. Images: :func:`index`
+(``qjournal.index("disk.qcow2", "j")``, from :mod:`qjournal.indexing`) makes a
+journal of an image's clusters and :func:`verify` (:mod:`qjournal.verifying`)
+checks one against its image (and :func:`analyze` and :func:`dedup`, from
+:mod:`qjournal.analysis` and :mod:`qjournal.deduplicating`), all through :func:`open_image` (qcow2 through
+:mod:`qjournal.generated.qcow2`, or raw). Every stable code a problem carries is
+in :data:`CODES` (:mod:`qjournal.codes`); every error is a :class:`Error`.
 """
 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from qjournal.analysis import analyze
+    from qjournal.codes import CODES, Code
+    from qjournal.deduplicating import dedup
     from qjournal.entries import Entry, HashEntry, RawEntry, entry_from_dict
     from qjournal.errors import (
         CORRUPTION_RULES,
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
         UNSUPPORTED_FEATURES,
         CorruptImageError,
         CorruptJournalError,
+        Error,
         ForeignDataError,
         ImageError,
         JournalArgumentError,
@@ -31,13 +37,13 @@ if TYPE_CHECKING:
     )
     from qjournal.format import EntryType
     from qjournal.image import Image, Kind, open_image
-    from qjournal.index import IndexReport
+    from qjournal.indexing import IndexReport, index
     from qjournal.live import LiveIndex
     from qjournal.making import ResetReport, create, reset
     from qjournal.packing import PackReport, live_entries, num_clusters_needed, pack
     from qjournal.reader import ANOMALY_KINDS, CheckReport, JournalReader, JournalState, Problem, read
     from qjournal.resources import format_reference_path, ksy_path
-    from qjournal.verify import VERIFY_PROBLEMS, Mismatch, VerifyReport
+    from qjournal.verifying import VERIFY_PROBLEMS, Mismatch, VerifyReport, verify
     from qjournal.writer import JournalWriter, open_for_append
 
 _LAZY = {
@@ -48,6 +54,10 @@ _LAZY = {
     "CORRUPTION_RULES": "qjournal.errors",
     "CorruptImageError": "qjournal.errors",
     "CorruptJournalError": "qjournal.errors",
+    "Error": "qjournal.errors",
+    "CODES": "qjournal.codes",
+    "Code": "qjournal.codes",
+    "analyze": "qjournal.analysis",
     "ForeignDataError": "qjournal.errors",
     "IMAGE_CORRUPTION_RULES": "qjournal.errors",
     "ImageError": "qjournal.errors",
@@ -62,7 +72,7 @@ _LAZY = {
     "Image": "qjournal.image",
     "Kind": "qjournal.image",
     "open_image": "qjournal.image",
-    "IndexReport": "qjournal.index",
+    "IndexReport": "qjournal.indexing",
     "LiveIndex": "qjournal.live",
     "ResetReport": "qjournal.making",
     "create": "qjournal.making",
@@ -79,9 +89,9 @@ _LAZY = {
     "read": "qjournal.reader",
     "format_reference_path": "qjournal.resources",
     "ksy_path": "qjournal.resources",
-    "Mismatch": "qjournal.verify",
-    "VERIFY_PROBLEMS": "qjournal.verify",
-    "VerifyReport": "qjournal.verify",
+    "Mismatch": "qjournal.verifying",
+    "VERIFY_PROBLEMS": "qjournal.verifying",
+    "VerifyReport": "qjournal.verifying",
     "JournalWriter": "qjournal.writer",
     "open_for_append": "qjournal.writer",
 }
@@ -90,7 +100,10 @@ command line, which starts by importing it) costs nothing it does not use."""
 
 
 def __getattr__(name: str) -> Any:
-    """A public name on first use; a submodule too (``qjournal.errors``), as the package's eager imports gave."""
+    """A public name on first use; a submodule too (``qjournal.errors``), as the package's eager imports gave.
+
+    ``index``, ``verify`` and ``dedup`` are submodules of that kind: the old module names, which call as the functions
+    (:mod:`qjournal._renamed`, one release)."""
     import importlib  # noqa: PLC0415
     import importlib.util  # noqa: PLC0415
 
@@ -111,15 +124,18 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ANOMALY_KINDS",
+    "CODES",
     "CORRUPTION_RULES",
     "IMAGE_CORRUPTION_RULES",
     "UNSUPPORTED_FEATURES",
     "VERIFY_PROBLEMS",
     "CheckReport",
+    "Code",
     "CorruptImageError",
     "CorruptJournalError",
     "Entry",
     "EntryType",
+    "Error",
     "ForeignDataError",
     "HashEntry",
     "Image",
@@ -142,9 +158,12 @@ __all__ = [
     "ResetReport",
     "UnsupportedImageError",
     "VerifyReport",
+    "analyze",
     "create",
+    "dedup",
     "entry_from_dict",
     "format_reference_path",
+    "index",
     "ksy_path",
     "live_entries",
     "num_clusters_needed",
@@ -153,4 +172,5 @@ __all__ = [
     "pack",
     "read",
     "reset",
+    "verify",
 ]

@@ -40,7 +40,7 @@ from qjournal.errors import JournalArgumentError
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import block_digests
 from qjournal.image import Image, check_block_size
-from qjournal.index import histogram_label
+from qjournal.indexing import histogram_label
 from qjournal.parallel import resolve_jobs
 from qjournal.spill import Spill
 

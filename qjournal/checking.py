@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 from qjournal.area import Area
 from qjournal.cluster import parse_cluster, start_hint
-from qjournal.errors import CorruptJournalError, JournalArgumentError, spell
+from qjournal.codes import family
+from qjournal.errors import CorruptJournalError, JournalArgumentError, deprecated_name, spell
 from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
@@ -55,27 +56,33 @@ __all__ = [
     "unassigned_problem",
 ]
 
-ANOMALY_KINDS: dict[str, str] = {
-    "torn_write": "a size byte other than 0xFF under a NONE type: an interrupted write (D5)",
-    "dirty_tail": "a byte other than 0xFF after the point where replay ends (D5)",
-    "unassigned_type": "an entry of a type the spec does not assign (D4)",
-    "dirty_padding": "a byte other than 0xFF in an END's padding, which the writer never writes (D6)",
-}
-"""Every anomaly: it parses and replays, but a check reports it (and ``--strict`` fails it) (docs/format.md D18)."""
+ANOMALY_KINDS: dict[str, str] = family("anomaly")
+"""Every anomaly: it parses and replays, but a check reports it (and ``--strict`` fails it) (docs/format.md D18; a view
+of :data:`qjournal.codes.CODES`)."""
 
 
 class Problem(NamedTuple):
-    """One finding of a check: a corruption (``kind`` one of CORRUPTION_RULES) or an anomaly (of ANOMALY_KINDS)."""
+    """One finding of a check: a corruption (``code`` one of CORRUPTION_RULES) or an anomaly (of ANOMALY_KINDS).
 
-    kind: str
+    ``kind``, the old name of ``code``, is deprecated (one release)."""
+
+    code: str
     ofs: int
     reason: str
     is_corruption: bool
 
+    @property
+    def kind(self) -> str:
+        """Deprecated name of ``code``."""
+        deprecated_name("kind", self)
+        return self.code
+
     def to_dict(self, area_offset: int = 0) -> dict[str, Any]:
-        """A JSON-ready dict; ``file_ofs`` is ``ofs`` plus ``area_offset``, where the area starts in its file."""
+        """A JSON-ready dict (``kind``: ``code`` under its old key, for one release); ``file_ofs`` is ``ofs`` plus
+        ``area_offset``, where the area starts in its file."""
         return {
-            "kind": self.kind,
+            "code": self.code,
+            "kind": self.code,  # the old key, for one release
             "ofs": self.ofs,
             "file_ofs": area_offset + self.ofs,
             "is_corruption": self.is_corruption,
@@ -92,14 +99,14 @@ def torn_write_problem(ofs: int, len_entry: int) -> Problem:
     """The anomaly of a NONE whose size byte is not 0xFF where replay stops: an interrupted write (D14)."""
     return Problem(
         "torn_write", ofs,
-        f"size byte {len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D5)",
+        f"size byte {len_entry:#04x} under type NONE: an entry write was interrupted before its type byte; replay stops here (D14)",
         False,
     )
 
 
 def dirty_tail_problem(ofs: int) -> Problem:
     """The anomaly of the first byte other than 0xFF past the point where replay ends (D5, docs/format.md D14)."""
-    return Problem("dirty_tail", ofs, "byte other than 0xFF after the point where replay ends (D5)", False)
+    return Problem("dirty_tail", ofs, "byte other than 0xFF after the point where replay ends (D14)", False)
 
 
 @dataclass(frozen=True)
@@ -207,14 +214,14 @@ class CheckReport:
     @classmethod
     def of_error(cls, exc: CorruptJournalError) -> CheckReport:
         """The report of an area that cannot even be opened as one (``area_length``): that corruption, its hint."""
-        return cls((Problem(exc.rule, exc.offset or 0, exc.reason, True),), None, exc.hint)
+        return cls((Problem(exc.code, exc.offset or 0, exc.reason, True),), None, exc.hint)
 
     def first_corruption(self, *, area_offset: int = 0, source: str | None = None) -> CorruptJournalError | None:
         """The first corruption as the error replay raises (with the hint), or None when there is none."""
         first = next((p for p in self.problems if p.is_corruption), None)
         if first is None:
             return None
-        return CorruptJournalError(first.kind, first.reason, first.ofs, area_offset=area_offset, source=source, hint=self.hint)
+        return CorruptJournalError(first.code, first.reason, first.ofs, area_offset=area_offset, source=source, hint=self.hint)
 
     def to_dict(self, area_offset: int = 0, *, cli: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: the counts, every problem, the state (None when corrupt), the hint (options spelt
@@ -270,7 +277,7 @@ class _Kept:
         self.corrupt = False
 
     def add(self, p: Problem) -> None:
-        if len(self.problems) < self.keep or p.kind in _END_KINDS or (p.is_corruption and not self.corrupt):
+        if len(self.problems) < self.keep or p.code in _END_KINDS or (p.is_corruption and not self.corrupt):
             self.problems.append(p)
         elif p.is_corruption:
             self.more_corruptions += 1
@@ -340,7 +347,7 @@ def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int],
         try:
             cluster = parse_cluster(buf)
         except CorruptJournalError as exc:
-            add(Problem(exc.rule, base + (exc.offset or 0) or base, exc.reason, True))
+            add(Problem(exc.code, base + (exc.offset or 0) or base, exc.reason, True))
             if index == 0:
                 hint = start_hint(index, buf, exc.offset or 0)
             clusters_used += 1
@@ -356,7 +363,7 @@ def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int],
             if code == TYPE_END:
                 if e.has_dirty_padding:
                     first = ofs + LEN_HEADER + first_not_reset(e.body)
-                    add(Problem("dirty_padding", first, "END padding holds a byte other than 0xFF (D6)", False))
+                    add(Problem("dirty_padding", first, "END padding holds a byte other than 0xFF (D15)", False))
             else:
                 codes[code] = codes.get(code, 0) + 1
                 if code != TYPE_HASH:  # every other regular type is unassigned (D4)

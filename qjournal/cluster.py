@@ -59,7 +59,7 @@ def classify(buf: bytes, ofs: int) -> tuple[str, str]:
     if len_entry > MAX_LEN_REGULAR:
         return "regular_too_long", (
             f"{name} entry of size {len_entry}: a regular entry is at most 254 bytes; "
-            f"size byte 0xFF belongs to NONE (D3, D5)"
+            f"size byte 0xFF belongs to NONE (D3, D12)"
         )
     if len_entry > room:
         return "crosses_boundary", f"{name} entry of size {len_entry} crosses the cluster boundary ({room} bytes left) (D5)"

@@ -21,7 +21,8 @@ from typing import ClassVar
 
 import kaitaistruct
 
-from qjournal.errors import UNSUPPORTED_FEATURES, CorruptImageError, UnsupportedImageError
+from qjournal.codes import family
+from qjournal.errors import CorruptImageError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
 from qjournal.guest import LEN_BATCH, GuestReader, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, Qcow2Image
@@ -37,12 +38,8 @@ _OFS_AUTOCLEAR_FEATURES = 88
 class UnsupportedSourceError(UnsupportedImageError):
     """A source dedup cannot turn into a target without losing something: the image refusals and dedup's own."""
 
-    codes: ClassVar[dict[str, str]] = {
-        **UNSUPPORTED_FEATURES,
-        "snapshots": "internal snapshots: the target holds the active disk only",
-        "bitmaps": "persistent dirty bitmaps: the target cannot keep them (drop_bitmaps=True, --drop-bitmaps, drops them)",
-        "partly_unallocated": "a target cluster that would mix bytes of the backing file with the image's own",
-    }
+    codes: ClassVar[dict[str, str]] = family("unsupported", "dedup")
+    """The image refusals and dedup's own (a view of :data:`qjournal.codes.CODES`)."""
 
 
 class SourceImage:

@@ -28,7 +28,7 @@ from qjournal.area import Area
 from qjournal.cluster import parse_cluster, start_hint, valid_prefix
 from qjournal.entries import Entry, HashEntry, RawEntry, json_join, json_join_parsed
 from qjournal.errors import CorruptJournalError
-from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_HASH, TYPE_NONE, type_name
+from qjournal.format import LEN_CLUSTER, RESET_BYTE, TYPE_END, TYPE_HASH, TYPE_NONE, EntryType, entry_type_json, type_name
 from qjournal.parallel import Seen, plan, run_ranges, tail_moved
 
 __all__ = ["OUTPUTS", "RUN_CLUSTERS", "Marker", "Run", "Walked", "cluster_items", "format_item", "format_items", "runs",
@@ -47,19 +47,20 @@ below 16 the cost per run (a pickle, a pipe read) starts to show."""
 class Marker(NamedTuple):
     """An END or the NONE where replay stopped, shown by ``dump --all``."""
 
-    entry_type: str
+    entry_type: EntryType
+    """``EntryType.end`` or ``EntryType.none``: the .ksy's ``entry_type``, as for every entry (JSON: its name)."""
     len_entry: int
     ofs: int
 
     @property
     def is_torn(self) -> bool:
-        """A NONE whose size byte is not 0xFF: an interrupted write (D5)."""
-        return self.entry_type == "none" and self.len_entry != RESET_BYTE
+        """A NONE whose size byte is not 0xFF: an interrupted write (D14)."""
+        return self.entry_type is EntryType.none and self.len_entry != RESET_BYTE
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form; ``qjournal append`` skips these records."""
-        d: dict[str, Any] = {"ofs": self.ofs, "entry_type": self.entry_type, "len_entry": self.len_entry}
-        if self.entry_type == "none":
+        d: dict[str, Any] = {"ofs": self.ofs, "entry_type": entry_type_json(self.entry_type), "len_entry": self.len_entry}
+        if self.entry_type is EntryType.none:
             d["is_torn"] = self.is_torn
         return d
 
@@ -91,7 +92,7 @@ def walk_clusters(
         except CorruptJournalError as exc:
             at = exc.offset or 0
             error = CorruptJournalError(
-                exc.rule, exc.reason, base + at, area_offset=area.area_offset, source=area.name,
+                exc.code, exc.reason, base + at, area_offset=area.area_offset, source=area.name,
                 hint=start_hint(index, buf, at),
             )
             yield Walked(index, buf, None, valid_prefix(buf, at), error)
@@ -121,7 +122,7 @@ def cluster_items(entries: list[Any], base: int, markers: bool) -> list[Entry | 
             append(_new(HashEntry, (e.digest, e.physical_sector, e.first_logical_sector, ofs)))
         elif code in (TYPE_END, TYPE_NONE):
             if markers:
-                append(Marker(type_name(code), e.len_entry, ofs))
+                append(Marker(EntryType(code), e.len_entry, ofs))
         else:
             append(_new(RawEntry, (code, e.body, ofs)))
         ofs += e.len_entry
@@ -139,7 +140,7 @@ def format_item(item: Entry | Marker) -> str:
     elif isinstance(item, RawEntry):
         rest = f"body={item.body.hex()}" if item.body else "body=(empty)"
         name = type_name(item.entry_type)
-    elif item.entry_type == "end":
+    elif item.entry_type is EntryType.end:
         name, rest = "end", f"closes the cluster; replay goes on at {item.ofs + item.len_entry:#x}"
     else:
         name = "none"

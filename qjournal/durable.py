@@ -159,7 +159,7 @@ def check_whole_rest(area: Area, refusal: Callable[[str], Exception], tail: int 
         try:
             tail = JournalReader.over(area).state().ofs_tail
         except CorruptJournalError as exc:
-            why = f"it holds no journal ({exc.rule} at {exc.offset or 0:#x})"
+            why = f"it holds no journal ({exc.code} at {exc.offset or 0:#x})"
     if tail is not None:
         dirty = area.first_not_reset(tail)
         if dirty is not None:

@@ -35,6 +35,7 @@ from qjournal.format import (
     TYPE_HASH,
     TYPE_NONE,
     EntryType,
+    entry_type_json,
 )
 from qjournal.generated.qcow2_journal import Qcow2Journal
 from qjournal.wording import JSON_ENCODER
@@ -78,7 +79,7 @@ class HashEntry(_Hash):
         """
         return {
             "ofs": self.ofs,
-            "entry_type": "hash",
+            "entry_type": entry_type_json(self.entry_type),
             "len_entry": self.len_entry,
             "digest": self.digest.hex(),
             "physical_sector": self.physical_sector,
@@ -133,7 +134,7 @@ class RawEntry(_Raw):
         """A JSON-ready dict (bytes as lowercase hex), the schema of ``dump --output jsonl``."""
         return {
             "ofs": self.ofs,
-            "entry_type": self.type_code,
+            "entry_type": entry_type_json(self.type_code),
             "len_entry": self.len_entry,
             "body": self.body.hex(),
         }

@@ -1,15 +1,28 @@
 """One error hierarchy for the whole package.
 
-Every error raised through the public API is a :class:`JournalError`; each names
-what is wrong and where (a byte offset in the area, and in the file when the area
-sits inside a larger one). No Kaitai exception, ``IndexError`` or ``struct.error``
-escapes the public API.
+Every error raised through the public API is a :class:`Error`: a
+:class:`JournalError` (about a journal) or an :class:`ImageError` (about a disk
+image); each names what is wrong and where (a byte offset in the area, and in
+the file when the area sits inside a larger one). No Kaitai exception,
+``IndexError`` or ``struct.error`` escapes the public API. A problem with a
+stable code carries it as ``code``, one of :data:`qjournal.codes.CODES`, which
+names the rule it comes from (the old attribute names ``rule``/``feature``
+still read, with a ``DeprecationWarning``, for one release).
+
+Deprecation path: an :class:`ImageError` is not about a journal, but 0.2 made
+it a :class:`JournalError`, and ``except JournalError`` caught it. It stays one
+for one more release (no warning can be given on an ``except`` clause); catch
+:class:`Error` (everything) or :class:`ImageError` instead. In the next release
+an :class:`ImageError` will be an :class:`Error` only.
 """
 
 from __future__ import annotations
 
+import warnings
 from string import Template
 from typing import ClassVar
+
+from qjournal.codes import CODES, family
 
 OPTION_SPELLINGS: dict[str, tuple[str, str]] = {
     "force": ("force=True", "--force"),
@@ -45,8 +58,8 @@ def at_offset(offset: int, area_offset: int = 0) -> str:
     return text
 
 
-class JournalError(Exception):
-    """Base class: something about a journal, at an optional byte offset.
+class Error(Exception):
+    """Base class of every qjournal error: something about a journal or an image, at an optional byte offset.
 
     ``offset`` is relative to the start of the area; ``area_offset`` is where the
     area starts in its file (0 for a standalone journal), so ``file_offset`` is
@@ -104,28 +117,45 @@ class JournalError(Exception):
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(cls: type[JournalError], args: tuple[object, ...], state: dict[str, object]) -> JournalError:
+def _rebuild(cls: type[Error], args: tuple[object, ...], state: dict[str, object]) -> Error:
     error = cls.__new__(cls)
     error.args = args
     error.__dict__.update(state)
     return error
 
 
-class CorruptJournalError(JournalError):
-    """The area breaks a rule of docs/format.md (D1-D5, D8, D11-D13) at ``offset``.
+class JournalError(Error):
+    """Something about a journal (see :class:`Error`)."""
 
-    ``rule`` is a stable code naming the rule, one of :data:`CORRUPTION_RULES`.
+
+def deprecated_name(old: str, owner: object) -> None:
+    """Warn that ``owner``'s attribute ``old`` is the deprecated name of ``code`` (kept one release)."""
+    warnings.warn(f"{type(owner).__name__}.{old} is deprecated: read .code (the same value)", DeprecationWarning, stacklevel=3)
+
+
+class CorruptJournalError(JournalError):
+    """The area breaks a rule of docs/format.md (D1, D3, D5, D8, D11-D13) at ``offset``.
+
+    ``code`` is a stable code naming the rule, one of :data:`CORRUPTION_RULES`
+    (``rule``, its old name, is deprecated).
     """
 
     def __init__(self, rule: str, reason: str, offset: int | None = None, **kw: object) -> None:
         if rule not in CORRUPTION_RULES:
             raise ValueError(f"unknown corruption rule {rule!r}")
-        self.rule = rule
+        self.code = rule
         super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
+    @property
+    def rule(self) -> str:
+        """Deprecated name of ``code``."""
+        deprecated_name("rule", self)
+        return self.code
+
     def to_dict(self, *, cli: bool = False) -> dict[str, object]:
-        """A JSON-ready dict: ``rule`` first, then :meth:`JournalError.to_dict`'s fields."""
-        return {"rule": self.rule, **super().to_dict(cli=cli)}
+        """A JSON-ready dict: ``code`` and ``rule`` (its old key, the same value, for one release) first, then
+        :meth:`Error.to_dict`'s fields."""
+        return {"code": self.code, "rule": self.code, **super().to_dict(cli=cli)}
 
 
 class JournalArgumentError(JournalError, ValueError):
@@ -187,42 +217,15 @@ class ForeignDataError(JournalError):
         super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
 
 
-CORRUPTION_RULES: dict[str, str] = {
-    "area_length": "the area length is not a non-zero multiple of 4096 (D1)",
-    "size_too_small": "an entry size byte of 0 or 1 (D3)",
-    "regular_too_long": "a regular entry larger than 254 bytes, i.e. size byte 0xFF under a regular type (D3, D5)",
-    "crosses_boundary": "a regular entry crossing the cluster boundary (D5)",
-    "no_end": "a cluster whose last entry ends on the boundary with no END (D5)",
-    "no_room_for_header": "fewer than 2 bytes left for the next entry's header (D5)",
-    "end_misaligned": "an END that does not end exactly at the cluster boundary, size byte 0xFF included (D5, D6)",
-    "hash_too_short": "a HASH entry whose payload is shorter than 17 bytes (D8)",
-}
-"""Every corruption class, by rule code, with the rule it breaks."""
+CORRUPTION_RULES: dict[str, str] = family("corruption")
+"""Every corruption class, by rule code, with the rule it breaks (a view of :data:`qjournal.codes.CODES`)."""
 
+UNSUPPORTED_FEATURES: dict[str, str] = family("unsupported")
+"""Every refusal of :func:`qjournal.image.open_image`, by feature code (stable; a view of :data:`qjournal.codes.CODES`)."""
 
-UNSUPPORTED_FEATURES: dict[str, str] = {
-    "encryption": "encrypted clusters (crypt_method other than none): they hold ciphertext, not the guest's data",
-    "external_data_file": "an external data file: the clusters' data is in another file",
-    "extended_l2": "extended L2 entries: a cluster may be allocated one subcluster at a time",
-    "corrupt_bit": "the corrupt bit: QEMU found the image's metadata inconsistent",
-    "unknown_incompatible_feature": "an incompatible feature bit that formats/qcow2.ksy does not know",
-    "version": "a qcow2 version other than 2 or 3",
-    "cluster_size": "clusters outside 512 bytes to 2 MiB",
-    "other_format": "a disk image of another format, whose blocks are not where its guest sees them",
-}
-"""Every refusal of :func:`qjournal.image.open_image`, by feature code (stable)."""
-
-IMAGE_CORRUPTION_RULES: dict[str, str] = {
-    "header": "the qcow2 header breaks a rule that formats/qcow2.ksy checks",
-    "truncated": "a header, table or cluster runs past the end of the file",
-    "l1_entry": "an L1 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned L2 table offset)",
-    "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset)",
-    "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption)",
-    "compressed": "a compressed cluster whose data does not decompress to exactly one cluster",
-    "overlap": "a data cluster on the image's metadata (header, L1, L2 or refcount tables), or a table on a data cluster",
-    "refcount": "a host cluster the active tables use more often than its refcount allows",
-}
-"""Every corruption of an image that :mod:`qjournal.image` reports, by rule code (stable)."""
+IMAGE_CORRUPTION_RULES: dict[str, str] = family("image_corruption")
+"""Every corruption of an image that :mod:`qjournal.image` reports, by rule code (stable; a view of
+:data:`qjournal.codes.CODES`)."""
 
 
 class ImageError(JournalError):
@@ -238,8 +241,13 @@ class ImageError(JournalError):
     def __init__(self, code: str, reason: str, offset: int | None = None, **kw: object) -> None:
         if code not in self.codes:
             raise ValueError(f"unknown {type(self).__name__} code {code!r}")
+        assert code in CODES, code
         self.code = code
         super().__init__(reason, offset, **kw)  # type: ignore[arg-type]
+
+    def to_dict(self, *, cli: bool = False) -> dict[str, object]:
+        """A JSON-ready dict: ``code`` first, then :meth:`Error.to_dict`'s fields."""
+        return {"code": self.code, **super().to_dict(cli=cli)}
 
 
 class UnsupportedImageError(ImageError):
@@ -252,7 +260,8 @@ class UnsupportedImageError(ImageError):
 
     @property
     def feature(self) -> str:
-        """The feature's code."""
+        """Deprecated name of ``code``."""
+        deprecated_name("feature", self)
         return self.code
 
 
@@ -264,5 +273,6 @@ class CorruptImageError(ImageError):
 
     @property
     def rule(self) -> str:
-        """The rule's code."""
+        """Deprecated name of ``code``."""
+        deprecated_name("rule", self)
         return self.code

@@ -16,7 +16,13 @@ from collections.abc import Iterable
 from qjournal.generated.qcow2_journal import Qcow2Journal
 
 EntryType = Qcow2Journal.EntryType
-"""Entry types of the .ksy enum ``entry_type``: ``end`` (1), ``hash`` (2), ``none`` (0xFF) (D4)."""
+"""Entry types of the .ksy enum ``entry_type``: ``end`` (1), ``hash`` (2), ``none`` (0xFF) (D4).
+
+One type for ``entry_type`` everywhere (a :class:`~qjournal.entries.HashEntry`, a
+:class:`~qjournal.entries.RawEntry`, a dump's END and NONE records): the .ksy's
+own, an ``EntryType`` member for an assigned type and the ``int`` itself for an
+unassigned one (0x00, 0x03-0xFE), as the generated parser's ``entry_type`` gives
+it. In JSON it is :func:`entry_type_json`: the enum's name, or the number."""
 
 TYPE_END = int(EntryType.end)
 """``type_code`` of an END, which closes a cluster (D4), as a plain integer (the .ksy compares integers)."""
@@ -62,6 +68,11 @@ ASSIGNED_TYPES = frozenset(int(t) for t in EntryType)
 """Type codes the spec assigns; every other code is unassigned (D4)."""
 APPENDABLE_TYPES = frozenset(range(256)) - {TYPE_END, TYPE_NONE}
 """Types a caller may append: HASH and the unassigned ones; END and NONE are the writer's (D6)."""
+
+
+def entry_type_json(entry_type: EntryType | int) -> str | int:
+    """``entry_type`` as every JSON record writes it: ``"hash"``, ``"end"``, ``"none"``, or an unassigned type's number."""
+    return str(entry_type.name) if isinstance(entry_type, EntryType) else int(entry_type)
 
 
 def type_name(type_code: int) -> str:

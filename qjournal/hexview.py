@@ -38,9 +38,9 @@ LEGEND = {
     "physical_sector": "HASH payload: u64 big-endian (D8)",
     "first_logical_sector": "HASH payload: u64 big-endian (D8)",
     "body": "payload of an entry of an unassigned type, raw (D4)",
-    "padding": "END bytes up to the cluster boundary, 0xff as the writer leaves them (D6)",
+    "padding": "END bytes up to the cluster boundary, 0xff as the writer leaves them (D6, D15)",
     "none": "NONE header (size, type) where replay stops (D5, D7)",
-    "tail": "bytes after the NONE header to the boundary: 0xff unless dirty (D5)",
+    "tail": "bytes after the NONE header to the boundary: 0xff unless dirty (D14)",
     "unparsed": "bytes from a corrupt entry to the cluster boundary",
 }
 """Every label the view uses, with what it means."""
@@ -114,7 +114,7 @@ def cluster_view(
     if error is not None:
         stop = (error.offset or base) - base
         entries = valid_prefix(buf, stop) if entries is None else entries
-        ending = f"corrupt at {base + stop:#x}: {error.rule}"
+        ending = f"corrupt at {base + stop:#x}: {error.code}"
     else:
         cluster = parse_cluster(buf) if cluster is None else cluster
         entries = cluster.entries
@@ -191,7 +191,7 @@ def legend_lines() -> Iterator[str]:
 
 
 def rest_summary(area: Area, first_cluster: int) -> str | None:
-    """One line on the clusters after the last replayed one: all 0xFF or dirty (D5)."""
+    """One line on the clusters after the last replayed one: all 0xFF or dirty (D14)."""
     if first_cluster >= area.num_clusters:
         return None
     start, end = first_cluster * LEN_CLUSTER, area.len_area

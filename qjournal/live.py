@@ -18,7 +18,7 @@ rewrite its pages at every batch), indexed by offset for iteration.
 
 The rule itself, the last occurrence wins and moves to the end, is written
 once, in :func:`last_occurrences`; the index, :func:`qjournal.pack` (both its
-branches) and :func:`qjournal.verify.verify` all go through it.
+branches) and :func:`qjournal.verifying.verify` all go through it.
 
 The index is built from an area and its entries (a replay of it: ``LiveIndex(area,
 reader.replay())``, or ``reader.live()``), is read-only, and reads the entries

@@ -26,6 +26,7 @@ import os
 import struct
 from typing import ClassVar
 
+from qjournal.codes import family
 from qjournal.errors import ImageError
 
 LOCK_BASE_PERM = 100
@@ -48,10 +49,8 @@ _FLOCK = "@hhqqi4x"
 
 _UNSUPPORTED = (errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP)
 
-IMAGE_LOCK_CODES: dict[str, str] = {
-    "in_use": "another process (a running QEMU, qemu-img or qemu-io) holds the image open for writing or resizing",
-}
-"""The codes of :class:`ImageInUseError`."""
+IMAGE_LOCK_CODES: dict[str, str] = family("image_lock")
+"""The codes of :class:`ImageInUseError` (a view of :data:`qjournal.codes.CODES`)."""
 
 
 class ImageInUseError(ImageError):

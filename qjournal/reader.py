@@ -102,7 +102,7 @@ class JournalReader:
 
     def _corrupt(self, exc: CorruptJournalError, base: int, hint: str | None = None) -> CorruptJournalError:
         return CorruptJournalError(
-            exc.rule, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name, hint=hint
+            exc.code, exc.reason, base + (exc.offset or 0), area_offset=self.area.area_offset, source=self.name, hint=hint
         )
 
     # -- replay -----------------------------------------------------------

@@ -218,7 +218,7 @@ class JournalWriter:
             state = JournalReader.over(self.area).state(jobs=jobs)  # raises the reader's CorruptJournalError
             self._ofs_tail = state.ofs_tail
             self._start_census(state.entries_by_type, state.anomalies)
-            if any(p.kind in _PAST_TAIL_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
+            if any(p.code in _PAST_TAIL_KINDS for p in state.anomalies):  # bytes other than 0xFF past the tail
                 self._clear_past_tail(erase_foreign_data)
             self._clean, self._fast = True, self._fast_at(self._ofs_tail)
         except BaseException:
@@ -267,7 +267,7 @@ class JournalWriter:
         only its first ``_num_raw`` are committed (it may end with an interrupted batch's).
         """
         self._raw_log: list[tuple[int, int, int]] = []
-        base = [p for p in anomalies if p.kind not in _PAST_TAIL_KINDS]
+        base = [p for p in anomalies if p.code not in _PAST_TAIL_KINDS]
         self._base_counts, self._base_anomalies, self._num_hash, self._num_raw = dict(counts), base, 0, 0
 
     def _clear_past_tail(self, erase_foreign_data: bool) -> None:

@@ -151,8 +151,8 @@ def test_info_json_schema(tmp_path: Path) -> None:
         "num_entries": 2,
         "entries_by_type": {"hash": 1, "0x33": 1},
         "anomalies": [
-            {"kind": "unassigned_type", "ofs": 50, "file_ofs": 50, "is_corruption": False, "reason": doc["anomalies"][0]["reason"]},
-            {"kind": "dirty_tail", "ofs": 0x100A, "file_ofs": 0x100A, "is_corruption": False, "reason": doc["anomalies"][1]["reason"]},
+            {"code": "unassigned_type", "kind": "unassigned_type", "ofs": 50, "file_ofs": 50, "is_corruption": False, "reason": doc["anomalies"][0]["reason"]},
+            {"code": "dirty_tail", "kind": "dirty_tail", "ofs": 0x100A, "file_ofs": 0x100A, "is_corruption": False, "reason": doc["anomalies"][1]["reason"]},
         ],
         "num_anomalies": 2,
         "max_len_entry": 254,  # a cluster follows the tail's: an entry that does not fit opens it

@@ -32,7 +32,7 @@ import qemu_images as qi
 from helpers import stderr_on_a_terminal
 from qemu_images import Bitmap, Compress, ImageSpec, KiB, MiB, Snapshot, Write, Zero
 
-from qjournal.dedup import DedupReport, dedup
+from qjournal.deduplicating import DedupReport, dedup
 from qjournal.errors import JournalArgumentError, UnsupportedImageError
 from qjournal.generated.qcow2 import Qcow2
 from qjournal.qemulock import ImageInUseError
@@ -356,7 +356,7 @@ def test_backing_file_under_part_of_a_target_cluster_is_refused(images: dict[str
 
 _CHILD = """
 import sys
-from qjournal.dedup import dedup
+from qjournal.deduplicating import dedup
 dedup(sys.argv[1], sys.argv[2], cluster_size=4096, jobs=1)
 """
 

@@ -48,7 +48,7 @@ def test_one_offset_formatter_for_messages_and_the_cli() -> None:
 
 def test_an_error_as_json_names_its_rule_offsets_and_reason() -> None:
     e = errors.CorruptJournalError("end_misaligned", "END of size 5 (${force})", 0x1004, area_offset=0x200)
-    assert e.to_dict() == {"rule": "end_misaligned", "ofs": 0x1004, "file_ofs": 0x1204, "reason": "END of size 5 (force=True)"}
+    assert e.to_dict() == {"code": "end_misaligned", "rule": "end_misaligned", "ofs": 0x1004, "file_ofs": 0x1204, "reason": "END of size 5 (force=True)"}
     assert e.to_dict(cli=True)["reason"] == "END of size 5 (--force)"
-    assert list(e.to_dict()) == ["rule", "ofs", "file_ofs", "reason"]
+    assert list(e.to_dict()) == ["code", "rule", "ofs", "file_ofs", "reason"]
     assert errors.JournalIOError("cannot read").to_dict() == {"ofs": None, "file_ofs": None, "reason": "cannot read"}

@@ -29,10 +29,10 @@ import pytest
 import qemu_images as qi
 
 import qjournal
-import qjournal.index as index_module
+import qjournal.indexing as index_module
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, UnsupportedImageError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
-from qjournal.index import IndexReport, index
+from qjournal.indexing import IndexReport, index
 from qjournal.writer import JournalWriter
 
 SUPPORTED = [s.name for s in qi.TEST_IMAGES if s.name not in oracle.UNSUPPORTED and s.name not in oracle.SUBCLUSTERED]

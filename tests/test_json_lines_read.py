@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qjournal import HashEntry, JournalArgumentError, RawEntry
+from qjournal import EntryType, HashEntry, JournalArgumentError, RawEntry
 from qjournal.dumping import Marker
 from qjournal.entries import MAX_LEN_JSON_LINE, json_line, read_json_lines
 
@@ -42,8 +42,8 @@ def test_what_dump_writes_reads_back(entries: list[HashEntry | RawEntry]) -> Non
 
 
 def test_line_numbers_count_blank_lines_and_markers() -> None:
-    end = Marker("end", 2, 40).to_dict()
-    none = Marker("none", 255, 42).to_dict()
+    end = Marker(EntryType.end, 2, 40).to_dict()
+    none = Marker(EntryType.none, 255, 42).to_dict()
     text = "\n" + json.dumps(end) + "\n" + json.dumps(none) + "\n" + json_line(HashEntry(DIGEST, 1, 2)) + "\n"
     assert read(text) == [(4, HashEntry(DIGEST, 1, 2))]
 

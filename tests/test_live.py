@@ -290,14 +290,14 @@ def test_decode_hash_is_encode_hash_mirrored_and_agrees_with_the_parser() -> Non
 
 def test_verify_checks_the_live_entries_a_batch_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """verify goes through the live index in batches (its memory bounded): any batch size gives the same report."""
-    import qjournal.verify as verify_mod
+    import qjournal.verifying as verify_mod
 
     rnd = random.Random(12)
     blocks = [rnd.randbytes(4096) for _ in range(9)]
     path = tmp_path / "disk.raw"
     path.write_bytes(b"".join(blocks + blocks[:3]))
     journal = tmp_path / "j.qjournal"
-    qjournal.index.index(path, journal, block_size=4096)
+    qjournal.indexing.index(path, journal, block_size=4096)
     with qjournal.open_for_append(journal) as w:  # supersede two entries: one still true, one that lies now
         w.append_hash(hashlib.sha256(blocks[4]).digest(), 4 * 8, 4 * 8)
         w.append_hash(hashlib.sha256(blocks[5]).digest(), 6 * 8, 5 * 8)

@@ -474,7 +474,7 @@ def test_index_force_judges_its_target_once(tmp_path: Path, monkeypatch: pytest.
     image = tmp_path / "disk.raw"
     image.write_bytes(random.Random(4).randbytes(8 * 4096))
     journal = tmp_path / "j.qjournal"
-    qjournal.index.index(image, journal, block_size=4096)
+    qjournal.indexing.index(image, journal, block_size=4096)
     real = JournalReader.state
     calls: list[int] = []
 
@@ -483,12 +483,12 @@ def test_index_force_judges_its_target_once(tmp_path: Path, monkeypatch: pytest.
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(JournalReader, "state", counted)
-    report = qjournal.index.index(image, journal, block_size=4096, force=True)
+    report = qjournal.indexing.index(image, journal, block_size=4096, force=True)
     assert len(calls) == 1 and report.num_unique == 8
     with open(journal, "r+b") as f:  # someone's bytes past the journal's tail: refused, judged once
         f.seek(3000)
         f.write(b"data")
     calls.clear()
     with pytest.raises(JournalArgumentError, match="past its journal's tail"):
-        qjournal.index.index(image, journal, block_size=4096, force=True)
+        qjournal.indexing.index(image, journal, block_size=4096, force=True)
     assert len(calls) == 1

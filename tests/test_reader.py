@@ -219,7 +219,7 @@ def test_a_state_and_a_report_as_json(tmp_path: Path) -> None:
     assert state.num_fit() == num_fit(state.ofs_tail, state.len_area, 50) and LEN_SHA256_ENTRY == 50
     assert HashEntry(bytes(32), 0, 0).len_entry == LEN_SHA256_ENTRY
     assert Problem("dirty_tail", 3, "r", False).to_dict() == {
-        "kind": "dirty_tail", "ofs": 3, "file_ofs": 3, "is_corruption": False, "reason": "r"}
+        "code": "dirty_tail", "kind": "dirty_tail", "ofs": 3, "file_ofs": 3, "is_corruption": False, "reason": "r"}
 
 
 def test_state_raises_the_first_corruption_with_the_hint_check_gives() -> None:

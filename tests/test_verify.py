@@ -23,8 +23,8 @@ import qemu_images as qi
 
 import qjournal
 from qjournal.errors import CorruptJournalError, JournalArgumentError
-from qjournal.index import index
-from qjournal.verify import VERIFY_PROBLEMS, VerifyReport, live_hash_entries, verify
+from qjournal.indexing import index
+from qjournal.verifying import VERIFY_PROBLEMS, VerifyReport, live_hash_entries, verify
 
 SUPPORTED = [s.name for s in qi.TEST_IMAGES if s.name not in oracle.UNSUPPORTED]
 OWN = [s.name for s in oracle.INDEX_IMAGES]
@@ -318,7 +318,7 @@ def test_the_report_is_json(images, tmp_path):
     d = verify(journal, image.path).to_dict(cli=True)
     assert {"num_checked", "num_mismatched", "mismatches"} <= set(d) and json.loads(json.dumps(d)) == d
     (m,) = d["mismatches"]
-    assert set(m) == {"ofs", "digest", "problem", "reason", "physical_sector", "first_logical_sector"}
+    assert set(m) == {"ofs", "digest", "code", "problem", "reason", "physical_sector", "first_logical_sector"}
     assert m["digest"] == "02" * 16 and m["reason"].endswith("--hash-name") and d["is_clean"] is False
 
 

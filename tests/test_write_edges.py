@@ -25,7 +25,7 @@ from test_cli import call, one_error_line
 
 import qjournal
 from qjournal import durable, live
-from qjournal import index as index_mod
+from qjournal import indexing as index_mod
 from qjournal.area import Area
 from qjournal.entries import encode_hash
 from qjournal.errors import JournalArgumentError, JournalIOError, JournalLockedError

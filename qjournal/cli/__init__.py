@@ -36,7 +36,7 @@ from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from qjournal.cli.console import PROGRESS_MIN_CLUSTERS, debug_log, err, err_journal
 from qjournal.cli.parser import build_parser
-from qjournal.errors import CorruptJournalError, JournalError, JournalFullError, NotAJournalError
+from qjournal.errors import CorruptJournalError, Error, JournalFullError, NotAJournalError
 
 __all__ = ["PROGRESS_MIN_CLUSTERS", "build_parser", "main", "parse_size"]
 
@@ -75,22 +75,22 @@ def _json_failure(exc: BaseException, code: int, args: argparse.Namespace) -> No
     Not a usage error: a command line argparse refuses is said on stderr only, whatever it asked for.
 
     ``{"filename", "exit_code", "error": {"code", "message", and for a library error "ofs", "file_ofs",
-    "reason", "hint" (and "rule" for a corruption)}}``; ``code`` is the rule a corruption breaks, else the
-    kind of error (``not_a_journal``, ``journal_full``, ``io``, ``usage``, ``internal``...).
+    "reason", "hint" (and "rule" for a corruption)}}``; ``code`` is the error's stable code (qjournal.codes)
+    when it has one, else the kind of error (``not_a_journal``, ``journal_full``, ``io``, ``usage``, ``internal``...).
     """
     from qjournal.wording import json_document  # noqa: PLC0415 - json only when a JSON failure is printed
 
     error: dict[str, object]
-    if isinstance(exc, JournalError):
+    if isinstance(exc, Error):
         kind = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", type(exc).__name__.removesuffix("Error")).lower()
-        error = {"code": getattr(exc, "rule", kind), "message": exc.message(cli=True), **exc.to_dict(cli=True),
+        error = {"code": getattr(exc, "code", kind), "message": exc.message(cli=True), **exc.to_dict(cli=True),
                  "hint": exc.hint_text(cli=True)}
     elif isinstance(exc, OSError):
         error = {"code": "io", "message": f"{exc.filename}: {exc.strerror or exc}" if exc.filename else f"{exc.strerror or exc}"}
     else:
         error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
     try:
-        name = (exc.source if isinstance(exc, JournalError) else None) or getattr(args, "path", None)
+        name = (exc.source if isinstance(exc, Error) else None) or getattr(args, "path", None)
         sys.stdout.write(json_document({"filename": name, "exit_code": code, "error": error}) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError):
@@ -142,13 +142,13 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         err(str(exc))
         return EXIT_ERROR
     if isinstance(exc, CorruptJournalError):
-        err_journal(exc, f" [{exc.rule}]")
+        err_journal(exc, f" [{exc.code}]")
         return EXIT_CORRUPT
     if isinstance(exc, JournalFullError) and args is not None and exc.num_clusters and args.command == "append":
         err(exc.message(cli=True))
         err(f"hint: to go on, pack the journal into a larger one (its live entries, in a fresh file): {_pack_command(args, exc)}")
         return EXIT_ERROR
-    if isinstance(exc, JournalError):
+    if isinstance(exc, Error):  # a journal's or an image's
         err_journal(exc)
         meant = _meant(args, exc) if isinstance(exc, NotAJournalError) else None
         if meant:

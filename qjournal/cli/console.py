@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from qjournal.errors import JournalError
+from qjournal.errors import Error
 
 if TYPE_CHECKING:  # the reader is imported by the commands that read, not by the command line's start-up
     from qjournal.reader import JournalReader
@@ -82,7 +82,7 @@ def err(message: str) -> None:
         pass
 
 
-def err_journal(exc: JournalError, suffix: str = "") -> None:
+def err_journal(exc: Error, suffix: str = "") -> None:
     """A library error on stderr, options spelt as on the command line; its hint on a line of its own."""
     err(exc.message(cli=True) + suffix)
     hint = exc.hint_text(cli=True)

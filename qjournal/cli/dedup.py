@@ -1,6 +1,6 @@
 """The dedup command: a deduplicated qcow2 copy of an image, and its journal.
 
-Strategy: the arguments go to :func:`qjournal.dedup.dedup`, which refuses
+Strategy: the arguments go to :func:`qjournal.deduplicating.dedup`, which refuses
 before writing anything what it cannot copy whole (snapshots, bitmaps,
 encryption, an external data file, a target that exists or is the source, an
 image QEMU writes) and commits the target and its journal atomically; the
@@ -20,7 +20,7 @@ from qjournal.wording import json_document
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     """qjournal dedup: write TARGET, SOURCE's disk with every distinct non-zero cluster stored once, and its journal."""
-    from qjournal.dedup import dedup  # noqa: PLC0415
+    from qjournal.deduplicating import dedup  # noqa: PLC0415
     from qjournal.image import open_image  # noqa: PLC0415
 
     with open_image(args.source, force_share=args.force_share) as img:  # the size for the bar; the library opens it again, read-only

@@ -42,7 +42,7 @@ def add_force_share(p: argparse.ArgumentParser) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """qjournal index: one HASH entry per distinct data cluster of IMAGE, in a new JOURNAL, and the summary."""
-    from qjournal.index import index as index_image  # noqa: PLC0415
+    from qjournal.indexing import index as index_image  # noqa: PLC0415
 
     with open_image_of(args) as img, Progress(img.len_virtual_disk, "index", min_len=0) as progress:
         report = index_image(
@@ -138,7 +138,7 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
-    from qjournal.verify import verify as verify_image  # noqa: PLC0415
+    from qjournal.verifying import verify as verify_image  # noqa: PLC0415
 
     with open_image_of(args) as img:
         report = verify_image(

@@ -82,7 +82,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         out(f"anomalies: {state.num_anomalies}")
         for p in state.anomalies:
-            out(f"    {at_offset(p.ofs, area_offset)}: {p.kind}: {p.reason}")
+            out(f"    {at_offset(p.ofs, area_offset)}: {p.code}: {p.reason}")
         if state.num_more_anomalies:
             out(f"    ... and {state.num_more_anomalies} more ('qjournal check --max-problems N' lists more)")
     return EXIT_OK
@@ -307,7 +307,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         reader = open_reader(args)
     except CorruptJournalError as exc:
-        if exc.rule != "area_length":
+        if exc.code != "area_length":
             raise
         from qjournal.checking import CheckReport  # noqa: PLC0415
 
@@ -337,7 +337,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
     name = shown(name)
     for p in report.problems:
         what = "corruption" if p.is_corruption else "anomaly, an error under --strict" if args.strict else "anomaly"
-        out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.kind}]: {p.reason}")
+        out(f"{name}: {at_offset(p.ofs, area_offset)}: {what} [{p.code}]: {p.reason}")
     n_bad, n_odd = report.num_corruptions, report.num_anomalies
     if code == EXIT_OK:
         s = report.state

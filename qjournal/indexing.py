@@ -1,0 +1,437 @@
+"""Indexing an image: one HASH entry per distinct data block, written to a new journal (D8, D25, D27).
+
+Strategy. Walk the image's guest view in guest order, in blocks of the block
+size (the cluster size unless told; any power of two from 512 bytes up to
+it: a block inside a data cluster is contiguous in the file), through
+:class:`qjournal.guest.GuestReader`, whose batches are hashed on a pool of
+threads (hashlib releases the GIL) and taken back in guest order. The first
+data block with a digest becomes a HASH entry (``physical_sector`` = host
+offset / 512, ``first_logical_sector`` = guest offset / 512, D25); later
+ones are duplicates, or *shared* when they are stored at a host offset a block
+with that digest already uses (refcount > 1: already deduplicated, nothing
+to save). All-zero blocks are counted, not journaled. Compressed clusters
+are decompressed and hashed for the statistics, not journaled (their host
+bytes are not the guest's); so are the blocks of a partly allocated cluster
+(extended L2 entries). Nothing is written until the whole image is hashed:
+then the journal is made as :func:`qjournal.create` makes one, sized exactly
+to hold the entries (:func:`qjournal.format.tail_after`,
+:func:`~qjournal.format.clusters_for`), and the entries are appended in
+atomic batches (D20). The report counts every block once, like ``zdb -S``.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import stat
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qjournal.area import Source, describe
+from qjournal.entries import HashEntry
+from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
+from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
+from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
+from qjournal.hashing import DEFAULT_HASH, block_digests
+from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
+from qjournal.making import Destination, check_target
+from qjournal.parallel import resolve_jobs
+
+__all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
+
+BATCH = 4096
+"""HASH entries per atomic append (D20): about 200 KiB, three barriers each."""
+
+_LEN_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST  # every entry index writes: 50 bytes (D8)
+
+
+def histogram_label(num_refs: int) -> str:
+    """The ``zdb -S`` row a digest shared by ``num_refs`` clusters falls in: ``1``, ``2``, ``3-4``, ``5-8``, ``9-16``..."""
+    k = (num_refs - 1).bit_length()
+    return str(num_refs) if k <= 1 else f"{(1 << (k - 1)) + 1}-{1 << k}"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What :func:`index` found and wrote, in blocks of ``block_size`` bytes.
+
+    Every block of the guest disk is counted once, in exactly one of
+    ``num_unallocated`` (the image stores none of it), ``num_zero`` (it
+    reads as zeros: zero clusters, and stored blocks whose bytes are all
+    zero), ``num_unique`` (its digest was new), ``num_duplicate`` (its digest
+    was known, at another host offset: a deduplication would save it) and
+    ``num_shared`` (its digest was known at this same host offset: the image
+    already shares it, refcount > 1). Of the non-zero blocks,
+    ``num_compressed`` were decompressed and ``num_partial`` are partly
+    allocated (extended L2 subclusters): hashed for the statistics, not
+    journaled; ``num_entries`` HASH entries were written, one per digest of
+    a data block. ``num_allocated`` counts the blocks with storage in the
+    image (``qemu-img check``'s allocated clusters, at the cluster size):
+    data, compressed, and zero blocks that keep a preallocated host cluster.
+    """
+
+    image: str
+    journal: str
+    format: str
+    """``"qcow2"`` or ``"raw"``."""
+    block_size: int
+    """The block size: the qcow2 image's cluster size unless told, a raw image's block size."""
+    len_virtual_disk: int
+    num_guest_clusters: int
+    """Blocks of ``block_size`` of the guest disk (the name is the cluster-size one: at the cluster size, its clusters)."""
+    num_allocated: int
+    num_unallocated: int
+    num_zero: int
+    num_compressed: int
+    num_unique: int
+    num_duplicate: int
+    len_read: int
+    """Guest bytes read and hashed."""
+    num_clusters: int
+    """Journal clusters of the area written (4096 bytes each)."""
+    histogram: dict[str, int] = field(default_factory=dict)
+    """Digests by how many blocks reference them, in rows ``1``, ``2``, ``3-4``, ``5-8``... (``zdb -S``'s)."""
+    hash_name: str = DEFAULT_HASH
+    num_shared: int = 0
+    num_partial: int = 0
+    num_entries: int = 0
+    """HASH entries written: one per digest of a data block."""
+    not_read: dict[str, Any] = field(default_factory=lambda: NotRead(None, 0, ()).to_dict())
+    """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
+    is_dirty: bool = False
+    """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
+
+    @property
+    def num_referenced(self) -> int:
+        """Non-zero blocks (``zdb -S``'s referenced): unique, duplicate and shared."""
+        return self.num_unique + self.num_duplicate + self.num_shared
+
+    @property
+    def len_saved(self) -> int:
+        """Bytes a deduplication would save: every duplicate block stored once, with its first (shared ones already are)."""
+        return self.num_duplicate * self.block_size
+
+    @property
+    def dedup_ratio(self) -> float:
+        """Non-zero blocks per distinct storage a deduplication would leave: (unique + duplicate) / unique; 1.0 with no data."""
+        return (self.num_unique + self.num_duplicate) / self.num_unique if self.num_unique else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: every field, and ``len_saved``, ``dedup_ratio``, ``num_referenced``."""
+        d = asdict(self)
+        d.update(len_saved=self.len_saved, dedup_ratio=self.dedup_ratio, num_referenced=self.num_referenced)
+        return d
+
+
+_DATA, _COMPRESSED = int(Status.DATA), int(Status.COMPRESSED)
+_STORED = int(STORED)
+_UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
+
+
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
+    """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
+    if batch.needs_read:  # else every block is zero or unallocated: nothing to read
+        batch = fill(batch)
+    view = batch.data if batch.data is not None else memoryview(bytearray())
+    buf, size = view.obj, batch.block_size
+    assert isinstance(buf, bytearray)
+    zeros = bytes(size)
+    out: list[tuple[int, int, int, bytes]] = []
+    hashed: list[int] = []  # indexes in out of the blocks to hash, and where their bytes start
+    starts: list[int] = []
+    last = -1  # a raw image's last block, if it is shorter: hashed as the file holds it (D25)
+    for i, ofs in enumerate(batch.offsets()):
+        st = batch.status[i]
+        if not st & _STORED:
+            out.append((_UNALLOCATED, ofs, -1, b""))
+            continue
+        host = ofs if raw else batch.ofs_host[i]
+        if raw or (st == _DATA and host >= 0):
+            kind = _JOURNALED
+        elif st & _COMPRESSED:
+            kind = _COMPRESSED_BLOCK
+        elif st & _DATA:
+            kind = _PARTIAL
+        else:
+            out.append((_ZERO_BLOCK, ofs, host, b""))
+            continue
+        n = min(size, batch.len_virtual_disk - ofs) if raw else size
+        if n < size:
+            last = len(out)
+        if not buf.startswith(zeros[:n], i * size):
+            hashed.append(len(out))
+            starts.append(i * size)
+        out.append((kind, ofs, host, b""))
+    tail = [s for k, s in zip(hashed, starts, strict=True) if k == last]
+    digests = block_digests(view, [s for k, s in zip(hashed, starts, strict=True) if k != last], size)
+    if tail:
+        digests.append(block_digests(view, tail, batch.len_virtual_disk - out[last][1])[0])
+    for k, digest in zip(hashed, digests, strict=True):
+        kind, ofs, host, _ = out[k]
+        out[k] = (kind, ofs, host, digest)
+    return out
+
+
+def _holds_bytes(target: Source, offset: int) -> bool:
+    """True when ``target`` holds bytes at ``offset``: a journal there would replace them (an empty file holds none)."""
+    if isinstance(target, (str, os.PathLike)):
+        try:
+            st = os.stat(target)
+        except (OSError, ValueError):  # missing (a dangling link too: create makes its target), or a bad path
+            return False
+        return not (stat.S_ISREG(st.st_mode) and st.st_size <= offset)
+    if isinstance(target, (bytes, bytearray, memoryview)):
+        return len(target) > offset
+    try:
+        return bool(os.fstat(target.fileno()).st_size > offset)
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
+def _is_the_image(target: Source, image: Image) -> bool:
+    if not isinstance(target, (str, os.PathLike)):
+        return False
+    try:
+        a, b = os.stat(target), os.fstat(image.fileno())
+    except (OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def index(
+    image: str | os.PathLike[str] | Image,
+    journal: Source,
+    *,
+    block_size: int | None = None,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+    jobs: int | None = None,
+    journal_offset: int = 0,
+    durable: bool = True,
+    unaligned_offset: bool = False,
+    force_share: bool = False,
+) -> IndexReport:
+    """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
+
+    ``image`` is a path (opened by :func:`qjournal.image.open_image`: qcow2, or raw
+    in blocks of ``block_size``) or an open :class:`Image`. ``block_size``: a
+    power of two from 512 bytes up to a qcow2 image's cluster size (default:
+    the cluster size; a raw image's own block size); a larger one is refused,
+    since a block of several clusters has no host offset of its own. The journal is made by
+    :func:`qjournal.create` at ``journal_offset``, sized exactly for the entries,
+    once the whole image is hashed; a target that already holds bytes there is
+    refused unless ``force``, and then it is made as ``create(..., force=True)``
+    and :func:`qjournal.pack` make an existing area: it must hold a journal and
+    nothing but 0xFF past its tail (D24), keeps its size, and is refused
+    before anything is written when the entries do not fit. The image itself
+    is never written and is refused as the journal. ``progress(n)`` is called
+    with the guest bytes walked so far (up to ``len_virtual_disk``); ``jobs``
+    hashing threads (default: one per core). A ``journal_offset`` off the
+    512-byte grid is refused unless ``unaligned_offset=True`` (see
+    :func:`qjournal.create`). A new journal file appears under its name only
+    once complete; a journal path that cannot be written (a missing directory,
+    /dev/null) is refused before the image is read. An image a running QEMU
+    writes is refused unless ``force_share`` (D29).
+    """
+    owned = not isinstance(image, Image)
+    img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
+    try:
+        size = img.cluster_size if block_size is None else check_block_size(block_size)
+        if img.format == "qcow2" and size > img.cluster_size:
+            raise JournalArgumentError(
+                f"a block of {size} bytes is larger than the image's {img.cluster_size}-byte clusters: it has no host "
+                f"offset of its own to journal; ${{block_size}} is at most the cluster size (qjournal analyze "
+                f"reports any block size)",
+                source=img.name,
+            )
+        if _is_the_image(journal, img):
+            raise JournalArgumentError("the journal is the image itself: index never writes the image", source=img.name)
+        if isinstance(journal, (str, os.PathLike)):  # what can be refused is refused before the first byte is hashed
+            _check_journal_path(journal)
+        dest = None
+        if _holds_bytes(journal, journal_offset):
+            if not force:
+                raise JournalArgumentError(
+                    f"the journal already exists (it holds bytes at offset {journal_offset:#x}): index makes a new "
+                    f"journal and does not replace one without ${{force}}",
+                    source=describe(journal),
+                )
+            dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
+                               refusal=_refusal(journal), unaligned_offset=unaligned_offset)
+        try:
+            report, first = _scan(img, size, jobs, progress)
+            num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
+            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
+                         num_entries=len(first), unaligned_offset=unaligned_offset)
+            writer = dest.make()
+        except BaseException:
+            if dest is not None:
+                dest.abandon()
+            raise
+        try:
+            with writer:
+                items = iter(first.items())
+                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
+                    writer.append_many(batch)
+                dest.publish()  # a new journal file is named only now, complete
+                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+        finally:
+            dest.discard()
+    finally:
+        if owned:
+            img.close()
+
+
+def _refusal(journal: Source) -> Callable[[str], JournalArgumentError]:
+    """Index's words for a target it may not replace (D24, checked once, by :func:`qjournal.durable.check_whole_rest`)."""
+    return lambda why: JournalArgumentError(
+        f"refusing to replace it with ${{force}}: {why}; index replaces only a journal with nothing but 0xFF past "
+        f"its tail, so that a wrong path never costs a file's data; nothing was written",
+        source=describe(journal),
+    )
+
+
+def _check_journal_path(journal: str | os.PathLike[str]) -> None:
+    """Refuse a journal path that cannot be written (a missing directory, /dev/null, no room for a cluster)."""
+    name = describe(journal)
+    if check_target(journal, name) is not None:
+        return
+    folder = os.path.dirname(os.path.abspath(journal))
+    if not os.access(folder, os.W_OK):
+        raise JournalIOError(f"cannot create a file in {folder}: permission denied; nothing was read", source=name)
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    if st.f_bavail * st.f_frsize < LEN_CLUSTER:
+        raise JournalIOError(
+            f"the file system of {folder} has {st.f_bavail * st.f_frsize} bytes free, less than one journal cluster; "
+            "nothing was read",
+            source=name,
+        )
+
+
+def _make(
+    journal: Source, dest: Destination | None, *, num_clusters: int, offset: int, durable: bool, num_entries: int,
+    unaligned_offset: bool,
+) -> Destination:
+    """Where the journal goes: a new area of ``num_clusters`` (a new file named once complete), or ``dest`` if the entries fit."""
+    if dest is None:
+        return Destination(journal, num_clusters=num_clusters, offset=offset, length=None, force=False, durable=durable,
+                           what="index", publish_later=True, unaligned_offset=unaligned_offset)
+    if num_clusters * LEN_CLUSTER > dest.len_area:
+        raise JournalFullError(
+            f"journal full: the {num_entries} entries of the index need {num_clusters} clusters and the existing "
+            f"journal has {dest.len_area // LEN_CLUSTER} (it keeps its size); nothing was written: remove it, and "
+            f"index makes a journal of the exact size",
+            source=dest.name,
+        )
+    return dest
+
+
+def _scan(image: Image, size: int, jobs: int | None,
+          progress: Callable[[int], None] | None) -> tuple[dict[str, Any], dict[bytes, tuple[int, int]]]:
+    """Hash every block in guest order: the report's counts and, per new data digest, its (physical, logical) sectors."""
+    workers = resolve_jobs(jobs, "hashing threads")
+    raw = image.format == "raw"
+    first: dict[bytes, tuple[int, int]] = {}  # data digest -> (physical_sector, first_logical_sector), in order of first sight
+    refs: dict[bytes, int] = {}  # every digest -> how many non-zero blocks reference it
+    hosts: dict[bytes, set[int]] = {}  # digests stored at more than one host offset -> those offsets
+    counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
+    len_read = 0
+    allocated = _allocated_blocks(image, size)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-index")
+    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
+
+    def take() -> None:
+        nonlocal len_read
+        end, fut = pending.popleft()
+        for kind, ofs, host, digest in fut.result():
+            if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
+                continue
+            if kind == _ZERO_BLOCK:
+                counts["zero"] += 1
+                continue
+            len_read += min(size, image.len_virtual_disk - ofs) if raw else size
+            if kind == _COMPRESSED_BLOCK:
+                counts["compressed"] += 1
+            elif kind == _PARTIAL:
+                counts["partial"] += 1
+            if not digest:
+                counts["zero"] += 1
+                continue
+            n = refs.get(digest, 0)
+            refs[digest] = n + 1
+            if kind == _JOURNALED:
+                known = first.get(digest)
+                if known is None:
+                    first[digest] = (host // LEN_SECTOR, ofs // LEN_SECTOR)
+                elif known[0] * LEN_SECTOR == host or host in hosts.get(digest, ()):
+                    counts["shared"] += 1
+                    continue
+                else:
+                    hosts.setdefault(digest, set()).add(host)
+            counts["unique" if n == 0 else "duplicate"] += 1
+        if progress is not None:
+            progress(min(end, image.len_virtual_disk))
+
+    with GuestReader(image) as reader:
+        not_read = reader.not_read.to_dict()
+        try:
+            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
+                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
+                while len(pending) > 2 * workers:
+                    take()
+            while pending:
+                take()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if progress is not None:
+        progress(image.len_virtual_disk)
+    num_blocks = -(-image.len_virtual_disk // size)
+    rows: dict[int, int] = {}
+    for n in refs.values():
+        k = (n - 1).bit_length()
+        rows[k] = rows.get(k, 0) + 1
+    histogram = {histogram_label(1 << k if k else 1): rows.get(k, 0) for k in range(max(rows) + 1)} if rows else {}
+    report = {
+        "format": image.format,
+        "block_size": size,
+        "len_virtual_disk": image.len_virtual_disk,
+        "num_guest_clusters": num_blocks,
+        "num_allocated": allocated,
+        "num_unallocated": num_blocks - sum(counts[k] for k in ("zero", "unique", "duplicate", "shared")),
+        "num_zero": counts["zero"],
+        "num_compressed": counts["compressed"],
+        "num_unique": counts["unique"],
+        "num_duplicate": counts["duplicate"],
+        "num_shared": counts["shared"],
+        "num_partial": counts["partial"],
+        "num_entries": len(first),
+        "len_read": len_read,
+        "histogram": histogram,
+        "not_read": not_read,
+        "is_dirty": image.is_dirty,
+    }
+    return report, first
+
+
+def _allocated_blocks(image: Image, size: int) -> int:
+    """Blocks with storage in the image, as ``qemu-img check`` counts allocated clusters: data (a block with one allocated
+    subcluster, too), compressed, and zero with a preallocated host cluster."""
+    if image.format == "raw":
+        return -(-image.len_virtual_disk // size)
+    total, per_cluster = 0, image.cluster_size // size
+    runs = image.checked_runs() if isinstance(image, Qcow2Image) else image._runs()
+    for run in runs:  # the mapping checked on the way (D29): no cluster is read before it is
+        if run.sub is not None:  # a partly allocated cluster: the blocks holding an allocated subcluster
+            alloc, bits = run.sub[0], max(1, size * 32 // image.cluster_size)
+            blocks_per_bit = max(1, image.cluster_size // 32 // size)
+            total += sum(blocks_per_bit for j in range(0, 32, bits) if alloc >> j & ((1 << bits) - 1))
+        elif run.kind is Kind.DATA or run.kind is Kind.COMPRESSED or (run.kind is Kind.ZERO and run.ofs_host is not None):
+            total += run.num * per_cluster
+    return total
