@@ -9,11 +9,11 @@ stable code carries it as ``code``, one of :data:`qjournal.codes.CODES`, which
 names the rule it comes from (the old attribute names ``rule``/``feature``
 still read, with a ``DeprecationWarning``, for one release).
 
-Deprecation path: an :class:`ImageError` is not about a journal, but 0.2 made
-it a :class:`JournalError`, and ``except JournalError`` caught it. It stays one
-for one more release (no warning can be given on an ``except`` clause); catch
-:class:`Error` (everything) or :class:`ImageError` instead. In the next release
-an :class:`ImageError` will be an :class:`Error` only.
+An :class:`ImageError` is not about a journal, so it is not a
+:class:`JournalError` (0.2 made it one): code that caught image errors with
+``except JournalError`` catches :class:`Error` (everything) or
+:class:`ImageError` now. No warning can be given on an ``except`` clause, so the
+change is made at once, and said in the docs (format.md section 9).
 """
 
 from __future__ import annotations
@@ -228,7 +228,7 @@ IMAGE_CORRUPTION_RULES: dict[str, str] = family("image_corruption")
 :data:`qjournal.codes.CODES`)."""
 
 
-class ImageError(JournalError):
+class ImageError(Error):
     """A disk image that :mod:`qjournal.image` cannot map; ``offset`` is a byte offset in the image file.
 
     ``code`` is stable: one of :data:`UNSUPPORTED_FEATURES` for an

@@ -146,7 +146,7 @@ def test_every_problem_reads_code_and_its_old_name_warns() -> None:
 
 def test_one_base_for_every_error_and_image_errors_still_journal_errors_this_release() -> None:
     assert issubclass(qjournal.JournalError, qjournal.Error) and issubclass(qjournal.ImageError, qjournal.Error)
-    assert issubclass(qjournal.ImageError, qjournal.JournalError)  # until the next release (docs/format.md section 9)
+    assert not issubclass(qjournal.ImageError, qjournal.JournalError)  # an image is no journal (docs/format.md section 9)
     assert not issubclass(qjournal.Error, qjournal.JournalError)
 
 
