@@ -486,16 +486,24 @@ def _journal_just_below(offset: int, read: Callable[[int, int], bytes]) -> int |
 
 
 def _holds_journal_cluster(buf: bytes) -> bool:
-    """True when ``buf`` is a whole journal cluster that parses and holds a HASH entry."""
+    """True when ``buf`` is a whole journal cluster as a writer leaves one: it parses, holds a HASH entry, and what
+    follows its last entry is clean (an END's padding, or the bytes past a tail, all 0xFF). Random bytes that happen
+    to parse never end clean, so an area in random data is not taken for a journal's neighbour."""
     from qjournal.cluster import parse_cluster  # noqa: PLC0415 - cluster builds on area
-    from qjournal.format import TYPE_HASH  # noqa: PLC0415
+    from qjournal.format import TYPE_END, TYPE_HASH  # noqa: PLC0415
 
     if len(buf) != LEN_CLUSTER or buf[1] != TYPE_HASH:
         return False
     try:
-        return any(e.type_code == TYPE_HASH for e in parse_cluster(buf).entries)
+        cluster = parse_cluster(buf)
     except CorruptJournalError:
         return False
+    entries = cluster.entries
+    if not any(e.type_code == TYPE_HASH for e in entries):
+        return False
+    if cluster.is_closed:
+        return not any(e.type_code == TYPE_END and e.has_dirty_padding for e in entries)
+    return not cluster.terminator.is_torn and not cluster.has_dirty_tail
 
 
 def identity(source: object, area: Area) -> tuple[object, ...] | None:
