@@ -59,7 +59,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
-from qjournal.durable import link_into_place, sync_dir
+from qjournal.durable import NewFile, link_into_place, sync_dir
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
@@ -415,50 +415,6 @@ def _write_metadata(writer: Qcow2Writer, scan: _Scan, source: SourceImage) -> No
     writer.write_header(source.backing_file_name, source.backing_format)
 
 
-class _Staged:
-    """A new file being written beside ``path``: unnamed (``O_TMPFILE``) where the file system allows, else named and removed on error."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.folder = os.path.dirname(os.path.abspath(path))
-        self.tmp: str | None = None
-        try:
-            self.fd = os.open(self.folder, os.O_TMPFILE | os.O_RDWR, 0o666)
-        except (AttributeError, OSError):
-            try:
-                self.fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=self.folder)
-            except OSError as exc:
-                raise JournalIOError(f"cannot create a file beside it: {exc.strerror or exc}", source=path) from None
-
-    def commit(self, durable: bool) -> None:
-        """fsync, then give the file its name (refused if one appeared meanwhile)."""
-        try:
-            if durable:
-                os.fsync(self.fd)
-            if self.tmp is None:  # linkat(AT_SYMLINK_FOLLOW), which os.link uses only given a directory descriptor
-                folder = os.open(self.folder, os.O_RDONLY)
-                try:
-                    os.link(f"/proc/self/fd/{self.fd}", os.path.basename(self.path), dst_dir_fd=folder, follow_symlinks=True)
-                finally:
-                    os.close(folder)
-            else:
-                link_into_place(self.tmp, self.path, self.path)
-                self.tmp = None
-        except FileExistsError:
-            raise JournalIOError("the file appeared while dedup wrote it; nothing was replaced", source=self.path) from None
-        except OSError as exc:
-            raise JournalIOError(f"cannot give the new file its name: {exc.strerror or exc}", source=self.path) from None
-
-    def close(self) -> None:
-        """Close; a named temporary file still there is removed."""
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        if self.tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
-            self.tmp = None
-
-
 def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> str:
     """The target's journal under a temporary name beside ``path``: what ``qjournal index TARGET`` writes. Its name."""
     tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -563,11 +519,12 @@ def _dedup(
     memory_limit: int, spill_dir: str | None, durable: bool, drop_bitmaps: bool,
 ) -> DedupReport:
     num_guest = -(-src.len_virtual_disk // cs)
-    staged = _Staged(target)
+    staged = NewFile(target, target)
     try:
         scan = _Scan(num_guest, spill_dir, memory_limit)
     except BaseException:
-        staged.close()
+        staged.file.close()
+        staged.discard()
         raise
     tmp_journal = None
     try:
@@ -579,12 +536,14 @@ def _dedup(
             num_l2 += needed
             num_l2_data += has_data
         lay = Layout(cs, src.len_virtual_disk, num_l2, scan.num_stored)
-        writer = Qcow2Writer(staged.fd, lay, target)
+        writer = Qcow2Writer(staged.file.fileno(), lay, target)
         _copy(src, writer, scan, workers, progress)
         _write_metadata(writer, scan, src)
         if journal_path is not None:
             tmp_journal = _write_journal(journal_path, scan, lay, durable)
-        staged.commit(durable)
+        if durable:
+            os.fsync(staged.file.fileno())
+        staged.link(durable=False)  # the directory is synced below, once for both names
         if tmp_journal is not None:
             assert journal_path is not None
             link_into_place(tmp_journal, journal_path, journal_path)
@@ -607,7 +566,8 @@ def _dedup(
         if tmp_journal is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_journal)
-        staged.close()
+        staged.file.close()
+        staged.discard()
         scan.close()
 
 
