@@ -42,7 +42,6 @@ file's) and is refused.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import mmap
@@ -59,14 +58,14 @@ from typing import Any, BinaryIO, TypeVar
 
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
-from qjournal.durable import NewFile, link_into_place, sync_dir
+from qjournal.durable import NewFile, sync_dir
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.indexing import BATCH
-from qjournal.making import create
+from qjournal.making import Destination
 from qjournal.parallel import resolve_jobs
 from qjournal.qcow2_writer import (
     L2_ENTRY_UNALLOCATED,
@@ -77,6 +76,7 @@ from qjournal.qcow2_writer import (
     header_cluster,
     l2_entry,
 )
+from qjournal.writer import JournalWriter
 
 __all__ = ["UNALLOCATED", "ZERO", "DedupReport", "dedup"]
 
@@ -415,33 +415,35 @@ def _write_metadata(writer: Qcow2Writer, scan: _Scan, source: SourceImage) -> No
     writer.write_header(source.backing_file_name, source.backing_format)
 
 
-def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> str:
-    """The target's journal under a temporary name beside ``path``: what ``qjournal index TARGET`` writes. Its name."""
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> tuple[Destination, JournalWriter]:
+    """The target's journal, what ``qjournal index TARGET`` writes, in a new file not yet named (index's way,
+    :class:`~qjournal.making.Destination` with ``publish_later``): the destination and its open writer."""
     num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_JOURNAL_ENTRY, scan.num_distinct)))
-    f = scan.entries
-    f.flush()
-    f.seek(0)
+    # Its batches need no barriers of their own: the journal has no name yet, and it is fsynced once, whole,
+    # before it gets one (the bytes are index's all the same).
+    dest = Destination(path, num_clusters=num_clusters, offset=0, length=None, force=False, durable=False, what="dedup",
+                       publish_later=True)
     try:
-        # Its batches need no barriers of their own: the journal has no name yet, and it is fsynced once, whole,
-        # before it gets one (the bytes are index's all the same).
-        with create(tmp, num_clusters, durable=False) as writer:
-            while raw := f.read(_ENTRY.size * BATCH):
-                writer.append_many([
-                    HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
-                    for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
-                ])
-        if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        writer = dest.make()
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        dest.abandon()
         raise
-    return tmp
+    try:
+        f = scan.entries
+        f.flush()
+        f.seek(0)
+        while raw := f.read(_ENTRY.size * BATCH):
+            writer.append_many([
+                HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
+                for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
+            ])
+        if durable and dest.new_file is not None:
+            os.fsync(dest.new_file.file.fileno())
+    except BaseException:
+        writer.close()
+        dest.discard()
+        raise
+    return dest, writer
 
 
 def _same_file(path: str, fd: int) -> bool:
@@ -526,7 +528,7 @@ def _dedup(
         staged.file.close()
         staged.discard()
         raise
-    tmp_journal = None
+    journal: tuple[Destination, JournalWriter] | None = None
     try:
         _scan(src, cs, workers, scan, progress)
         has_backing = src.backing_file_name is not None
@@ -540,14 +542,12 @@ def _dedup(
         _copy(src, writer, scan, workers, progress)
         _write_metadata(writer, scan, src)
         if journal_path is not None:
-            tmp_journal = _write_journal(journal_path, scan, lay, durable)
+            journal = _write_journal(journal_path, scan, lay, durable)
         if durable:
             os.fsync(staged.file.fileno())
         staged.link(durable=False)  # the directory is synced below, once for both names
-        if tmp_journal is not None:
-            assert journal_path is not None
-            link_into_place(tmp_journal, journal_path, journal_path)
-            tmp_journal = None
+        if journal is not None:
+            journal[0].publish()  # named once the target is; the folder is synced below
         if durable:
             sync_dir(target)
             if journal_path is not None:
@@ -563,9 +563,9 @@ def _dedup(
             dropped_bitmaps=src.bitmap_names if drop_bitmaps else (),
         )
     finally:
-        if tmp_journal is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_journal)
+        if journal is not None:
+            journal[1].close()
+            journal[0].discard()
         staged.file.close()
         staged.discard()
         scan.close()
