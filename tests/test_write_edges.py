@@ -514,3 +514,33 @@ def test_random_bytes_below_an_aligned_offset_are_no_journal() -> None:
         buf = bytearray(rng.randbytes(4096))
         buf[1] = 0x02  # a HASH type byte where a journal's first entry has it: the only clusters looked at further
         assert not _holds_journal_cluster(bytes(buf))
+
+
+@pytest.mark.parametrize(("sector", "refused"), [(1 << 63 | 12345, False), (2048, True)])
+def test_bytes_that_run_into_an_erased_area_above_need_a_journals_sectors(
+    tmp_path: Path, sector: int, refused: bool
+) -> None:
+    """A chain of entries at 0x1400 whose last one ends at 0x2000, where an erased area starts, parses and ends clean
+    (CI drew such random bytes once): its HASH entry's sectors decide whether it is a journal whose grid 0x2000
+    would cut (refused, the likely offset named) or random data (the append goes on)."""
+    head = encode_hash(bytes(range(32)), sector, sector)
+    filler = b"".join(bytes([254, 0x07]) + bytes(252) for _ in range(11))  # unassigned type 0x07: stepped over
+    last = 0x2000 - 0x1400 - len(head) - len(filler)
+    chain = head + filler + bytes([last, 0x07]) + bytes(last - 2)
+    path = tmp_path / "image.bin"
+    path.write_bytes(os.urandom(0x1400) + chain + b"\xff" * 8192)
+    before = path.read_bytes()
+    assert len(chain) == 0x2000 - 0x1400
+    code, err = None, ""
+    try:
+        with JournalWriter(str(path), offset=0x2000, length=8192) as w:
+            w.append_hash(bytes(32), 1, 2)
+        code = 0
+    except JournalArgumentError as exc:
+        code, err = 1, str(exc)
+    if refused:
+        assert code == 1 and "the likely offset is 0x1400" in err
+        assert path.read_bytes() == before
+    else:
+        assert code == 0, err
+        assert path.read_bytes()[:0x2000] == before[:0x2000]
