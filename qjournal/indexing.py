@@ -21,12 +21,11 @@ atomic batches (D20). The report counts every block once, like ``zdb -S``.
 
 from __future__ import annotations
 
-import collections
+import functools
 import itertools
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,23 +34,15 @@ from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
-from qjournal.hashing import DEFAULT_HASH, block_digests
+from qjournal.hashing import DEFAULT_HASH, block_digests, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
 from qjournal.parallel import resolve_jobs
+from qjournal.wording import histogram_label
 
-__all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
-
-BATCH = 4096
-"""HASH entries per atomic append (D20): about 200 KiB, three barriers each."""
+__all__ = ["IndexReport", "histogram_label", "index"]
 
 _LEN_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST  # every entry index writes: 50 bytes (D8)
-
-
-def histogram_label(num_refs: int) -> str:
-    """The ``zdb -S`` row a digest shared by ``num_refs`` clusters falls in: ``1``, ``2``, ``3-4``, ``5-8``, ``9-16``..."""
-    k = (num_refs - 1).bit_length()
-    return str(num_refs) if k <= 1 else f"{(1 << (k - 1)) + 1}-{1 << k}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +122,7 @@ _STORED = int(STORED)
 _UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 
-def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -> list[tuple[int, int, int, bytes]]:
     """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
     if batch.needs_read:  # else every block is zero or unallocated: nothing to read
         batch = fill(batch)
@@ -273,9 +264,7 @@ def index(
             raise
         try:
             with writer:
-                items = iter(first.items())
-                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
-                    writer.append_many(batch)
+                writer.append_stream(HashEntry(d, p, g) for d, (p, g) in first.items())  # one batch (D20), streamed
                 dest.publish()  # a new journal file is named only now, complete
                 return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
         finally:
@@ -343,13 +332,9 @@ def _scan(image: Image, size: int, jobs: int | None,
     counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
     len_read = 0
     allocated = _allocated_blocks(image, size)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-index")
-    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
-
-    def take() -> None:
+    def take(end: int, results: list[tuple[int, int, int, bytes]]) -> None:
         nonlocal len_read
-        end, fut = pending.popleft()
-        for kind, ofs, host, digest in fut.result():
+        for kind, ofs, host, digest in results:
             if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
                 continue
             if kind == _ZERO_BLOCK:
@@ -380,16 +365,9 @@ def _scan(image: Image, size: int, jobs: int | None,
 
     with GuestReader(image) as reader:
         not_read = reader.not_read.to_dict()
-        try:
-            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
-            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
-                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
-                while len(pending) > 2 * workers:
-                    take()
-            while pending:
-                take()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+        for end, results in map_batches(reader, size, functools.partial(_hash_batch, reader.fill, raw=raw), jobs=workers):
+            take(end, results)
     if progress is not None:
         progress(image.len_virtual_disk)
     num_blocks = -(-image.len_virtual_disk // size)
