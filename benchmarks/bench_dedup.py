@@ -12,7 +12,8 @@ Run from the repository, as bench_index.py. Two measures:
   ``openssl dgst -sha256 IMAGE`` (one SHA-256 pass, the floor of hashing).
   Rates are the image file's size over the time. Target: dedup >= 0.5x
   convert. dedup fsyncs the target and its journal before they get their
-  names (``qemu-img convert`` fdatasyncs its copy too); the library's
+  names (``qemu-img convert`` syncs only while it creates its image, not the data it copies: its output
+  cache mode defaults to ``unsafe``); the library's
   ``dedup(..., durable=False)`` in this process (no start-up, no fsync) is
   timed too, the mean of the runs, to show what those cost. The target's size, the copy's and the source's are shown; dedup's
   answer is checked against the generator's counts before it is timed.
