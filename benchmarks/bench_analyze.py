@@ -57,7 +57,8 @@ def peak_rss(path: Path, block_size: int, memory_limit: int | None) -> dict[str,
         f"a = analyze([{str(path)!r}], block_sizes=[{block_size}], memory_limit={memory_limit or 'DEFAULT_MEMORY_LIMIT'})\n"
         "b = a.block_sizes[0]\n"
         "print(json.dumps({'num_distinct': b.num_distinct, 'num_blocks': b.num_blocks, "
-        "'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))\n"
+        "'peak_rss_kib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,\n"
+        " 'peak_worker_rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
     )
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
@@ -137,7 +138,8 @@ def main() -> None:
     for key in ("rss_in_memory", "rss_default_limit", "rss_spilled_16mib"):
         r = figures[key]
         print(f"peak RSS, {r['num_distinct']:,} distinct 512-byte blocks, memory limit "
-              f"{(r['memory_limit'] or 256 << 20) >> 20} MiB: {r['peak_rss_kib'] // 1024} MiB ({r['seconds']} s)")
+              f"{(r['memory_limit'] or 256 << 20) >> 20} MiB: {r['peak_rss_kib'] // 1024} MiB, its largest worker "
+              f"process {r['peak_worker_rss_kib'] // 1024} MiB ({r['seconds']} s)")
     print(f"load average (1 min) before {figures['load_before']}, after {figures['load_after']}: the rates need free cores")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
