@@ -177,14 +177,14 @@ def test_the_journal_is_one_atomic_batch_written_as_the_writer_writes_entries(im
     """Index streams every entry into one batch (D20: a reader sees none or all of them); the bytes are what
     appending the same entries one by one through the writer gives."""
     streams: list[int] = []
-    real = JournalWriter.append_stream
+    real = JournalWriter.append_encoded
 
     def spy(self, entries):
         n = real(self, entries)
         streams.append(n)
         return n
 
-    monkeypatch.setattr(JournalWriter, "append_stream", spy)
+    monkeypatch.setattr(JournalWriter, "append_encoded", spy)
     raw = tmp_path / "disk.raw"
     raw.write_bytes(random.Random(7).randbytes(200 * 4096))  # 200 entries: an END closes each of 2 clusters
     report = index(raw, tmp_path / "j.qjournal", block_size=4096)
