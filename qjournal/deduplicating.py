@@ -50,9 +50,7 @@ import struct
 import tempfile
 import threading
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -65,7 +63,7 @@ from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, 
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.making import Destination
-from qjournal.parallel import resolve_jobs
+from qjournal.parallel import ordered_threads, resolve_jobs
 from qjournal.qcow2_writer import (
     L2_ENTRY_UNALLOCATED,
     L2_ENTRY_ZERO,
@@ -159,26 +157,6 @@ class DedupReport:
         return d
 
 
-# -- the pipeline -------------------------------------------------------------------------------------------
-
-
-def _pipeline(jobs: int, items: Iterator[tuple[T, Callable[[], R] | None]]) -> Iterator[tuple[T, R | None]]:
-    """``(tag, work())`` in the items' order, each ``work`` run on one of ``jobs`` threads (None: nothing to run)."""
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="qjournal-dedup")
-    pending: deque[tuple[T, Future[R] | None]] = deque()
-    try:
-        for tag, work in items:
-            pending.append((tag, None if work is None else pool.submit(work)))
-            while len(pending) > 2 * jobs:
-                t, fut = pending.popleft()
-                yield t, None if fut is None else fut.result()
-        while pending:
-            t, fut = pending.popleft()
-            yield t, None if fut is None else fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 # -- the scan ---------------------------------------------------------------------------------------------------
 
 
@@ -227,13 +205,13 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
             ]
         return work
 
-    def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None]] | None]]:
+    def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None] | None]]]:
         for batch in source.reader.blocks(cs, data=False):
-            yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else None
+            yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else _nothing
 
     refcounts, dmap, write_entry, pack = scan.refcounts, scan.map, scan.entries.write, _ENTRY.pack
     done = 0  # target clusters spooled so far
-    for batch, digests in _pipeline(jobs, items()):
+    for batch, digests in ordered_threads(jobs, items(), name="qjournal-dedup"):
         first = batch.ofs_guest // cs
         _spool_unallocated(scan, first - done)  # whole unallocated clusters the reader left out
         codes = array("q")
@@ -278,6 +256,10 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
     _spool_unallocated(scan, -(-disk // cs) - done)
     if progress is not None:
         progress(disk)
+
+
+def _nothing() -> None:
+    """The work of a batch that holds no bytes of the image's own."""
 
 
 def _spool_unallocated(scan: _Scan, n: int) -> None:
@@ -377,7 +359,7 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
             end = min(ofs + n * cs, disk)
             yield end, copier(ofs, n, idx, list(source.reader.spans(ofs, end)))
 
-    for end, _ in _pipeline(jobs, items()):
+    for end, _ in ordered_threads(jobs, items(), name="qjournal-dedup"):
         if progress is not None:
             progress(disk + end)
     if progress is not None:

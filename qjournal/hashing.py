@@ -20,16 +20,15 @@ and two threads then run slower than one.
 
 from __future__ import annotations
 
-import collections
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.image import Image
-from qjournal.parallel import can_fork, ordered_map, resolve_jobs
+from qjournal.parallel import can_fork, ordered_map, ordered_threads, resolve_jobs
 
 if TYPE_CHECKING:
     from qjournal.guest import Blocks, GuestReader
@@ -141,19 +140,8 @@ def hash_ranges(
                 pos += n
         return out
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-hash")
-    pending: collections.deque[tuple[T, Future[list[bytes]]]] = collections.deque()
-    try:
-        for tag, ranges in tasks:
-            pending.append((tag, pool.submit(work, ranges)))
-            while len(pending) > 2 * workers:
-                t, fut = pending.popleft()
-                yield t, fut.result()
-        while pending:
-            t, fut = pending.popleft()
-            yield t, fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from ordered_threads(workers, ((tag, functools.partial(work, ranges)) for tag, ranges in tasks),
+                               name="qjournal-hash")
 
 
 FORK_BELOW = 64 << 10
@@ -186,19 +174,9 @@ def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R],
             for results in ordered_map(walk, chunks, workers, keep=(reader.image.fileno(),)):
                 yield from results
             return
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-hash")
-    pending: collections.deque[tuple[int, Future[R]]] = collections.deque()
-    try:
-        for batch in reader.blocks(block_size, data=False):  # read where hashed: reads run on every core too
-            pending.append((batch.ofs_guest + batch.num_blocks * block_size, pool.submit(fn, batch)))
-            while len(pending) > 2 * workers:
-                end, fut = pending.popleft()
-                yield end, fut.result()
-        while pending:
-            end, fut = pending.popleft()
-            yield end, fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    batches = reader.blocks(block_size, data=False)  # read where hashed: reads run on every core too
+    yield from ordered_threads(workers, ((b.ofs_guest + b.num_blocks * block_size, functools.partial(fn, b))
+                                         for b in batches), name="qjournal-hash")
 
 
 def _chunks(reader: GuestReader, block_size: int) -> list[tuple[int, int]]:

@@ -21,10 +21,11 @@ writer's lock among them).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import struct
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from qjournal.area import Area
@@ -41,6 +42,7 @@ __all__ = [
     "can_fork",
     "default_jobs",
     "ordered_map",
+    "ordered_threads",
     "plan",
     "resolve_jobs",
     "run_ranges",
@@ -62,6 +64,7 @@ def _log() -> logging.Logger:
     return logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 PARALLEL_MIN_BYTES = 8 << 20
 """Areas at least this large are checked (and dumped) by worker processes (when ``jobs`` > 1 and the
@@ -397,3 +400,25 @@ def tail_moved(area: Area, seen: Seen | None) -> bool:
     if moved:
         _log().debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
     return moved
+
+
+def ordered_threads(jobs: int, items: Iterable[tuple[T, Callable[[], R]]], *,
+                    name: str = "qjournal") -> Generator[tuple[T, R], None, None]:
+    """``(tag, work())`` for each ``(tag, work)`` of ``items``, in their order, each ``work`` run on one of ``jobs``
+    threads; at most ``2 x jobs`` in flight, so memory does not grow with the input. Stopping early (closing the
+    generator) cancels what has not started."""
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415 - not every command runs threads
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name)
+    pending: collections.deque[tuple[T, Future[R]]] = collections.deque()
+    try:
+        for tag, work in items:
+            pending.append((tag, pool.submit(work)))
+            while len(pending) > 2 * jobs:
+                t, fut = pending.popleft()
+                yield t, fut.result()
+        while pending:
+            t, fut = pending.popleft()
+            yield t, fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
