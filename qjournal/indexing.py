@@ -33,11 +33,12 @@ from typing import Any
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
-from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
+from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
+from qjournal.metadata import JournalMetadata, begin_journal
 from qjournal.parallel import resolve_jobs
 
 __all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
@@ -103,6 +104,8 @@ class IndexReport:
     """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
     is_dirty: bool = False
     """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The journal's first entry, what it describes (D30): :meth:`qjournal.metadata.JournalMetadata.to_dict`."""
 
     @property
     def num_referenced(self) -> int:
@@ -261,12 +264,14 @@ def index(
                 )
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
                                refusal=_refusal(journal), unaligned_offset=unaligned_offset)
+        meta = JournalMetadata.of_image(img, size, DEFAULT_HASH)  # the journal's first entry (D30)
         try:
             report, first = _scan(img, size, jobs, progress)
-            num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
-            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
-                         num_entries=len(first), unaligned_offset=unaligned_offset)
-            writer = dest.make()
+            dest, writer = begin_journal(
+                lambda n: _make(journal, dest, num_clusters=n, offset=journal_offset, durable=durable,
+                                num_entries=len(first), unaligned_offset=unaligned_offset),
+                meta, len(first), _LEN_ENTRY,
+            )
         except BaseException:
             if dest is not None:
                 dest.abandon()
@@ -277,7 +282,8 @@ def index(
                 while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
                     writer.append_many(batch)
                 dest.publish()  # a new journal file is named only now, complete
-                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters,
+                                   metadata=meta.to_dict(), **report)
         finally:
             dest.discard()
     finally:
