@@ -441,3 +441,10 @@ def _allocated_blocks(image: Image, size: int) -> int:
         elif run.kind is Kind.DATA or run.kind is Kind.COMPRESSED or (run.kind is Kind.ZERO and run.ofs_host is not None):
             total += run.num * per_cluster
     return total
+
+
+hash_batch = _hash_batch
+"""What index makes of a batch of blocks, for verify --all to read an image as index does (one home for which
+blocks are journaled): (kind, guest offset, host offset, digest or b"" for zeros) of each block."""
+BLOCK_UNALLOCATED, BLOCK_JOURNALED = _UNALLOCATED, _JOURNALED
+"""The kinds of :func:`hash_batch` verify --all tells apart: unallocated, and a block index would journal."""

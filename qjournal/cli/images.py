@@ -20,6 +20,7 @@ from qjournal.wording import count, json_document
 
 if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
     from qjournal.image import Image
+    from qjournal.verifying import AllBlocks
 
 
 def open_image_of(args: argparse.Namespace) -> Image:
@@ -138,42 +139,79 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    from qjournal.errors import spell  # noqa: PLC0415
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+    from qjournal.metadata import first_of  # noqa: PLC0415
     from qjournal.verifying import verify as verify_image  # noqa: PLC0415
 
-    with open_image_of(args) as img:
+    meta, _ = first_of(args.path, args.offset, args.length)  # a raw image is opened in the blocks the journal names (D30)
+    block_size = args.block_size or (meta.block_size if meta is not None else DEFAULT_BLOCK_SIZE)
+    with open_image(args.image, format=args.format, block_size=block_size, force_share=args.force_share) as img, \
+            Progress(img.len_virtual_disk if args.all else 0, "verify --all", min_len=0) as progress:
         report = verify_image(
             args.path, img, block_size=args.block_size, hash_name=args.hash_name,
-            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs,
+            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs, all_blocks=args.all,
+            progress=progress.callback,
         )
     code = EXIT_OK if report.is_clean else EXIT_CORRUPT
     if args.output == "json":
         out(json_document(report.to_dict(cli=True)))
         return code
+    journal, image = shown(report.journal), shown(report.image)
     for m in report.mismatches:
-        out(f"{shown(report.journal)}: {m.message(cli=True)}")
+        out(f"{journal}: {m.message(cli=True)}")
+    if report.metadata is not None:
+        from qjournal.metadata import JournalMetadata  # noqa: PLC0415
+
+        out(f"{journal}: made of {JournalMetadata(**report.metadata).describe()} (its metadata entry)")
+    for note in report.notes:
+        out(f"{journal}: note: {note}")
     for line in skipped_lines(report.not_read, report.is_dirty):
-        out(f"{shown(report.image)}: {line}")
+        out(f"{image}: {line}")
     size = human_size(report.block_size)
-    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed"
+    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed, one per live entry"
     if report.num_data_blocks is None:
-        out(f"{shown(report.journal)}: {read}; the image's other data blocks were not checked")
-    else:
+        out(f"{journal}: {read}; the image's other data blocks were not checked")
+    elif report.scan is None:
         rest = max(0, report.num_data_blocks - report.num_blocks_read)
-        out(f"{shown(report.journal)}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
-            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index)")
+        out(f"{journal}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
+            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index; "
+            f"--all hashes them all)")
+    else:
+        out(f"{journal}: {read}")
+    if report.scan is not None:
+        _print_scan(report.scan, journal, size)
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
-    if report.is_clean:
-        out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
+    if not report.mismatches:
+        out(f"{journal}: {checked} checked against {image}: every one matches")
     else:
         out(
-            f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
+            f"{journal}: {checked} checked against {image}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
     if report.likely_cause is not None:
-        from qjournal.errors import spell  # noqa: PLC0415
-
-        out(f"{shown(report.journal)}: hint: {spell(report.likely_cause, cli=True)}")
+        out(f"{journal}: hint: {spell(report.likely_cause, cli=True)}")
     return code
+
+
+def _print_scan(scan: AllBlocks, journal: str, size: str) -> None:
+    """What verify --all found, in lines."""
+    out(f"{journal}: --all: {count(scan.num_hashed, 'data block')} of {size} read and hashed ({scan.hash_name}); not "
+        f"looked up: {scan.num_zero} that read as zeros, {scan.num_not_journaled} compressed or partly allocated "
+        f"(index journals none of them)")
+    for b in scan.unknown:
+        out(f"{journal}: --all: block at guest offset {b.ofs_guest:#x} (host {b.ofs_host:#x}) hashes to {b.digest.hex()}, "
+            f"which no live entry has (changed since the index, or new)")
+    if scan.num_unknown > len(scan.unknown):
+        out(f"{journal}: --all: ... and {scan.num_unknown - len(scan.unknown)} more such blocks")
+    for e in scan.unmatched:
+        assert e.ofs is not None
+        out(f"{journal}: --all: entry at offset {e.ofs:#x} ({e.ofs}): no block of the image hashes to its digest "
+            f"{e.digest.hex()}")
+    if scan.num_unmatched > len(scan.unmatched):
+        out(f"{journal}: --all: ... and {scan.num_unmatched - len(scan.unmatched)} more such entries")
+    out(f"{journal}: --all: {count(scan.num_unknown, 'block')} whose digest the journal does not know, "
+        f"{count(scan.num_unmatched, 'live entry', 'live entries')} that no block matches any more")
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
@@ -183,6 +221,9 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     add_force_share(p)
     p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
                    help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
+    p.add_argument("--all", action="store_true",
+                   help="also hash every data block of the image, as index does, and report the blocks whose digest "
+                   "the journal does not know (changed since the index, or new) and the entries no block matches")
     add_output(p, ("human", "json"))
 
 
