@@ -31,10 +31,11 @@ from qjournal.format import LEN_HEADER, MAX_LEN_BODY, clusters_for, tail_after
 if TYPE_CHECKING:
     from qjournal.image import Image
     from qjournal.making import Destination
+    from qjournal.reader import JournalReader
     from qjournal.writer import JournalWriter
 
 __all__ = [
-    "MAGIC", "TYPE_METADATA", "VERSION", "JournalMetadata", "MetadataError", "begin_journal", "decode", "first_of",
+    "MAGIC", "TYPE_METADATA", "VERSION", "JournalMetadata", "MetadataError", "begin_journal", "decode", "first_entry", "first_of",
     "is_metadata",
 ]
 
@@ -149,21 +150,34 @@ def is_metadata(ofs: int, type_code: int, body: bytes | memoryview) -> bool:
         return False
 
 
-def first_of(journal: Source, offset: int = 0, length: int | None = None) -> tuple[JournalMetadata | None, str | None]:
+def first_of(journal: Source | JournalReader, offset: int = 0,
+             length: int | None = None) -> tuple[JournalMetadata | None, str | None]:
     """The journal's metadata (its first entry, D30), or None; and why a first entry of type 0x71 was not taken.
 
-    Replays one entry; a corrupt journal raises the reader's error.
+    ``journal`` is a source (the area at ``offset``, ``length`` bytes) or an open reader. Replays one entry; a
+    corrupt journal raises the reader's error.
     """
-    from qjournal.reader import read  # noqa: PLC0415 - the reader imports the check engine, which imports this module
+    from qjournal.reader import JournalReader, read  # noqa: PLC0415 - the reader imports the check engine, which imports this module
 
-    with read(journal, offset, length) as reader:
-        first = next(iter(reader.replay()), None)
+    if isinstance(journal, JournalReader):
+        first = next(iter(journal.replay()), None)
+    else:
+        with read(journal, offset, length) as reader:
+            first = next(iter(reader.replay()), None)
     if first is None:
         return None, None
     try:
         return decode(first), None
     except MetadataError as exc:
         return None, f"its first entry has the type and magic of qjournal's metadata entry but {exc} (D30): not taken"
+
+
+def first_entry(reader: JournalReader) -> RawEntry | None:
+    """The journal's metadata entry as it is (its bytes, whatever its version), when its first entry is one (D30)."""
+    first = next(iter(reader.replay()), None)
+    if isinstance(first, RawEntry) and first.ofs is not None and is_metadata(first.ofs, first.type_code, first.body):
+        return first
+    return None
 
 
 def begin_journal(make: Callable[[int], Destination], metadata: JournalMetadata, num_entries: int,

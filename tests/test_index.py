@@ -30,9 +30,11 @@ import qemu_images as qi
 
 import qjournal
 import qjournal.indexing as index_module
+from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, UnsupportedImageError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
 from qjournal.indexing import IndexReport, index
+from qjournal.metadata import JournalMetadata, first_of
 from qjournal.writer import JournalWriter
 
 SUPPORTED = [s.name for s in qi.TEST_IMAGES if s.name not in oracle.UNSUPPORTED and s.name not in oracle.SUBCLUSTERED]
@@ -49,7 +51,7 @@ def images(qemu_test_images, index_images):
 
 def entries_of(journal) -> list[tuple[bytes, int, int]]:
     with qjournal.read(journal) as r:
-        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay()]
+        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay() if isinstance(e, HashEntry)]
 
 
 def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: int, num_clusters: int) -> None:
@@ -67,11 +69,14 @@ def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: in
 
 
 def assert_journal_is_exact(journal: Path, report: IndexReport, num_entries: int) -> None:
-    """Sized exactly for the entries (D6), no anomaly."""
-    want = clusters_for(tail_after([50] * num_entries))
+    """Sized exactly for the metadata entry (D30) and the HASH entries (D6), no anomaly."""
+    meta = JournalMetadata(**report.metadata)
+    want = clusters_for(tail_after([meta.len_entry] + [50] * num_entries))
     assert report.num_clusters == want and journal.stat().st_size == want * LEN_CLUSTER
     check = qjournal.read(journal).check()
-    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries} if num_entries else {})
+    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries, "0x71": 1} if num_entries
+                                                                    else {"0x71": 1})
+    assert first_of(journal) == (meta, None)
 
 
 @pytest.mark.parametrize("name", SUPPORTED + OWN)
