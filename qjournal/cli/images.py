@@ -219,8 +219,9 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
     add_force_share(p)
-    p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
-                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
+    p.add_argument("--hash-name", "--hash", dest="hash_name", metavar="NAME", default=None,
+                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...), for a journal "
+                   "without a metadata entry (one with it says its own)")
     p.add_argument("--all", action="store_true",
                    help="also hash every data block of the image, as index does, and report the blocks whose digest "
                    "the journal does not know (changed since the index, or new) and the entries no block matches")
