@@ -231,17 +231,27 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
 VERIFY = Command(
     "verify", cmd_verify, "check every live HASH entry of a journal against its image",
     ("For each live HASH entry of JOURNAL (the last entry per digest), read the block at its physical "
-     "sector in IMAGE (the image's cluster size unless --block-size gives the smaller block size it was "
-     "indexed in; a raw image's --block-size), check its hash against "
-     "the digest (the algorithm by the digest's length: 20 bytes SHA-1, 32 SHA-256, 64 SHA-512, or "
-     "--hash NAME), and, for qcow2, that the first logical sector maps through L1/L2 to that host cluster. "
+     "sector in IMAGE, check its hash against the digest, and, for qcow2, that the first logical sector "
+     "maps through L1/L2 to that host cluster. A journal index or dedup wrote starts with a metadata entry "
+     "(docs/format.md D30) that says the block size, the hash algorithm and the image (format, cluster size, "
+     "virtual size): they are used, a --block-size or --hash-name that contradicts them is refused, and so "
+     "is an image of another format or cluster size. Without it, blocks are the image's clusters unless "
+     "--block-size gives the smaller block size the journal was made in (a raw image's --block-size), and "
+     "the algorithm is the one the digest's length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless "
+     "--hash-name names it.",
      "Each problem is printed with the entry's offset, its code and what is wrong: the data changed, a "
-     "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned.",),
+     "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned. The "
+     "summary says what was read: one block per live entry; the image's other data blocks (duplicates of "
+     "journaled ones, or data written since the index) are not read unless --all, which hashes every data "
+     "block as index does and reports the blocks whose digest no live entry has and the live entries no "
+     "block matches any more (a progress bar on a terminal). When every entry fails, a hint says what is "
+     "likelier.",),
     (
-        (EXIT_OK, "every live entry matches the image"),
-        (EXIT_ERROR, "usage or I/O error, or an image it cannot map"),
-        (EXIT_CORRUPT, "a problem: an entry that does not match, or a corrupt journal"),
+        (EXIT_OK, "every live entry matches the image (with --all: and every data block's digest is known)"),
+        (EXIT_ERROR, "usage or I/O error, an image it cannot map, or an image the metadata entry does not describe"),
+        (EXIT_CORRUPT, "a problem: an entry that does not match, a block --all does not find, or a corrupt journal"),
     ),
     _verify_arguments,
-    examples="  qjournal verify disk.qjournal disk.qcow2",
+    examples="  qjournal verify disk.qjournal disk.qcow2\n  qjournal verify disk.qjournal disk.qcow2 --all\n"
+             "  qjournal verify disk.qjournal disk.raw --output json",
 )
