@@ -62,7 +62,8 @@ class IndexReport:
     Every block of the guest disk is counted once, in exactly one of
     ``num_unallocated`` (the image stores none of it), ``num_zero`` (it
     reads as zeros: zero clusters, and stored blocks whose bytes are all
-    zero), ``num_unique`` (its digest was new), ``num_duplicate`` (its digest
+    zero), ``num_unique`` (its digest was new: the summary's *distinct*; ``zdb -S``'s unique, a digest referenced
+    once, is the histogram's row ``1``), ``num_duplicate`` (its digest
     was known, at another host offset: a deduplication would save it) and
     ``num_shared`` (its digest was known at this same host offset: the image
     already shares it, refcount > 1). Of the non-zero blocks,
@@ -106,6 +107,18 @@ class IndexReport:
     """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """The journal's first entry, what it describes (D30): :meth:`qjournal.metadata.JournalMetadata.to_dict`."""
+    len_short: int = 0
+    """Bytes a raw image's last block lacks (its file ends inside it), else 0: that block is counted once, in
+    ``short_row``, and :meth:`len_of` counts its bytes as the file holds them."""
+    short_row: str | None = None
+    """The row (``zero``, ``unique``, ``duplicate``) a raw image's short last block is counted in, or None."""
+
+    def len_of(self, row: str) -> int:
+        """The bytes of a row of blocks (``zero``, ``unique``, ``allocated``...): its blocks times the block size, less
+        what a raw image's short last block lacks when it is one of them."""
+        n = getattr(self, f"num_{row}")
+        short = self.len_short if row == self.short_row or (self.short_row and row in ("allocated", "guest_clusters")) else 0
+        return int(n) * self.block_size - short
 
     @property
     def num_referenced(self) -> int:
@@ -115,7 +128,7 @@ class IndexReport:
     @property
     def len_saved(self) -> int:
         """Bytes a deduplication would save: every duplicate block stored once, with its first (shared ones already are)."""
-        return self.num_duplicate * self.block_size
+        return self.len_of("duplicate")
 
     @property
     def dedup_ratio(self) -> float:
@@ -283,7 +296,7 @@ def index(
                     writer.append_many(batch)
                 dest.publish()  # a new journal file is named only now, complete
                 return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters,
-                                   metadata=meta.to_dict(), **report)
+                                   metadata=meta.to_dict(), **report, **_short_block(img, size, first))
         finally:
             dest.discard()
     finally:
@@ -424,6 +437,22 @@ def _scan(image: Image, size: int, jobs: int | None,
         "is_dirty": image.is_dirty,
     }
     return report, first
+
+
+def _short_block(image: Image, size: int, first: dict[bytes, tuple[int, int]]) -> dict[str, Any]:
+    """A raw image whose file ends inside its last block: the bytes that block lacks, and the row it was counted in
+    (zero, or unique when it is its digest's first block, else duplicate: a raw block shares no host offset)."""
+    rest = image.len_virtual_disk % size
+    if image.format != "raw" or not rest:
+        return {}
+    ofs = image.len_virtual_disk - rest
+    data = image.read(ofs, rest)
+    if not data.strip(b"\0"):
+        row = "zero"
+    else:
+        known = first.get(block_digests(memoryview(data), [0], rest)[0])
+        row = "unique" if known is not None and known[1] * LEN_SECTOR == ofs else "duplicate"
+    return {"len_short": size - rest, "short_row": row}
 
 
 def _allocated_blocks(image: Image, size: int) -> int:

@@ -57,21 +57,28 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{shown(report.image)}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
-    rows = (
-        ("allocated", report.num_allocated, ""), ("unallocated", report.num_unallocated, ""), ("zero", report.num_zero, ""),
-        ("unique", report.num_unique, ""), ("duplicate", report.num_duplicate, ""),
-        ("shared", report.num_shared, "  already stored once (refcount > 1): nothing to save"),
-        ("compressed", report.num_compressed, "  of the above: decompressed and hashed, not journaled"),
-        ("partial", report.num_partial, "  of the above: partly allocated subclusters, hashed, not journaled"),
+    partition = (
+        ("unallocated", "unallocated", ""), ("zero", "zero", ""),
+        ("distinct", "unique", "  non-zero, the first block with its digest: one HASH entry each"),
+        ("duplicate", "duplicate", "  its digest seen before, at another host offset: a deduplication saves it"),
+        ("shared", "shared", "  its digest seen before, at this host offset (refcount > 1): nothing to save"),
     )
-    for label, n, note in rows:
-        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * report.block_size)}){note}")
+    out("  every block counted once, in one of:")
+    for label, row, note in partition:
+        out(f"    {label + ':':<13}{getattr(report, f'num_{row}'):>12}  ({human_size(report.len_of(row))}){note}")
+    out(f"    {'total:':<13}{report.num_guest_clusters:>12}  ({human_size(report.len_of('guest_clusters'))})")
+    out("  besides, not part of the total:")
+    besides = (
+        ("allocated", "  blocks with storage in the image (qemu-img check's allocated clusters)"),
+        ("compressed", "  of the distinct, duplicate and shared: decompressed and hashed, not journaled"),
+        ("partial", "  of the distinct, duplicate and shared: in partly allocated clusters, hashed, not journaled"),
+    )
+    for row, note in besides:
+        out(f"    {row + ':':<13}{getattr(report, f'num_{row}'):>12}  ({human_size(report.len_of(row))}){note}")
     out(
         f"  referenced {report.num_referenced} non-zero blocks; a deduplication would save {human_size(report.len_saved)} "
         f"({report.len_saved} bytes); dedup ratio {report.dedup_ratio:.2f}"
     )
-    out(f"  unallocated, zero, unique, duplicate and shared add up to the {report.num_guest_clusters}; allocated counts "
-        f"the blocks with storage in the image; compressed and partial are among the non-zero ones")
     shares = [(label, n) for label, n in report.histogram.items() if n]  # the rows no digest falls in are left out
     if shares:
         width = max(10, *(len(label) for label, _ in shares))
@@ -123,10 +130,14 @@ INDEX = Command(
      "--block-size, physical = logical. Only the image's own clusters count (not a backing file's); with "
      "internal snapshots, the active one.",
      "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
-     "unless --force), and written in atomic batches. The summary is like 'zdb -S': clusters allocated, "
-     "zero, compressed, unique, duplicate, the bytes a deduplication would save, the dedup ratio, and "
-     "how many digests are shared by 1, 2, 3-4, 5-8... blocks. Encrypted images and an external data "
-     "file are refused. 'qjournal analyze' reports any block size, across images, without a journal.",),
+     "unless --force), its first entry the metadata entry (docs/format.md D30: the block size, the hash and "
+     "the image, which verify reads), and written in atomic batches. The summary is like 'zdb -S': every "
+     "block counted once as unallocated, zero, distinct (the first block with its digest), duplicate or "
+     "shared, with their total; besides, the blocks allocated, compressed and partial; the bytes a "
+     "deduplication would save (a raw image's short last block counted as the bytes it holds), the dedup "
+     "ratio, and how many digests are shared by 1, 2, 3-4, 5-8... blocks (1: zdb's unique). Encrypted images "
+     "and an external data file are refused. 'qjournal analyze' reports any block size, across images, "
+     "without a journal.",),
     ((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, an image it cannot map, or refused")),
     _index_arguments,
     examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.qcow2 disk.qjournal --block-size 4K\n"
