@@ -37,16 +37,14 @@ READ_CODES: ExitCodes = (
 # -- info ----------------------------------------------------------------------
 
 
-def metadata_line(meta: JournalMetadata | None, why_not: str | None) -> str:
-    """What info and check say of the journal's first entry, the metadata entry of D30."""
+def metadata_line(meta: JournalMetadata | None, why_not: str | None) -> str | None:
+    """What info and check say of the journal's first entry when it is, or looks like, the metadata entry of D30."""
     from qjournal.metadata import TYPE_METADATA  # noqa: PLC0415
 
     if meta is not None:
         return (f"metadata: {meta.describe()} (the first entry, type {TYPE_METADATA:#04x}: qjournal's metadata entry, "
                 f"D30; an unassigned type to the spec, not an anomaly)")
-    if why_not is not None:
-        return f"metadata: none: {why_not}"
-    return "metadata: none (no metadata entry, D30: verify is told the block size with --block-size)"
+    return None if why_not is None else f"metadata: none: {why_not}"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -90,7 +88,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         out("room: none: no entry fits (an entry needs its size plus the 2 bytes of the END after it)")
     out(f"full: {'yes' if state.is_full else 'no'}")
     out(f"entries: {state.num_entries}" + (f" ({by_type})" if by_type else ""))
-    out(metadata_line(meta, why_not))
+    line = metadata_line(meta, why_not)
+    if line is not None:
+        out(line)
     out(
         f"live: {count(num_live, 'digest')} with a live HASH entry; "
         f"{count(num_superseded, 'HASH entry', 'HASH entries')} superseded by a later one with the same digest"
@@ -391,8 +391,9 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         )
     else:
         out(f"{name}: {count(n_bad, 'corruption')}, {count(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt.")
-    if meta != (None, None):
-        out(f"{name}: {metadata_line(*meta)}")
+    line = metadata_line(*meta)
+    if line is not None:
+        out(f"{name}: {line}")
     if report.num_not_kept:
         out(f"{name}: {count(report.num_not_kept, 'more problem')} not listed (--max-problems N lists more).")
     if report.hint is not None:
