@@ -64,7 +64,6 @@ from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.hashing import DEFAULT_HASH
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
-from qjournal.indexing import BATCH
 from qjournal.making import Destination
 from qjournal.metadata import JournalMetadata, begin_journal
 from qjournal.parallel import resolve_jobs
@@ -85,6 +84,8 @@ UNALLOCATED = -1
 """The spool's code of a target cluster with no storage."""
 ZERO = -2
 """The spool's code of a target cluster that reads as zeros."""
+_SPOOL_READ = 4096
+"""Spooled journal entries read at a time."""
 LEN_WINDOW = 4 << 20
 """Guest bytes one copy task reads and writes at most (whole target clusters; at least one)."""
 DEFAULT_MEMORY_LIMIT = 32 << 20
@@ -316,7 +317,8 @@ def _read_codes(f: BinaryIO, n: int) -> array[int]:
 # -- copy, metadata, commit --------------------------------------------------------------------------------------
 
 
-def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None) -> None:
+def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None, *,
+          durable: bool) -> None:
     """Pass 2: every data cluster, read at its first occurrence (where its code is the next number), written on the threads."""
     cs = writer.layout.cluster_size
     disk = source.len_virtual_disk
@@ -366,6 +368,8 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
             tail = ofs + n * cs - disk  # the last cluster past the disk's end
             if tail > 0:
                 writer.write_zeros(idx, n * cs - tail, tail)
+            if durable:
+                writer.start_writeback(idx, n)
         return work
 
     def items() -> Iterator[tuple[int, Callable[[], None]]]:
@@ -431,11 +435,11 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> tuple[
         f = scan.entries
         f.flush()
         f.seek(0)
-        while raw := f.read(_ENTRY.size * BATCH):
-            writer.append_many([
-                HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
-                for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
-            ])
+        writer.append_stream(  # one batch (D20), streamed from the spool as index streams its own
+            HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
+            for raw in iter(lambda: f.read(_ENTRY.size * _SPOOL_READ), b"")
+            for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
+        )
         if durable and dest.new_file is not None:
             os.fsync(dest.new_file.file.fileno())
     except BaseException:
@@ -538,7 +542,7 @@ def _dedup(
             num_l2_data += has_data
         lay = Layout(cs, src.len_virtual_disk, num_l2, scan.num_stored)
         writer = Qcow2Writer(staged.file.fileno(), lay, target)
-        _copy(src, writer, scan, workers, progress)
+        _copy(src, writer, scan, workers, progress, durable=durable)
         _write_metadata(writer, scan, src)
         if journal_path is not None:
             journal = _write_journal(journal_path, scan, lay, durable)

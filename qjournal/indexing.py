@@ -21,38 +21,28 @@ atomic batches (D20). The report counts every block once, like ``zdb -S``.
 
 from __future__ import annotations
 
-import collections
-import itertools
+import functools
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from qjournal.area import Source, describe
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
-from qjournal.hashing import DEFAULT_HASH, block_digests
+from qjournal.hashing import DEFAULT_HASH, block_digests, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
 from qjournal.metadata import JournalMetadata, begin_journal
 from qjournal.parallel import resolve_jobs
+from qjournal.wording import histogram_label
 
-__all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
-
-BATCH = 4096
-"""HASH entries per atomic append (D20): about 200 KiB, three barriers each."""
+__all__ = ["IndexReport", "histogram_label", "index"]
 
 _LEN_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST  # every entry index writes: 50 bytes (D8)
-
-
-def histogram_label(num_refs: int) -> str:
-    """The ``zdb -S`` row a digest shared by ``num_refs`` clusters falls in: ``1``, ``2``, ``3-4``, ``5-8``, ``9-16``..."""
-    k = (num_refs - 1).bit_length()
-    return str(num_refs) if k <= 1 else f"{(1 << (k - 1)) + 1}-{1 << k}"
 
 
 @dataclass(frozen=True)
@@ -144,51 +134,66 @@ class IndexReport:
 
 _DATA, _COMPRESSED = int(Status.DATA), int(Status.COMPRESSED)
 _STORED = int(STORED)
-_UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 
-def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
-    """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
+class _Hashed(NamedTuple):
+    """What a worker sends back for a batch: counts, and a row per block with a non-zero digest."""
+
+    num_zero: int
+    """Blocks that read as zeros: zero clusters, and stored blocks whose bytes are all zero."""
+    num_compressed: int
+    num_partial: int
+    len_read: int
+    """Guest bytes of stored blocks read (a raw file's short last block counted as it is)."""
+    rows: list[tuple[bytes, int, int]]
+    """(digest, host offset or -1 when the block is not journaled, guest offset), in guest order."""
+
+
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -> _Hashed:
+    """Hash a batch's stored blocks: see :class:`_Hashed` (zero blocks are found with one memcmp and not hashed)."""
     if batch.needs_read:  # else every block is zero or unallocated: nothing to read
         batch = fill(batch)
     view = batch.data if batch.data is not None else memoryview(bytearray())
-    buf, size = view.obj, batch.block_size
+    buf, size, disk = view.obj, batch.block_size, batch.len_virtual_disk
     assert isinstance(buf, bytearray)
     zeros = bytes(size)
-    out: list[tuple[int, int, int, bytes]] = []
-    hashed: list[int] = []  # indexes in out of the blocks to hash, and where their bytes start
+    num_zero = num_compressed = num_partial = len_read = 0
+    hosts: list[int] = []
+    offsets: list[int] = []
     starts: list[int] = []
-    last = -1  # a raw image's last block, if it is shorter: hashed as the file holds it (D25)
+    tail: tuple[int, int, int] | None = None  # a raw image's last, shorter block: hashed as the file holds it (D25)
+    status, ofs_host = batch.status, batch.ofs_host
     for i, ofs in enumerate(batch.offsets()):
-        st = batch.status[i]
+        st = status[i]
         if not st & _STORED:
-            out.append((_UNALLOCATED, ofs, -1, b""))
-            continue
-        host = ofs if raw else batch.ofs_host[i]
+            continue  # counted as the rest, with the runs the reader leaves out
+        host = ofs if raw else ofs_host[i]
         if raw or (st == _DATA and host >= 0):
-            kind = _JOURNALED
+            pass
         elif st & _COMPRESSED:
-            kind = _COMPRESSED_BLOCK
+            num_compressed += 1
+            host = -1
         elif st & _DATA:
-            kind = _PARTIAL
+            num_partial += 1
+            host = -1
         else:
-            out.append((_ZERO_BLOCK, ofs, host, b""))
+            num_zero += 1
             continue
-        n = min(size, batch.len_virtual_disk - ofs) if raw else size
-        if n < size:
-            last = len(out)
-        if not buf.startswith(zeros[:n], i * size):
-            hashed.append(len(out))
+        n = min(size, disk - ofs) if raw else size
+        len_read += n
+        if buf.startswith(zeros[:n], i * size):
+            num_zero += 1
+        elif n < size:
+            tail = (i * size, host, ofs)
+        else:
             starts.append(i * size)
-        out.append((kind, ofs, host, b""))
-    tail = [s for k, s in zip(hashed, starts, strict=True) if k == last]
-    digests = block_digests(view, [s for k, s in zip(hashed, starts, strict=True) if k != last], size)
-    if tail:
-        digests.append(block_digests(view, tail, batch.len_virtual_disk - out[last][1])[0])
-    for k, digest in zip(hashed, digests, strict=True):
-        kind, ofs, host, _ = out[k]
-        out[k] = (kind, ofs, host, digest)
-    return out
+            hosts.append(host)
+            offsets.append(ofs)
+    digests = block_digests(view, starts, size)
+    rows = list(zip(digests, hosts, offsets, strict=True))
+    if tail is not None:
+        rows.append((block_digests(view, [tail[0]], disk - tail[2])[0], tail[1], tail[2]))
+    return _Hashed(num_zero, num_compressed, num_partial, len_read, rows)
 
 
 def _holds_bytes(target: Source, offset: int) -> bool:
@@ -291,9 +296,7 @@ def index(
             raise
         try:
             with writer:
-                items = iter(first.items())
-                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
-                    writer.append_many(batch)
+                writer.append_stream(HashEntry(d, p, g) for d, (p, g) in first.items())  # one batch (D20), streamed
                 dest.publish()  # a new journal file is named only now, complete
                 return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters,
                                    metadata=meta.to_dict(), **report, **_short_block(img, size, first))
@@ -362,53 +365,41 @@ def _scan(image: Image, size: int, jobs: int | None,
     counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
     len_read = 0
     allocated = _allocated_blocks(image, size)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-index")
-    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
-
-    def take() -> None:
+    def take(end: int, hashed: _Hashed) -> None:
         nonlocal len_read
-        end, fut = pending.popleft()
-        for kind, ofs, host, digest in fut.result():
-            if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
-                continue
-            if kind == _ZERO_BLOCK:
-                counts["zero"] += 1
-                continue
-            len_read += min(size, image.len_virtual_disk - ofs) if raw else size
-            if kind == _COMPRESSED_BLOCK:
-                counts["compressed"] += 1
-            elif kind == _PARTIAL:
-                counts["partial"] += 1
-            if not digest:
-                counts["zero"] += 1
-                continue
-            n = refs.get(digest, 0)
+        counts["zero"] += hashed.num_zero
+        counts["compressed"] += hashed.num_compressed
+        counts["partial"] += hashed.num_partial
+        len_read += hashed.len_read
+        unique = duplicate = shared = 0
+        refs_get, first_get = refs.get, first.get
+        for digest, host, ofs in hashed.rows:
+            n = refs_get(digest, 0)
             refs[digest] = n + 1
-            if kind == _JOURNALED:
-                known = first.get(digest)
+            if host >= 0:
+                known = first_get(digest)
                 if known is None:
                     first[digest] = (host // LEN_SECTOR, ofs // LEN_SECTOR)
                 elif known[0] * LEN_SECTOR == host or host in hosts.get(digest, ()):
-                    counts["shared"] += 1
+                    shared += 1
                     continue
                 else:
                     hosts.setdefault(digest, set()).add(host)
-            counts["unique" if n == 0 else "duplicate"] += 1
+            if n:
+                duplicate += 1
+            else:
+                unique += 1
+        counts["unique"] += unique
+        counts["duplicate"] += duplicate
+        counts["shared"] += shared
         if progress is not None:
             progress(min(end, image.len_virtual_disk))
 
     with GuestReader(image) as reader:
         not_read = reader.not_read.to_dict()
-        try:
-            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
-            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
-                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
-                while len(pending) > 2 * workers:
-                    take()
-            while pending:
-                take()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+        for end, results in map_batches(reader, size, functools.partial(_hash_batch, reader.fill, raw=raw), jobs=workers):
+            take(end, results)
     if progress is not None:
         progress(image.len_virtual_disk)
     num_blocks = -(-image.len_virtual_disk // size)
@@ -472,8 +463,8 @@ def _allocated_blocks(image: Image, size: int) -> int:
     return total
 
 
+
 hash_batch = _hash_batch
 """What index makes of a batch of blocks, for verify --all to read an image as index does (one home for which
-blocks are journaled): (kind, guest offset, host offset, digest or b"" for zeros) of each block."""
-BLOCK_UNALLOCATED, BLOCK_JOURNALED = _UNALLOCATED, _JOURNALED
-"""The kinds of :func:`hash_batch` verify --all tells apart: unallocated, and a block index would journal."""
+blocks are journaled): the counts, and a row (digest, host offset or -1 when not journaled, guest offset) per block
+with a non-zero digest."""

@@ -126,11 +126,22 @@ def can_fork() -> bool:
     holds. With other threads running, a check stays in this process.
     """
     import multiprocessing  # noqa: PLC0415 - only when an area is large enough for workers
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
 
-    return "fork" in multiprocessing.get_all_start_methods() and _threads() == 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    for _ in range(50):  # a thread Python has joined leaves the kernel's list a moment later: wait for it, briefly
+        if _threads() == 1:
+            return True
+        if threading.active_count() > 1:
+            return False
+        time.sleep(0.001)
+    return False
 
 
-def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int) -> Generator[T, None, None]:
+def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int, *,
+                keep: Sequence[int] = ()) -> Generator[T, None, None]:
     """``fn(*a)`` for each ``a`` of ``args`` in ``jobs`` forked worker processes, yielded in order.
 
     Worker ``i`` computes ``args[i]``, ``args[i + jobs]``, ... in turn and
@@ -139,6 +150,8 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
     here when its result's turn comes. The workers are killed when the caller
     stops iterating (closes the generator), done or not. Forking costs about 2
     ms a worker here, against some 20 ms for a ``multiprocessing.Pool``.
+    A worker closes every inherited descriptor at once but its pipe and
+    ``keep`` (read-only ones it reads with positioned reads, an image's).
     """
     import pickle  # noqa: PLC0415, F401 - see _log; imported before the fork, so that no worker imports it again
     import signal  # noqa: PLC0415
@@ -152,7 +165,7 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
             _widen(w)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                _close_inherited(keep=w)
+                _close_inherited(keep=(w, *keep))
                 _work(fn, args[i::n], w)
             os.close(w)
             workers.append((pid, r))
@@ -187,8 +200,8 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-def _close_inherited(keep: int) -> None:
-    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe).
+def _close_inherited(keep: Sequence[int]) -> None:
+    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe...).
 
     A worker shares its parent's open files; one of them may hold a writer's
     lock (an ``flock`` belongs to the open file, so it lasts while any process
@@ -201,7 +214,7 @@ def _close_inherited(keep: int) -> None:
     except OSError:  # no /proc: every descriptor number this process may have
         fds = list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
     for fd in fds:
-        if fd > 2 and fd != keep:
+        if fd > 2 and fd not in keep:
             with contextlib.suppress(OSError):
                 os.close(fd)
 

@@ -17,13 +17,12 @@ sentence; nothing is ever written.
 
 from __future__ import annotations
 
-import collections
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -33,12 +32,11 @@ from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, deprecated_name, spell
 from qjournal.format import MIN_LEN_HASH
 from qjournal.guest import GuestReader, NotRead, Status
-from qjournal.hashing import DEFAULT_HASH, LEN_RUN, check_hash_name, hash_name_for, hash_ranges
+from qjournal.hashing import DEFAULT_HASH, LEN_RUN, check_hash_name, hash_name_for, hash_ranges, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
-from qjournal.indexing import BLOCK_JOURNALED, BLOCK_UNALLOCATED, hash_batch
+from qjournal.indexing import hash_batch
 from qjournal.live import LiveIndex
 from qjournal.metadata import JournalMetadata, first_of
-from qjournal.parallel import resolve_jobs
 from qjournal.reader import read
 
 __all__ = ["VERIFY_PROBLEMS", "AllBlocks", "Mismatch", "UnknownBlock", "VerifyReport", "live_hash_entries", "scan_all_blocks",
@@ -464,9 +462,10 @@ def scan_all_blocks(img: Image, size: int, live: LiveIndex, len_area: int, hash_
                     jobs: int | None = None, progress: Callable[[int], None] | None = None) -> AllBlocks:
     """Hash every block of ``size`` bytes that index would journal and look its digest up in ``live`` (verify --all).
 
-    The blocks are read and hashed as index reads them (:func:`qjournal.indexing.hash_batch`, on a pool of threads,
-    taken back in guest order); what is kept is bounded: the counts, :data:`MAX_LISTED` of each finding, and one bit
-    per possible entry offset of the journal (an entry takes at least 19 bytes) for the entries a block matched.
+    The blocks are read and hashed as index reads them (:func:`qjournal.indexing.hash_batch`, through
+    :func:`qjournal.hashing.map_batches`: on every core, taken back in guest order); what is kept is bounded: the
+    counts, :data:`MAX_LISTED` of each finding, and one bit per possible entry offset of the journal (an entry takes
+    at least 19 bytes) for the entries a block matched.
     """
     algo = hash_name or DEFAULT_HASH
     if algo != DEFAULT_HASH:
@@ -474,45 +473,28 @@ def scan_all_blocks(img: Image, size: int, live: LiveIndex, len_area: int, hash_
             f"--all hashes the image's blocks as index does, with {DEFAULT_HASH}; this journal's digests are {algo}",
             source=img.name,
         )
-    workers = resolve_jobs(jobs, "hashing threads")
     raw = img.format == "raw"
     matched = bytearray(len_area // MIN_LEN_HASH // 8 + 1)
     unknown: list[UnknownBlock] = []
-    counts = dict.fromkeys(("hashed", "zero", "not_journaled", "unknown", "len_read"), 0)
-    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
-
-    def take() -> None:
-        end, fut = pending.popleft()
-        for kind, ofs, host, digest in fut.result():
-            if kind == BLOCK_UNALLOCATED:
-                continue
-            if not digest:
-                counts["zero"] += 1
-            elif kind != BLOCK_JOURNALED:
-                counts["not_journaled"] += 1
-            else:
-                counts["hashed"] += 1
-                counts["len_read"] += min(size, img.len_virtual_disk - ofs) if raw else size
+    num_hashed = num_zero = num_not_journaled = num_unknown = len_read = 0
+    with GuestReader(img) as reader:
+        for end, hashed in map_batches(reader, size, functools.partial(hash_batch, reader.fill, raw=raw), jobs=jobs):
+            num_zero += hashed.num_zero
+            len_read += hashed.len_read
+            for digest, host, ofs in hashed.rows:
+                if host < 0:  # compressed, or in a partly allocated cluster: index journals none
+                    num_not_journaled += 1
+                    continue
+                num_hashed += 1
                 at = live.ofs(digest)
                 if at is None:
-                    counts["unknown"] += 1
+                    num_unknown += 1
                     if len(unknown) < MAX_LISTED:
                         unknown.append(UnknownBlock(ofs, host, digest))
                 else:
                     matched[at // MIN_LEN_HASH >> 3] |= 1 << (at // MIN_LEN_HASH & 7)
-        if progress is not None:
-            progress(min(end, img.len_virtual_disk))
-
-    with GuestReader(img) as reader, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-verify") as pool:
-        try:
-            for batch in reader.blocks(size, data=False):
-                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(hash_batch, reader.fill, batch, raw)))
-                while len(pending) > 2 * workers:
-                    take()
-            while pending:
-                take()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if progress is not None:
+                progress(min(end, img.len_virtual_disk))
     if progress is not None:
         progress(img.len_virtual_disk)
     unmatched: list[HashEntry] = []
@@ -523,5 +505,5 @@ def scan_all_blocks(img: Image, size: int, live: LiveIndex, len_area: int, hash_
             num_unmatched += 1
             if len(unmatched) < MAX_LISTED:
                 unmatched.append(e)
-    return AllBlocks(algo, counts["hashed"], counts["len_read"], counts["zero"], counts["not_journaled"],
-                     counts["unknown"], tuple(unknown), num_unmatched, tuple(unmatched))
+    return AllBlocks(algo, num_hashed, len_read, num_zero, num_not_journaled, num_unknown, tuple(unknown),
+                     num_unmatched, tuple(unmatched))
