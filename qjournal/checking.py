@@ -39,6 +39,7 @@ from qjournal.format import (
     num_fit,
     type_name,
 )
+from qjournal.metadata import is_metadata
 from qjournal.parallel import Seen, plan, run_ranges, tail_moved
 
 __all__ = [
@@ -366,8 +367,8 @@ def _check_clusters(area: Area, start: int, stop: int, progress: Callable[[int],
                     add(Problem("dirty_padding", first, "END padding holds a byte other than 0xFF (D15)", False))
             else:
                 codes[code] = codes.get(code, 0) + 1
-                if code != TYPE_HASH:  # every other regular type is unassigned (D4)
-                    add(unassigned_problem(ofs, code, e.len_entry))
+                if code != TYPE_HASH and not is_metadata(ofs, code, e.body):  # every other regular type is unassigned
+                    add(unassigned_problem(ofs, code, e.len_entry))  # (D4), but for qjournal's metadata entry (D30)
             ofs += e.len_entry
         closed = cluster.is_closed
         if cluster.num_regular or closed:

@@ -43,7 +43,6 @@ file's) and is refused.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import mmap
 import os
 import struct
@@ -59,10 +58,12 @@ from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.durable import NewFile, sync_dir
 from qjournal.entries import HashEntry
 from qjournal.errors import JournalArgumentError, JournalIOError
-from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
+from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
+from qjournal.hashing import DEFAULT_HASH
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
 from qjournal.making import Destination
+from qjournal.metadata import JournalMetadata, begin_journal
 from qjournal.parallel import ordered_threads, resolve_jobs
 from qjournal.qcow2_writer import (
     L2_ENTRY_UNALLOCATED,
@@ -404,16 +405,14 @@ def _write_metadata(writer: Qcow2Writer, scan: _Scan, source: SourceImage) -> No
 def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> tuple[Destination, JournalWriter]:
     """The target's journal, what ``qjournal index TARGET`` writes, in a new file not yet named (index's way,
     :class:`~qjournal.making.Destination` with ``publish_later``): the destination and its open writer."""
-    num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_JOURNAL_ENTRY, scan.num_distinct)))
     # Its batches need no barriers of their own: the journal has no name yet, and it is fsynced once, whole,
-    # before it gets one (the bytes are index's all the same).
-    dest = Destination(path, num_clusters=num_clusters, offset=0, length=None, force=False, durable=False, what="dedup",
-                       publish_later=True)
-    try:
-        writer = dest.make()
-    except BaseException:
-        dest.abandon()
-        raise
+    # before it gets one (the bytes are index's all the same, its first entry the metadata of D30 included).
+    dest, writer = begin_journal(
+        lambda n: Destination(path, num_clusters=n, offset=0, length=None, force=False, durable=False, what="dedup",
+                              publish_later=True),
+        JournalMetadata(lay.cluster_size, DEFAULT_HASH, "qcow2", lay.len_virtual_disk, lay.cluster_size),
+        scan.num_distinct, _LEN_JOURNAL_ENTRY,
+    )
     try:
         f = scan.entries
         f.flush()

@@ -24,7 +24,6 @@ atomic batch (D20), streamed. The report counts every block once, like ``zdb -S`
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 import stat
 import tempfile
@@ -36,11 +35,12 @@ from qjournal.area import Source, describe
 from qjournal.dedup_map import DigestMap
 from qjournal.entries import encode_hash
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
-from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
+from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
 from qjournal.hashing import DEFAULT_HASH, block_digests, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
+from qjournal.metadata import JournalMetadata, begin_journal
 from qjournal.parallel import resolve_jobs
 from qjournal.wording import histogram_label
 
@@ -58,7 +58,8 @@ class IndexReport:
     Every block of the guest disk is counted once, in exactly one of
     ``num_unallocated`` (the image stores none of it), ``num_zero`` (it
     reads as zeros: zero clusters, and stored blocks whose bytes are all
-    zero), ``num_unique`` (its digest was new), ``num_duplicate`` (its digest
+    zero), ``num_unique`` (its digest was new: the summary's *distinct*; ``zdb -S``'s unique, a digest referenced
+    once, is the histogram's row ``1``), ``num_duplicate`` (its digest
     was known, at another host offset: a deduplication would save it) and
     ``num_shared`` (its digest was known at this same host offset: the image
     already shares it, refcount > 1). Of the non-zero blocks,
@@ -100,6 +101,20 @@ class IndexReport:
     """What was not read (:meth:`qjournal.guest.NotRead.to_dict`): the backing file's name, the internal snapshots."""
     is_dirty: bool = False
     """The qcow2 dirty bit was set: its refcounts were not trusted (D29)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The journal's first entry, what it describes (D30): :meth:`qjournal.metadata.JournalMetadata.to_dict`."""
+    len_short: int = 0
+    """Bytes a raw image's last block lacks (its file ends inside it), else 0: that block is counted once, in
+    ``short_row``, and :meth:`len_of` counts its bytes as the file holds them."""
+    short_row: str | None = None
+    """The row (``zero``, ``unique``, ``duplicate``) a raw image's short last block is counted in, or None."""
+
+    def len_of(self, row: str) -> int:
+        """The bytes of a row of blocks (``zero``, ``unique``, ``allocated``...): its blocks times the block size, less
+        what a raw image's short last block lacks when it is one of them."""
+        n = getattr(self, f"num_{row}")
+        short = self.len_short if row == self.short_row or (self.short_row and row in ("allocated", "guest_clusters")) else 0
+        return int(n) * self.block_size - short
 
     @property
     def num_referenced(self) -> int:
@@ -109,7 +124,7 @@ class IndexReport:
     @property
     def len_saved(self) -> int:
         """Bytes a deduplication would save: every duplicate block stored once, with its first (shared ones already are)."""
-        return self.num_duplicate * self.block_size
+        return self.len_of("duplicate")
 
     @property
     def dedup_ratio(self) -> float:
@@ -277,13 +292,16 @@ def index(
                 )
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
                                refusal=_refusal(journal), unaligned_offset=unaligned_offset)
+        meta = JournalMetadata.of_image(img, size, DEFAULT_HASH)  # the journal's first entry (D30)
         seen: _Seen | None = None
         try:
             report, seen = _scan(img, size, jobs, progress, memory_limit=memory_limit, spill_dir=spill_dir)
-            num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, seen.num_entries)))
-            dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
-                         num_entries=seen.num_entries, unaligned_offset=unaligned_offset)
-            writer = dest.make()
+            num_entries = seen.num_entries
+            dest, writer = begin_journal(
+                lambda n: _make(journal, dest, num_clusters=n, offset=journal_offset, durable=durable,
+                                num_entries=num_entries, unaligned_offset=unaligned_offset),
+                meta, num_entries, _LEN_ENTRY,
+            )
         except BaseException:
             if seen is not None:
                 seen.close()
@@ -294,7 +312,8 @@ def index(
             with writer:
                 writer.append_encoded(seen.entries())  # one batch (D20), streamed from the spool
                 dest.publish()  # a new journal file is named only now, complete
-                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
+                return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters,
+                                   metadata=meta.to_dict(), **report, **_short_block(img, size, seen.short_first))
         finally:
             seen.close()
             dest.discard()
@@ -368,6 +387,8 @@ class _Seen:
         self.spool = tempfile.TemporaryFile(dir=spill_dir)  # noqa: SIM115 - closed by close()
         self.num_entries = 0
         self.first_use: dict[int, int] = {}  # shared host cluster -> the guest cluster of its first use
+        self.short_first: bool | None = None
+        """A raw image's short last block: True when it was its digest's first block, False if not, None: not hashed."""
 
     def entries(self) -> Iterator[bytes]:
         """The HASH entries' bytes, in order of first sight."""
@@ -404,6 +425,8 @@ def _scan(image: Image, size: int, jobs: int | None, progress: Callable[[int], N
     cs = image.cluster_size
     seen = _Seen(memory_limit, spill_dir, image.name)
     spool_write, first_use, more = seen.spool.write, seen.first_use, seen.more
+    rest = image.len_virtual_disk % size
+    short_ofs = image.len_virtual_disk - rest if raw and rest else -1  # a raw file's short last block (D27)
 
     def take(end: int, hashed: _Hashed) -> None:
         nonlocal len_read
@@ -437,6 +460,8 @@ def _scan(image: Image, size: int, jobs: int | None, progress: Callable[[int], N
                 duplicate += 1
             else:
                 unique += 1
+            if ofs == short_ofs:
+                seen.short_first = not value & full
             mem[digest] = value + 1
         seen.num_entries = num_entries
         dmap.spill_if_full()
@@ -490,6 +515,17 @@ def _walk(image: Image, size: int, raw: bool, workers: int, take: Callable[[int,
         return reader.not_read.to_dict()
 
 
+def _short_block(image: Image, size: int, short_first: bool | None) -> dict[str, Any]:
+    """A raw image whose file ends inside its last block: the bytes that block lacks, and the row it was counted in
+    (zero, or unique when it is its digest's first block, else duplicate: a raw block shares no host offset).
+    ``short_first``: what the walk saw of that block (None: it was not hashed, its bytes being zeros)."""
+    rest = image.len_virtual_disk % size
+    if image.format != "raw" or not rest:
+        return {}
+    row = "zero" if short_first is None else "unique" if short_first else "duplicate"
+    return {"len_short": size - rest, "short_row": row}
+
+
 def _allocated_blocks(image: Image, size: int) -> int:
     """Blocks with storage in the image, as ``qemu-img check`` counts allocated clusters: data (a block with one allocated
     subcluster, too), compressed, and zero with a preallocated host cluster."""
@@ -505,3 +541,10 @@ def _allocated_blocks(image: Image, size: int) -> int:
         elif run.kind is Kind.DATA or run.kind is Kind.COMPRESSED or (run.kind is Kind.ZERO and run.ofs_host is not None):
             total += run.num * per_cluster
     return total
+
+
+
+hash_batch = _hash_batch
+"""What index makes of a batch of blocks, for verify --all to read an image as index does (one home for which
+blocks are journaled): the counts, and a row (digest, host offset or -1 when not journaled, guest offset) per block
+with a non-zero digest."""

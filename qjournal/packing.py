@@ -1,6 +1,7 @@
 """Packing a journal (D9): its live HASH entries, and nothing else, into a fresh area.
 
-Strategy: replay the source once, keep the last HASH entry per digest in the
+Strategy: replay the source once, keep the metadata entry (D30) first, if the
+source starts with one, then the last HASH entry per digest in the
 order of those last occurrences (the log-store view of D9: a
 :class:`qjournal.live.LiveIndex`, which holds offsets, not entries, and spills
 to disk when large), plan the target's size with
@@ -16,6 +17,7 @@ J``); a new target file is named only once its entries are committed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import warnings
@@ -24,11 +26,12 @@ from typing import NamedTuple
 
 from qjournal.area import Source, identity
 from qjournal.durable import lock, unlock
-from qjournal.entries import Entry, HashEntry, encode
+from qjournal.entries import Entry, HashEntry, RawEntry, encode
 from qjournal.errors import JournalArgumentError, JournalFullError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
 from qjournal.live import DEFAULT_MEMORY_LIMIT, LiveIndex, last_occurrences
 from qjournal.making import Destination
+from qjournal.metadata import first_entry
 from qjournal.reader import JournalReader, JournalState
 
 __all__ = ["PackReport", "live_entries", "num_clusters_needed", "pack"]
@@ -44,9 +47,12 @@ class PackReport(NamedTuple):
     num_live: int
     """Live HASH entries written to the target: the last one per digest."""
     num_raw_dropped: int
-    """Entries of unassigned types, not written again (D9 keeps only live HASH entries)."""
+    """Entries of unassigned types, not written again (D9 keeps only live HASH entries), but for the metadata entry
+    (D30), which stays the journal's first."""
     state: JournalState
     """The target's state after the pack."""
+    num_metadata_kept: int = 0
+    """1 when the source's first entry is its metadata entry (D30), written again first; else 0."""
 
 
 def live_entries(entries: Iterable[Entry]) -> list[HashEntry]:
@@ -108,7 +114,8 @@ def pack(
     by default as many as the source's). The source is replayed (a corruption
     before its tail is refused with the reader's error); the last entry per
     digest wins, in the order of the last occurrences; entries of unassigned
-    types are dropped. The target is made as by :func:`qjournal.create` and the
+    types are dropped, but for a first entry that is the journal's metadata entry (D30), which stays first.
+    The target is made as by :func:`qjournal.create` and the
     live entries are appended as one atomic batch. When they do not fit,
     :class:`JournalFullError` is raised before the target is created or
     changed. The target area may not overlap the source area. ``progress``, if
@@ -142,14 +149,16 @@ def pack(
         )
         src_range = (reader.area.area_offset, reader.area.area_offset + reader.len_area)
         src_clusters, src_id = reader.num_clusters, identity(source, reader.area)
-        counts = (live.num_entries, live.num_hash, len(live), live.num_raw)
-        entries: Iterable[HashEntry] = live.values()
-        len_entries: Iterable[int] = live.len_entries()
+        meta = first_entry(reader)  # the metadata entry (D30) stays the journal's first, as it is
+        kept = () if meta is None else (RawEntry(meta.type_code, meta.body),)
+        counts = (live.num_entries, live.num_hash, len(live), live.num_raw - len(kept))
+        entries: Iterable[Entry] = itertools.chain(kept, live.values())
+        len_entries: Iterable[int] = itertools.chain((e.len_entry for e in kept), live.len_entries())
         if isinstance(source, (bytes, bytearray, memoryview)):
             # In memory the journal is there whole already: its live entries are taken out and the reader closed
             # before the target is made (it may be the same bytearray, grown).
             entries = list(entries)
-            len_entries = [e.len_entry for e in entries]
+            len_entries = [e.len_entry for e in entries]  # the metadata entry's too
             opened.close()
         dest = _destination(target, num_clusters=num_clusters, src_clusters=src_clusters, offset=ofs_target,
                             length=len_target, force=force, durable=durable, src_id=src_id, src_range=src_range,
@@ -158,7 +167,7 @@ def pack(
             with dest.make() as writer:
                 writer.append_stream(entries)
                 dest.publish()
-                return PackReport(*counts, writer.state())
+                return PackReport(*counts, writer.state(), len(kept))
         finally:
             dest.discard()
 

@@ -18,10 +18,11 @@ sentence; nothing is ever written.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -29,18 +30,24 @@ from qjournal.area import Source, describe
 from qjournal.codes import family
 from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, deprecated_name, spell
+from qjournal.format import MIN_LEN_HASH
 from qjournal.guest import GuestReader, NotRead, Status
-from qjournal.hashing import LEN_RUN, check_hash_name, hash_name_for, hash_ranges
+from qjournal.hashing import DEFAULT_HASH, LEN_RUN, check_hash_name, hash_name_for, hash_ranges, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, check_block_size, open_image
+from qjournal.indexing import hash_batch
 from qjournal.live import LiveIndex
+from qjournal.metadata import JournalMetadata, first_of
 from qjournal.reader import read
 
-__all__ = ["VERIFY_PROBLEMS", "Mismatch", "VerifyReport", "live_hash_entries", "verify"]
+__all__ = ["VERIFY_PROBLEMS", "AllBlocks", "Mismatch", "UnknownBlock", "VerifyReport", "live_hash_entries", "scan_all_blocks",
+           "verify"]
 
 VERIFY_PROBLEMS: dict[str, str] = family("verify")
 """Every problem verify reports, by stable code, in the order they are checked for one entry (a view of
 :data:`qjournal.codes.CODES`)."""
 _ORDER = {code: i for i, code in enumerate(VERIFY_PROBLEMS)}
+MAX_LISTED = 20
+"""Blocks, and entries, ``verify --all`` lists of each finding (it counts them all)."""
 BATCH = 1 << 16
 """Live entries checked at a time: what verify holds of the journal is this many entries and the live index
 (:class:`~qjournal.live.LiveIndex`, which spills to disk when large), whatever the journal's size."""
@@ -80,6 +87,53 @@ class Mismatch(NamedTuple):
         }
 
 
+class UnknownBlock(NamedTuple):
+    """A data block whose digest no live entry has: changed since the index, or written since."""
+
+    ofs_guest: int
+    ofs_host: int
+    digest: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the digest as lowercase hex)."""
+        return {"ofs_guest": self.ofs_guest, "ofs_host": self.ofs_host, "digest": self.digest.hex()}
+
+
+@dataclass(frozen=True)
+class AllBlocks:
+    """What ``verify --all`` found: every block index would journal (stored uncompressed, not all zero) hashed, and
+    its digest looked up among the live entries; the first :data:`MAX_LISTED` of each finding kept, all counted."""
+
+    hash_name: str
+    num_hashed: int
+    """Data blocks hashed and looked up."""
+    len_read: int
+    """Bytes read and hashed."""
+    num_zero: int
+    """Stored blocks that read as zeros: index journals none, nothing to look up."""
+    num_not_journaled: int
+    """Compressed blocks and blocks of partly allocated clusters: index journals none, not looked up."""
+    num_unknown: int
+    """Hashed blocks whose digest no live entry has."""
+    unknown: tuple[UnknownBlock, ...]
+    num_unmatched: int
+    """Live entries whose digest no block of the image has any more."""
+    unmatched: tuple[HashEntry, ...]
+
+    @property
+    def is_clean(self) -> bool:
+        """True when every hashed block's digest is known and every live entry's digest was found."""
+        return not self.num_unknown and not self.num_unmatched
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the counts, and the listed blocks and entries as dicts."""
+        d = {k: getattr(self, k) for k in ("hash_name", "num_hashed", "len_read", "num_zero", "num_not_journaled",
+                                           "num_unknown", "num_unmatched")}
+        d.update(unknown=[b.to_dict() for b in self.unknown], unmatched=[e.to_dict() for e in self.unmatched],
+                 is_clean=self.is_clean)
+        return d
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """What :func:`verify` checked and found.
@@ -110,20 +164,32 @@ class VerifyReport:
     num_data_blocks: int | None = None
     """Blocks of ``block_size`` the image stores as data (None when its tables cannot all be read): those past
     ``num_blocks_read`` (duplicates of journaled ones, or data written since the index) were not checked."""
+    metadata: dict[str, Any] | None = None
+    """The journal's metadata entry (D30, :meth:`qjournal.metadata.JournalMetadata.to_dict`), or None: it has none."""
+    notes: tuple[str, ...] = ()
+    """What the reader should know and that is no entry's problem: an image resized since the index, a first entry
+    that looks like the metadata entry and is not one."""
+    scan: AllBlocks | None = None
+    """With ``all_blocks``: every data block of the image hashed and looked up in the journal."""
 
     @property
     def likely_cause(self) -> str | None:
         """When every checked entry has a problem: what is likelier than every block having changed, else None."""
         if not self.num_checked or self.num_mismatched < self.num_checked:
             return None
-        return (f"every one of the {self.num_checked} entries checked fails: the journal was probably made at another "
-                f"block size than {self.block_size} (give the one index was given with ${{block_size}}), or of another "
-                f"image")
+        n = self.num_checked
+        if self.metadata is None:
+            return (f"every one of the {n} entries checked fails, and the journal has no metadata entry (D30) to say "
+                    f"what it was made of: it was probably made at another block size than {self.block_size} (give the "
+                    f"one index was given with ${{block_size}}), or of another image")
+        return (f"every one of the {n} entries checked fails, though the image has the format, cluster size and block "
+                f"size the journal's metadata entry records: the image was probably rewritten since the index (a "
+                f"qemu-img convert, a restore), or it is another image of the same shape")
 
     @property
     def is_clean(self) -> bool:
-        """True when every live entry checked out."""
-        return not self.mismatches
+        """True when every live entry checked out (and, with ``all_blocks``, every data block's digest is known)."""
+        return not self.mismatches and (self.scan is None or self.scan.is_clean)
 
     def to_dict(self, *, cli: bool = False) -> dict[str, Any]:
         """A JSON-ready dict: every field, ``mismatches`` as a list of dicts, and ``is_clean``."""
@@ -141,6 +207,9 @@ class VerifyReport:
             "num_blocks_read": self.num_blocks_read,
             "num_data_blocks": self.num_data_blocks,
             "likely_cause": None if self.likely_cause is None else spell(self.likely_cause, cli=cli),
+            "metadata": self.metadata,
+            "notes": list(self.notes),
+            "all_blocks": None if self.scan is None else self.scan.to_dict(),
             "is_clean": self.is_clean,
         }
 
@@ -166,23 +235,49 @@ def verify(
     journal_length: int | None = None,
     jobs: int | None = None,
     force_share: bool = False,
+    all_blocks: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every live HASH entry of ``journal`` against ``image`` (D9, D25); report each problem found.
 
     ``image`` is a path (:func:`qjournal.image.open_image`) or an open
-    :class:`Image`. Entries name blocks of ``block_size`` bytes: for a qcow2
+    :class:`Image`. A journal that starts with the metadata entry (D30) says
+    its block size, hash algorithm and image: they are used, a ``block_size``
+    or ``hash_name`` that contradicts them is refused, and so is an image of
+    another format or cluster size (another virtual size is a note). Without
+    it, entries name blocks of ``block_size`` bytes: for a qcow2
     image, its cluster size unless told (a power of two up to it; larger is
     refused), for a raw image its block size (default 65536). The algorithm is the one the digest's
     length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless ``hash_name``
     gives one (any :mod:`hashlib` name) for every entry. The journal is the area
     at ``journal_offset`` (``journal_length`` bytes, or the rest of the file).
     ``jobs`` hashing threads (default: one per core). An image a running QEMU writes is refused unless ``force_share``
-    (D29).
+    (D29). ``all_blocks`` also hashes every data block of the image, as index does, and reports the blocks whose
+    digest no live entry has and the live entries no block has (:class:`AllBlocks`); ``progress(n)`` is then called
+    with the guest bytes walked so far.
     """
+    meta, why_not = first_of(journal, journal_offset, journal_length)
+    notes = [why_not] if why_not else []
+    if meta is not None:
+        if block_size is not None and block_size != meta.block_size:
+            raise JournalArgumentError(
+                f"the journal's metadata entry (D30) says its entries name blocks of {meta.block_size} bytes: "
+                f"${{block_size}} {block_size} contradicts it; leave ${{block_size}} out",
+                source=describe(journal),
+            )
+        if hash_name is not None and check_hash_name(hash_name) != meta.hash_name:
+            raise JournalArgumentError(
+                f"the journal's metadata entry (D30) says its digests are {meta.hash_name}: ${{hash_name}} {hash_name} "
+                f"contradicts it; leave ${{hash_name}} out",
+                source=describe(journal),
+            )
+        block_size, hash_name = meta.block_size, meta.hash_name
     name = check_hash_name(hash_name) if hash_name is not None else None
     owned = not isinstance(image, Image)
     img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
     try:
+        if meta is not None:
+            notes += _identity_notes(meta, img, journal)
         size = img.cluster_size if block_size is None else check_block_size(block_size)
         if (img.format == "raw" and size != img.cluster_size) or size > img.cluster_size:
             why = ("is larger (a block of several clusters has no host offset of its own)" if img.format == "qcow2"
@@ -200,6 +295,7 @@ def verify(
         view = GuestReader(img)  # the guest blocks' mapping (one L1 -> L2 walk; extended L2 by subcluster)
         mismatches: list[Mismatch] = []
         num_checked = num_mismatched = len_read = num_read = 0
+        scan: AllBlocks | None = None
         with read(journal, journal_offset, journal_length) as reader, LiveIndex(reader.area, reader.replay()) as live:
             values = iter(live.values())
             while batch := list(itertools.islice(values, BATCH)):
@@ -209,6 +305,8 @@ def verify(
                 num_mismatched += len(found)
                 len_read += n
                 mismatches += (m for i in sorted(found) for m in sorted(found[i], key=lambda m: _ORDER[m.code]))
+            if all_blocks:
+                scan = scan_all_blocks(img, size, live, reader.len_area, name, jobs=jobs, progress=progress)
         return VerifyReport(
             journal=describe(journal),
             image=img.name,
@@ -222,10 +320,29 @@ def verify(
             num_blocks_read=num_read,
             num_data_blocks=num_data,
             is_dirty=img.is_dirty,
+            metadata=None if meta is None else meta.to_dict(),
+            notes=tuple(notes),
+            scan=scan,
         )
     finally:
         if owned:
             img.close()
+
+
+def _identity_notes(meta: JournalMetadata, img: Image, journal: Source) -> list[str]:
+    """Refuse an image of another format or cluster size than the journal's metadata records (every entry would fail);
+    another virtual size is a note (a resize keeps the clusters)."""
+    differ = meta.identity_of(img)
+    hard = [(k, was, now) for k, was, now in differ if k != "len_virtual_disk"]
+    if hard:
+        what = "; ".join(f"{k} {was} (this image: {now})" for k, was, now in hard)
+        raise JournalArgumentError(
+            f"{img.name} is not the image this journal describes: its metadata entry (D30) records {what}, so every "
+            f"entry would fail; give the image the journal was made of ({meta.describe()})",
+            source=describe(journal),
+        )
+    return [f"the image's virtual size is {now} bytes, the journal's metadata entry (D30) records {was}: resized since "
+            f"the index? (entries past the end are reported as logical_past_end)" for _, was, now in differ]
 
 
 def _check_batch(
@@ -339,3 +456,54 @@ def _check_fields(img: Image, reader: GuestReader, cs: int, e: HashEntry, hash_n
 
 def _digest_size(hash_name: str) -> int:
     return int(hashlib.new(hash_name).digest_size)
+
+
+def scan_all_blocks(img: Image, size: int, live: LiveIndex, len_area: int, hash_name: str | None, *,
+                    jobs: int | None = None, progress: Callable[[int], None] | None = None) -> AllBlocks:
+    """Hash every block of ``size`` bytes that index would journal and look its digest up in ``live`` (verify --all).
+
+    The blocks are read and hashed as index reads them (:func:`qjournal.indexing.hash_batch`, through
+    :func:`qjournal.hashing.map_batches`: on every core, taken back in guest order); what is kept is bounded: the
+    counts, :data:`MAX_LISTED` of each finding, and one bit per possible entry offset of the journal (an entry takes
+    at least 19 bytes) for the entries a block matched.
+    """
+    algo = hash_name or DEFAULT_HASH
+    if algo != DEFAULT_HASH:
+        raise JournalArgumentError(
+            f"--all hashes the image's blocks as index does, with {DEFAULT_HASH}; this journal's digests are {algo}",
+            source=img.name,
+        )
+    raw = img.format == "raw"
+    matched = bytearray(len_area // MIN_LEN_HASH // 8 + 1)
+    unknown: list[UnknownBlock] = []
+    num_hashed = num_zero = num_not_journaled = num_unknown = len_read = 0
+    with GuestReader(img) as reader:
+        for end, hashed in map_batches(reader, size, functools.partial(hash_batch, reader.fill, raw=raw), jobs=jobs):
+            num_zero += hashed.num_zero
+            len_read += hashed.len_read
+            for digest, host, ofs in hashed.rows:
+                if host < 0:  # compressed, or in a partly allocated cluster: index journals none
+                    num_not_journaled += 1
+                    continue
+                num_hashed += 1
+                at = live.ofs(digest)
+                if at is None:
+                    num_unknown += 1
+                    if len(unknown) < MAX_LISTED:
+                        unknown.append(UnknownBlock(ofs, host, digest))
+                else:
+                    matched[at // MIN_LEN_HASH >> 3] |= 1 << (at // MIN_LEN_HASH & 7)
+            if progress is not None:
+                progress(min(end, img.len_virtual_disk))
+    if progress is not None:
+        progress(img.len_virtual_disk)
+    unmatched: list[HashEntry] = []
+    num_unmatched = 0
+    for e in live.values():
+        assert e.ofs is not None
+        if not matched[e.ofs // MIN_LEN_HASH >> 3] >> (e.ofs // MIN_LEN_HASH & 7) & 1:
+            num_unmatched += 1
+            if len(unmatched) < MAX_LISTED:
+                unmatched.append(e)
+    return AllBlocks(algo, num_hashed, len_read, num_zero, num_not_journaled, num_unknown, tuple(unknown),
+                     num_unmatched, tuple(unmatched))

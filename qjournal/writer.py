@@ -99,6 +99,7 @@ from qjournal.format import (
     place,
     type_name,
 )
+from qjournal.metadata import is_metadata
 from qjournal.reader import JournalReader, JournalState, Problem, unassigned_problem
 from qjournal.wording import count
 
@@ -361,7 +362,9 @@ class JournalWriter:
             is_full=self.is_full,
             num_entries=sum(counts.values()),
             entries_by_type=dict(counts),
-            anomalies=tuple(self._base_anomalies + [unassigned_problem(*r) for r in raw_log]),
+            anomalies=tuple(self._base_anomalies + [  # every raw entry, but for qjournal's metadata entry (D30)
+                unassigned_problem(*r) for r in raw_log if r[0] or not is_metadata(0, r[1], self.area.read_cluster(0)[2:r[2]])
+            ]),
         )
 
     # -- appending: every entry point encodes, then hands the bytes to _append -------------------------------

@@ -159,6 +159,8 @@ def test_info_json_schema(tmp_path: Path) -> None:
         "num_sha256_entries_fit": (4094 - 54) // 50 + 81,  # the rest of cluster 0, then 81 in cluster 1
         "num_live": 1,
         "num_superseded": 0,
+        "metadata": None,  # no metadata entry (D30) first
+        "metadata_note": None,
     }
     assert "0x33" in doc["anomalies"][0]["reason"]
 

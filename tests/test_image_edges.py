@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import qjournal
 from tests.test_qemulock import qemu_io_holding
 
 needs_qemu = pytest.mark.skipif(
@@ -332,8 +333,9 @@ def test_verify_says_what_it_read_and_what_it_did_not(disk: Path, tmp_path: Path
     proc = run("verify", journal, disk)
     assert proc.returncode == 0, proc.stderr
     assert f"{journal}: 2 live HASH entries checked against {disk}: every one matches\n" in proc.stdout
-    assert (f"{journal}: 2 blocks of 64 KiB read and hashed, of the 3 data blocks the image stores; not checked: the other 1 "
-            f"(duplicates of journaled blocks, or data written since the index)\n") in proc.stdout
+    assert (f"{journal}: 2 blocks of 64 KiB read and hashed, one per live entry, of the 3 data blocks the image stores; "
+            f"not checked: the other 1 (duplicates of journaled blocks, or data written since the index; --all hashes "
+            f"them all)\n") in proc.stdout
     d = json.loads(run("verify", journal, disk, "--output", "json").stdout)
     assert (d["num_checked"], d["num_blocks_read"], d["num_data_blocks"]) == (2, 2, 3)
 
@@ -345,7 +347,7 @@ def test_index_text_rows_say_what_adds_up_and_leave_empty_histogram_rows_out(tmp
     qemu_io(img, "write -P 0x11 0 64k")
     proc = run("index", img, tmp_path / "j")
     assert f"{img}: qcow2, 1 block of 64 KiB (64 KiB virtual disk)\n" in proc.stdout
-    assert "  unallocated, zero, unique, duplicate and shared add up to the 1; allocated counts" in proc.stdout
+    assert "    total:                  1  (64 KiB)\n  besides, not part of the total:\n" in proc.stdout
     big = tmp_path / "many.qcow2"
     qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", big, "9M")
     qemu_io(big, "write -P 0x11 0 9M")  # 18,432 blocks of one digest: the row 16385-32768 is 11 characters
@@ -361,8 +363,14 @@ def test_verify_at_the_wrong_block_size_says_what_is_likelier(tmp_path: Path) ->
     journal = tmp_path / "disk.qjournal"
     assert run("index", raw, journal, "--block-size", "4K").returncode == 0
     assert "hint" not in run("verify", journal, raw, "--block-size", "4K").stdout
+    assert run("verify", journal, raw).returncode == 0  # the metadata entry (D30) says 4 KiB
+    bare = tmp_path / "bare.qjournal"  # a journal without it: verify is told, or says what is likelier
+    with qjournal.read(journal) as r, qjournal.create(bare, 2) as w:
+        w.append_many([e for e in r.replay() if isinstance(e, qjournal.HashEntry)])
+    journal = bare
     proc = run("verify", journal, raw)
     assert proc.returncode == 2
-    assert (f"{journal}: hint: every one of the 32 entries checked fails: the journal was probably made at another block "
-            f"size than 65536 (give the one index was given with --block-size), or of another image\n") in proc.stdout
+    assert (f"{journal}: hint: every one of the 32 entries checked fails, and the journal has no metadata entry (D30) to "
+            f"say what it was made of: it was probably made at another block size than 65536 (give the one index was "
+            f"given with --block-size), or of another image\n") in proc.stdout
     assert "block size" in json.loads(run("verify", journal, raw, "--output", "json").stdout)["likely_cause"]

@@ -29,9 +29,11 @@ import pytest
 import qemu_images as qi
 
 import qjournal
+from qjournal.entries import HashEntry
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, UnsupportedImageError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
 from qjournal.indexing import IndexReport, index
+from qjournal.metadata import JournalMetadata, first_of
 from qjournal.writer import JournalWriter
 
 SUPPORTED = [s.name for s in qi.TEST_IMAGES if s.name not in oracle.UNSUPPORTED and s.name not in oracle.SUBCLUSTERED]
@@ -48,7 +50,7 @@ def images(qemu_test_images, index_images):
 
 def entries_of(journal) -> list[tuple[bytes, int, int]]:
     with qjournal.read(journal) as r:
-        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay()]
+        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay() if isinstance(e, HashEntry)]
 
 
 def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: int, num_clusters: int) -> None:
@@ -66,11 +68,14 @@ def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: in
 
 
 def assert_journal_is_exact(journal: Path, report: IndexReport, num_entries: int) -> None:
-    """Sized exactly for the entries (D6), no anomaly."""
-    want = clusters_for(tail_after([50] * num_entries))
+    """Sized exactly for the metadata entry (D30) and the HASH entries (D6), no anomaly."""
+    meta = JournalMetadata(**report.metadata)
+    want = clusters_for(tail_after([meta.len_entry] + [50] * num_entries))
     assert report.num_clusters == want and journal.stat().st_size == want * LEN_CLUSTER
     check = qjournal.read(journal).check()
-    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries} if num_entries else {})
+    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries, "0x71": 1} if num_entries
+                                                                    else {"0x71": 1})
+    assert first_of(journal) == (meta, None)
 
 
 @pytest.mark.parametrize("name", SUPPORTED + OWN)
@@ -190,8 +195,9 @@ def test_the_journal_is_one_atomic_batch_written_as_the_writer_writes_entries(im
     report = index(raw, tmp_path / "j.qjournal", block_size=4096)
     assert streams == [report.num_unique] == [200] and report.num_clusters == 3
     monkeypatch.undo()
-    entries = qjournal.read(str(tmp_path / "j.qjournal")).replay()
+    first, *entries = qjournal.read(str(tmp_path / "j.qjournal")).replay()
     with qjournal.create(str(tmp_path / "k.qjournal"), num_clusters=report.num_clusters) as w:
+        w.append(first)  # the metadata entry (D30), appended before the batch
         for e in entries:
             w.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
     assert (tmp_path / "j.qjournal").read_bytes() == (tmp_path / "k.qjournal").read_bytes()

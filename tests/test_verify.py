@@ -50,7 +50,17 @@ def indexed(image: qi.Image, tmp_path: Path) -> tuple[qi.Image, Path, list[qjour
     journal = tmp_path / "index.qjournal"
     index(copy.path, journal)
     with qjournal.read(journal) as r:
-        return copy, journal, list(r.replay())
+        return copy, journal, [e for e in r.replay() if isinstance(e, qjournal.HashEntry)]
+
+
+def without_metadata(journal: Path) -> Path:
+    """A copy of the journal without its metadata entry (D30): a journal as index wrote before it had one."""
+    bare = journal.with_suffix(".bare")
+    with qjournal.read(journal) as r:
+        entries = [e for e in r.replay() if isinstance(e, qjournal.HashEntry)]
+    with qjournal.create(bare, journal.stat().st_size // 4096) as w:
+        w.append_many(entries)
+    return bare
 
 
 def problems(report: VerifyReport) -> list[tuple[int, str]]:
@@ -158,6 +168,7 @@ def test_a_zeroed_guest_cluster_is_no_data_cluster(images, tmp_path):
 def test_each_field_of_an_entry_is_checked(images, tmp_path):
     """One appended entry per problem kind; each is reported alone, or with the problem it cannot avoid."""
     image, journal, entries = indexed(images["idx_compressed"], tmp_path)
+    journal = without_metadata(journal)  # the digest's length names the algorithm: no metadata entry says it (D30)
     cs = image.spec.cluster_size
     units = units_of(image)
     data_units = [u for u in units if u.kind == "data"]
@@ -249,6 +260,11 @@ def test_the_digest_length_names_the_algorithm(algo, images, tmp_path):
 
 def test_a_hash_name_of_the_same_length_checks_the_data(images, tmp_path):
     image, journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
+    with pytest.raises(JournalArgumentError) as refused:  # the metadata entry says sha256 (D30)
+        verify(journal, image.path, hash_name="blake2s")
+    assert str(refused.value) == (f"{journal}: the journal's metadata entry (D30) says its digests are sha256: "
+                                  f"hash_name= blake2s contradicts it; leave hash_name= out")
+    journal = without_metadata(journal)
     report = verify(journal, image.path, hash_name="blake2s")  # 32 bytes, another function
     assert [p for _, p in problems(report)] == ["data_changed"] * len(entries)
     for bad in ("md6", "shake_128", 3):
@@ -266,6 +282,8 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
     journal = tmp_path / "j.qjournal"
     made = index(path, journal, block_size=4096)
     assert verify(journal, path, block_size=4096).is_clean and made.num_unique == 7
+    assert verify(journal, path).is_clean  # the metadata entry says the block size (D30)
+    journal = without_metadata(journal)
     report = verify(journal, path)  # 65536-byte blocks: the journal's 4 KiB blocks do not line up
     assert report.block_size == 65536
     with qjournal.read(journal) as r:
@@ -296,7 +314,14 @@ def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_pa
     made = index(path, small, block_size=4096)
     report = verify(small, path, block_size=4096)
     assert report.is_clean and report.block_size == 4096 and report.num_checked == made.num_entries
-    assert not verify(small, path).is_clean  # 4 KiB blocks checked as 64 KiB clusters do not line up
+    assert verify(small, path).block_size == 4096  # the metadata entry says the block size (D30)
+    bare = without_metadata(small)
+    assert not verify(bare, path).is_clean  # 4 KiB blocks checked as 64 KiB clusters do not line up
+    with pytest.raises(JournalArgumentError) as refused:
+        verify(small, path, block_size=65536)
+    assert str(refused.value) == (f"{small}: the journal's metadata entry (D30) says its entries name blocks of 4096 "
+                                  f"bytes: block_size= 65536 contradicts it; leave block_size= out")
+    journal = without_metadata(journal)
     with pytest.raises(JournalArgumentError) as info:
         verify(journal, images["idx_v3_c4k"].path, block_size=65536)
     assert str(info.value) == (f"{images['idx_v3_c4k'].path}: the qcow2 image's clusters are 4096 bytes: block_size= 65536 "
@@ -314,6 +339,7 @@ def test_an_embedded_journal_area(images, tmp_path):
 
 def test_the_report_is_json(images, tmp_path):
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
+    journal = without_metadata(journal)
     append(journal, qjournal.HashEntry(b"\x02" * 16, entries[0].physical_sector, entries[0].first_logical_sector))
     d = verify(journal, image.path).to_dict(cli=True)
     assert {"num_checked", "num_mismatched", "mismatches"} <= set(d) and json.loads(json.dumps(d)) == d

@@ -15,7 +15,7 @@ import argparse
 from qjournal.cli.arguments import add_output, num_jobs, parse_size
 from qjournal.cli.base import EXIT_ERROR, EXIT_OK, Command
 from qjournal.cli.console import Progress, human_size, out
-from qjournal.wording import json_document
+from qjournal.wording import count, json_document
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
@@ -35,20 +35,30 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         out(json_document(r.to_dict()))
         return EXIT_OK
     cs = human_size(r.cluster_size)
-    out(f"{r.source}: {r.format}, {r.num_guest_clusters} guest clusters of {cs} ({human_size(r.len_virtual_disk)} virtual disk)"
+    out(f"{r.source}: {r.format}, {count(r.num_guest_clusters, 'guest cluster')} of {cs} "
+        f"({human_size(r.len_virtual_disk)} virtual disk)"
         + ("" if r.cluster_size == r.source_cluster_size else f"; its own clusters are {human_size(r.source_cluster_size)}"))
-    rows = (
-        ("unallocated", r.num_unallocated, "left unallocated"),
-        ("zero", r.num_zero, "zero clusters, not stored"),
-        ("data", r.num_data, "non-zero"),
-        ("distinct", r.num_distinct, "distinct contents"),
-        ("stored", r.num_stored, "host data clusters written" + (" (a content shared more than 65535 times has more than one)"
-                                                                 if r.num_stored != r.num_distinct else "")),
-        ("duplicate", r.num_duplicate, "guest clusters sharing a cluster an earlier one brought"),
-        ("shared", r.num_shared, "guest clusters pointing at a cluster another one also uses"),
+    groups = (  # the first group adds up to the guest clusters; the others are set apart, not part of that total
+        ("every guest cluster counted once, in one of:", (
+            ("unallocated", r.num_unallocated, "left unallocated"),
+            ("zero", r.num_zero, "zero clusters, not stored"),
+            ("data", r.num_data, "non-zero"),
+            ("total", r.num_guest_clusters, "guest clusters"),
+        )),
+        ("the data clusters, once more:", (
+            ("distinct", r.num_distinct, "the first with its contents"),
+            ("duplicate", r.num_duplicate, "guest clusters sharing a cluster an earlier one brought"),
+        )),
+        ("in the target:", (
+            ("stored", r.num_stored, "host data clusters written" + (
+                " (a content shared more than 65535 times has more than one)" if r.num_stored != r.num_distinct else "")),
+            ("shared", r.num_shared, "guest clusters pointing at a cluster another one also uses"),
+        )),
     )
-    for label, n, what in rows:
-        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * r.cluster_size)}) {what}")
+    for title, rows in groups:
+        out(f"  {title}")
+        for label, n, what in rows:
+            out(f"    {label + ':':<13}{n:>12}  ({human_size(n * r.cluster_size)}) {what}")
     out(f"  source {human_size(r.len_source)}; target {human_size(r.len_target)}; a plain copy "
         f"(qemu-img convert -O qcow2) about {human_size(r.len_copy)}")
     saved = human_size(r.len_saved)

@@ -20,6 +20,7 @@ from qjournal.wording import count, json_document
 
 if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
     from qjournal.image import Image
+    from qjournal.verifying import AllBlocks
 
 
 def open_image_of(args: argparse.Namespace) -> Image:
@@ -56,21 +57,28 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"{shown(report.image)}: {report.format}, {count(report.num_guest_clusters, 'block')} of {size} "
         f"({human_size(report.len_virtual_disk)} virtual disk)"
     )
-    rows = (
-        ("allocated", report.num_allocated, ""), ("unallocated", report.num_unallocated, ""), ("zero", report.num_zero, ""),
-        ("unique", report.num_unique, ""), ("duplicate", report.num_duplicate, ""),
-        ("shared", report.num_shared, "  already stored once (refcount > 1): nothing to save"),
-        ("compressed", report.num_compressed, "  of the above: decompressed and hashed, not journaled"),
-        ("partial", report.num_partial, "  of the above: partly allocated subclusters, hashed, not journaled"),
+    partition = (
+        ("unallocated", "unallocated", ""), ("zero", "zero", ""),
+        ("distinct", "unique", "  non-zero, the first block with its digest: one HASH entry each"),
+        ("duplicate", "duplicate", "  its digest seen before, at another host offset: a deduplication saves it"),
+        ("shared", "shared", "  its digest seen before, at this host offset (refcount > 1): nothing to save"),
     )
-    for label, n, note in rows:
-        out(f"  {label + ':':<13}{n:>12}  ({human_size(n * report.block_size)}){note}")
+    out("  every block counted once, in one of:")
+    for label, row, note in partition:
+        out(f"    {label + ':':<13}{getattr(report, f'num_{row}'):>12}  ({human_size(report.len_of(row))}){note}")
+    out(f"    {'total:':<13}{report.num_guest_clusters:>12}  ({human_size(report.len_of('guest_clusters'))})")
+    out("  besides, not part of the total:")
+    besides = (
+        ("allocated", "  blocks with storage in the image (qemu-img check's allocated clusters)"),
+        ("compressed", "  of the distinct, duplicate and shared: decompressed and hashed, not journaled"),
+        ("partial", "  of the distinct, duplicate and shared: in partly allocated clusters, hashed, not journaled"),
+    )
+    for row, note in besides:
+        out(f"    {row + ':':<13}{getattr(report, f'num_{row}'):>12}  ({human_size(report.len_of(row))}){note}")
     out(
         f"  referenced {report.num_referenced} non-zero blocks; a deduplication would save {human_size(report.len_saved)} "
         f"({report.len_saved} bytes); dedup ratio {report.dedup_ratio:.2f}"
     )
-    out(f"  unallocated, zero, unique, duplicate and shared add up to the {report.num_guest_clusters}; allocated counts "
-        f"the blocks with storage in the image; compressed and partial are among the non-zero ones")
     shares = [(label, n) for label, n in report.histogram.items() if n]  # the rows no digest falls in are left out
     if shares:
         width = max(10, *(len(label) for label, _ in shares))
@@ -122,10 +130,14 @@ INDEX = Command(
      "--block-size, physical = logical. Only the image's own clusters count (not a backing file's); with "
      "internal snapshots, the active one.",
      "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
-     "unless --force), and written in atomic batches. The summary is like 'zdb -S': clusters allocated, "
-     "zero, compressed, unique, duplicate, the bytes a deduplication would save, the dedup ratio, and "
-     "how many digests are shared by 1, 2, 3-4, 5-8... blocks. Encrypted images and an external data "
-     "file are refused. 'qjournal analyze' reports any block size, across images, without a journal.",),
+     "unless --force), its first entry the metadata entry (the block size, the hash and the image's format, "
+     "cluster size and virtual size, which verify reads), and written in atomic batches. The summary is like 'zdb -S': every "
+     "block counted once as unallocated, zero, distinct (the first block with its digest), duplicate or "
+     "shared, with their total; besides, the blocks allocated, compressed and partial; the bytes a "
+     "deduplication would save (a raw image's short last block counted as the bytes it holds), the dedup "
+     "ratio, and how many digests are shared by 1, 2, 3-4, 5-8... blocks (1: zdb's unique). Encrypted images "
+     "and an external data file are refused. 'qjournal analyze' reports any block size, across images, "
+     "without a journal.",),
     ((EXIT_OK, "success"), (EXIT_ERROR, "usage or I/O error, an image it cannot map, or refused")),
     _index_arguments,
     examples="  qjournal index disk.qcow2 disk.qjournal\n  qjournal index disk.qcow2 disk.qjournal --block-size 4K\n"
@@ -138,42 +150,79 @@ INDEX = Command(
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """qjournal verify: every live HASH entry of JOURNAL against IMAGE; exit 2 on any problem."""
+    from qjournal.errors import spell  # noqa: PLC0415
+    from qjournal.image import DEFAULT_BLOCK_SIZE, open_image  # noqa: PLC0415
+    from qjournal.metadata import first_of  # noqa: PLC0415
     from qjournal.verifying import verify as verify_image  # noqa: PLC0415
 
-    with open_image_of(args) as img:
+    meta, _ = first_of(args.path, args.offset, args.length)  # a raw image is opened in the blocks the journal names (D30)
+    block_size = args.block_size or (meta.block_size if meta is not None else DEFAULT_BLOCK_SIZE)
+    with open_image(args.image, format=args.format, block_size=block_size, force_share=args.force_share) as img, \
+            Progress(img.len_virtual_disk if args.all else 0, "verify --all", min_len=0) as progress:
         report = verify_image(
             args.path, img, block_size=args.block_size, hash_name=args.hash_name,
-            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs,
+            journal_offset=args.offset, journal_length=args.length, jobs=args.jobs, all_blocks=args.all,
+            progress=progress.callback,
         )
     code = EXIT_OK if report.is_clean else EXIT_CORRUPT
     if args.output == "json":
         out(json_document(report.to_dict(cli=True)))
         return code
+    journal, image = shown(report.journal), shown(report.image)
     for m in report.mismatches:
-        out(f"{shown(report.journal)}: {m.message(cli=True)}")
+        out(f"{journal}: {m.message(cli=True)}")
+    if report.metadata is not None:
+        from qjournal.metadata import JournalMetadata  # noqa: PLC0415
+
+        out(f"{journal}: made of {JournalMetadata(**report.metadata).describe()} (its metadata entry)")
+    for note in report.notes:
+        out(f"{journal}: note: {note}")
     for line in skipped_lines(report.not_read, report.is_dirty):
-        out(f"{shown(report.image)}: {line}")
+        out(f"{image}: {line}")
     size = human_size(report.block_size)
-    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed"
+    read = f"{count(report.num_blocks_read, 'block')} of {size} read and hashed, one per live entry"
     if report.num_data_blocks is None:
-        out(f"{shown(report.journal)}: {read}; the image's other data blocks were not checked")
-    else:
+        out(f"{journal}: {read}; the image's other data blocks were not checked")
+    elif report.scan is None:
         rest = max(0, report.num_data_blocks - report.num_blocks_read)
-        out(f"{shown(report.journal)}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
-            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index)")
+        out(f"{journal}: {read}, of the {count(report.num_data_blocks, 'data block')} the image stores; "
+            f"not checked: the other {rest} (duplicates of journaled blocks, or data written since the index; "
+            f"--all hashes them all)")
+    else:
+        out(f"{journal}: {read}")
+    if report.scan is not None:
+        _print_scan(report.scan, journal, size)
     checked = count(report.num_checked, "live HASH entry", "live HASH entries")
-    if report.is_clean:
-        out(f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: every one matches")
+    if not report.mismatches:
+        out(f"{journal}: {checked} checked against {image}: every one matches")
     else:
         out(
-            f"{shown(report.journal)}: {checked} checked against {shown(report.image)}: {report.num_mismatched} with problems "
+            f"{journal}: {checked} checked against {image}: {report.num_mismatched} with problems "
             f"({count(len(report.mismatches), 'problem')})"
         )
     if report.likely_cause is not None:
-        from qjournal.errors import spell  # noqa: PLC0415
-
-        out(f"{shown(report.journal)}: hint: {spell(report.likely_cause, cli=True)}")
+        out(f"{journal}: hint: {spell(report.likely_cause, cli=True)}")
     return code
+
+
+def _print_scan(scan: AllBlocks, journal: str, size: str) -> None:
+    """What verify --all found, in lines."""
+    out(f"{journal}: --all: {count(scan.num_hashed, 'data block')} of {size} read and hashed ({scan.hash_name}); not "
+        f"looked up: {scan.num_zero} that read as zeros, {scan.num_not_journaled} compressed or partly allocated "
+        f"(index journals none of them)")
+    for b in scan.unknown:
+        out(f"{journal}: --all: block at guest offset {b.ofs_guest:#x} (host {b.ofs_host:#x}) hashes to {b.digest.hex()}, "
+            f"which no live entry has (changed since the index, or new)")
+    if scan.num_unknown > len(scan.unknown):
+        out(f"{journal}: --all: ... and {scan.num_unknown - len(scan.unknown)} more such blocks")
+    for e in scan.unmatched:
+        assert e.ofs is not None
+        out(f"{journal}: --all: entry at offset {e.ofs:#x} ({e.ofs}): no block of the image hashes to its digest "
+            f"{e.digest.hex()}")
+    if scan.num_unmatched > len(scan.unmatched):
+        out(f"{journal}: --all: ... and {scan.num_unmatched - len(scan.unmatched)} more such entries")
+    out(f"{journal}: --all: {count(scan.num_unknown, 'block')} whose digest the journal does not know, "
+        f"{count(scan.num_unmatched, 'live entry', 'live entries')} that no block matches any more")
 
 
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
@@ -181,25 +230,40 @@ def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE", help="the disk image the journal describes")
     add_image(p)
     add_force_share(p)
-    p.add_argument("--hash", dest="hash_name", metavar="NAME", default=None,
-                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...)")
+    p.add_argument("--hash-name", "--hash", dest="hash_name", metavar="NAME", default=None,
+                   help="the hash algorithm of every digest (a hashlib name: sha1, sha256, sha512...), for a journal "
+                   "without a metadata entry (one with it says its own)")
+    p.add_argument("--all", action="store_true",
+                   help="also hash every data block of the image, as index does, and report the blocks whose digest "
+                   "the journal does not know (changed since the index, or new) and the entries no block matches")
     add_output(p, ("human", "json"))
 
 
 VERIFY = Command(
     "verify", cmd_verify, "check every live HASH entry of a journal against its image",
     ("For each live HASH entry of JOURNAL (the last entry per digest), read the block at its physical "
-     "sector in IMAGE (the image's cluster size unless --block-size gives the smaller block size it was "
-     "indexed in; a raw image's --block-size), check its hash against "
-     "the digest (the algorithm by the digest's length: 20 bytes SHA-1, 32 SHA-256, 64 SHA-512, or "
-     "--hash NAME), and, for qcow2, that the first logical sector maps through L1/L2 to that host cluster. "
+     "sector in IMAGE, check its hash against the digest, and, for qcow2, that the first logical sector "
+     "maps through L1/L2 to that host cluster. A journal index or dedup wrote starts with a metadata entry "
+     "(an entry of the unassigned type 0x71, this project's convention) that says the block size, the hash "
+     "algorithm and the image (format, cluster size, virtual size): they are used, a --block-size or "
+     "--hash-name that contradicts them is refused, and so "
+     "is an image of another format or cluster size. Without it, blocks are the image's clusters unless "
+     "--block-size gives the smaller block size the journal was made in (a raw image's --block-size), and "
+     "the algorithm is the one the digest's length names (20 bytes SHA-1, 32 SHA-256, 64 SHA-512) unless "
+     "--hash-name names it.",
      "Each problem is printed with the entry's offset, its code and what is wrong: the data changed, a "
-     "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned.",),
+     "sector past the end of the image, a guest sector unallocated or mapped elsewhere, not aligned. The "
+     "summary says what was read: one block per live entry; the image's other data blocks (duplicates of "
+     "journaled ones, or data written since the index) are not read unless --all, which hashes every data "
+     "block as index does and reports the blocks whose digest no live entry has and the live entries no "
+     "block matches any more (a progress bar on a terminal). When every entry fails, a hint says what is "
+     "likelier.",),
     (
-        (EXIT_OK, "every live entry matches the image"),
-        (EXIT_ERROR, "usage or I/O error, or an image it cannot map"),
-        (EXIT_CORRUPT, "a problem: an entry that does not match, or a corrupt journal"),
+        (EXIT_OK, "every live entry matches the image (with --all: and every data block's digest is known)"),
+        (EXIT_ERROR, "usage or I/O error, an image it cannot map, or an image the metadata entry does not describe"),
+        (EXIT_CORRUPT, "a problem: an entry that does not match, a block --all does not find, or a corrupt journal"),
     ),
     _verify_arguments,
-    examples="  qjournal verify disk.qjournal disk.qcow2",
+    examples="  qjournal verify disk.qjournal disk.qcow2\n  qjournal verify disk.qjournal disk.qcow2 --all\n"
+             "  qjournal verify disk.qjournal disk.raw --output json",
 )

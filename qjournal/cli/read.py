@@ -8,6 +8,7 @@ Strategy: each opens the area through :func:`~qjournal.cli.console.open_reader`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from qjournal.wording import count
 if TYPE_CHECKING:  # the library is imported by the command that runs, not by the command line's start-up
     from qjournal.checking import CheckReport
     from qjournal.dumping import Run
+    from qjournal.metadata import JournalMetadata
     from qjournal.reader import JournalReader
 
 LIVE_BATCH = 1024
@@ -35,9 +37,20 @@ READ_CODES: ExitCodes = (
 # -- info ----------------------------------------------------------------------
 
 
+def metadata_line(meta: JournalMetadata | None, why_not: str | None) -> str | None:
+    """What info and check say of the journal's first entry when it is, or looks like, the metadata entry of D30."""
+    from qjournal.metadata import TYPE_METADATA  # noqa: PLC0415
+
+    if meta is not None:
+        return (f"metadata: {meta.describe()} (the first entry, type {TYPE_METADATA:#04x}: qjournal's metadata entry, "
+                f"D30; an unassigned type to the spec, not an anomaly)")
+    return None if why_not is None else f"metadata: none: {why_not}"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """qjournal info: the journal's state."""
     from qjournal.format import LEN_CLUSTER, LEN_SHA256_ENTRY  # noqa: PLC0415 - see TYPE_CHECKING above
+    from qjournal.metadata import first_of  # noqa: PLC0415
     from qjournal.wording import json_document  # noqa: PLC0415
 
     with open_reader(args) as reader, Progress(reader.len_area, "info") as progress:
@@ -45,6 +58,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         area_offset = reader.area.area_offset
         with reader.live() as live:
             num_live, num_superseded = live.num_live, live.num_superseded
+        meta, why_not = first_of(reader)
     room = state.max_len_entry
     sha256 = state.num_fit(LEN_SHA256_ENTRY)
     if args.output == "json":
@@ -52,6 +66,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             "filename": reader.name, "area_offset": area_offset, **state.to_dict(area_offset),
             "max_len_entry": room, "num_sha256_entries_fit": sha256,
             "num_live": num_live, "num_superseded": num_superseded,
+            "metadata": None if meta is None else meta.to_dict(), "metadata_note": why_not,
         }
         out(json_document(doc))
         return EXIT_OK
@@ -73,6 +88,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         out("room: none: no entry fits (an entry needs its size plus the 2 bytes of the END after it)")
     out(f"full: {'yes' if state.is_full else 'no'}")
     out(f"entries: {state.num_entries}" + (f" ({by_type})" if by_type else ""))
+    line = metadata_line(meta, why_not)
+    if line is not None:
+        out(line)
     out(
         f"live: {count(num_live, 'digest')} with a live HASH entry; "
         f"{count(num_superseded, 'HASH entry', 'HASH entries')} superseded by a later one with the same digest"
@@ -317,10 +335,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         report = reader.check(progress, jobs=args.jobs, max_problems=args.max_problems or DEFAULT_MAX_PROBLEMS,
                               give_up_after=args.max_problems or NOT_A_JOURNAL_PROBLEMS)
-    return _report_check(report, reader.name, reader.area.area_offset, args, reader.num_clusters)
+        meta: tuple[JournalMetadata | None, str | None] = (None, None)
+        if report.stopped_at is None:
+            from qjournal.metadata import first_of  # noqa: PLC0415
+
+            with contextlib.suppress(CorruptJournalError):  # a first entry that is corrupt is the report's
+                meta = first_of(reader)
+    return _report_check(report, reader.name, reader.area.area_offset, args, reader.num_clusters, meta=meta)
 
 
-def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace, num_clusters: int = 0) -> int:
+def _report_check(report: CheckReport, name: str, area_offset: int, args: argparse.Namespace, num_clusters: int = 0, *,
+                  meta: tuple[JournalMetadata | None, str | None] = (None, None)) -> int:
     from qjournal.format import LEN_CLUSTER  # noqa: PLC0415
     from qjournal.wording import json_document  # noqa: PLC0415
 
@@ -331,6 +356,7 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         doc = {
             "filename": name, "area_offset": area_offset, "strict": args.strict, "status": status, "exit_code": code,
             **report.to_dict(area_offset, cli=True),
+            "metadata": None if meta[0] is None else meta[0].to_dict(), "metadata_note": meta[1],
         }
         out(json_document(doc))
         return code
@@ -365,6 +391,9 @@ def _report_check(report: CheckReport, name: str, area_offset: int, args: argpar
         )
     else:
         out(f"{name}: {count(n_bad, 'corruption')}, {count(n_odd, 'anomaly', 'anomalies')}: the journal is corrupt.")
+    line = metadata_line(*meta)
+    if line is not None:
+        out(f"{name}: {line}")
     if report.num_not_kept:
         out(f"{name}: {count(report.num_not_kept, 'more problem')} not listed (--max-problems N lists more).")
     if report.hint is not None:

@@ -85,7 +85,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
     summary(
         f"{args.dst} was packed",
         f"{shown(args.path)}: {count(report.num_entries_read, 'entry', 'entries')} read ({report.num_hash_read} hash), "
-        f"{report.num_live} live written, {report.num_entries_read - report.num_live} dropped "
+        f"{report.num_live} live written{' after the metadata entry' if report.num_metadata_kept else ''}, "
+        f"{report.num_entries_read - report.num_live - report.num_metadata_kept} dropped "
         f"({report.num_raw_dropped} of unassigned types)",
         f"{shown(args.dst)}: {s.num_clusters_used} of {count(s.num_clusters, 'cluster')} used, tail at {s.ofs_tail:#x}, "
         f"{s.len_free} bytes free",
