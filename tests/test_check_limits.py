@@ -62,9 +62,9 @@ def test_the_tail_anomalies_and_the_first_corruption_are_kept_past_the_cap(tmp_p
     with qjournal.read(path) as r:
         report = r.check(max_problems=5)
         state = r.state()
-    assert [p.kind for p in report.problems] == ["unassigned_type"] * 5 + ["dirty_tail"]
+    assert [p.code for p in report.problems] == ["unassigned_type"] * 5 + ["dirty_tail"]
     assert report.num_anomalies == 31 and report.state is not None and report.state.num_anomalies == 31
-    assert state.anomalies[-1].kind == "dirty_tail"  # a writer erases past the tail on it: never dropped
+    assert state.anomalies[-1].code == "dirty_tail"  # a writer erases past the tail on it: never dropped
     data[LEN_CLUSTER + 100] = 0xFF
     data[60:62] = b"\x00\x00"  # at the tail, after the 30 entries of 2 bytes: a corruption after the anomalies
     path.write_bytes(bytes(data))

@@ -174,8 +174,11 @@ def test_pack_names_its_two_journals_the_same_way_in_the_library_and_the_command
     # the names of 0.1 still work, in both
     proc = run("pack", str(image), str(tmp_path / "old.bin"), "--offset", "4K", "--length", "8K")
     assert proc.returncode == 0, proc.stderr
-    assert qjournal.pack(image, tmp_path / "old2.bin", source_offset=CLUSTER, source_length=2 * CLUSTER,
-                         offset=0, length=CLUSTER).num_live == 3
+    with pytest.warns(DeprecationWarning, match=r"pack's (offset|length)= is deprecated: use target_") as caught:
+        assert qjournal.pack(image, tmp_path / "old2.bin", source_offset=CLUSTER, source_length=2 * CLUSTER,
+                             offset=0, length=CLUSTER).num_live == 3
+    assert sorted(str(w.message) for w in caught if w.category is DeprecationWarning) == ["pack's length= is deprecated: use target_length=",
+                                                      "pack's offset= is deprecated: use target_offset="]
 
 
 # -- 5. JSON input mistakes -------------------------------------------------------------------------------------

@@ -321,7 +321,7 @@ def _examine(run: Run, img: bytes, *, use_file: bool, deep: bool = False) -> tup
         raise AssertionError(f"replay found corruption: {exc}") from None
     report = reader.check()
     assert report.state is not None, f"check found corruption: {report.problems}"
-    kinds = {p.kind for p in report.problems}
+    kinds = {p.code for p in report.problems}
     assert kinds <= CRASH_ANOMALIES | {"unassigned_type"}, f"unexpected anomalies {kinds}"
     tail = report.state.ofs_tail
     want, fits = expected_after_probe(area, tail)
@@ -405,7 +405,7 @@ def test_crash_during_recovery(tmp_path: Path) -> None:
         random.Random(seed).shuffle(dirty)
         for crash in dirty[:1]:
             area = crash.image[lo:hi]
-            kinds = {p.kind for p in qjournal.read(area).check().problems}
+            kinds = {p.code for p in qjournal.read(area).check().problems}
             if not kinds & CRASH_ANOMALIES:
                 continue
             starts += 1

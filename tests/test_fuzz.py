@@ -263,7 +263,7 @@ def examine_reader(data: bytes) -> Model:
         assert model.is_image and bytes(buf) == data
         return model
     except CorruptJournalError as exc:
-        assert (exc.rule, exc.offset) == ("area_length", 0) and model.corruptions == [("area_length", 0)]
+        assert (exc.code, exc.offset) == ("area_length", 0) and model.corruptions == [("area_length", 0)]
         assert bytes(buf) == data
         return model
     got: list[qjournal.Entry] = []
@@ -282,12 +282,12 @@ def examine_reader(data: bytes) -> Model:
     assert bytes(buf) == data, "a read changed its input"
 
     # consistency of the three views
-    corrupt = [(p.kind, p.ofs) for p in report.problems if p.is_corruption]
+    corrupt = [(p.code, p.ofs) for p in report.problems if p.is_corruption]
     assert report.is_corrupt == bool(corrupt) == (replay_error is not None) == (state_error is not None)
     assert (report.state is None) == report.is_corrupt
     if corrupt:
         assert replay_error is not None and state_error is not None
-        assert (replay_error.rule, replay_error.offset) == corrupt[0] == (state_error.rule, state_error.offset)
+        assert (replay_error.code, replay_error.offset) == corrupt[0] == (state_error.code, state_error.offset)
     else:
         assert state is not None and state == report.state
         assert state.num_entries == len(got)
@@ -298,7 +298,7 @@ def examine_reader(data: bytes) -> Model:
     assert [entry_key(e) for e in got] == model.entries
     assert corrupt == model.corruptions
     if not corrupt:
-        anomalies = [(p.kind, p.ofs) for p in report.problems]
+        anomalies = [(p.code, p.ofs) for p in report.problems]
         assert anomalies == model.anomalies
         assert state is not None
         got_state = {k: getattr(state, k) for k in model.state or {}}
@@ -331,7 +331,7 @@ def examine_file(data: bytes, tmp: Path, model: Model) -> None:
                 reader.check()
             assert got == model.entries
         except CorruptJournalError as exc:
-            assert exc.rule == "area_length"
+            assert exc.code == "area_length"
         code, out, err = run_cli(["check", str(path)])
         assert "internal error" not in err, err
         want = 2 if model.corruptions else 3 if model.anomalies else 0
@@ -700,7 +700,7 @@ def test_fuzz_embedded_areas(prefix: bytes, data: bytes, suffix: bytes, offset_d
         report = reader.check()
     window = whole[offset : offset + reader.len_area]
     model = model_scan(window)
-    assert [(p.kind, p.ofs) for p in report.problems if p.is_corruption] == model.corruptions
+    assert [(p.code, p.ofs) for p in report.problems if p.is_corruption] == model.corruptions
     if entries is not None:
         assert entries == model.entries
 

@@ -279,7 +279,7 @@ def test_a_broken_compressed_cluster_is_reported_at_its_offset(images, tmp_path)
     path.write_bytes(data)
     with open_guest(path) as g, pytest.raises(CorruptImageError) as info:
         g.read(0, 65536)
-    assert info.value.rule == "compressed" and info.value.offset == span.ofs_host
+    assert info.value.code == "compressed" and info.value.offset == span.ofs_host
     assert f"the compressed cluster of guest offset 0x0 ({span.len_host} bytes at {span.ofs_host:#x})" in str(info.value)
 
 

@@ -358,7 +358,7 @@ def test_a_short_write_is_completed() -> None:
     with writer.open_for_append(f) as w:
         w.append_many([qjournal.HashEntry(bytes(range(32)), 1, 2), qjournal.RawEntry(0x42, b"x" * 100)])
     assert [e.ofs for e in qjournal.read(f.getvalue())] == [0, 50]
-    assert qjournal.read(f.getvalue()).check().problems[0].kind == "unassigned_type"
+    assert qjournal.read(f.getvalue()).check().problems[0].code == "unassigned_type"
 
 
 def _limited_file_size() -> None:

@@ -238,7 +238,7 @@ def test_unsupported_features_are_refused_in_one_line(name, images):
     path = images[name].path
     with pytest.raises(UnsupportedImageError) as info:
         open_image(path)
-    assert (info.value.feature, info.value.code) == (feature, feature)
+    assert info.value.code == feature
     assert str(info.value) == f"{path}: {REFUSALS[feature]}"
     assert "\n" not in str(info.value)
 
@@ -335,7 +335,7 @@ def test_a_broken_l2_entry_is_reported_at_its_offset(images, tmp_path):
         for walk in (lambda: list(img.guest_clusters()), lambda: img.map(0)):
             with pytest.raises(CorruptImageError) as info:
                 walk()
-            assert (info.value.rule, str(info.value)) == ("l2_entry", message)
+            assert (info.value.code, str(info.value)) == ("l2_entry", message)
         assert img.map(4096).kind is Kind.DATA  # the next entry is fine
 
 
@@ -349,7 +349,7 @@ def test_a_broken_l1_entry_is_reported_at_its_offset(images, tmp_path):
         for walk in (lambda: list(img.extents()), lambda: img.map(8192)):
             with pytest.raises(CorruptImageError) as info:
                 walk()
-            assert (info.value.rule, str(info.value)) == ("l1_entry", message)
+            assert (info.value.code, str(info.value)) == ("l1_entry", message)
 
 
 def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
@@ -360,7 +360,7 @@ def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
     with open_image(path) as img:
         with pytest.raises(CorruptImageError) as info:
             list(img.guest_clusters())
-    assert info.value.rule == "zero_in_v2"
+    assert info.value.code == "zero_in_v2"
     assert str(info.value) == (f"{path}: offset {l2:#x} ({l2}): the L2 entry of guest offset 0x0 has the zero flag, which "
                                f"a version 2 image does not have (QEMU calls it corruption)")
     proc = qi.run_qemu(["qemu-io", "-r", "-f", "qcow2", "-c", "read 0 4096", str(path)], check=False)
@@ -376,12 +376,12 @@ def test_truncated_images_are_reported_where_they_end(images, tmp_path):
     with open_image(cut) as img:
         with pytest.raises(CorruptImageError) as info:
             list(img.guest_clusters())
-    assert (info.value.rule, str(info.value)) == ("truncated", (
+    assert (info.value.code, str(info.value)) == ("truncated", (
         f"{cut}: offset {l2:#x} ({l2}): the L2 table of guest offsets 0x0 on (4096 bytes at {l2:#x}) runs past the end "
         f"of the file ({l2 + 100} bytes)"))
     short = tmp_path / "short.qcow2"
     short.write_bytes(data[:50])
     with pytest.raises(CorruptImageError) as info:
         open_image(short)
-    assert (info.value.rule, str(info.value)) == (
+    assert (info.value.code, str(info.value)) == (
         "truncated", f"{short}: offset 0x32 (50): the file (50 bytes) ends inside the qcow2 header or its extensions")

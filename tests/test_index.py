@@ -292,7 +292,7 @@ def test_force_refuses_a_file_that_holds_no_journal(images, tmp_path):
     with pytest.raises(JournalArgumentError) as info:
         index(image, other, force=True)
     rule = qjournal.read(other).check().problems[0]
-    assert str(info.value) == (f"{other}: refusing to replace it with force=True: it holds no journal ({rule.kind} at "
+    assert str(info.value) == (f"{other}: refusing to replace it with force=True: it holds no journal ({rule.code} at "
                                f"{rule.ofs:#x}); index replaces only a journal with nothing but 0xFF past its tail, so that "
                                f"a wrong path never costs a file's data; nothing was written")
     assert other.read_bytes() == before
@@ -325,7 +325,7 @@ def test_the_image_is_never_the_journal_nor_written(images, tmp_path):
 def test_an_unsupported_image_is_refused_before_a_journal_is_made(name, images, tmp_path):
     with pytest.raises(UnsupportedImageError) as info:
         index(images[name].path, tmp_path / "j.qjournal")
-    assert info.value.feature == oracle.UNSUPPORTED[name] and "\n" not in str(info.value)
+    assert info.value.code == oracle.UNSUPPORTED[name] and "\n" not in str(info.value)
     assert not (tmp_path / "j.qjournal").exists()
 
 
@@ -351,7 +351,7 @@ def test_a_data_cluster_past_the_end_of_the_file_is_reported(images, tmp_path):
     path.write_bytes(data[:last.ofs_host + 100])
     with pytest.raises(CorruptImageError) as info:
         index(path, tmp_path / "j.qjournal")
-    assert (info.value.rule, str(info.value)) == ("truncated", (
+    assert (info.value.code, str(info.value)) == ("truncated", (
         f"{path}: offset {last.ofs_host:#x} ({last.ofs_host}): the data cluster of guest offset {last.ofs_guest:#x} lies "
         f"at host offset {last.ofs_host:#x}, past the end of the file ({last.ofs_host + 100} bytes)"))
     assert not (tmp_path / "j.qjournal").exists()
@@ -365,7 +365,7 @@ def test_a_zero_flag_in_a_version_2_image_stops_the_index(images, tmp_path):
     path.write_bytes(data)
     with pytest.raises(CorruptImageError) as info:
         index(path, tmp_path / "j.qjournal")
-    assert info.value.rule == "zero_in_v2" and info.value.offset == l2
+    assert info.value.code == "zero_in_v2" and info.value.offset == l2
     assert not (tmp_path / "j.qjournal").exists()
 
 

@@ -260,8 +260,8 @@ def check_after(run: Run, batch: list[Entry], fresh: bool) -> None:
         run.close()
     data = run.current()
     report = qjournal.read(data).check()
-    crash = [p for p in report.problems if p.kind != "unassigned_type"]
-    assert not crash, f"problems after the next append: {[(p.kind, p.ofs, p.reason) for p in crash]}"
+    crash = [p for p in report.problems if p.code != "unassigned_type"]
+    assert not crash, f"problems after the next append: {[(p.code, p.ofs, p.reason) for p in crash]}"
     got = [key(e) for e in qjournal.read(data).replay()]
     whole = run.acked + [key(e) for e in batch]
     assert got in (run.acked + [key(NEW)], [*whole, key(NEW)]), "not the acknowledged entries, the batch or not, then the new one"
@@ -382,7 +382,7 @@ def test_the_append_after_an_interruption_interrupted_too(tmp_path: Path) -> Non
             run.close()
             data = run.current()
             report = qjournal.read(data).check()
-            assert not [p for p in report.problems if p.kind != "unassigned_type"], (at, inner)
+            assert not [p for p in report.problems if p.code != "unassigned_type"], (at, inner)
             got = [key(e) for e in qjournal.read(data).replay()]
             news = [[key(NEW)]] if returned else [[], [key(NEW)]]
             wanted = [run.acked + b + m + [key(THIRD)] for b in ([], [key(e) for e in batch]) for m in news]
@@ -410,7 +410,7 @@ def test_an_interrupted_reset_is_finished_by_the_next_append(tmp_path: Path, whe
         run.close()
         data = run.current()
         report = qjournal.read(data).check()
-        assert not [p for p in report.problems if p.kind != "unassigned_type"] and state == report.state, at
+        assert not [p for p in report.problems if p.code != "unassigned_type"] and state == report.state, at
         assert [key(e) for e in qjournal.read(data).replay()] in ([key(NEW)], [*run.acked, key(NEW)]), at  # whole or not
         if not stop.fired:
             break

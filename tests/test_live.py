@@ -305,7 +305,7 @@ def test_verify_checks_the_live_entries_a_batch_at_a_time(tmp_path: Path, monkey
     data[2 * 4096] ^= 1  # a changed cluster
     path.write_bytes(data)
     want = verify_mod.verify(journal, path, block_size=4096)
-    assert want.num_checked == 9 and {m.problem for m in want.mismatches} == {"data_changed", "logical_elsewhere"}
+    assert want.num_checked == 9 and {m.code for m in want.mismatches} == {"data_changed", "logical_elsewhere"}
     for batch in (1, 2, 4):
         monkeypatch.setattr(verify_mod, "BATCH", batch)
         assert verify_mod.verify(journal, path, block_size=4096) == want

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -455,15 +454,12 @@ def test_json_nested_too_deep_is_a_line_error(tmp_path: Path) -> None:
 
 def test_deprecated_validate_false_still_validates(tmp_path: Path) -> None:
     data = bytearray((Path(__file__).parent / "vectors" / "corrupt_end_misaligned.bin").read_bytes())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with pytest.raises(CorruptJournalError):
-            qjournal.open_for_append(data, validate=False)
+    with pytest.raises(CorruptJournalError), pytest.warns(DeprecationWarning, match="validate=False is ignored"):
+        qjournal.open_for_append(data, validate=False)
     with pytest.raises(ForeignDataError):  # nor does it erase what the full open refuses
         buf = bytearray(b"\xff" * 2 * CLUSTER)
         buf[CLUSTER] = 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.warns(DeprecationWarning, match="validate=False is ignored"):
             qjournal.open_for_append(buf, validate=False)
 
 

@@ -58,7 +58,7 @@ def answer(path: Path, jobs: int, **kw: object) -> tuple:
             try:
                 state: object = r.state(jobs=jobs)
             except CorruptJournalError as exc:
-                state = ("error", exc.rule, exc.offset, exc.reason, exc.hint, str(exc))
+                state = ("error", exc.code, exc.offset, exc.reason, exc.hint, str(exc))
     except qjournal.JournalError as exc:
         return ("open error", type(exc).__name__, str(exc))
     return report.problems, report.state, report.hint, state

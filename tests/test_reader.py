@@ -43,7 +43,7 @@ def test_area_inside_a_larger_file(tmp_path: Path) -> None:
     # without a length the area runs to the end of the file: the trailing guard makes it invalid
     with pytest.raises(CorruptJournalError) as info:
         qjournal.read(path, offset=len(guard))
-    assert info.value.rule == "area_length"
+    assert info.value.code == "area_length"
 
 
 def test_errors_name_the_file_offset_of_an_embedded_area() -> None:
@@ -53,7 +53,7 @@ def test_errors_name_the_file_offset_of_an_embedded_area() -> None:
     with pytest.raises(CorruptJournalError) as info:
         list(qjournal.read(data, offset=8192))
     e = info.value
-    assert (e.rule, e.offset, e.file_offset) == ("size_too_small", 0x32, 8192 + 0x32)
+    assert (e.code, e.offset, e.file_offset) == ("size_too_small", 0x32, 8192 + 0x32)
     assert "0x32" in str(e) and "0x2032" in str(e)
 
 
@@ -154,7 +154,7 @@ def test_check_goes_on_after_a_corrupt_cluster() -> None:
     bad[0:2] = b"\x00\x00"
     bad[4096:4098] = b"\x05\x01"  # END of size 5 at 0: misaligned
     report = qjournal.read(bytes(bad)).check()
-    assert [(p.kind, p.ofs) for p in report.problems] == [("size_too_small", 0), ("end_misaligned", 4096)]
+    assert [(p.code, p.ofs) for p in report.problems] == [("size_too_small", 0), ("end_misaligned", 4096)]
     assert report.is_corrupt and report.state is None
 
 
@@ -232,4 +232,4 @@ def test_state_raises_the_first_corruption_with_the_hint_check_gives() -> None:
     with pytest.raises(CorruptJournalError) as caught:
         qjournal.read(zeros).state()
     first = next(p for p in report.problems if p.is_corruption)
-    assert (caught.value.rule, caught.value.offset, caught.value.hint) == (first.kind, first.ofs, report.hint)
+    assert (caught.value.code, caught.value.offset, caught.value.hint) == (first.code, first.ofs, report.hint)

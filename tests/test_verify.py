@@ -54,7 +54,7 @@ def indexed(image: qi.Image, tmp_path: Path) -> tuple[qi.Image, Path, list[qjour
 
 
 def problems(report: VerifyReport) -> list[tuple[int, str]]:
-    return [(m.ofs, m.problem) for m in report.mismatches]
+    return [(m.ofs, m.code) for m in report.mismatches]
 
 
 def append(journal: Path, *entries: qjournal.HashEntry) -> list[int]:
@@ -185,7 +185,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     want = [(ofs, code) for ofs, (_, codes) in zip(offsets, cases.values(), strict=True) for code in codes]
     assert problems(report) == want, (offsets, problems(report))
     assert report.num_mismatched == len(cases) and report.num_checked == len(entries) - 1 + len(cases)
-    reasons = {(m.ofs, m.problem): m.reason for m in report.mismatches}
+    reasons = {(m.ofs, m.code): m.reason for m in report.mismatches}
     at = dict(zip(cases, offsets, strict=True))
     assert reasons[at["logical_unallocated"], "logical_not_data"] == (
         f"guest offset {unallocated.ofs_guest:#x} (first_logical_sector {unallocated.ofs_guest // 512}) is unallocated in "
@@ -193,7 +193,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     assert reasons[at["logical_compressed"], "logical_not_data"].endswith("is a compressed cluster")
     assert reasons[at["digest_length"], "digest_length"] == (
         "a digest of 16 bytes names no hash algorithm (SHA-1 20, SHA-256 32, SHA-512 64): give it with ${hash_name}")
-    m = next(m for m in report.mismatches if m.problem == "digest_length")
+    m = next(m for m in report.mismatches if m.code == "digest_length")
     assert m.message().endswith("give it with hash_name=") and m.message(cli=True).endswith("give it with --hash-name")
     assert reasons[at["physical_past_end"], "physical_past_end"] == (
         f"the {cs}-byte cluster at host offset {end:#x} (physical_sector {end // 512}) is past the end of the file "
@@ -271,11 +271,11 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
     with qjournal.read(journal) as r:
         entries = list(r.replay())
     aligned = [e for e in entries if e.physical_sector * 512 % 65536 == 0]
-    assert {(m.ofs, m.problem) for m in report.mismatches} == (
+    assert {(m.ofs, m.code) for m in report.mismatches} == (
         {(e.ofs, "physical_unaligned") for e in entries if e not in aligned}
         | {(e.ofs, "logical_unaligned") for e in entries if e not in aligned}
         | {(e.ofs, "data_changed") for e in aligned})
-    m = next(m for m in report.mismatches if m.problem == "physical_unaligned")
+    m = next(m for m in report.mismatches if m.code == "physical_unaligned")
     assert m.message().endswith("not a multiple of the block size (block_size=) 65536")
     assert m.message(cli=True).endswith("not a multiple of the block size (--block-size) 65536")
     data = bytearray(path.read_bytes())
@@ -339,4 +339,4 @@ def test_a_corrupt_journal_is_the_readers_error(images, tmp_path):
     journal.write_bytes(data)
     with pytest.raises(CorruptJournalError) as info:
         verify(journal, images["idx_v3_c4k"].path)
-    assert info.value.rule == "size_too_small" and info.value.offset == 0
+    assert info.value.code == "size_too_small" and info.value.offset == 0

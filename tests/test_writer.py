@@ -289,7 +289,7 @@ def check_image(img: bytes, before: list, after: list) -> None:
     with qjournal.open_for_append(buf) as w:
         got = replay(bytes(buf))
         assert got in (before, after)
-        assert {p.kind for p in rcheck(bytes(buf)).problems} <= {"unassigned_type"}
+        assert {p.code for p in rcheck(bytes(buf)).problems} <= {"unassigned_type"}
         e = w.append_raw(0x42, b"after the crash")
     assert replay(bytes(buf)) == got + [e]
 
@@ -469,7 +469,7 @@ def test_a_read_only_open_changes_nothing(tmp_path: Path) -> None:
     mtime = path.stat().st_mtime_ns
     with qjournal.read(path) as r:
         list(r.replay())
-        assert {p.kind for p in r.check().problems} == {"torn_write", "dirty_tail"}
+        assert {p.code for p in r.check().problems} == {"torn_write", "dirty_tail"}
     assert path.read_bytes() == TORN and path.stat().st_mtime_ns == mtime
     with qjournal.open_for_append(path) as w:
         assert w.state().anomalies == ()
@@ -501,7 +501,7 @@ def test_a_corrupt_journal_is_refused_with_the_readers_error(tmp_path: Path) -> 
                 if not validate:  # accepted, ignored, and said so
                     stack.enter_context(pytest.warns(DeprecationWarning, match="validate=False is ignored"))
                 qjournal.open_for_append(path, validate=validate)
-            assert (info.value.rule, info.value.offset) == (want["rule"], want["offset"])
+            assert (info.value.code, info.value.offset) == (want["rule"], want["offset"])
             assert str(path) in str(info.value)
         assert path.read_bytes() == data
     # the lock was released on the way out: a reset now works, given the length (a corrupt area is no journal:
