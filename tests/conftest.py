@@ -30,14 +30,14 @@ settings.load_profile("qjournal")
 
 
 @pytest.fixture(scope="session")
-def qemu_test_images(tmp_path_factory):
+def qemu_test_images(tmp_path_factory: pytest.TempPathFactory):
     """name -> qemu_images.Image for every spec of qemu_images.TEST_IMAGES."""
     qi.require_qemu()
     return qi.build_all(qi.TEST_IMAGES, tmp_path_factory.mktemp("qemu-images"))
 
 
 @pytest.fixture(scope="session")
-def index_images(tmp_path_factory):
+def index_images(tmp_path_factory: pytest.TempPathFactory):
     """name -> qemu_images.Image for every spec of image_oracle.INDEX_IMAGES."""
     qi.require_qemu()
     return qi.build_all(image_oracle.INDEX_IMAGES, tmp_path_factory.mktemp("index-images"))

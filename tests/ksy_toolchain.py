@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -60,7 +60,7 @@ def require_node() -> str:
 
 
 def run_node(args: list[str], *, input: str | None = None, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     node = require_node()
     proc = subprocess.run(
         [node, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout, check=False,
@@ -73,7 +73,7 @@ def run_node(args: list[str], *, input: str | None = None, check: bool = True,
     return proc
 
 
-def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run formats/ksc.mjs (the pinned compiler) with ``args``."""
     return run_node([str(KSC), *args], check=check)
 
@@ -83,7 +83,7 @@ def ksy_id(path: Path) -> str:
     return Path(path).stem
 
 
-def load_ksy(path: Path = KSY) -> dict:
+def load_ksy(path: Path = KSY) -> dict[str, Any]:
     """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does;
     by PyYAML (the ``test`` extra) where node or ``npm ci --prefix formats`` is missing."""
     import json

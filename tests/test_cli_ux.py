@@ -24,7 +24,7 @@ CLUSTER = 4096
 SHA = "ab" * 32
 
 
-def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "qjournal", *args], input=stdin, check=False, capture_output=True, text=True, env=SUBPROCESS_ENV,
         timeout=60, cwd=cwd,
@@ -177,8 +177,8 @@ def test_pack_names_its_two_journals_the_same_way_in_the_library_and_the_command
     with pytest.warns(DeprecationWarning, match=r"pack's (offset|length)= is deprecated: use target_") as caught:
         assert qjournal.pack(image, tmp_path / "old2.bin", source_offset=CLUSTER, source_length=2 * CLUSTER,
                              offset=0, length=CLUSTER).num_live == 3
-    assert sorted(str(w.message) for w in caught if w.category is DeprecationWarning) == ["pack's length= is deprecated: use target_length=",
-                                                      "pack's offset= is deprecated: use target_offset="]
+    assert sorted(str(w.message) for w in caught if w.category is DeprecationWarning) == [
+        "pack's length= is deprecated: use target_length=", "pack's offset= is deprecated: use target_offset="]
 
 
 # -- 5. JSON input mistakes -------------------------------------------------------------------------------------

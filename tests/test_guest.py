@@ -15,6 +15,7 @@ import os
 import random
 import struct
 from io import BytesIO
+from pathlib import Path
 
 import image_oracle as oracle
 import pytest
@@ -34,13 +35,13 @@ _STATUS = {"data": Status.DATA, "zero": Status.ZERO, "compressed": Status.COMPRE
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory):
+def images(tmp_path_factory: pytest.TempPathFactory):
     qi.require_qemu()
     return qi.build_all(SPECS.values(), tmp_path_factory.mktemp("guest-images"))
 
 
 @pytest.fixture(scope="module")
-def oracles(images):
+def oracles(images: dict[str, qi.Image]):
     """name -> (qemu-img map's ranges of the image alone, the guest's bytes of the image alone)."""
     return {name: (oracle.own_ranges(image), oracle.own_guest_bytes(image)) for name, image in images.items()}
 
@@ -68,7 +69,7 @@ def span_units(spans: list[Span], unit: int) -> list[tuple[Status, int | None]]:
 
 
 @pytest.mark.parametrize("name", list(SPECS))
-def test_spans_are_what_qemu_img_map_says_the_image_stores(name, images, oracles):
+def test_spans_are_what_qemu_img_map_says_the_image_stores(name: str, images: dict[str, qi.Image], oracles: dict[str, tuple[list[tuple[int, int, str, int | None]], bytes]]) -> None:
     ranges, _ = oracles[name]
     with open_guest(images[name].path) as g:
         spans = list(g.spans())
@@ -81,7 +82,7 @@ def test_spans_are_what_qemu_img_map_says_the_image_stores(name, images, oracles
 
 
 @pytest.mark.parametrize("name", list(SPECS))
-def test_the_guest_reads_what_qemu_img_convert_reads_of_the_image_alone(name, images, oracles):
+def test_the_guest_reads_what_qemu_img_convert_reads_of_the_image_alone(name: str, images: dict[str, qi.Image], oracles: dict[str, tuple[list[tuple[int, int, str, int | None]], bytes]]) -> None:
     _, want = oracles[name]
     with open_guest(images[name].path) as g:
         assert g.read(0, len(want)) == want
@@ -94,7 +95,7 @@ def test_the_guest_reads_what_qemu_img_convert_reads_of_the_image_alone(name, im
 
 @pytest.mark.parametrize("name", [s.name for s in oracle.GUEST_IMAGES])
 @pytest.mark.parametrize("block_size", BLOCK_SIZES)
-def test_blocks_at_any_size(name, block_size, images, oracles):
+def test_blocks_at_any_size(name: str, block_size: int, images: dict[str, qi.Image], oracles: dict[str, tuple[list[tuple[int, int, str, int | None]], bytes]]) -> None:
     """Every block: its status is the OR of what it overlaps, its host offset where it is wholly DATA and contiguous,
     its bytes the guest's; runs of unallocated blocks left out, nothing else."""
     ranges, want = oracles[name]
@@ -132,7 +133,7 @@ def test_blocks_at_any_size(name, block_size, images, oracles):
     assert len(seen) == len(set(seen)) and seen == sorted(seen)
 
 
-def test_an_empty_terabyte_disk_yields_no_block_and_reads_one_l1_table(tmp_path):
+def test_an_empty_terabyte_disk_yields_no_block_and_reads_one_l1_table(tmp_path: Path) -> None:
     qi.require_qemu()
     path = tmp_path / "empty.qcow2"
     qi.run_qemu(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1T"])
@@ -143,7 +144,7 @@ def test_an_empty_terabyte_disk_yields_no_block_and_reads_one_l1_table(tmp_path)
         assert sum(b.num_blocks for b in zeros) == (1 << 40) // (2 << 20) and all(set(b.status) == {8} for b in zeros)
 
 
-def test_a_sparse_raw_file_reads_its_holes_as_zeros_without_reading_them(tmp_path):
+def test_a_sparse_raw_file_reads_its_holes_as_zeros_without_reading_them(tmp_path: Path) -> None:
     path = tmp_path / "sparse.raw"
     with open(path, "wb") as f:
         f.truncate(64 << 20)
@@ -175,7 +176,7 @@ def test_a_sparse_raw_file_reads_its_holes_as_zeros_without_reading_them(tmp_pat
         assert [(s.ofs_guest, s.length, s.status is Status.DATA) for s in spans] == ranges
 
 
-def test_what_is_not_read_is_named(images):
+def test_what_is_not_read_is_named(images: dict[str, qi.Image]) -> None:
     with open_guest(images["g_snap_backing"].path) as g:
         assert g.not_read.backing_file == "idx_base.qcow2"
         assert (g.not_read.num_snapshots, g.not_read.snapshot_names) == (1, ("before",))
@@ -205,7 +206,7 @@ def _parser_entries(img: Qcow2Image):
 
 
 @pytest.mark.parametrize("name", list(SPECS))
-def test_the_bulk_decode_agrees_with_the_generated_parser(name, images):
+def test_the_bulk_decode_agrees_with_the_generated_parser(name: str, images: dict[str, qi.Image]) -> None:
     with open_image(images[name].path) as img:
         assert isinstance(img, Qcow2Image)
         layout = img._layout
@@ -233,7 +234,7 @@ def _parse(img: Qcow2Image, word: int, bitmap: int = 0):
 @pytest.mark.parametrize("name", ["v3_c4k", "compressed_c512", "compressed_c2m", "zstd_c64k", "extended_l2_c16k"])
 @settings(max_examples=300, deadline=None)
 @given(word=st.integers(0, (1 << 64) - 1), bitmap=st.integers(0, (1 << 64) - 1), flags=st.sampled_from([0, 1 << 62, 1, 1 << 63]))
-def test_any_entry_decodes_as_the_generated_parser_reads_it(name, word, bitmap, flags, images):
+def test_any_entry_decodes_as_the_generated_parser_reads_it(name: str, word, bitmap, flags, images: dict[str, qi.Image]) -> None:
     """Random words (with the compressed, zero and copied bits often set): the fast decode says what the parser
     says, or hands the entry to the parser; it never decodes an entry the parser refuses."""
     with open_image(images[name].path) as img:
@@ -269,7 +270,7 @@ def test_any_entry_decodes_as_the_generated_parser_reads_it(name, word, bitmap, 
 # -- errors --------------------------------------------------------------------------------------------------
 
 
-def test_a_broken_compressed_cluster_is_reported_at_its_offset(images, tmp_path):
+def test_a_broken_compressed_cluster_is_reported_at_its_offset(images: dict[str, qi.Image], tmp_path: Path) -> None:
     src = images["g_zlib_c64k"].path
     path = tmp_path / "broken.qcow2"
     data = bytearray(src.read_bytes())
@@ -283,7 +284,7 @@ def test_a_broken_compressed_cluster_is_reported_at_its_offset(images, tmp_path)
     assert f"the compressed cluster of guest offset 0x0 ({span.len_host} bytes at {span.ofs_host:#x})" in str(info.value)
 
 
-def test_block_sizes_and_ranges_are_checked(images):
+def test_block_sizes_and_ranges_are_checked(images: dict[str, qi.Image]) -> None:
     with GuestReader(images["g_repeats_c64k"].path) as g:
         for bad in (1000, 256, 4 << 20, True):
             with pytest.raises(JournalArgumentError):

@@ -30,7 +30,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images, index_images):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]):
     return {**qemu_test_images, **index_images}
 
 
@@ -54,7 +54,7 @@ def first_l2_table(data: bytes) -> int:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_guest_clusters_agree_with_qemu_img_map(name, images):
+def test_guest_clusters_agree_with_qemu_img_map(name: str, images: dict[str, qi.Image]) -> None:
     image = images[name]
     with open_image(image.path) as img:
         assert isinstance(img, Qcow2Image)
@@ -68,7 +68,7 @@ def test_guest_clusters_agree_with_qemu_img_map(name, images):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if SPECS[n].backing is None])
-def test_extents_are_the_ranges_of_qemu_img_map(name, images):
+def test_extents_are_the_ranges_of_qemu_img_map(name: str, images: dict[str, qi.Image]) -> None:
     """Without a backing file, qemu-img map's ranges are exactly the extents (kind, start, length, host offset)."""
     image = images[name]
     with open_image(image.path) as img:
@@ -81,7 +81,7 @@ def test_extents_are_the_ranges_of_qemu_img_map(name, images):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_extents_and_guest_clusters_say_the_same(name, images):
+def test_extents_and_guest_clusters_say_the_same(name: str, images: dict[str, qi.Image]) -> None:
     with open_image(images[name].path) as img:
         cs = img.cluster_size
         expanded = []
@@ -95,7 +95,7 @@ def test_extents_and_guest_clusters_say_the_same(name, images):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if SPECS[n].size // SPECS[n].cluster_size <= 1024])
-def test_map_looks_up_one_cluster_as_the_walk_finds_it(name, images):
+def test_map_looks_up_one_cluster_as_the_walk_finds_it(name: str, images: dict[str, qi.Image]) -> None:
     """map(x), the .ksy's guest_cluster lookup, agrees with the table walk at the start, middle and end of each cluster."""
     with open_image(images[name].path) as img:
         for g in img.guest_clusters():
@@ -105,7 +105,7 @@ def test_map_looks_up_one_cluster_as_the_walk_finds_it(name, images):
 
 
 @pytest.mark.parametrize("name", ["v3_c4k", "v2_c64k", "chain_top", "snapshots_c64k", "idx_v3_c2m"])
-def test_header_facts_agree_with_qemu_img_info(name, images):
+def test_header_facts_agree_with_qemu_img_info(name: str, images: dict[str, qi.Image]) -> None:
     info = images[name].info()
     with open_image(images[name].path) as img:
         assert (img.format, img.cluster_size, img.len_virtual_disk) == ("qcow2", info["cluster-size"], info["virtual-size"])
@@ -115,7 +115,7 @@ def test_header_facts_agree_with_qemu_img_info(name, images):
         assert img.num_guest_clusters == -(-info["virtual-size"] // info["cluster-size"])
 
 
-def test_map_refuses_offsets_outside_the_virtual_disk(images):
+def test_map_refuses_offsets_outside_the_virtual_disk(images: dict[str, qi.Image]) -> None:
     with open_image(images["v3_c4k"].path) as img:
         for x in (-1, img.len_virtual_disk, True, 1.5):
             with pytest.raises(JournalArgumentError) as info:
@@ -124,7 +124,7 @@ def test_map_refuses_offsets_outside_the_virtual_disk(images):
                                        f"(0 to {img.len_virtual_disk - 1})")
 
 
-def test_read_gives_the_files_bytes_and_refuses_past_its_end(images):
+def test_read_gives_the_files_bytes_and_refuses_past_its_end(images: dict[str, qi.Image]) -> None:
     path = images["v3_c4k"].path
     data = path.read_bytes()
     with open_image(path) as img:
@@ -136,7 +136,7 @@ def test_read_gives_the_files_bytes_and_refuses_past_its_end(images):
                                    f"{len(data) - 3:#x}: the file ends at {len(data):#x}")
 
 
-def test_an_image_is_only_read(images, tmp_path):
+def test_an_image_is_only_read(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Opened read-only; walking, looking up and reading leave the bytes and the modification time as they were."""
     path = copy_image(images["idx_snapshot"], tmp_path)
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
@@ -153,7 +153,7 @@ def test_an_image_is_only_read(images, tmp_path):
 # -- raw images -------------------------------------------------------------------------------------------
 
 
-def test_a_raw_image_is_its_file_in_blocks(tmp_path):
+def test_a_raw_image_is_its_file_in_blocks(tmp_path: Path) -> None:
     path = tmp_path / "disk.raw"
     path.write_bytes(os.urandom(3 * 4096 + 100))
     with open_image(path, block_size=4096) as img:
@@ -170,7 +170,7 @@ def test_a_raw_image_is_its_file_in_blocks(tmp_path):
         assert list(img.guest_clusters()) == [] and list(img.extents()) == []
 
 
-def test_format_forces_raw_or_qcow2(images, tmp_path):
+def test_format_forces_raw_or_qcow2(images: dict[str, qi.Image], tmp_path: Path) -> None:
     qcow2 = images["v3_c4k"].path
     with open_image(qcow2, format="raw", block_size=512) as img:
         assert img.format == "raw" and img.len_virtual_disk == qcow2.stat().st_size
@@ -185,7 +185,7 @@ def test_format_forces_raw_or_qcow2(images, tmp_path):
 
 
 @pytest.mark.parametrize("block_size", [0, 256, 1000, 3 * 512, 4 << 20, True, "4096"])
-def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size, tmp_path):
+def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size: int, tmp_path: Path) -> None:
     with pytest.raises(JournalArgumentError) as info:
         check_block_size(block_size)
     assert str(info.value) == (f"block_size= must be a power of two from 512 bytes to 2097152 (2 MiB), as a qcow2 "
@@ -194,7 +194,7 @@ def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size, tmp_p
     assert [check_block_size(1 << k) for k in range(9, 22)] == [1 << k for k in range(9, 22)]
 
 
-def test_files_that_are_no_image_are_refused_naming_them(tmp_path):
+def test_files_that_are_no_image_are_refused_naming_them(tmp_path: Path) -> None:
     missing, folder, fifo = tmp_path / "missing", tmp_path / "folder", tmp_path / "fifo"
     folder.mkdir()
     os.mkfifo(fifo)
@@ -217,7 +217,7 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("name", oracle.SUBCLUSTERED)
-def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name, images):
+def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name: str, images: dict[str, qi.Image]) -> None:
     """Extended L2 entries are opened; a cluster whose subclusters differ is refused where a whole cluster is asked for."""
     image = images[name]
     with open_image(image.path) as img:
@@ -232,7 +232,7 @@ def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name, images
 
 
 @pytest.mark.parametrize("name", list(oracle.UNSUPPORTED))
-def test_unsupported_features_are_refused_in_one_line(name, images):
+def test_unsupported_features_are_refused_in_one_line(name: str, images: dict[str, qi.Image]) -> None:
     """LUKS, external data files (raw or not) and extended L2 entries, on images QEMU made."""
     feature = oracle.UNSUPPORTED[name]
     path = images[name].path
@@ -243,7 +243,7 @@ def test_unsupported_features_are_refused_in_one_line(name, images):
     assert "\n" not in str(info.value)
 
 
-def _mutated(images, tmp_path, name, mutate) -> Path:
+def _mutated(images: dict[str, qi.Image], tmp_path: Path, name: str, mutate) -> Path:
     path = copy_image(images[name], tmp_path)
     data = bytearray(path.read_bytes())
     mutate(data)
@@ -252,13 +252,13 @@ def _mutated(images, tmp_path, name, mutate) -> Path:
 
 
 def _or(ofs, bits):
-    def mutate(data):
+    def mutate(data) -> None:
         data[ofs] |= bits
     return mutate
 
 
 def _put_u4(ofs, value):
-    def mutate(data):
+    def mutate(data) -> None:
         data[ofs:ofs + 4] = struct.pack(">I", value)
     return mutate
 
@@ -290,7 +290,7 @@ HEADER_CASES = {
 
 
 @pytest.mark.parametrize("case", list(HEADER_CASES))
-def test_header_refusals_name_the_feature_and_the_field(case, images, tmp_path):
+def test_header_refusals_name_the_feature_and_the_field(case, images: dict[str, qi.Image], tmp_path: Path) -> None:
     name, mutate, error, code, message = HEADER_CASES[case]
     path = _mutated(images, tmp_path, name, mutate)
     with pytest.raises(error) as info:
@@ -310,7 +310,7 @@ def test_header_refusals_name_the_feature_and_the_field(case, images, tmp_path):
     ("qed", "a QED image", b"QED\x00", 0),
     ("parallels", "a Parallels image", b"WithouFreSpacExt", 0),
 ])
-def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt, what, magic, ofs, tmp_path):
+def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt: str, what, magic, ofs, tmp_path: Path) -> None:
     qi.require_qemu()
     path = tmp_path / f"disk.{fmt}"
     qi.run_qemu(["qemu-img", "create", "-q", "-f", fmt, str(path), "1M"])
@@ -324,7 +324,7 @@ def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt, what, magic
         assert img.format == "raw"
 
 
-def test_a_broken_l2_entry_is_reported_at_its_offset(images, tmp_path):
+def test_a_broken_l2_entry_is_reported_at_its_offset(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """An L2 entry whose host offset is not cluster-aligned (the .ksy's alignment_rule): the walk and a lookup say where."""
     path = _mutated(images, tmp_path, "v3_c4k", lambda d: d.__setitem__(
         slice(first_l2_table(d), first_l2_table(d) + 8), struct.pack(">Q", u64(d, first_l2_table(d)) + 512)))
@@ -339,7 +339,7 @@ def test_a_broken_l2_entry_is_reported_at_its_offset(images, tmp_path):
         assert img.map(4096).kind is Kind.DATA  # the next entry is fine
 
 
-def test_a_broken_l1_entry_is_reported_at_its_offset(images, tmp_path):
+def test_a_broken_l1_entry_is_reported_at_its_offset(images: dict[str, qi.Image], tmp_path: Path) -> None:
     path = _mutated(images, tmp_path, "v3_c4k", lambda d: d.__setitem__(
         slice(u64(d, 40), u64(d, 40) + 8), struct.pack(">Q", u64(d, u64(d, 40)) + 512)))
     l1 = u64(path.read_bytes(), 40)
@@ -352,7 +352,7 @@ def test_a_broken_l1_entry_is_reported_at_its_offset(images, tmp_path):
             assert (info.value.code, str(info.value)) == ("l1_entry", message)
 
 
-def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
+def test_a_zero_flag_in_a_version_2_image_is_corruption(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Version 2 has no zero clusters; QEMU calls the flag corruption, and so does the walk."""
     path = _mutated(images, tmp_path, "v2_c4k", lambda d: d.__setitem__(
         slice(first_l2_table(d), first_l2_table(d) + 8), struct.pack(">Q", u64(d, first_l2_table(d)) | 1)))
@@ -367,7 +367,7 @@ def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
     assert "Zero cluster entry found in pre-v3 image" in proc.stdout + proc.stderr, proc
 
 
-def test_truncated_images_are_reported_where_they_end(images, tmp_path):
+def test_truncated_images_are_reported_where_they_end(images: dict[str, qi.Image], tmp_path: Path) -> None:
     name = "v3_c4k"
     data = images[name].path.read_bytes()
     l2 = first_l2_table(data)

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.test_qemulock import qemu_io_holding
+from test_qemulock import qemu_io_holding
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-img") is None and not os.environ.get("CI"), reason="qemu-img (Debian qemu-utils) is not installed"

@@ -11,6 +11,7 @@ import contextlib
 import enum
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -88,11 +89,11 @@ def test_hostile_values_fall_back_to_the_encoder() -> None:
 
 def test_other_objects_with_to_dict_go_through_the_encoder() -> None:
     class Marker:
-        def to_dict(self) -> dict:
+        def to_dict(self) -> dict[str, Any]:
             return {"ofs": 4094, "entry_type": "end", "len_entry": 2, "note": "é\n\""}
 
     class MyHash(HashEntry):
-        def to_dict(self) -> dict:
+        def to_dict(self) -> dict[str, Any]:
             return {"mine": True}
 
     assert_identical([Marker(), MyHash(b"\x01", 1, 2, 3), HashEntry(b"\x09" * 20, 1, 2, 3)])

@@ -42,7 +42,7 @@ DIGEST = "ab" * 32
 DEADLINE = 20
 
 
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """``python -m qjournal ARGS``: a real process, as a user runs it."""
     proc = subprocess.run(
         [sys.executable, "-m", "qjournal", *args], input=stdin, check=False, capture_output=True, env=SUBPROCESS_ENV, timeout=60
@@ -52,7 +52,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return proc
 
 
-def error_line(proc: subprocess.CompletedProcess, *, hint: bool = False) -> str:
+def error_line(proc: subprocess.CompletedProcess[str], *, hint: bool = False) -> str:
     """The one error line (and, when ``hint``, the hint line after it); nothing on stdout."""
     lines = proc.err.splitlines()  # type: ignore[attr-defined]
     assert proc.out == "" and lines and lines[0].startswith("qjournal: "), proc.err  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_entries_are_typed() -> None:
         ({"offset": 1}, CorruptJournalError, "4095 bytes"),
     ],
 )
-def test_bad_windows(kwargs: dict, error: type, text: str) -> None:
+def test_bad_windows(kwargs: dict[str, Any], error: type, text: str) -> None:
     with pytest.raises(error, match=text):
         qjournal.read(D10, **kwargs)
 

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from format_doc import section
@@ -18,7 +19,7 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 NAMES = sorted(p.stem for p in VECTORS.glob("*.json"))
 
 
-def load(name: str) -> tuple[bytes, dict]:
+def load(name: str) -> tuple[bytes, dict[str, Any]]:
     return (VECTORS / f"{name}.bin").read_bytes(), json.loads((VECTORS / f"{name}.json").read_text())
 
 

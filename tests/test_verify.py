@@ -32,7 +32,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images, index_images):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]):
     return {**qemu_test_images, **index_images}
 
 
@@ -76,7 +76,7 @@ def units_of(image: qi.Image) -> list[oracle.Unit]:
 
 
 @pytest.mark.parametrize("name", SUPPORTED + OWN)
-def test_verify_is_clean_on_the_index_of_every_image(name, images, tmp_path):
+def test_verify_is_clean_on_the_index_of_every_image(name: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     journal = tmp_path / "j.qjournal"
     made = index(images[name].path, journal)
     report = verify(journal, images[name].path)
@@ -86,7 +86,7 @@ def test_verify_is_clean_on_the_index_of_every_image(name, images, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["idx_v3_c4k", "idx_v2_c64k", "idx_v3_c2m", "idx_snapshot", "v3_c512"])
-def test_one_damaged_cluster_is_exactly_the_entry_reported(name, images, tmp_path):
+def test_one_damaged_cluster_is_exactly_the_entry_reported(name: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images[name], tmp_path)
     victim = entries[len(entries) // 2]
     cs = image.spec.cluster_size
@@ -104,7 +104,7 @@ def test_one_damaged_cluster_is_exactly_the_entry_reported(name, images, tmp_pat
     assert m.message() == f"entry at offset {victim.ofs:#x} ({victim.ofs}): [data_changed] {m.reason}"
 
 
-def test_a_damaged_duplicate_is_not_the_entrys_cluster(images, tmp_path):
+def test_a_damaged_duplicate_is_not_the_entrys_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """The journal names the first cluster of each digest: a later copy changing is no problem of the entry."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     data = bytearray(image.path.read_bytes())
@@ -121,7 +121,7 @@ def qemu_io(image: qi.Image, *commands: str) -> None:
     qi.run_qemu(["qemu-io", "-f", "qcow2", *[a for c in commands for a in ("-c", c)], str(image.path)], cwd=image.directory)
 
 
-def test_a_guest_rewrite_changes_the_data_in_place(images, tmp_path):
+def test_a_guest_rewrite_changes_the_data_in_place(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     victim = entries[1]
     qemu_io(image, f"write -P 0xee {victim.first_logical_sector * 512} 4096")
@@ -130,7 +130,7 @@ def test_a_guest_rewrite_changes_the_data_in_place(images, tmp_path):
     assert problems(verify(journal, image.path)) == [(victim.ofs, "data_changed")]
 
 
-def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images, tmp_path):
+def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Copy on write: the snapshot keeps the old cluster (its data still matches), the guest's cluster is elsewhere."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[2]
@@ -144,7 +144,7 @@ def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images, tmp_path):
         f"host offset {host:#x}, not to {victim.physical_sector * 512:#x} (physical_sector {victim.physical_sector})")
 
 
-def test_a_zeroed_guest_cluster_is_no_data_cluster(images, tmp_path):
+def test_a_zeroed_guest_cluster_is_no_data_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[0]
     qemu_io(image, f"write -z {victim.first_logical_sector * 512} 4096")
@@ -155,7 +155,7 @@ def test_a_zeroed_guest_cluster_is_no_data_cluster(images, tmp_path):
     assert problems(verify(journal, image.path)) == [(victim.ofs, "data_changed")] * changed + [(victim.ofs, "logical_not_data")]
 
 
-def test_each_field_of_an_entry_is_checked(images, tmp_path):
+def test_each_field_of_an_entry_is_checked(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """One appended entry per problem kind; each is reported alone, or with the problem it cannot avoid."""
     image, journal, entries = indexed(images["idx_compressed"], tmp_path)
     cs = image.spec.cluster_size
@@ -203,7 +203,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     assert {code for _, code in want} | {"logical_unreadable"} == set(VERIFY_PROBLEMS)
 
 
-def test_an_unreadable_mapping_is_reported_for_its_entry(images, tmp_path):
+def test_an_unreadable_mapping_is_reported_for_its_entry(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[0]
     data = bytearray(image.path.read_bytes())
@@ -218,7 +218,7 @@ def test_an_unreadable_mapping_is_reported_for_its_entry(images, tmp_path):
         f"the mapping of guest offset {victim.first_logical_sector * 512:#x} cannot be read: {image.path}: offset {pos:#x}")
 
 
-def test_only_live_entries_are_checked(images, tmp_path):
+def test_only_live_entries_are_checked(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """D9: the last entry per digest replaces the earlier ones."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     e = entries[0]
@@ -231,7 +231,7 @@ def test_only_live_entries_are_checked(images, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["sha1", "sha512"])
-def test_the_digest_length_names_the_algorithm(algo, images, tmp_path):
+def test_the_digest_length_names_the_algorithm(algo: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, _journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     data = image.path.read_bytes()
     cs = image.spec.cluster_size
@@ -247,7 +247,7 @@ def test_the_digest_length_names_the_algorithm(algo, images, tmp_path):
     assert report.mismatches[0].reason == f"a digest of {len(rehashed[0].digest)} bytes, but sha256 digests are 32 bytes"
 
 
-def test_a_hash_name_of_the_same_length_checks_the_data(images, tmp_path):
+def test_a_hash_name_of_the_same_length_checks_the_data(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     report = verify(journal, image.path, hash_name="blake2s")  # 32 bytes, another function
     assert [p for _, p in problems(report)] == ["data_changed"] * len(entries)
@@ -258,7 +258,7 @@ def test_a_hash_name_of_the_same_length_checks_the_data(images, tmp_path):
                                    f"hash_name= {bad!r} has no fixed digest length")
 
 
-def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
+def test_a_raw_image_is_checked_in_its_blocks(tmp_path: Path) -> None:
     path = tmp_path / "disk.raw"
     rnd = random.Random(11)
     blocks = [rnd.randbytes(4096) for _ in range(6)]
@@ -286,7 +286,7 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
     assert problems(verify(journal, path, block_size=4096)) == [(last.ofs, "data_changed")]
 
 
-def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_path):
+def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """The cluster size unless told; a smaller block size checks an index made at it; a larger one is refused."""
     path = images["idx_v2_c64k"].path
     journal = tmp_path / "j.qjournal"
@@ -303,7 +303,7 @@ def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_pa
                                f"is larger (a block of several clusters has no host offset of its own)")
 
 
-def test_an_embedded_journal_area(images, tmp_path):
+def test_an_embedded_journal_area(images: dict[str, qi.Image], tmp_path: Path) -> None:
     host = tmp_path / "host.bin"
     host.write_bytes(b"\x00" * 8192)
     made = index(images["idx_top"].path, host, journal_offset=8192)
@@ -312,7 +312,7 @@ def test_an_embedded_journal_area(images, tmp_path):
     assert report.is_clean and report.num_checked == made.num_entries
 
 
-def test_the_report_is_json(images, tmp_path):
+def test_the_report_is_json(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     append(journal, qjournal.HashEntry(b"\x02" * 16, entries[0].physical_sector, entries[0].first_logical_sector))
     d = verify(journal, image.path).to_dict(cli=True)
@@ -322,7 +322,7 @@ def test_the_report_is_json(images, tmp_path):
     assert m["digest"] == "02" * 16 and m["reason"].endswith("--hash-name") and d["is_clean"] is False
 
 
-def test_verify_only_reads(images, tmp_path):
+def test_verify_only_reads(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, _ = indexed(images["idx_snapshot"], tmp_path)
     for p in (image.path, journal):
         os.utime(p, ns=(10**9, 10**9))
@@ -332,7 +332,7 @@ def test_verify_only_reads(images, tmp_path):
     assert image.path.stat().st_mtime_ns == journal.stat().st_mtime_ns == 10**9
 
 
-def test_a_corrupt_journal_is_the_readers_error(images, tmp_path):
+def test_a_corrupt_journal_is_the_readers_error(images: dict[str, qi.Image], tmp_path: Path) -> None:
     _, journal, _ = indexed(images["idx_v3_c4k"], tmp_path)
     data = bytearray(journal.read_bytes())
     data[0] = 0
