@@ -15,6 +15,7 @@ import fcntl
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import image_oracle as oracle
@@ -30,7 +31,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return {**qemu_test_images, **index_images}
 
 
@@ -41,11 +42,12 @@ def copy_image(image: qi.Image, tmp_path: Path) -> Path:
     return tmp_path / image.path.name
 
 
-def u64(data: bytes, ofs: int) -> int:
-    return struct.unpack_from(">Q", data, ofs)[0]
+def u64(data: bytes | bytearray, ofs: int) -> int:
+    value: int = struct.unpack_from(">Q", data, ofs)[0]
+    return value
 
 
-def first_l2_table(data: bytes) -> int:
+def first_l2_table(data: bytes | bytearray) -> int:
     """The offset of the L2 table under L1 entry 0 (the spec's bits 9-55), read here from the bytes."""
     return u64(data, u64(data, 40)) & 0x00FF_FFFF_FFFF_FE00
 
@@ -108,6 +110,7 @@ def test_map_looks_up_one_cluster_as_the_walk_finds_it(name: str, images: dict[s
 def test_header_facts_agree_with_qemu_img_info(name: str, images: dict[str, qi.Image]) -> None:
     info = images[name].info()
     with open_image(images[name].path) as img:
+        assert isinstance(img, Qcow2Image)
         assert (img.format, img.cluster_size, img.len_virtual_disk) == ("qcow2", info["cluster-size"], info["virtual-size"])
         assert img.version == {"0.10": 2, "1.1": 3}[info["format-specific"]["data"]["compat"]]
         assert img.backing_file_name == info.get("backing-filename")
@@ -179,9 +182,9 @@ def test_format_forces_raw_or_qcow2(images: dict[str, qi.Image], tmp_path: Path)
     with pytest.raises(CorruptImageError) as info:
         open_image(raw, format="qcow2")
     assert str(info.value) == f"{raw}: offset 0x0 (0): not a qcow2 image: it does not start with the magic b'QFI\\xfb'"
-    with pytest.raises(JournalArgumentError) as info:
+    with pytest.raises(JournalArgumentError) as bad_format:
         open_image(raw, format="vmdk")
-    assert str(info.value) == "format must be \"qcow2\", \"raw\" or None (from the file), not 'vmdk'"
+    assert str(bad_format.value) == "format must be \"qcow2\", \"raw\" or None (from the file), not 'vmdk'"
 
 
 @pytest.mark.parametrize("block_size", [0, 256, 1000, 3 * 512, 4 << 20, True, "4096"])
@@ -221,6 +224,7 @@ def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name: str, i
     """Extended L2 entries are opened; a cluster whose subclusters differ is refused where a whole cluster is asked for."""
     image = images[name]
     with open_image(image.path) as img:
+        assert isinstance(img, Qcow2Image)
         assert img.has_extended_l2 and img.len_subcluster * 32 == img.cluster_size == image.info()["cluster-size"]
         with pytest.raises(UnsupportedImageError) as info:
             list(img.guest_clusters())
@@ -243,7 +247,11 @@ def test_unsupported_features_are_refused_in_one_line(name: str, images: dict[st
     assert "\n" not in str(info.value)
 
 
-def _mutated(images: dict[str, qi.Image], tmp_path: Path, name: str, mutate) -> Path:
+Mutation = Callable[[bytearray], None]
+"""A change to an image's bytes."""
+
+
+def _mutated(images: dict[str, qi.Image], tmp_path: Path, name: str, mutate: Mutation) -> Path:
     path = copy_image(images[name], tmp_path)
     data = bytearray(path.read_bytes())
     mutate(data)
@@ -251,19 +259,19 @@ def _mutated(images: dict[str, qi.Image], tmp_path: Path, name: str, mutate) -> 
     return path
 
 
-def _or(ofs, bits):
-    def mutate(data) -> None:
+def _or(ofs: int, bits: int) -> Mutation:
+    def mutate(data: bytearray) -> None:
         data[ofs] |= bits
     return mutate
 
 
-def _put_u4(ofs, value):
-    def mutate(data) -> None:
+def _put_u4(ofs: int, value: int) -> Mutation:
+    def mutate(data: bytearray) -> None:
         data[ofs:ofs + 4] = struct.pack(">I", value)
     return mutate
 
 
-HEADER_CASES = {
+HEADER_CASES: dict[str, tuple[str, Mutation, type[UnsupportedImageError | CorruptImageError], str, str | None]] = {
     # case: (image, mutation, error, code, message after "file: ")
     "corrupt_bit": ("v3_c4k", _or(79, 0x02), UnsupportedImageError, "corrupt_bit",
                     "offset 0x48 (72): unsupported qcow2 image: the corrupt bit is set (incompatible feature bit 1): QEMU "
@@ -290,7 +298,7 @@ HEADER_CASES = {
 
 
 @pytest.mark.parametrize("case", list(HEADER_CASES))
-def test_header_refusals_name_the_feature_and_the_field(case, images: dict[str, qi.Image], tmp_path: Path) -> None:
+def test_header_refusals_name_the_feature_and_the_field(case: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     name, mutate, error, code, message = HEADER_CASES[case]
     path = _mutated(images, tmp_path, name, mutate)
     with pytest.raises(error) as info:
@@ -310,7 +318,7 @@ def test_header_refusals_name_the_feature_and_the_field(case, images: dict[str, 
     ("qed", "a QED image", b"QED\x00", 0),
     ("parallels", "a Parallels image", b"WithouFreSpacExt", 0),
 ])
-def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt: str, what, magic, ofs, tmp_path: Path) -> None:
+def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt: str, what: str, magic: bytes, ofs: int, tmp_path: Path) -> None:
     qi.require_qemu()
     path = tmp_path / f"disk.{fmt}"
     qi.run_qemu(["qemu-img", "create", "-q", "-f", fmt, str(path), "1M"])
