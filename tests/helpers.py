@@ -139,3 +139,9 @@ def known(value: T | None) -> T:
     """``value``, which the test expects to be there: an AssertionError where it is None."""
     assert value is not None
     return value
+
+
+def as_hash(entry: qjournal.Entry) -> qjournal.HashEntry:
+    """``entry``, which the test expects to be a HASH entry: an AssertionError where it is not."""
+    assert isinstance(entry, qjournal.HashEntry), entry
+    return entry

@@ -56,7 +56,9 @@ def require_node() -> str:
     reason = missing_toolchain()
     if reason is not None:
         unavailable("the Kaitai toolchain", reason)
-    return shutil.which("node")
+    node = shutil.which("node")
+    assert node is not None, "missing_toolchain() found node"
+    return node
 
 
 def run_node(args: list[str], *, input: str | None = None, check: bool = True,
@@ -91,7 +93,8 @@ def load_ksy(path: Path = KSY) -> dict[str, Any]:
     if missing_toolchain() is not None:
         import yaml
 
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return loaded
     script = (
         "const yaml = require(process.argv[1]);"
         "const fs = require('fs');"
@@ -99,4 +102,5 @@ def load_ksy(path: Path = KSY) -> dict[str, Any]:
         " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]})));"
     )
     out = run_node(["-e", script, str(NODE_MODULES / "js-yaml"), str(path)]).stdout
-    return json.loads(out)
+    parsed: dict[str, Any] = json.loads(out)
+    return parsed

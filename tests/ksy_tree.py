@@ -41,6 +41,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import kaitaistruct
@@ -71,7 +72,7 @@ def generated_path(ksy_id: str = "qcow2_journal") -> Path:
     return ROOT / "generated" / f"{ksy_id}.py"
 
 
-def load_parser_module(ksy_id: str = "qcow2_journal"):
+def load_parser_module(ksy_id: str = "qcow2_journal") -> tuple[ModuleType, str]:
     """The generated parser module of a .ksy (by meta id), and where it came from."""
     name = f"qjournal.generated.{ksy_id}"
     try:
@@ -80,6 +81,7 @@ def load_parser_module(ksy_id: str = "qcow2_journal"):
     except ImportError:
         pass
     spec = importlib.util.spec_from_file_location(f"_ksy_tree_{ksy_id}", generated_path(ksy_id))
+    assert spec is not None and spec.loader is not None, generated_path(ksy_id)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, str(generated_path(ksy_id))
@@ -183,12 +185,13 @@ class Dumper:
             obj = self.root_cls(root_io)
         except Exception as err:
             return {"ok": False, "error": self.error(err, root_io)}
-        out = {"ok": True, "tree": self.struct(obj)}
+        out: dict[str, Any] = {"ok": True, "tree": self.struct(obj)}
         if self.each:
-            out["each"] = {}
+            each: dict[str, list[Any]] = {}
+            out["each"] = each
             for name, expr in self.each.items():
                 cls = getattr(self.root_cls, upper_camel(name))
-                out["each"][name] = [self.struct(cls(i, obj._io, obj, obj)) for i in range(self.count(obj, expr))]
+                each[name] = [self.struct(cls(i, obj._io, obj, obj)) for i in range(self.count(obj, expr))]
         return out
 
     def error(self, err: BaseException, root_io: KaitaiStream) -> dict[str, Any]:

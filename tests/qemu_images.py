@@ -225,7 +225,8 @@ class ImageSpec:
 
     def chain(self) -> list[ImageSpec]:
         """This spec, then its backing spec, and so on."""
-        out, spec = [], self
+        out: list[ImageSpec] = []
+        spec: ImageSpec | None = self
         while spec is not None:
             out.append(spec)
             spec = spec.backing
@@ -271,23 +272,26 @@ class Image:
 
     def info(self) -> dict[str, Any]:
         """``qemu-img info --output=json`` (this image only, not its backing chain)."""
-        return json.loads(run_qemu(["qemu-img", "info", "--output=json", "-f", "qcow2", str(self.path)],
-                                   cwd=self.directory).stdout)
+        info: dict[str, Any] = json.loads(run_qemu(["qemu-img", "info", "--output=json", "-f", "qcow2", str(self.path)],
+                                                   cwd=self.directory).stdout)
+        return info
 
     def map(self) -> list[dict[str, Any]]:
         """``qemu-img map --output=json``: ranges of the guest disk with their
         status ("depth" counts backing files; "offset" is in the file at that
         depth, or in the external data file)."""
-        return json.loads(run_qemu(["qemu-img", "map", "--output=json", *self.open_args()],
-                                   cwd=self.directory).stdout)
+        ranges: list[dict[str, Any]] = json.loads(run_qemu(["qemu-img", "map", "--output=json", *self.open_args()],
+                                                           cwd=self.directory).stdout)
+        return ranges
 
     def check(self) -> dict[str, Any]:
         """``qemu-img check --output=json`` (returned even when QEMU reports errors)."""
         proc = run_qemu(["qemu-img", "check", "--output=json", *self.open_args()], cwd=self.directory, check=False)
         try:
-            return json.loads(proc.stdout)
+            report: dict[str, Any] = json.loads(proc.stdout)
         except json.JSONDecodeError:
             raise QemuError(f"qemu-img check {self.path} printed no JSON\n{proc.stderr.strip()}") from None
+        return report
 
     def guest_bytes(self, snapshot: str | None = None) -> bytes:
         """The whole guest disk as QEMU reads it (backing files, zero and compressed

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import qemu_images as qi
@@ -33,7 +34,7 @@ def test_a_wrong_answer_fails_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> 
     bench = load_script(BENCH)
     real = bench.make_image
 
-    def lying(*args, **kwargs):
+    def lying(*args: Any, **kwargs: Any) -> tuple[Path, int, int]:
         path, distinct, duplicate = real(*args, **kwargs)
         return path, distinct + 1, duplicate
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import qemu_images as qi
@@ -47,7 +48,7 @@ def test_a_wrong_answer_fails_the_benchmark(tmp_path: Path, monkeypatch: pytest.
     """The generator's counts are the oracle: an index that miscounts is not timed as if right."""
     real = bench.make_image
 
-    def lying(*args, **kwargs):
+    def lying(*args: Any, **kwargs: Any) -> tuple[Path, int, int]:
         path, unique, duplicate = real(*args, **kwargs)
         return path, unique + 1, duplicate
 

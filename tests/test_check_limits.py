@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import qjournal
 from qjournal import checking, cli, parallel
+from qjournal.cluster import parse_cluster
 from qjournal.format import LEN_CLUSTER
 
 
@@ -79,8 +81,13 @@ def test_a_state_stops_at_the_first_corruption(tmp_path: Path, monkeypatch: pyte
     path = tmp_path / "j.bin"
     _damaged_journal(path, 50)
     parsed: list[bytes] = []
-    real = checking.parse_cluster
-    monkeypatch.setattr(checking, "parse_cluster", lambda buf: parsed.append(buf) or real(buf))
+    real = parse_cluster  # the function checking calls (imported from qjournal.cluster)
+
+    def spy(buf: bytes) -> Any:
+        parsed.append(buf)
+        return real(buf)
+
+    monkeypatch.setattr(checking, "parse_cluster", spy)
     with qjournal.read(path) as r, pytest.raises(qjournal.CorruptJournalError) as caught:
         r.state(jobs=1)
     assert caught.value.offset is not None and caught.value.offset >= LEN_CLUSTER

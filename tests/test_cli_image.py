@@ -16,6 +16,7 @@ from pathlib import Path
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from helpers import as_hash
 from test_cli import SUBPROCESS_ENV
 
 import qjournal
@@ -78,7 +79,7 @@ def test_verify_names_exactly_the_damaged_entry(images: dict[str, qi.Image], tmp
     journal = tmp_path / "j.qjournal"
     assert run("index", str(image), str(journal)).returncode == 0
     entries = list(qjournal.read(journal))
-    victim = entries[len(entries) // 2]
+    victim = as_hash(entries[len(entries) // 2])
     with open(image, "r+b") as f:  # one byte of that entry's data cluster, in place
         f.seek(victim.physical_sector * 512 + 100)
         byte = f.read(1)
@@ -106,7 +107,7 @@ def test_a_raw_image_in_blocks(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert (doc["block_size"], doc["num_unique"], doc["num_duplicate"], doc["num_zero"]) == (4096, 3, 9, 1)
-    assert [(e.physical_sector, e.first_logical_sector) for e in qjournal.read(journal)] == [(0, 0), (8, 8), (16, 16)]
+    assert [(as_hash(e).physical_sector, as_hash(e).first_logical_sector) for e in qjournal.read(journal)] == [(0, 0), (8, 8), (16, 16)]
     assert run("verify", str(journal), str(raw), "--block-size", "4K").returncode == 0
 
 

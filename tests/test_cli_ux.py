@@ -12,13 +12,14 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from test_cli import SUBPROCESS_ENV
 
 import qjournal
-from qjournal import HashEntry, RawEntry
+from qjournal import Entry, HashEntry, RawEntry
 
 CLUSTER = 4096
 SHA = "ab" * 32
@@ -33,7 +34,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subpro
     return proc
 
 
-def journal(path: Path, num_clusters: int, entries: list) -> str:
+def journal(path: Path, num_clusters: int, entries: Sequence[Entry]) -> str:
     with qjournal.create(path, num_clusters) as w:
         w.append_many(entries)
     return str(path)

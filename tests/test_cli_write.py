@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import hash_bytes
 from test_cli import (
     CLUSTER,
     D10,
@@ -22,7 +23,6 @@ from test_cli import (
     build,
     call,
     digest_of,
-    hash_bytes,
     hashes,
     one_error_line,
     raw_bytes,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,7 @@ def test_what_the_caller_raises_is_not_swallowed_and_stops_the_workers(tmp_path:
     path.write_bytes(test_fuzz.build_journal(9, 8, 0.97))
     with qjournal.read(path) as r:
         g = dumping.runs(r.area, "human", jobs=2)
+        assert isinstance(g, Generator)
         next(g)
         with pytest.raises(BrokenPipeError):
             g.throw(BrokenPipeError(32, "Broken pipe"))

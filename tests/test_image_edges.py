@@ -61,6 +61,7 @@ def test_every_image_command_refuses_an_image_qemu_writes_and_reads_it_with_forc
     assert run("index", disk, journal).returncode == 0
     os.rename(journal, tmp_path / "kept.qjournal")
     with qemu_io_holding(disk, read_only=False):
+        args: tuple[str | Path, ...]
         for args in (("index", disk, journal), ("verify", tmp_path / "kept.qjournal", disk), ("analyze", disk)):
             proc = run(*args)
             assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
@@ -313,7 +314,7 @@ def test_the_host_cluster_bitmaps_agree_with_a_set() -> None:
     rng = random.Random(7)
     for _ in range(300):
         n = rng.randrange(1, 200)
-        bm, model = bytearray(-(-n // 8)), set()
+        bm, model = bytearray(-(-n // 8)), set[int]()
         for _ in range(10):
             a = rng.randrange(n)
             b = rng.randrange(a + 1, n + 1)

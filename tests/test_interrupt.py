@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -172,6 +172,11 @@ class FaultyFile:
         self.mode = "r+b"
         self.stop: Stop | None = None
 
+    @property
+    def file(self) -> BinaryIO:
+        """This file, typed as the binary file object qjournal takes (it has every method qjournal calls)."""
+        return cast(BinaryIO, self)
+
     def _point(self) -> None:
         if self.stop is not None:
             self.stop.point()
@@ -231,7 +236,7 @@ class Run:
             self.path = self.tmp / "j.qjournal"
             self.path.write_bytes(self.image)
             self.faulty = FaultyFile(open(self.path, "r+b", buffering=0))  # noqa: SIM115 - closed in close()
-        self.writer = qjournal.open_for_append(self.faulty or self.buf, durable=self.durable)
+        self.writer = qjournal.open_for_append(self.faulty.file if self.faulty else self.buf, durable=self.durable)
         self.acked = [key(e) for e in qjournal.read(self.image).replay()]
 
     def reopen(self) -> JournalWriter:
@@ -284,7 +289,7 @@ def interrupt_run(tmp: Path, start: Start, name: str, *, where: str, at: int | N
             assert run.faulty is not None
             faulty = run.faulty
             faulty.stop = stop
-            os.fsync = lambda fd: faulty.fsync() if fd == faulty.fileno() else REAL_FSYNC(fd)  # type: ignore[assignment]
+            os.fsync = lambda fd: faulty.fsync() if fd == faulty.fileno() else REAL_FSYNC(fd)
             try:
                 call(run.writer, batch)
             finally:

@@ -24,6 +24,7 @@ IDE and formats/ksc.mjs read it; without node, by PyYAML when installed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,11 @@ def _meta_gaps(meta: dict[str, Any]) -> list[str]:
     return gaps
 
 
-def _types(ksy: dict[str, Any]):
+def _types(ksy: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], bool]]:
     """(path, name, spec, is_root) for the root and every type, nested ones included."""
     yield "/", ksy["meta"]["id"], ksy, True
 
-    def walk(prefix: str, spec: dict[str, Any]):
+    def walk(prefix: str, spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], bool]]:
         for name, sub in (spec.get("types") or {}).items():
             path = f"{prefix}types/{name}/"
             yield path, name, sub, False
@@ -77,7 +78,7 @@ def _types(ksy: dict[str, Any]):
     yield from walk("/", ksy)
 
 
-def _enums(ksy: dict[str, Any]):
+def _enums(ksy: dict[str, Any]) -> Iterator[tuple[str, dict[Any, Any]]]:
     """(path, enum spec) for every enum, the ones nested in types included."""
     for path, _, spec, _ in _types(ksy):
         for name, values in (spec.get("enums") or {}).items():
@@ -276,7 +277,7 @@ def test_lint_finds_each_kind_of_gap() -> None:
 
 def test_lint_checks_params() -> None:
     """A param needs a doc, and may be named in the type's -webide-representation."""
-    spec = {
+    spec: dict[str, Any] = {
         "meta": {"id": "t", "license": "CC0-1.0"}, "doc": "d", "doc-ref": "r",
         "types": {
             "table": {"doc": "d", "doc-ref": "r", "-webide-representation": "{num_entries:dec} {other}",

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import ksy_toolchain as tc
 import pytest
