@@ -30,7 +30,7 @@ NAMES = [s.name for s in oracle.GUEST_IMAGES]
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory):
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, qi.Image]:
     qi.require_qemu()
     return qi.build_all(oracle.GUEST_IMAGES, tmp_path_factory.mktemp("analyze-images"))
 
@@ -49,7 +49,7 @@ def sparse_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def views(images: dict[str, qi.Image], sparse_raw: Path):
+def views(images: dict[str, qi.Image], sparse_raw: Path) -> dict[str, tuple[bytes, list[tuple[int, int]]]]:
     """path -> (the guest's bytes of the image alone, [(start, length) of what it stores])."""
     out = {}
     for _name, image in images.items():
@@ -63,12 +63,12 @@ def views(images: dict[str, qi.Image], sparse_raw: Path):
 def expected(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[str], size: int) -> dict[str, Any]:
     """The figures at one block size, from the oracle's bytes alone."""
     per_image = []
-    refs: Counter = Counter()
+    refs: Counter[bytes] = Counter()
     holders: dict[bytes, set[int]] = defaultdict(set)
     for k, path in enumerate(paths):
         data, stored = views[path]
         num = zero = 0
-        digests: Counter = Counter()
+        digests: Counter[bytes] = Counter()
         for ofs in range(0, len(data), size):
             if not any(s < ofs + size and ofs < s + n for s, n in stored):
                 continue
@@ -83,8 +83,8 @@ def expected(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[
             holders[d].add(k)
         per_image.append((path, num, zero, digests))
     nonzero = sum(refs.values())
-    rows = Counter()
-    referenced = Counter()
+    rows: Counter[int] = Counter()
+    referenced: Counter[int] = Counter()
     for n in refs.values():
         k = (n - 1).bit_length()
         rows[k] += 1
@@ -104,7 +104,7 @@ def expected(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[
 
 
 def expected_duplicates(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[str], size: int) -> list[tuple[str, list[tuple[str, int]]]]:
-    groups: dict[bytes, list[tuple[str, int]]] = defaultdict(list)
+    groups: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
     for k, path in enumerate(paths):
         data, stored = views[path]
         for ofs in range(0, len(data), size):
@@ -208,7 +208,7 @@ def test_spilled_counts_are_the_counts(images: dict[str, qi.Image], views: dict[
 
 def test_the_default_block_size_is_the_first_images_cluster_size_and_progress_reaches_the_end(images: dict[str, qi.Image]) -> None:
     paths = [images["g_shared_c4k"].path, images["g_repeats_c64k"].path]
-    seen = []
+    seen: list[int] = []
     a = analyze(paths, progress=seen.append)
     assert [b.block_size for b in a.block_sizes] == [4096]
     assert seen == sorted(seen) and seen[-1] == (1 << 20) + (2 << 20)

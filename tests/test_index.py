@@ -22,11 +22,13 @@ import shutil
 import struct
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from helpers import as_hash, known
 
 import qjournal
 import qjournal.indexing as index_module
@@ -43,13 +45,13 @@ REPORT_KEYS = {"block_size", "num_allocated", "num_zero", "num_compressed", "num
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return {**qemu_test_images, **index_images}
 
 
-def entries_of(journal) -> list[tuple[bytes, int, int]]:
+def entries_of(journal: Path) -> list[tuple[bytes, int, int]]:
     with qjournal.read(journal) as r:
-        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in r.replay()]
+        return [(e.digest, e.physical_sector, e.first_logical_sector) for e in map(as_hash, r.replay())]
 
 
 def assert_report_is(report: IndexReport, exp: oracle.Expected, cluster_size: int, num_clusters: int) -> None:
@@ -71,7 +73,7 @@ def assert_journal_is_exact(journal: Path, report: IndexReport, num_entries: int
     want = clusters_for(tail_after([50] * num_entries))
     assert report.num_clusters == want and journal.stat().st_size == want * LEN_CLUSTER
     check = qjournal.read(journal).check()
-    assert check.problems == () and check.state.entries_by_type == ({"hash": num_entries} if num_entries else {})
+    assert check.problems == () and known(check.state).entries_by_type == ({"hash": num_entries} if num_entries else {})
 
 
 @pytest.mark.parametrize("name", SUPPORTED + OWN)
@@ -113,7 +115,7 @@ def test_index_in_blocks_below_the_cluster_size(name: str, block_size: int, imag
 
 def test_the_images_hold_every_case_index_counts(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """INDEX_IMAGES give index something to find of every kind: the test above is not vacuous."""
-    total: Counter = Counter()
+    total: Counter[str] = Counter()
     rows: set[str] = set()
     for name in OWN:
         report = index(images[name].path, tmp_path / f"{name}.qjournal")
@@ -178,7 +180,7 @@ def test_the_journal_is_written_in_atomic_batches(images: dict[str, qi.Image], t
     batches: list[int] = []
     real = JournalWriter.append_many
 
-    def spy(self, entries):
+    def spy(self: JournalWriter, entries: Iterable[qjournal.Entry]) -> list[qjournal.Entry]:
         entries = list(entries)
         batches.append(len(entries))
         return real(self, entries)
@@ -347,13 +349,14 @@ def test_a_data_cluster_past_the_end_of_the_file_is_reported(images: dict[str, q
     data = images["idx_v2_c64k"].path.read_bytes()
     path = tmp_path / "cut.qcow2"
     with qjournal.image.open_image(images["idx_v2_c64k"].path) as img:
-        last = max((g for g in img.guest_clusters() if g.kind is qjournal.Kind.DATA), key=lambda g: g.ofs_host)
-    path.write_bytes(data[:last.ofs_host + 100])
+        last = max((g for g in img.guest_clusters() if g.kind is qjournal.Kind.DATA), key=lambda g: known(g.ofs_host))
+    host = known(last.ofs_host)
+    path.write_bytes(data[:host + 100])
     with pytest.raises(CorruptImageError) as info:
         index(path, tmp_path / "j.qjournal")
     assert (info.value.code, str(info.value)) == ("truncated", (
-        f"{path}: offset {last.ofs_host:#x} ({last.ofs_host}): the data cluster of guest offset {last.ofs_guest:#x} lies "
-        f"at host offset {last.ofs_host:#x}, past the end of the file ({last.ofs_host + 100} bytes)"))
+        f"{path}: offset {host:#x} ({host}): the data cluster of guest offset {last.ofs_guest:#x} lies "
+        f"at host offset {host:#x}, past the end of the file ({host + 100} bytes)"))
     assert not (tmp_path / "j.qjournal").exists()
 
 

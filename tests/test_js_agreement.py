@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +385,7 @@ def test_python_parser_is_the_repository_file() -> None:
     """ksy_tree imports qjournal.generated when it can: it must be this checkout's
     generated/qcow2_journal.py, not a stale installed copy."""
     module, origin = ksy_tree.load_parser_module()
+    assert module.__file__ is not None, origin
     assert Path(module.__file__).read_bytes() == ksy_tree.GENERATED.read_bytes(), (
         f"{origin} ({module.__file__}) is not generated/qcow2_journal.py: reinstall (pip install -e .)")
 
@@ -465,18 +466,19 @@ def qcow2_skip(cluster_size: int) -> tuple[str, ...]:
             + (QCOW2_SKIP_2M if cluster_size >= 2 * qi.MiB else ()))
 
 
-def _broken_cases():
+def _broken_cases() -> dict[str, tuple[Any, ...]]:
     """test_qcow2_ksy.BROKEN, imported the way pytest imports the module (so that
     its asserts are rewritten), or by path when the tests folder is not on
     sys.path (pytest's importlib import mode)."""
     import importlib
 
     try:
-        return importlib.import_module("test_qcow2_ksy").BROKEN
+        broken: dict[str, tuple[Any, ...]] = importlib.import_module("test_qcow2_ksy").BROKEN
     except ModuleNotFoundError:
         import test_qcow2_ksy
 
-        return test_qcow2_ksy.BROKEN
+        broken = test_qcow2_ksy.BROKEN
+    return broken
 
 
 @pytest.fixture(scope="module")
@@ -619,7 +621,7 @@ def _first_error(v: Any, path: str = "") -> str | None:
     if isinstance(v, dict):
         if "_error" in v:
             return f"{path} {v['_error']}"
-        items = v.items()
+        items: Iterable[tuple[Any, Any]] = v.items()
     elif isinstance(v, list):
         items = enumerate(v)
     else:
@@ -695,7 +697,7 @@ def test_qcow2_debug_build_keeps_a_failed_entry(qcow2_js_parser: Path, qcow2_deb
 def test_qcow2_values_fit_in_2_53(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Every integer of every qcow2 dump is below 2**53, where the JavaScript
     runtime's doubles are exact: the agreement above is exact, not rounded."""
-    def ints(v: Any):
+    def ints(v: Any) -> Iterator[int]:
         if isinstance(v, bool):
             return
         if isinstance(v, int):

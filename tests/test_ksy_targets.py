@@ -74,11 +74,12 @@ def languages() -> list[str]:
 @pytest.fixture(scope="module", params=KSY_IDS)
 def ksy(request: pytest.FixtureRequest) -> str:
     """The meta id (and file name without .ksy) of one formats/*.ksy."""
-    return request.param
+    ksy_id: str = request.param
+    return ksy_id
 
 
 @pytest.fixture(scope="module")
-def all_targets(tmp_path_factory: pytest.TempPathFactory, ksy: str):
+def all_targets(tmp_path_factory: pytest.TempPathFactory, ksy: str) -> tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]]:
     """Compile one .ksy to every language in one node process."""
     out = tmp_path_factory.mktemp(f"ksc-all-{ksy}")
     proc = tc.ksc("--all-languages", "--ksy", f"{ksy}.ksy", "--out", str(out), check=False)
@@ -133,7 +134,7 @@ def test_every_language_compiles(languages: list[str], all_targets: tuple[Path, 
     assert not problems, f"languages that do not compile {ksy}.ksy:\n" + "\n".join(problems)
 
 
-def _known_failure_params():
+def _known_failure_params() -> list[Any]:
     return [pytest.param(ksy, lang, id=f"{ksy}-{lang}")
             for ksy in KSY_IDS for lang in sorted(KNOWN_FAILURES_BY_KSY.get(ksy, {}))]
 
@@ -208,7 +209,7 @@ def test_generated_matches_a_fresh_compile(all_targets: tuple[Path, dict[str, An
             f"generated/{name} differs from a fresh compile: run `bash formats/regen.sh` and commit")
 
 
-def _svg_root():
+def _svg_root() -> ET.Element:
     assert SVG.is_file(), "docs/qcow2_journal.svg is missing: run `bash formats/regen.sh`"
     return ET.parse(SVG).getroot()
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from helpers import as_hash, known
 
 import qjournal
 from qjournal.errors import CorruptJournalError, JournalArgumentError
@@ -32,7 +33,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return {**qemu_test_images, **index_images}
 
 
@@ -50,7 +51,7 @@ def indexed(image: qi.Image, tmp_path: Path) -> tuple[qi.Image, Path, list[qjour
     journal = tmp_path / "index.qjournal"
     index(copy.path, journal)
     with qjournal.read(journal) as r:
-        return copy, journal, list(r.replay())
+        return copy, journal, [as_hash(e) for e in r.replay()]
 
 
 def problems(report: VerifyReport) -> list[tuple[int, str]]:
@@ -67,7 +68,7 @@ def append(journal: Path, *entries: qjournal.HashEntry) -> list[int]:
         w.append_many(old)
         placed = w.append_many(list(entries))
     os.replace(grown, journal)
-    return [e.ofs for e in placed]
+    return [known(e.ofs) for e in placed]
 
 
 def units_of(image: qi.Image) -> list[oracle.Unit]:
@@ -111,8 +112,8 @@ def test_a_damaged_duplicate_is_not_the_entrys_cluster(images: dict[str, qi.Imag
     firsts = {e.physical_sector * 512 for e in entries}
     units = [u for u in units_of(image) if u.kind == "data"]
     cs = image.spec.cluster_size
-    dup = next(u for u in units if u.ofs_host not in firsts and data[u.ofs_host:u.ofs_host + cs].count(0) != cs)
-    data[dup.ofs_host] ^= 0xFF
+    dup = next(u for u in units if u.ofs_host not in firsts and data[known(u.ofs_host):known(u.ofs_host) + cs].count(0) != cs)
+    data[known(dup.ofs_host)] ^= 0xFF
     image.path.write_bytes(data)
     assert verify(journal, image.path).is_clean
 
@@ -270,7 +271,7 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path: Path) -> None:
     assert report.block_size == 65536
     with qjournal.read(journal) as r:
         entries = list(r.replay())
-    aligned = [e for e in entries if e.physical_sector * 512 % 65536 == 0]
+    aligned = [e for e in entries if as_hash(e).physical_sector * 512 % 65536 == 0]
     assert {(m.ofs, m.code) for m in report.mismatches} == (
         {(e.ofs, "physical_unaligned") for e in entries if e not in aligned}
         | {(e.ofs, "logical_unaligned") for e in entries if e not in aligned}
@@ -281,7 +282,7 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[-1] ^= 1  # the last, partial block: hashed as the file holds it
     path.write_bytes(data)
-    last = entries[-1]
+    last = as_hash(entries[-1])
     assert last.physical_sector * 512 == 9 * 4096
     assert problems(verify(journal, path, block_size=4096)) == [(last.ofs, "data_changed")]
 

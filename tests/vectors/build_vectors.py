@@ -73,10 +73,10 @@ def state(area: Area, *, used: int, tail: int, full: bool, by_type: dict[str, in
 def vectors() -> dict[str, tuple[bytes, dict[str, Any]]]:
     out: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
-    def ok(name: str, area: Area, doc: str, st: dict[str, Any], anomalies: list | None = None) -> None:
+    def ok(name: str, area: Area, doc: str, st: dict[str, Any], anomalies: list[dict[str, Any]] | None = None) -> None:
         out[name] = (bytes(area.data), {"doc": doc, "replay": area.entries, "state": st, "anomalies": anomalies or []})
 
-    def bad(name: str, data: bytes, doc: str, rule: str, offset: int, *, replay: list | None = None) -> None:
+    def bad(name: str, data: bytes | bytearray, doc: str, rule: str, offset: int, *, replay: list[dict[str, Any]] | None = None) -> None:
         out[name] = (bytes(data), {"doc": doc, "replay": replay or [], "error": {"rule": rule, "offset": offset}})
 
     # D10, byte for byte.
