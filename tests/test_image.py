@@ -21,7 +21,9 @@ from pathlib import Path
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from ksy_toolchain import load_ksy
 
+from qjournal import image as image_module
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.image import Kind, Qcow2Image, RawImage, check_block_size, open_image
 
@@ -351,13 +353,42 @@ def test_a_broken_l1_entry_is_reported_at_its_offset(images: dict[str, qi.Image]
     path = _mutated(images, tmp_path, "v3_c4k", lambda d: d.__setitem__(
         slice(u64(d, 40), u64(d, 40) + 8), struct.pack(">Q", u64(d, u64(d, 40)) + 512)))
     l1 = u64(path.read_bytes(), 40)
-    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry of guest offsets 0x0-0x1fffff breaks the rule "
+    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry 0 of guest offsets 0x0-0x1fffff breaks the rule "
                f"/types/l1_entry/seq/3 of formats/qcow2.ksy (its L2 table offset must be cluster-aligned)")
     with open_image(path) as img:
         for walk in (lambda: list(img.extents()), lambda: img.map(8192)):
             with pytest.raises(CorruptImageError) as info:
                 walk()
             assert (info.value.code, str(info.value)) == ("l1_entry", message)
+
+
+@pytest.mark.parametrize("bit", [0, 8, 56, 62])
+def test_reserved_bits_of_an_l1_entry_are_corruption_as_qemu_img_check_says(bit: int, images: dict[str, qi.Image],
+                                                                            tmp_path: Path) -> None:
+    """Bits 0-8 and 56-62 of an L1 entry are reserved (zero by the spec): ``qemu-img check`` counts an entry with
+    one set as corruption ("ERROR found L1 entry with reserved bits set", exit code 2), and the walk and a lookup
+    refuse it: the entry's offset, its index, the rule of formats/qcow2.ksy."""
+    qi.require_qemu()
+    path = _mutated(images, tmp_path, "v3_c4k", lambda d: struct.pack_into(">Q", d, u64(d, 40), u64(d, u64(d, 40)) | 1 << bit))
+    data = path.read_bytes()
+    l1 = u64(data, 40)
+    check = qi.run_qemu(["qemu-img", "check", "-f", "qcow2", str(path)], check=False)
+    assert check.returncode == 2, check.stdout + check.stderr  # 2: corruptions found
+    assert f"ERROR found L1 entry with reserved bits set: {u64(data, l1):x}" in check.stdout + check.stderr
+    src_path, bits = ("/types/l1_entry/seq/1", "56-62") if bit >= 56 else ("/types/l1_entry/seq/4", "0-8")
+    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry 0 of guest offsets 0x0-0x1fffff breaks the rule "
+               f"{src_path} of formats/qcow2.ksy (its reserved bits {bits} must be zero)")
+    with open_image(path) as img:
+        for walk in (lambda: list(img.extents()), lambda: img.map(8192), lambda: list(img.guest_clusters())):
+            with pytest.raises(CorruptImageError) as info:
+                walk()
+            assert (info.value.code, str(info.value)) == ("l1_entry", message)
+
+
+def test_each_rule_of_an_l1_entry_has_its_words() -> None:
+    """image.py says what each `valid` of formats/qcow2.ksy's l1_entry asks, and no other."""
+    seq = load_ksy(Path(__file__).resolve().parents[1] / "formats" / "qcow2.ksy")["types"]["l1_entry"]["seq"]
+    assert set(image_module._L1_RULES) == {f"/types/l1_entry/seq/{i}" for i, attr in enumerate(seq) if "valid" in attr}
 
 
 def test_a_zero_flag_in_a_version_2_image_is_corruption(images: dict[str, qi.Image], tmp_path: Path) -> None:

@@ -757,6 +757,8 @@ BROKEN = {
                                      "refuses", None),
     "truncated_header": ("v3_c4k", _truncate(50), "EOF", None, None, "refuses", None),
     "l1_entry_unaligned": ("v3_c4k", _first_l1_entry(512), EXPR, "/types/l1_entry/seq/3", 7, "reports", GUEST_L1),
+    "l1_entry_reserved_bit_56": ("v3_c4k", _first_l1_entry(1 << 56), NE, "/types/l1_entry/seq/1", 1, "reports", GUEST_L1),
+    "l1_entry_reserved_bit_0": ("v3_c4k", _first_l1_entry(1), NE, "/types/l1_entry/seq/4", 8, "reports", GUEST_L1),
     "l2_entry_unaligned": ("v3_c4k", _first_l2_entry(512), EXPR, "/types/l2_entry/seq/4", 7, "reports", GUEST_L2),
     "compressed_offset_bit_56": ("compressed_c512", _first_l2_entry(bits_or=1 << 56), EXPR,
                                  "/types/l2_entry/seq/7", 4, "reports", GUEST_L2),
