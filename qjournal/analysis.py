@@ -28,21 +28,22 @@ Nothing is written to the images; the database is deleted on close.
 
 from __future__ import annotations
 
-import collections
+import functools
 import os
-import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qjournal.errors import JournalArgumentError
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
-from qjournal.hashing import block_digests
+from qjournal.hashing import block_digests, map_batches
 from qjournal.image import Image, check_block_size
-from qjournal.indexing import histogram_label
 from qjournal.parallel import resolve_jobs
 from qjournal.spill import Spill
+from qjournal.wording import histogram_label
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     "BYTES_PER_DIGEST",
@@ -263,7 +264,7 @@ class _Store:
             self._db = None
 
 
-def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, sizes: Sequence[int],
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, sizes: Sequence[int],
                 listing: bool) -> list[tuple[int, int, list[bytes], list[int] | None]]:
     """Per block size: (blocks that count, zero blocks, digests of the non-zero ones, their guest offsets if listing)."""
     if batch.needs_read:  # else every block is zero or unallocated: nothing to read (a zero-cluster terabyte)
@@ -339,13 +340,10 @@ def analyze(
 
 def _pass(reader: GuestReader, image: int, sizes: list[int], store: _Store, counts: dict[int, list[list[int]]], *,
           workers: int, listing: bool, progress: Callable[[int], None] | None, base: int) -> None:
-    """One read of ``reader``'s disk: every block size hashed on the pool, counted here in guest order."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-analyze")
-    pending: collections.deque[tuple[int, Future[list[tuple[int, int, list[bytes], list[int] | None]]]]] = collections.deque()
-
-    def take() -> None:  # counting happens on this thread only
-        end, fut = pending.popleft()
-        for size, (n, zero, digests, offsets) in zip(sizes, fut.result(), strict=True):
+    """One read of ``reader``'s disk: every block size hashed on every core, counted here in guest order."""
+    hash_batch = functools.partial(_hash_batch, reader.fill, sizes=sizes, listing=listing)
+    for end, results in map_batches(reader, sizes[-1], hash_batch, jobs=workers):
+        for size, (n, zero, digests, offsets) in zip(sizes, results, strict=True):
             row = counts[size][image]
             row[0] += n
             row[1] += zero
@@ -353,19 +351,8 @@ def _pass(reader: GuestReader, image: int, sizes: list[int], store: _Store, coun
             store.add(size, image, digests, offsets)
         if progress is not None:
             progress(base + min(end, reader.len_virtual_disk))
-
-    try:
-        for batch in reader.blocks(sizes[-1], data=False):  # read where hashed: reads run on every core too
-            pending.append((batch.ofs_guest + batch.num_blocks * batch.block_size,
-                            pool.submit(_hash_batch, reader.fill, batch, sizes, listing)))
-            while len(pending) > 2 * workers:
-                take()
-        while pending:
-            take()
-        if progress is not None:
-            progress(base + reader.len_virtual_disk)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if progress is not None:
+        progress(base + reader.len_virtual_disk)
 
 
 def _figures(size: int, store: _Store, counts: list[list[int]], paths: list[str]) -> BlockSizeFigures:

@@ -1,4 +1,4 @@
-"""The digest -> host data cluster map of a deduplication, in bounded memory.
+"""A digest -> int map in bounded memory: dedup's digest -> data cluster, index's digest -> (entry, references).
 
 Strategy. A dict while it is small; past ``memory_limit`` (counted as
 :data:`qjournal.live.BYTES_PER_DIGEST` per digest, measured for the live
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 
 from qjournal.live import BYTES_PER_DIGEST, SQLITE_CACHE_KIB
 from qjournal.spill import Spill
@@ -27,10 +28,10 @@ _MAX_PARAMS = 500
 class DigestMap:
     """``digest -> int``: :meth:`get` and :meth:`put` on the newest mappings, :meth:`prefetch` from the spilled ones."""
 
-    def __init__(self, *, memory_limit: int, spill_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, *, memory_limit: int, spill_dir: str | os.PathLike[str] | None = None, source: str = "dedup") -> None:
         self._mem: dict[bytes, int] = {}
         self._limit = max(1, int(memory_limit) // BYTES_PER_DIGEST)
-        self._spill = Spill("the digest map", "dedup", spill_dir, SQLITE_CACHE_KIB // 2)
+        self._spill = Spill("the digest map", source, spill_dir, SQLITE_CACHE_KIB // 2)
         self._db: sqlite3.Connection | None = None
         self.num_spilled = 0
         """Mappings written to SQLite so far (a digest mapped again is counted again)."""
@@ -39,6 +40,26 @@ class DigestMap:
     def is_spilled(self) -> bool:
         """True once the map went to disk."""
         return self._db is not None
+
+    @property
+    def mapping(self) -> dict[bytes, int]:
+        """The newest mappings, in memory: a hot loop may read and write it directly, then call :meth:`spill_if_full`."""
+        return self._mem
+
+    def spill_if_full(self) -> None:
+        """Spill the in-memory mappings past the memory limit (what :meth:`put` does by itself)."""
+        if len(self._mem) > self._limit:
+            self._flush()
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        """Every digest and its newest value, once each (the in-memory ones, then the spilled ones not in memory)."""
+        mem = self._mem
+        yield from mem.items()
+        if self._db is not None:
+            with self._spill.errors():
+                for digest, value in self._db.execute("SELECT digest, value FROM map"):
+                    if digest not in mem:
+                        yield digest, value
 
     def get(self, digest: bytes) -> int | None:
         """The newest mapping of ``digest`` held in memory (spilled ones come from :meth:`prefetch`)."""

@@ -50,9 +50,7 @@ import struct
 import tempfile
 import threading
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
@@ -64,9 +62,8 @@ from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.format import LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import LEN_BATCH, Blocks, Span, Status
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, check_block_size
-from qjournal.indexing import BATCH
 from qjournal.making import Destination
-from qjournal.parallel import resolve_jobs
+from qjournal.parallel import ordered_threads, resolve_jobs
 from qjournal.qcow2_writer import (
     L2_ENTRY_UNALLOCATED,
     L2_ENTRY_ZERO,
@@ -84,6 +81,8 @@ UNALLOCATED = -1
 """The spool's code of a target cluster with no storage."""
 ZERO = -2
 """The spool's code of a target cluster that reads as zeros."""
+_SPOOL_READ = 4096
+"""Spooled journal entries read at a time."""
 LEN_WINDOW = 4 << 20
 """Guest bytes one copy task reads and writes at most (whole target clusters; at least one)."""
 DEFAULT_MEMORY_LIMIT = 32 << 20
@@ -158,26 +157,6 @@ class DedupReport:
         return d
 
 
-# -- the pipeline -------------------------------------------------------------------------------------------
-
-
-def _pipeline(jobs: int, items: Iterator[tuple[T, Callable[[], R] | None]]) -> Iterator[tuple[T, R | None]]:
-    """``(tag, work())`` in the items' order, each ``work`` run on one of ``jobs`` threads (None: nothing to run)."""
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="qjournal-dedup")
-    pending: deque[tuple[T, Future[R] | None]] = deque()
-    try:
-        for tag, work in items:
-            pending.append((tag, None if work is None else pool.submit(work)))
-            while len(pending) > 2 * jobs:
-                t, fut = pending.popleft()
-                yield t, None if fut is None else fut.result()
-        while pending:
-            t, fut = pending.popleft()
-            yield t, None if fut is None else fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 # -- the scan ---------------------------------------------------------------------------------------------------
 
 
@@ -226,13 +205,13 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
             ]
         return work
 
-    def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None]] | None]]:
+    def items() -> Iterator[tuple[Blocks, Callable[[], list[bytes | None] | None]]]:
         for batch in source.reader.blocks(cs, data=False):
-            yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else None
+            yield batch, hasher(batch) if any(st & _STORED_BYTES for st in batch.status) else _nothing
 
     refcounts, dmap, write_entry, pack = scan.refcounts, scan.map, scan.entries.write, _ENTRY.pack
     done = 0  # target clusters spooled so far
-    for batch, digests in _pipeline(jobs, items()):
+    for batch, digests in ordered_threads(jobs, items(), name="qjournal-dedup"):
         first = batch.ofs_guest // cs
         _spool_unallocated(scan, first - done)  # whole unallocated clusters the reader left out
         codes = array("q")
@@ -279,6 +258,10 @@ def _scan(source: SourceImage, cs: int, jobs: int, scan: _Scan, progress: Callab
         progress(disk)
 
 
+def _nothing() -> None:
+    """The work of a batch that holds no bytes of the image's own."""
+
+
 def _spool_unallocated(scan: _Scan, n: int) -> None:
     scan.num_unallocated += n
     for k in range(0, n, 1 << 20):
@@ -315,7 +298,8 @@ def _read_codes(f: BinaryIO, n: int) -> array[int]:
 # -- copy, metadata, commit --------------------------------------------------------------------------------------
 
 
-def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None) -> None:
+def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, progress: Callable[[int], None] | None, *,
+          durable: bool) -> None:
     """Pass 2: every data cluster, read at its first occurrence (where its code is the next number), written on the threads."""
     cs = writer.layout.cluster_size
     disk = source.len_virtual_disk
@@ -365,6 +349,8 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
             tail = ofs + n * cs - disk  # the last cluster past the disk's end
             if tail > 0:
                 writer.write_zeros(idx, n * cs - tail, tail)
+            if durable:
+                writer.start_writeback(idx, n)
         return work
 
     def items() -> Iterator[tuple[int, Callable[[], None]]]:
@@ -373,7 +359,7 @@ def _copy(source: SourceImage, writer: Qcow2Writer, scan: _Scan, jobs: int, prog
             end = min(ofs + n * cs, disk)
             yield end, copier(ofs, n, idx, list(source.reader.spans(ofs, end)))
 
-    for end, _ in _pipeline(jobs, items()):
+    for end, _ in ordered_threads(jobs, items(), name="qjournal-dedup"):
         if progress is not None:
             progress(disk + end)
     if progress is not None:
@@ -432,11 +418,11 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> tuple[
         f = scan.entries
         f.flush()
         f.seek(0)
-        while raw := f.read(_ENTRY.size * BATCH):
-            writer.append_many([
-                HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
-                for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
-            ])
+        writer.append_stream(  # one batch (D20), streamed from the spool as index streams its own
+            HashEntry(d, lay.ofs_data_cluster(idx) // LEN_SECTOR, ofs_guest // LEN_SECTOR)
+            for raw in iter(lambda: f.read(_ENTRY.size * _SPOOL_READ), b"")
+            for d, idx, ofs_guest in _ENTRY.iter_unpack(raw)
+        )
         if durable and dest.new_file is not None:
             os.fsync(dest.new_file.file.fileno())
     except BaseException:
@@ -539,7 +525,7 @@ def _dedup(
             num_l2_data += has_data
         lay = Layout(cs, src.len_virtual_disk, num_l2, scan.num_stored)
         writer = Qcow2Writer(staged.file.fileno(), lay, target)
-        _copy(src, writer, scan, workers, progress)
+        _copy(src, writer, scan, workers, progress, durable=durable)
         _write_metadata(writer, scan, src)
         if journal_path is not None:
             journal = _write_journal(journal_path, scan, lay, durable)

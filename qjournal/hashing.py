@@ -9,24 +9,37 @@ reading and hashing run on every core while the caller parses the next L2
 entries. Results come back in the order the tasks went in, with a bounded
 number in flight (memory: about ``jobs`` x :data:`LEN_RUN`). A block whose
 bytes are all zero can be told apart with one memcmp and not hashed.
+
+:func:`map_batches` is the one walk of a guest disk that analyze and index
+share: a function over every :class:`~qjournal.guest.Blocks` batch, results in
+guest order. Blocks of 64 KiB and more go to threads as above; smaller ones
+to forked worker processes, each walking its own chunks of the disk: with
+threads, a hash of a few KiB releases and takes back the GIL for every block,
+and two threads then run slower than one.
 """
 
 from __future__ import annotations
 
-import collections
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qjournal.errors import JournalArgumentError, JournalIOError
 from qjournal.image import Image
-from qjournal.parallel import resolve_jobs
+from qjournal.parallel import can_fork, ordered_map, ordered_threads, resolve_jobs
 
-__all__ = ["DEFAULT_HASH", "HASH_NAMES", "LEN_RUN", "block_digests", "check_hash_name", "hash_name_for", "hash_ranges"]
+if TYPE_CHECKING:
+    from qjournal.guest import Blocks, GuestReader
+
+__all__ = [
+    "DEFAULT_HASH", "FORK_BELOW", "HASH_NAMES", "LEN_CHUNK", "LEN_RUN", "block_digests", "check_hash_name", "hash_name_for",
+    "hash_ranges", "map_batches",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 LEN_RUN = 4 << 20
 """Bytes one task reads and hashes (or one block, if larger)."""
@@ -127,16 +140,64 @@ def hash_ranges(
                 pos += n
         return out
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-hash")
-    pending: collections.deque[tuple[T, Future[list[bytes]]]] = collections.deque()
-    try:
-        for tag, ranges in tasks:
-            pending.append((tag, pool.submit(work, ranges)))
-            while len(pending) > 2 * workers:
-                t, fut = pending.popleft()
-                yield t, fut.result()
-        while pending:
-            t, fut = pending.popleft()
-            yield t, fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    yield from ordered_threads(workers, ((tag, functools.partial(work, ranges)) for tag, ranges in tasks),
+                               name="qjournal-hash")
+
+
+FORK_BELOW = 64 << 10
+"""Block sizes below this are hashed in forked worker processes, not threads (see the strategy note)."""
+LEN_CHUNK = 32 << 20
+"""Stored guest bytes per chunk a forked worker walks (a chunk ends on a block boundary)."""
+
+
+def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R], *,
+                jobs: int | None = None) -> Generator[tuple[int, R], None, None]:
+    """``(end, fn(batch))`` for every batch of ``reader.blocks(block_size, data=False)``, in guest order.
+
+    ``end`` is the guest offset just past the batch. ``fn`` reads what it needs
+    (``reader.fill``) and runs on ``jobs`` threads (default: one per core); for
+    blocks under :data:`FORK_BELOW`, in ``jobs`` forked processes instead when
+    this process may fork (:func:`qjournal.parallel.can_fork`) and the disk
+    has more than one chunk to share: ``fn``'s results then come back pickled.
+    At most about ``2 x jobs`` batches are in flight: memory does not grow with
+    the disk.
+    """
+    workers = resolve_jobs(jobs, "hashing threads")
+    if workers > 1 and block_size < FORK_BELOW and can_fork():
+        chunks = _chunks(reader, block_size)
+        if len(chunks) > 1:
+
+            def walk(start: int, stop: int) -> list[tuple[int, R]]:
+                return [(b.ofs_guest + b.num_blocks * block_size, fn(b))
+                        for b in reader.blocks(block_size, start=start, stop=stop, data=False)]
+
+            for results in ordered_map(walk, chunks, workers, keep=(reader.image.fileno(),)):
+                yield from results
+            return
+    batches = reader.blocks(block_size, data=False)  # read where hashed: reads run on every core too
+    yield from ordered_threads(workers, ((b.ofs_guest + b.num_blocks * block_size, functools.partial(fn, b))
+                                         for b in batches), name="qjournal-hash")
+
+
+def _chunks(reader: GuestReader, block_size: int) -> list[tuple[int, int]]:
+    """The disk cut on block boundaries into guest ranges of about :data:`LEN_CHUNK` stored bytes each (one walk of
+    the tables; an unallocated stretch adds nothing, so a sparse terabyte is a few chunks)."""
+    from qjournal.guest import Status  # noqa: PLC0415 - guest builds on image, as this module does
+
+    disk = reader.len_virtual_disk
+    out: list[tuple[int, int]] = []
+    start = stored = 0
+    for s in reader.spans():
+        if s.status is Status.UNALLOCATED:
+            continue
+        lo = max(s.ofs_guest, start)
+        while lo < s.end:
+            if s.end - lo < LEN_CHUNK - stored:
+                stored += s.end - lo
+                break
+            cut = min(disk, -(-(lo + LEN_CHUNK - stored) // block_size) * block_size)
+            out.append((start, cut))
+            start, stored, lo = cut, 0, cut
+    if start < disk:
+        out.append((start, disk))
+    return out

@@ -403,6 +403,9 @@ class Qcow2Image(Image):
         partly allocated cluster, which :mod:`qjournal.guest` reads by subcluster."""
         self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
         """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
+        self.shared_clusters: frozenset[int] | None = None
+        """The host clusters (offset // cluster size) the active tables use more than once (refcount > 1, as a
+        deduplicated image has), once :meth:`checked_runs` has walked them all; None before."""
         self._refuse_unsupported()
         self._check_l1_table()
         self._layout = L2Layout(self.qcow2)
@@ -609,12 +612,16 @@ class Qcow2Image(Image):
         return sum(run.num for run in self.checked_runs() if run.kind is Kind.DATA)
 
     def checked_runs(self) -> Iterator[_Run]:
-        """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29)."""
+        """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29).
+
+        Once every run was given, :attr:`shared_clusters` holds the host clusters the active tables use more than once.
+        """
         uses = HostUse(self)
         for run in self._runs(uses=uses):
             if run.ofs_host is not None and run.kind is not Kind.COMPRESSED:
                 uses.data(run.ofs_host, run.num, run.idx * self.cluster_size)
             yield run
+        self.shared_clusters = uses.shared()
 
     def _parse_entry(self, raw: bytes, j: int, ofs_raw: int, idx: int) -> tuple[Kind, int | None, int, tuple[int, int] | None]:
         """Entry ``j`` of ``raw`` through the generated ``L2Entry``: its rule's error, or what the fast decode would not say."""

@@ -4,54 +4,51 @@ Strategy. Walk the image's guest view in guest order, in blocks of the block
 size (the cluster size unless told; any power of two from 512 bytes up to
 it: a block inside a data cluster is contiguous in the file), through
 :class:`qjournal.guest.GuestReader`, whose batches are hashed on a pool of
-threads (hashlib releases the GIL) and taken back in guest order. The first
+threads or forked processes (:func:`qjournal.hashing.map_batches`) and taken back in guest order. The first
 data block with a digest becomes a HASH entry (``physical_sector`` = host
 offset / 512, ``first_logical_sector`` = guest offset / 512, D25); later
-ones are duplicates, or *shared* when they are stored at a host offset a block
-with that digest already uses (refcount > 1: already deduplicated, nothing
-to save). All-zero blocks are counted, not journaled. Compressed clusters
+ones are duplicates, or *shared* when they are a later use of a host cluster
+the image maps more than once (refcount > 1: already deduplicated, nothing
+to save). What index knows of each digest stays in bounded memory (a
+:class:`~qjournal.dedup_map.DigestMap`, spilling to SQLite; the entries spooled
+to a temporary file). All-zero blocks are counted, not journaled. Compressed clusters
 are decompressed and hashed for the statistics, not journaled (their host
 bytes are not the guest's); so are the blocks of a partly allocated cluster
 (extended L2 entries). Nothing is written until the whole image is hashed:
 then the journal is made as :func:`qjournal.create` makes one, sized exactly
 to hold the entries (:func:`qjournal.format.tail_after`,
-:func:`~qjournal.format.clusters_for`), and the entries are appended in
-atomic batches (D20). The report counts every block once, like ``zdb -S``.
+:func:`~qjournal.format.clusters_for`), and the entries are appended as one
+atomic batch (D20), streamed. The report counts every block once, like ``zdb -S``.
 """
 
 from __future__ import annotations
 
-import collections
+import functools
 import itertools
 import os
 import stat
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from qjournal.area import Source, describe
-from qjournal.entries import HashEntry
+from qjournal.dedup_map import DigestMap
+from qjournal.entries import encode_hash
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
 from qjournal.format import LEN_CLUSTER, LEN_HASH_OVERHEAD, LEN_SHA256_DIGEST, clusters_for, tail_after
 from qjournal.guest import STORED, Blocks, GuestReader, NotRead, Status
-from qjournal.hashing import DEFAULT_HASH, block_digests
+from qjournal.hashing import DEFAULT_HASH, block_digests, map_batches
 from qjournal.image import DEFAULT_BLOCK_SIZE, LEN_SECTOR, Image, Kind, Qcow2Image, check_block_size, open_image
 from qjournal.making import Destination, check_target
 from qjournal.parallel import resolve_jobs
+from qjournal.wording import histogram_label
 
-__all__ = ["BATCH", "IndexReport", "histogram_label", "index"]
-
-BATCH = 4096
-"""HASH entries per atomic append (D20): about 200 KiB, three barriers each."""
+__all__ = ["DEFAULT_MEMORY_LIMIT", "IndexReport", "histogram_label", "index"]
 
 _LEN_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST  # every entry index writes: 50 bytes (D8)
-
-
-def histogram_label(num_refs: int) -> str:
-    """The ``zdb -S`` row a digest shared by ``num_refs`` clusters falls in: ``1``, ``2``, ``3-4``, ``5-8``, ``9-16``..."""
-    k = (num_refs - 1).bit_length()
-    return str(num_refs) if k <= 1 else f"{(1 << (k - 1)) + 1}-{1 << k}"
+DEFAULT_MEMORY_LIMIT = 64 << 20
+"""Bytes of digests index keeps in memory before the rest spills to SQLite (in ``spill_dir``, default TMPDIR)."""
 
 
 @dataclass(frozen=True)
@@ -128,51 +125,66 @@ class IndexReport:
 
 _DATA, _COMPRESSED = int(Status.DATA), int(Status.COMPRESSED)
 _STORED = int(STORED)
-_UNALLOCATED, _ZERO_BLOCK, _JOURNALED, _COMPRESSED_BLOCK, _PARTIAL = range(5)
 
 
-def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, raw: bool) -> list[tuple[int, int, int, bytes]]:
-    """(kind, guest offset, host offset, digest or b"" for zeros) of every block of a batch, kinds as ``_JOURNALED``..."""
+class _Hashed(NamedTuple):
+    """What a worker sends back for a batch: counts, and a row per block with a non-zero digest."""
+
+    num_zero: int
+    """Blocks that read as zeros: zero clusters, and stored blocks whose bytes are all zero."""
+    num_compressed: int
+    num_partial: int
+    len_read: int
+    """Guest bytes of stored blocks read (a raw file's short last block counted as it is)."""
+    rows: list[tuple[bytes, int, int]]
+    """(digest, host offset or -1 when the block is not journaled, guest offset), in guest order."""
+
+
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -> _Hashed:
+    """Hash a batch's stored blocks: see :class:`_Hashed` (zero blocks are found with one memcmp and not hashed)."""
     if batch.needs_read:  # else every block is zero or unallocated: nothing to read
         batch = fill(batch)
     view = batch.data if batch.data is not None else memoryview(bytearray())
-    buf, size = view.obj, batch.block_size
+    buf, size, disk = view.obj, batch.block_size, batch.len_virtual_disk
     assert isinstance(buf, bytearray)
     zeros = bytes(size)
-    out: list[tuple[int, int, int, bytes]] = []
-    hashed: list[int] = []  # indexes in out of the blocks to hash, and where their bytes start
+    num_zero = num_compressed = num_partial = len_read = 0
+    hosts: list[int] = []
+    offsets: list[int] = []
     starts: list[int] = []
-    last = -1  # a raw image's last block, if it is shorter: hashed as the file holds it (D25)
+    tail: tuple[int, int, int] | None = None  # a raw image's last, shorter block: hashed as the file holds it (D25)
+    status, ofs_host = batch.status, batch.ofs_host
     for i, ofs in enumerate(batch.offsets()):
-        st = batch.status[i]
+        st = status[i]
         if not st & _STORED:
-            out.append((_UNALLOCATED, ofs, -1, b""))
-            continue
-        host = ofs if raw else batch.ofs_host[i]
+            continue  # counted as the rest, with the runs the reader leaves out
+        host = ofs if raw else ofs_host[i]
         if raw or (st == _DATA and host >= 0):
-            kind = _JOURNALED
+            pass
         elif st & _COMPRESSED:
-            kind = _COMPRESSED_BLOCK
+            num_compressed += 1
+            host = -1
         elif st & _DATA:
-            kind = _PARTIAL
+            num_partial += 1
+            host = -1
         else:
-            out.append((_ZERO_BLOCK, ofs, host, b""))
+            num_zero += 1
             continue
-        n = min(size, batch.len_virtual_disk - ofs) if raw else size
-        if n < size:
-            last = len(out)
-        if not buf.startswith(zeros[:n], i * size):
-            hashed.append(len(out))
+        n = min(size, disk - ofs) if raw else size
+        len_read += n
+        if buf.startswith(zeros[:n], i * size):
+            num_zero += 1
+        elif n < size:
+            tail = (i * size, host, ofs)
+        else:
             starts.append(i * size)
-        out.append((kind, ofs, host, b""))
-    tail = [s for k, s in zip(hashed, starts, strict=True) if k == last]
-    digests = block_digests(view, [s for k, s in zip(hashed, starts, strict=True) if k != last], size)
-    if tail:
-        digests.append(block_digests(view, tail, batch.len_virtual_disk - out[last][1])[0])
-    for k, digest in zip(hashed, digests, strict=True):
-        kind, ofs, host, _ = out[k]
-        out[k] = (kind, ofs, host, digest)
-    return out
+            hosts.append(host)
+            offsets.append(ofs)
+    digests = block_digests(view, starts, size)
+    rows = list(zip(digests, hosts, offsets, strict=True))
+    if tail is not None:
+        rows.append((block_digests(view, [tail[0]], disk - tail[2])[0], tail[1], tail[2]))
+    return _Hashed(num_zero, num_compressed, num_partial, len_read, rows)
 
 
 def _holds_bytes(target: Source, offset: int) -> bool:
@@ -213,6 +225,8 @@ def index(
     durable: bool = True,
     unaligned_offset: bool = False,
     force_share: bool = False,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> IndexReport:
     """Index ``image`` into a new journal ``journal``: one SHA-256 HASH entry per distinct data block (D8, D25, D27).
 
@@ -234,7 +248,9 @@ def index(
     :func:`qjournal.create`). A new journal file appears under its name only
     once complete; a journal path that cannot be written (a missing directory,
     /dev/null) is refused before the image is read. An image a running QEMU
-    writes is refused unless ``force_share`` (D29).
+    writes is refused unless ``force_share`` (D29). Memory: what index knows
+    of each digest spills to a temporary SQLite database past ``memory_limit``
+    bytes (in ``spill_dir``, default the system's temporary folder).
     """
     owned = not isinstance(image, Image)
     img = open_image(image, block_size=block_size or DEFAULT_BLOCK_SIZE, force_share=force_share) if not isinstance(image, Image) else image
@@ -261,24 +277,26 @@ def index(
                 )
             dest = Destination(journal, num_clusters=None, offset=journal_offset, length=None, force=True, durable=durable,
                                refusal=_refusal(journal), unaligned_offset=unaligned_offset)
+        seen: _Seen | None = None
         try:
-            report, first = _scan(img, size, jobs, progress)
-            num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, len(first))))
+            report, seen = _scan(img, size, jobs, progress, memory_limit=memory_limit, spill_dir=spill_dir)
+            num_clusters = clusters_for(tail_after(itertools.repeat(_LEN_ENTRY, seen.num_entries)))
             dest = _make(journal, dest, num_clusters=num_clusters, offset=journal_offset, durable=durable,
-                         num_entries=len(first), unaligned_offset=unaligned_offset)
+                         num_entries=seen.num_entries, unaligned_offset=unaligned_offset)
             writer = dest.make()
         except BaseException:
+            if seen is not None:
+                seen.close()
             if dest is not None:
                 dest.abandon()
             raise
         try:
             with writer:
-                items = iter(first.items())
-                while batch := [HashEntry(d, p, g) for d, (p, g) in itertools.islice(items, BATCH)]:
-                    writer.append_many(batch)
+                writer.append_encoded(seen.entries())  # one batch (D20), streamed from the spool
                 dest.publish()  # a new journal file is named only now, complete
                 return IndexReport(image=img.name, journal=writer.name, num_clusters=writer.num_clusters, **report)
         finally:
+            seen.close()
             dest.discard()
     finally:
         if owned:
@@ -332,71 +350,114 @@ def _make(
     return dest
 
 
-def _scan(image: Image, size: int, jobs: int | None,
-          progress: Callable[[int], None] | None) -> tuple[dict[str, Any], dict[bytes, tuple[int, int]]]:
-    """Hash every block in guest order: the report's counts and, per new data digest, its (physical, logical) sectors."""
+class _Seen:
+    """Every digest index met, in bounded memory: its references, and its journal entry if it has one.
+
+    A :class:`~qjournal.dedup_map.DigestMap` value per digest, ``entry << 32 |
+    references`` (``entry``: the number of its HASH entry from 1, 0 for none;
+    references past 2**32 - 1 go on in a dict of their own), spilling to SQLite
+    past ``memory_limit``; the entries, in order of first sight, spooled to a
+    temporary file (encoded: 50 bytes each). A shared host cluster is told by the image's mapping
+    (refcount > 1): only its first use in guest order is not *shared*; one
+    number per shared host cluster, as the mapping check keeps.
+    """
+
+    def __init__(self, memory_limit: int, spill_dir: str | os.PathLike[str] | None, source: str) -> None:
+        self.map = DigestMap(memory_limit=memory_limit, spill_dir=spill_dir, source=source)
+        self.more: dict[bytes, int] = {}
+        self.spool = tempfile.TemporaryFile(dir=spill_dir)  # noqa: SIM115 - closed by close()
+        self.num_entries = 0
+        self.first_use: dict[int, int] = {}  # shared host cluster -> the guest cluster of its first use
+
+    def entries(self) -> Iterator[bytes]:
+        """The HASH entries' bytes, in order of first sight."""
+        f = self.spool
+        f.flush()
+        f.seek(0)
+        while raw := f.read(_LEN_ENTRY * 4096):
+            yield from (raw[i : i + _LEN_ENTRY] for i in range(0, len(raw), _LEN_ENTRY))
+
+    def references(self) -> Iterator[int]:
+        """How many non-zero blocks reference each digest."""
+        more = self.more
+        for digest, value in self.map.items():
+            yield (value & _REFS) + more.get(digest, 0)
+
+    def close(self) -> None:
+        self.map.close()
+        self.spool.close()
+
+
+_REFS = (1 << 32) - 1
+"""The references in a :class:`_Seen` value (its low 32 bits)."""
+
+
+def _scan(image: Image, size: int, jobs: int | None, progress: Callable[[int], None] | None, *,
+          memory_limit: int, spill_dir: str | os.PathLike[str] | None) -> tuple[dict[str, Any], _Seen]:
+    """Hash every block in guest order: the report's counts and what was seen (the entries, in order of first sight)."""
     workers = resolve_jobs(jobs, "hashing threads")
     raw = image.format == "raw"
-    first: dict[bytes, tuple[int, int]] = {}  # data digest -> (physical_sector, first_logical_sector), in order of first sight
-    refs: dict[bytes, int] = {}  # every digest -> how many non-zero blocks reference it
-    hosts: dict[bytes, set[int]] = {}  # digests stored at more than one host offset -> those offsets
     counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
     len_read = 0
     allocated = _allocated_blocks(image, size)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qjournal-index")
-    pending: collections.deque[tuple[int, Future[list[tuple[int, int, int, bytes]]]]] = collections.deque()
+    shared_clusters = (image.shared_clusters or frozenset()) if isinstance(image, Qcow2Image) else frozenset()
+    cs = image.cluster_size
+    seen = _Seen(memory_limit, spill_dir, image.name)
+    spool_write, first_use, more = seen.spool.write, seen.first_use, seen.more
 
-    def take() -> None:
+    def take(end: int, hashed: _Hashed) -> None:
         nonlocal len_read
-        end, fut = pending.popleft()
-        for kind, ofs, host, digest in fut.result():
-            if kind == _UNALLOCATED:  # counted as the rest, with the runs the reader leaves out
-                continue
-            if kind == _ZERO_BLOCK:
-                counts["zero"] += 1
-                continue
-            len_read += min(size, image.len_virtual_disk - ofs) if raw else size
-            if kind == _COMPRESSED_BLOCK:
-                counts["compressed"] += 1
-            elif kind == _PARTIAL:
-                counts["partial"] += 1
-            if not digest:
-                counts["zero"] += 1
-                continue
-            n = refs.get(digest, 0)
-            refs[digest] = n + 1
-            if kind == _JOURNALED:
-                known = first.get(digest)
-                if known is None:
-                    first[digest] = (host // LEN_SECTOR, ofs // LEN_SECTOR)
-                elif known[0] * LEN_SECTOR == host or host in hosts.get(digest, ()):
-                    counts["shared"] += 1
-                    continue
-                else:
-                    hosts.setdefault(digest, set()).add(host)
-            counts["unique" if n == 0 else "duplicate"] += 1
+        counts["zero"] += hashed.num_zero
+        counts["compressed"] += hashed.num_compressed
+        counts["partial"] += hashed.num_partial
+        len_read += hashed.len_read
+        unique = duplicate = shared = 0
+        dmap = seen.map
+        known = dmap.prefetch([row[0] for row in hashed.rows]) if dmap.is_spilled else {}
+        mem, full, num_entries = dmap.mapping, _REFS, seen.num_entries
+        for digest, host, ofs in hashed.rows:
+            value = mem.get(digest)
+            if value is None:
+                value = known.get(digest, 0)
+            if value & full == full:  # 2**32 - 1 references: the rest are counted beside
+                more[digest] = more.get(digest, 0) + 1
+                value -= 1
+            if host >= 0:
+                if shared_clusters and host // cs in shared_clusters:
+                    first = first_use.setdefault(host // cs, ofs // cs)
+                    if first != ofs // cs:  # a later use of a shared host cluster: its bytes were seen at the first
+                        shared += 1
+                        mem[digest] = value + 1
+                        continue
+                if value < full:  # no entry yet: the value's high bits are 0
+                    spool_write(encode_hash(digest, host // LEN_SECTOR, ofs // LEN_SECTOR))  # index's own: checked
+                    num_entries += 1
+                    value |= num_entries << 32
+            if value & full:
+                duplicate += 1
+            else:
+                unique += 1
+            mem[digest] = value + 1
+        seen.num_entries = num_entries
+        dmap.spill_if_full()
+        counts["unique"] += unique
+        counts["duplicate"] += duplicate
+        counts["shared"] += shared
         if progress is not None:
             progress(min(end, image.len_virtual_disk))
 
-    with GuestReader(image) as reader:
-        not_read = reader.not_read.to_dict()
-        try:
-            # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
-            for batch in reader.blocks(size, data=False):  # read where hashed, on every core
-                pending.append((batch.ofs_guest + batch.num_blocks * size, pool.submit(_hash_batch, reader.fill, batch, raw)))
-                while len(pending) > 2 * workers:
-                    take()
-            while pending:
-                take()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    if progress is not None:
-        progress(image.len_virtual_disk)
+    try:
+        not_read = _walk(image, size, raw, workers, take)
+        if progress is not None:
+            progress(image.len_virtual_disk)
+        rows: dict[int, int] = {}
+        for n in seen.references():
+            k = (n - 1).bit_length()
+            rows[k] = rows.get(k, 0) + 1
+    except BaseException:
+        seen.close()
+        raise
     num_blocks = -(-image.len_virtual_disk // size)
-    rows: dict[int, int] = {}
-    for n in refs.values():
-        k = (n - 1).bit_length()
-        rows[k] = rows.get(k, 0) + 1
     histogram = {histogram_label(1 << k if k else 1): rows.get(k, 0) for k in range(max(rows) + 1)} if rows else {}
     report = {
         "format": image.format,
@@ -411,13 +472,22 @@ def _scan(image: Image, size: int, jobs: int | None,
         "num_duplicate": counts["duplicate"],
         "num_shared": counts["shared"],
         "num_partial": counts["partial"],
-        "num_entries": len(first),
+        "num_entries": seen.num_entries,
         "len_read": len_read,
         "histogram": histogram,
         "not_read": not_read,
         "is_dirty": image.is_dirty,
     }
-    return report, first
+    return report, seen
+
+
+def _walk(image: Image, size: int, raw: bool, workers: int, take: Callable[[int, _Hashed], None]) -> dict[str, object]:
+    """Every batch of the guest disk hashed on ``workers`` and given to ``take`` in guest order; what was not read."""
+    with GuestReader(image) as reader:
+        # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
+        for end, hashed in map_batches(reader, size, functools.partial(_hash_batch, reader.fill, raw=raw), jobs=workers):
+            take(end, hashed)
+        return reader.not_read.to_dict()
 
 
 def _allocated_blocks(image: Image, size: int) -> int:

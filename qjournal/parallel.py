@@ -21,10 +21,11 @@ writer's lock among them).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import struct
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 from qjournal.area import Area
@@ -41,6 +42,7 @@ __all__ = [
     "can_fork",
     "default_jobs",
     "ordered_map",
+    "ordered_threads",
     "plan",
     "resolve_jobs",
     "run_ranges",
@@ -62,6 +64,7 @@ def _log() -> logging.Logger:
     return logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 PARALLEL_MIN_BYTES = 8 << 20
 """Areas at least this large are checked (and dumped) by worker processes (when ``jobs`` > 1 and the
@@ -126,11 +129,22 @@ def can_fork() -> bool:
     holds. With other threads running, a check stays in this process.
     """
     import multiprocessing  # noqa: PLC0415 - only when an area is large enough for workers
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
 
-    return "fork" in multiprocessing.get_all_start_methods() and _threads() == 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    for _ in range(50):  # a thread Python has joined leaves the kernel's list a moment later: wait for it, briefly
+        if _threads() == 1:
+            return True
+        if threading.active_count() > 1:
+            return False
+        time.sleep(0.001)
+    return False
 
 
-def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int) -> Generator[T, None, None]:
+def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int, *,
+                keep: Sequence[int] = ()) -> Generator[T, None, None]:
     """``fn(*a)`` for each ``a`` of ``args`` in ``jobs`` forked worker processes, yielded in order.
 
     Worker ``i`` computes ``args[i]``, ``args[i + jobs]``, ... in turn and
@@ -139,6 +153,8 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
     here when its result's turn comes. The workers are killed when the caller
     stops iterating (closes the generator), done or not. Forking costs about 2
     ms a worker here, against some 20 ms for a ``multiprocessing.Pool``.
+    A worker closes every inherited descriptor at once but its pipe and
+    ``keep`` (read-only ones it reads with positioned reads, an image's).
     """
     import pickle  # noqa: PLC0415, F401 - see _log; imported before the fork, so that no worker imports it again
     import signal  # noqa: PLC0415
@@ -152,7 +168,7 @@ def ordered_map(fn: Callable[..., T], args: Sequence[tuple[Any, ...]], jobs: int
             _widen(w)
             pid = os.fork()
             if pid == 0:  # the worker: never returns
-                _close_inherited(keep=w)
+                _close_inherited(keep=(w, *keep))
                 _work(fn, args[i::n], w)
             os.close(w)
             workers.append((pid, r))
@@ -187,8 +203,8 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-def _close_inherited(keep: int) -> None:
-    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe).
+def _close_inherited(keep: Sequence[int]) -> None:
+    """In a forked worker, at once: close every descriptor but stdin, stdout, stderr and ``keep`` (its pipe...).
 
     A worker shares its parent's open files; one of them may hold a writer's
     lock (an ``flock`` belongs to the open file, so it lasts while any process
@@ -201,7 +217,7 @@ def _close_inherited(keep: int) -> None:
     except OSError:  # no /proc: every descriptor number this process may have
         fds = list(range(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024))
     for fd in fds:
-        if fd > 2 and fd != keep:
+        if fd > 2 and fd not in keep:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -384,3 +400,25 @@ def tail_moved(area: Area, seen: Seen | None) -> bool:
     if moved:
         _log().debug("the journal changed while workers read it (cluster %d): this process reads it again", index)
     return moved
+
+
+def ordered_threads(jobs: int, items: Iterable[tuple[T, Callable[[], R]]], *,
+                    name: str = "qjournal") -> Generator[tuple[T, R], None, None]:
+    """``(tag, work())`` for each ``(tag, work)`` of ``items``, in their order, each ``work`` run on one of ``jobs``
+    threads; at most ``2 x jobs`` in flight, so memory does not grow with the input. Stopping early (closing the
+    generator) cancels what has not started."""
+    from concurrent.futures import Future, ThreadPoolExecutor  # noqa: PLC0415 - not every command runs threads
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name)
+    pending: collections.deque[tuple[T, Future[R]]] = collections.deque()
+    try:
+        for tag, work in items:
+            pending.append((tag, pool.submit(work)))
+            while len(pending) > 2 * jobs:
+                t, fut = pending.popleft()
+                yield t, fut.result()
+        while pending:
+            t, fut = pending.popleft()
+            yield t, fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -26,6 +26,7 @@ file that is, and how it comes into place, is the caller's business.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -348,6 +349,13 @@ class Qcow2Writer:
             n = min(length - done, len(_ZEROS))
             self.write_data_at(i, ofs_in + done, _ZEROS[:n])
             done += n
+
+    def start_writeback(self, i: int, n: int) -> None:
+        """Start writing data clusters ``i`` to ``i + n`` to the disk now, without waiting (the final fsync then has
+        less left to wait for): ``POSIX_FADV_DONTNEED`` starts the writeback of dirty pages, where the system has it."""
+        lay = self.layout
+        with contextlib.suppress(OSError, AttributeError):
+            os.posix_fadvise(self.fd, lay.ofs_data_cluster(i), n * lay.cluster_size, os.POSIX_FADV_DONTNEED)
 
     def copy_data(self, i: int, ofs_in: int, fd_src: int, ofs_src: int, length: int) -> None:
         """``length`` bytes of file ``fd_src`` at ``ofs_src`` into data clusters ``i`` onwards, ``ofs_in`` bytes in.

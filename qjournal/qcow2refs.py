@@ -159,6 +159,10 @@ class HostUse:
             )
         self._uses[k] = uses
 
+    def shared(self) -> frozenset[int]:
+        """The host clusters (numbers: offset // cluster size) used more than once so far, data and L2 tables."""
+        return frozenset(self._uses)
+
     def refcount(self, k: int) -> int:
         """The refcount of host cluster ``k`` (0 where the refcount table has no block for it)."""
         root, h = self.img.qcow2, self.img.header

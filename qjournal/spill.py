@@ -17,12 +17,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
-import sqlite3
-import tempfile
+import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from qjournal.errors import JournalIOError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SQLITE_PRAGMAS = ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE")
 """A spill database is scratch space: no rollback journal, no syncs; SQLite's sorts go to files too."""
@@ -42,6 +44,10 @@ class Spill:
 
     def open(self, *schema: str) -> sqlite3.Connection:
         """Make the database, run the ``schema`` statements, then unlink it: it goes when closed or killed."""
+        import shutil  # noqa: PLC0415 - imported when a spill happens, not by every command that might spill
+        import sqlite3  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
         with self.errors():
             folder = tempfile.mkdtemp(prefix="qjournal-spill-", dir=self.spill_dir)
             self.folder = folder
@@ -61,7 +67,12 @@ class Spill:
         """An SQLite or file error of the spill as a :class:`JournalIOError` naming its folder and the way out."""
         try:
             yield
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:
+            sqlite3 = sys.modules.get("sqlite3")  # not imported: no SQLite error can have happened
+            if not isinstance(exc, OSError) and (sqlite3 is None or not isinstance(exc, sqlite3.Error)):
+                raise
+            import tempfile  # noqa: PLC0415
+
             folder = os.path.dirname(self.folder) if self.folder else os.fsdecode(self.spill_dir or tempfile.gettempdir())
             full = "full" in str(exc) or getattr(exc, "errno", None) == errno.ENOSPC
             raise JournalIOError(

@@ -26,3 +26,9 @@ def json_line(obj: Any) -> str:
 def json_document(obj: Any) -> str:
     """``obj`` as a JSON document indented by two spaces, no newline (info, check, index, verify ``--output json``)."""
     return _DOCUMENT_ENCODER.encode(obj)
+
+
+def histogram_label(num_refs: int) -> str:
+    """The ``zdb -S`` row a digest shared by ``num_refs`` blocks falls in: ``1``, ``2``, ``3-4``, ``5-8``, ``9-16``..."""
+    k = (num_refs - 1).bit_length()
+    return str(num_refs) if k <= 1 else f"{(1 << (k - 1)) + 1}-{1 << k}"

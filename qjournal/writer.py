@@ -84,10 +84,14 @@ from qjournal.format import (
     LEN_CLUSTER,
     LEN_HEADER,
     MAX_LEN_DIGEST,
+    MAX_LEN_REGULAR,
     MAX_SECTOR,
+    MIN_LEN_ENTRY,
+    MIN_LEN_HASH,
     RESET_BYTE,
     TYPE_END,
     TYPE_HASH,
+    TYPE_NONE,
     clusters_for,
     first_not_reset,
     is_full,
@@ -430,6 +434,17 @@ class JournalWriter:
         self._check_open()
         return len(self._append(_encoded(entries), 0))
 
+    def append_encoded(self, datas: Iterable[bytes]) -> int:
+        """Append entries given as their bytes, as one atomic batch streamed as :meth:`append_stream` does; return how
+        many.
+
+        For producers that encode their own entries (:func:`qjournal.entries.encode_hash`; index spools them so):
+        each is checked to be one entry a writer may append (D3, D4, D8): its size byte is its length, 2 to 254, its
+        type neither END nor NONE, a HASH entry at least 19 bytes. A refusal names the entry's place in the batch.
+        """
+        self._check_open()
+        return len(self._append(_checked(datas), 0))
+
     # -- the one commit path --------------------------------------------------------------------------
     def _append_one(self, data: bytes) -> int:
         """Append one entry's bytes as a batch of one (:meth:`_append`); return its offset.
@@ -735,6 +750,17 @@ def __getattr__(name: str) -> Any:
         )
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _checked(datas: Iterable[bytes]) -> Iterator[bytes]:
+    """Entries given as bytes, each checked to be one a writer may append (see :meth:`JournalWriter.append_encoded`)."""
+    for i, data in enumerate(datas):
+        n = len(data)
+        if not (MIN_LEN_ENTRY <= n <= MAX_LEN_REGULAR and data[0] == n and data[1] != TYPE_END and data[1] != TYPE_NONE
+                and (data[1] != TYPE_HASH or n >= MIN_LEN_HASH)):
+            raise JournalArgumentError(f"entry {i + 1} of the batch: {bytes(data[:2]).hex()}... ({n} bytes) is not one "
+                                       "entry a writer appends (D3, D4, D8)")
+        yield data
 
 
 def _encoded(entries: Iterable[Entry]) -> Iterator[bytes]:

@@ -31,7 +31,6 @@ import qemu_images as qi
 from helpers import as_hash, known
 
 import qjournal
-import qjournal.indexing as index_module
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalFullError, UnsupportedImageError
 from qjournal.format import LEN_CLUSTER, clusters_for, tail_after
 from qjournal.indexing import IndexReport, index
@@ -176,21 +175,28 @@ def test_a_raw_image_is_indexed_in_blocks_as_its_bytes_say(block_size: int, tmp_
     assert exp.counts["duplicate"] and exp.counts["zero"] and report.len_read == len(data)
 
 
-def test_the_journal_is_written_in_atomic_batches(images: dict[str, qi.Image], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    batches: list[int] = []
-    real = JournalWriter.append_many
+def test_the_journal_is_one_atomic_batch_written_as_the_writer_writes_entries(images: dict[str, qi.Image], tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index streams every entry into one batch (D20: a reader sees none or all of them); the bytes are what
+    appending the same entries one by one through the writer gives."""
+    streams: list[int] = []
+    real = JournalWriter.append_encoded
 
-    def spy(self: JournalWriter, entries: Iterable[qjournal.Entry]) -> list[qjournal.Entry]:
-        entries = list(entries)
-        batches.append(len(entries))
-        return real(self, entries)
+    def spy(self: JournalWriter, entries: Iterable[bytes]) -> int:
+        n = real(self, entries)
+        streams.append(n)
+        return n
 
-    monkeypatch.setattr(JournalWriter, "append_many", spy)
-    monkeypatch.setattr(index_module, "BATCH", 7)
-    report = index(images["idx_v3_c4k"].path, tmp_path / "j.qjournal")
-    assert batches == [7] * (report.num_unique // 7) + ([report.num_unique % 7] if report.num_unique % 7 else [])
+    monkeypatch.setattr(JournalWriter, "append_encoded", spy)
+    raw = tmp_path / "disk.raw"
+    raw.write_bytes(random.Random(7).randbytes(200 * 4096))  # 200 entries: an END closes each of 2 clusters
+    report = index(raw, tmp_path / "j.qjournal", block_size=4096)
+    assert streams == [report.num_unique] == [200] and report.num_clusters == 3
     monkeypatch.undo()
-    index(images["idx_v3_c4k"].path, tmp_path / "k.qjournal")
+    entries = qjournal.read(str(tmp_path / "j.qjournal")).replay()
+    with qjournal.create(str(tmp_path / "k.qjournal"), num_clusters=report.num_clusters) as w:
+        for e in map(as_hash, entries):
+            w.append_hash(e.digest, e.physical_sector, e.first_logical_sector)
     assert (tmp_path / "j.qjournal").read_bytes() == (tmp_path / "k.qjournal").read_bytes()
 
 

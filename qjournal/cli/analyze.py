@@ -125,7 +125,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list-duplicates", action="store_true",
                    help="also list, for each digest referenced more than once, the blocks (image, guest offset) that share "
                    "it, most bytes first (JSON lines with --output json)")
-    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing threads (default: one per core)")
+    p.add_argument("--jobs", type=num_jobs, default=None, metavar="N", help="hashing workers: threads, or forked processes for blocks under 64 KiB (default: one per core)")
     add_force_share(p)
     add_output(p, ("human", "json"))
 

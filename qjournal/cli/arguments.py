@@ -206,4 +206,5 @@ def add_image(p: argparse.ArgumentParser) -> None:
                    help="the block size, a power of two from 512 to 2M: a raw image's blocks (default 64K); for a qcow2 image "
                    "at most its cluster size (default: the cluster size)")
     p.add_argument("--jobs", type=num_jobs, default=None, metavar="N",
-                   help=f"threads (not processes) hashing the image's clusters (default: one per usable core; at most {MAX_JOBS})")
+                   help=f"workers hashing the image: threads, or forked processes for blocks under 64 KiB (index; threads "
+                   f"contend for Python's lock there) (default: one per usable core; at most {MAX_JOBS})")
