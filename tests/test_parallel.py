@@ -267,7 +267,8 @@ def test_jobs_has_a_bound_and_help_says_processes_or_threads(command: str, capsy
         cli.build_parser().parse_args([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     threads = command in ("index", "verify")
-    assert ("threads (not processes)" if threads else "processes (forked workers, not threads)") in text
+    assert ("threads, or forked processes for blocks under 64 KiB" if threads
+            else "processes (forked workers, not threads)") in text
     assert f"at most {parallel.MAX_JOBS}" in text
 
 

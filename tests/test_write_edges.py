@@ -204,11 +204,11 @@ def raw_image(path: Path, blocks: int) -> Path:
 def test_index_names_its_new_journal_only_when_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     img, journal = raw_image(tmp_path / "disk.raw", 4), tmp_path / "disk.qjournal"
 
-    def append_many(self: JournalWriter, entries: Any) -> Any:
+    def append_encoded(self: JournalWriter, entries: Any) -> Any:
         assert not journal.exists()
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(JournalWriter, "append_many", append_many)
+    monkeypatch.setattr(JournalWriter, "append_encoded", append_encoded)
     with pytest.raises(OSError):
         index_mod.index(img, journal)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disk.raw"]  # no journal, no debris
