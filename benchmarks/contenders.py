@@ -90,7 +90,7 @@ def replay_public_with(stream_class: type) -> Callable[[bytes], Iterator[Fields]
 
 def replay_generated(data: bytes) -> Iterator[Fields]:
     """The bare generated parser, as its own docs use it: ``Cluster.from_bytes``, stock runtime stream."""
-    from_bytes = Qcow2Journal.Cluster.from_bytes
+    from_bytes = Qcow2Journal.Cluster.from_bytes  # type: ignore[attr-defined]  # KaitaiStruct's class method; the generated .pyi leaves it out
     for base in range(0, len(data), LEN_CLUSTER):
         if not (yield from cluster_fields(from_bytes(data[base : base + LEN_CLUSTER]).entries, base)):
             return

@@ -692,7 +692,8 @@ types:
         doc: Bit 63, the L2 table's refcount is 1 (active table only).
       - id: reserved_hi
         type: b7
-        doc: Bits 56-62, reserved.
+        valid: 0
+        doc: Bits 56-62, reserved, zero.
       - id: ofs_hi
         type: b24
         doc: Bits 32-55 of the L2 table offset.
@@ -703,7 +704,8 @@ types:
         doc: Bits 9-31 of the L2 table offset, cluster-aligned.
       - id: reserved_lo
         type: b9
-        doc: Bits 0-8, reserved.
+        valid: 0
+        doc: Bits 0-8, reserved, zero.
     instances:
       ofs_l2_table:
         value: ofs_hi * 0x100000000 + ofs_lo * 512

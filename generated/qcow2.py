@@ -1204,12 +1204,16 @@ class Qcow2(KaitaiStruct):
         def _read(self):
             self.is_copied = self._io.read_bits_int_be(1) != 0
             self.reserved_hi = self._io.read_bits_int_be(7)
+            if not self.reserved_hi == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_hi, self._io, u"/types/l1_entry/seq/1")
             self.ofs_hi = self._io.read_bits_int_be(24)
             self.ofs_lo = self._io.read_bits_int_be(23)
             _ = self.ofs_lo
             if not _ % (self._root.header.cluster_size // 512) == 0:
                 raise kaitaistruct.ValidationExprError(self.ofs_lo, self._io, u"/types/l1_entry/seq/3")
             self.reserved_lo = self._io.read_bits_int_be(9)
+            if not self.reserved_lo == 0:
+                raise kaitaistruct.ValidationNotEqualError(0, self.reserved_lo, self._io, u"/types/l1_entry/seq/4")
 
 
         def _fetch_instances(self):

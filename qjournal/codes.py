@@ -64,7 +64,9 @@ _REGISTRY: dict[Family, dict[str, str]] = {
     "image_corruption": {
         "header": "the qcow2 header breaks a rule that formats/qcow2.ksy checks (D27)",
         "truncated": "a header, table or cluster runs past the end of the file (D27)",
-        "l1_entry": "an L1 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned L2 table offset) (D27)",
+        "l1_entry": (
+            "an L1 table entry breaks a rule that formats/qcow2.ksy checks (reserved bits set, an unaligned L2 table offset) (D27, D29)"
+        ),
         "l2_entry": "an L2 table entry breaks a rule that formats/qcow2.ksy checks (an unaligned or out-of-range offset) (D27)",
         "zero_in_v2": "the zero flag of an L2 entry in a version 2 image, which has no zero clusters (QEMU calls it corruption) (D27)",
         "compressed": "a compressed cluster whose data does not decompress to exactly one cluster (D27)",

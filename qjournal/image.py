@@ -85,6 +85,13 @@ QCOW2_MAGIC = b"QFI\xfb"
 _ZERO_ENTRY = bytes(8)
 """An L1 entry of zero bits: no L2 table (a run of them is skipped in one step by the walk)."""
 
+_L1_RULES = {
+    "/types/l1_entry/seq/1": "its reserved bits 56-62 must be zero",
+    "/types/l1_entry/seq/3": "its L2 table offset must be cluster-aligned",
+    "/types/l1_entry/seq/4": "its reserved bits 0-8 must be zero",
+}
+"""What each ``valid`` of formats/qcow2.ksy's ``l1_entry`` asks, by its path there (a test holds the two together)."""
+
 
 
 class Kind(enum.StrEnum):
@@ -495,13 +502,13 @@ class Qcow2Image(Image):
         if isinstance(exc, kaitaistruct.ValidationFailedError):
             why = f"breaks the rule {exc.src_path} of formats/qcow2.ksy"
             if table == "l1_entry":
-                why += " (its L2 table offset must be cluster-aligned)"
+                why += f" ({_L1_RULES.get(exc.src_path, 'a rule of the qcow2 specification')})"
             else:
                 why += " (its host offset must be cluster-aligned, a compressed offset in range" + (
                     "; an allocated subcluster needs a host cluster and is not also a zero one)" if self.has_extended_l2 else ")")
         else:
             why = "cannot be read"
-        name = "L1 entry" if table == "l1_entry" else "L2 entry"
+        name = f"L1 entry {idx}" if table == "l1_entry" else "L2 entry"
         return CorruptImageError(table, f"the {name} of {span} {why}", ofs_entry, source=self.name)
 
     def _l2_tables(self, first: int, stop: int, uses: HostUse | None = None) -> Iterator[tuple[int, int, bytes | None, int]]:

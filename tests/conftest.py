@@ -25,19 +25,22 @@ from helpers import long_run_examples
 from hypothesis import settings
 
 _EXAMPLES = long_run_examples()
-settings.register_profile("qjournal", deadline=None, **({"max_examples": _EXAMPLES} if _EXAMPLES else {}))
+if _EXAMPLES:
+    settings.register_profile("qjournal", deadline=None, max_examples=_EXAMPLES)
+else:
+    settings.register_profile("qjournal", deadline=None)
 settings.load_profile("qjournal")
 
 
 @pytest.fixture(scope="session")
-def qemu_test_images(tmp_path_factory):
+def qemu_test_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, qi.Image]:
     """name -> qemu_images.Image for every spec of qemu_images.TEST_IMAGES."""
     qi.require_qemu()
     return qi.build_all(qi.TEST_IMAGES, tmp_path_factory.mktemp("qemu-images"))
 
 
 @pytest.fixture(scope="session")
-def index_images(tmp_path_factory):
+def index_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, qi.Image]:
     """name -> qemu_images.Image for every spec of image_oracle.INDEX_IMAGES."""
     qi.require_qemu()
     return qi.build_all(image_oracle.INDEX_IMAGES, tmp_path_factory.mktemp("index-images"))

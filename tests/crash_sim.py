@@ -36,7 +36,7 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from qjournal.area import Area
 
@@ -159,6 +159,11 @@ class RecordingFile(io.RawIOBase):
 
     def fileno(self) -> int:
         raise io.UnsupportedOperation("no file descriptor")
+
+    @property
+    def file(self) -> BinaryIO:
+        """This file, typed as the binary file object qjournal takes (it is one at run time; typing.BinaryIO is nominal)."""
+        return cast(BinaryIO, self)
 
 
 def sector_pieces(w: Write) -> list[Write]:

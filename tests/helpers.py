@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import qjournal
 
@@ -130,3 +130,18 @@ def printed(block: str) -> list[str]:
         else:
             after_print = False
     return out
+
+
+T = TypeVar("T")
+
+
+def known(value: T | None) -> T:
+    """``value``, which the test expects to be there: an AssertionError where it is None."""
+    assert value is not None
+    return value
+
+
+def as_hash(entry: qjournal.Entry) -> qjournal.HashEntry:
+    """``entry``, which the test expects to be a HASH entry: an AssertionError where it is not."""
+    assert isinstance(entry, qjournal.HashEntry), entry
+    return entry

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import qemu_images as qi
+from helpers import known
 from qemu_images import Compress, ImageSpec, KiB, MiB, Snapshot, Write, Zero
 
 UNSUPPORTED = {
@@ -98,7 +99,7 @@ def qemu_clusters(image: qi.Image, cluster_size: int, size: int) -> list[Unit]:
     return out
 
 
-def zdb_rows(refs: Counter) -> dict[str, int]:
+def zdb_rows(refs: Counter[bytes]) -> dict[str, int]:
     """Digests by how many clusters share them, in ``zdb -S``'s rows 1, 2, 3-4, 5-8..., up to the last non-empty row."""
     def row(n: int) -> int:
         k = 0
@@ -115,8 +116,8 @@ class Expected:
     """What index must find: the entries (digest, physical_sector, first_logical_sector) in order, and the counts."""
 
     entries: list[tuple[bytes, int, int]] = field(default_factory=list)
-    counts: Counter = field(default_factory=Counter)
-    refs: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+    refs: Counter[bytes] = field(default_factory=Counter)
     len_read: int = 0
 
     @property
@@ -145,7 +146,7 @@ def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bo
             exp.counts[u.kind] += 1
             block = guest[u.ofs_guest:u.ofs_guest + cluster_size]
         else:
-            block = data[u.ofs_host:u.ofs_host + cluster_size]
+            block = data[known(u.ofs_host):known(u.ofs_host) + cluster_size]
             assert raw or len(block) == cluster_size, f"host cluster {u.ofs_host:#x} past the end of the file"
         exp.len_read += cluster_size if not raw else len(block)
         if block.count(0) == len(block):
@@ -153,15 +154,16 @@ def expected_index(units: list[Unit], data: bytes, cluster_size: int, *, raw: bo
             continue
         digest = hashlib.sha256(block).digest()
         if u.kind == "data":
+            host = known(u.ofs_host)
             if digest not in hosts:
-                hosts[digest] = {u.ofs_host}
-                exp.entries.append((digest, u.ofs_host // 512, u.ofs_guest // 512))
-            elif u.ofs_host in hosts[digest]:
+                hosts[digest] = {host}
+                exp.entries.append((digest, host // 512, u.ofs_guest // 512))
+            elif host in hosts[digest]:
                 exp.counts["shared"] += 1
                 exp.refs[digest] += 1
                 continue
             else:
-                hosts[digest].add(u.ofs_host)
+                hosts[digest].add(host)
         exp.counts["unique" if exp.refs[digest] == 0 else "duplicate"] += 1
         exp.refs[digest] += 1
     return exp
@@ -222,7 +224,7 @@ GUEST_IMAGES: tuple[ImageSpec, ...] = (
 def own_ranges(image: qi.Image) -> list[tuple[int, int, str, int | None]]:
     """(start, length, status, host offset) of ``qemu-img map``: status data / zero / compressed / unallocated,
     of the image alone (a range from a backing file is unallocated here)."""
-    out = []
+    out: list[tuple[int, int, str, int | None]] = []
     for r in image.map():
         if r["depth"] > 0 or not r.get("present", r["data"] or r["zero"]):
             out.append((r["start"], r["length"], "unallocated", None))
@@ -256,8 +258,8 @@ def block_units(image: qi.Image, unit: int) -> list[Unit]:
     for ofs in range(0, end, unit):
         inside = [r for r in ranges if r[0] < ofs + unit and ofs < r[0] + r[1]]
         kinds = {r[2] for r in inside}
-        if kinds == {"data"} and all(r[3] + ofs - r[0] == inside[0][3] + ofs - inside[0][0] for r in inside):
-            out.append(Unit(ofs, "data", inside[0][3] + ofs - inside[0][0]))
+        if kinds == {"data"} and all(known(r[3]) + ofs - r[0] == known(inside[0][3]) + ofs - inside[0][0] for r in inside):
+            out.append(Unit(ofs, "data", known(inside[0][3]) + ofs - inside[0][0]))
         elif len(kinds) == 1 and kinds != {"data"}:
             kind = kinds.pop()
             r = inside[0]

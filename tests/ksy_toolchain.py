@@ -16,7 +16,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -56,11 +56,13 @@ def require_node() -> str:
     reason = missing_toolchain()
     if reason is not None:
         unavailable("the Kaitai toolchain", reason)
-    return shutil.which("node")
+    node = shutil.which("node")
+    assert node is not None, "missing_toolchain() found node"
+    return node
 
 
 def run_node(args: list[str], *, input: str | None = None, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     node = require_node()
     proc = subprocess.run(
         [node, *args], cwd=ROOT, input=input, capture_output=True, text=True, timeout=timeout, check=False,
@@ -73,7 +75,7 @@ def run_node(args: list[str], *, input: str | None = None, check: bool = True,
     return proc
 
 
-def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def ksc(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run formats/ksc.mjs (the pinned compiler) with ``args``."""
     return run_node([str(KSC), *args], check=check)
 
@@ -83,7 +85,7 @@ def ksy_id(path: Path) -> str:
     return Path(path).stem
 
 
-def load_ksy(path: Path = KSY) -> dict:
+def load_ksy(path: Path = KSY) -> dict[str, Any]:
     """A .ksy (the journal's by default) parsed by js-yaml 4.1.0 with CORE_SCHEMA, as the Web IDE does;
     by PyYAML (the ``test`` extra) where node or ``npm ci --prefix formats`` is missing."""
     import json
@@ -91,7 +93,8 @@ def load_ksy(path: Path = KSY) -> dict:
     if missing_toolchain() is not None:
         import yaml
 
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return loaded
     script = (
         "const yaml = require(process.argv[1]);"
         "const fs = require('fs');"
@@ -99,4 +102,5 @@ def load_ksy(path: Path = KSY) -> dict:
         " {schema: yaml.CORE_SCHEMA, filename: process.argv[2]})));"
     )
     out = run_node(["-e", script, str(NODE_MODULES / "js-yaml"), str(path)]).stdout
-    return json.loads(out)
+    parsed: dict[str, Any] = json.loads(out)
+    return parsed

@@ -41,6 +41,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import kaitaistruct
@@ -71,7 +72,7 @@ def generated_path(ksy_id: str = "qcow2_journal") -> Path:
     return ROOT / "generated" / f"{ksy_id}.py"
 
 
-def load_parser_module(ksy_id: str = "qcow2_journal"):
+def load_parser_module(ksy_id: str = "qcow2_journal") -> tuple[ModuleType, str]:
     """The generated parser module of a .ksy (by meta id), and where it came from."""
     name = f"qjournal.generated.{ksy_id}"
     try:
@@ -80,16 +81,17 @@ def load_parser_module(ksy_id: str = "qcow2_journal"):
     except ImportError:
         pass
     spec = importlib.util.spec_from_file_location(f"_ksy_tree_{ksy_id}", generated_path(ksy_id))
+    assert spec is not None and spec.loader is not None, generated_path(ksy_id)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, str(generated_path(ksy_id))
 
 
-def collect_types(ksy: dict) -> dict[str, tuple[str, dict]]:
+def collect_types(ksy: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     """Every type of the .ksy, the root included, by generated class name."""
-    types: dict[str, tuple[str, dict]] = {}
+    types: dict[str, tuple[str, dict[str, Any]]] = {}
 
-    def add(name: str, spec: dict) -> None:
+    def add(name: str, spec: dict[str, Any]) -> None:
         types[upper_camel(name)] = (name, spec)
         for sub, sub_spec in (spec.get("types") or {}).items():
             add(sub, sub_spec)
@@ -112,7 +114,7 @@ class Dumper:
     type, except the instances named in ``skip`` ("type.instance", e.g.
     "l1_entry.l2_table"), which are not evaluated."""
 
-    def __init__(self, ksy: dict, root_cls: type, skip: frozenset[str] | set[str] = frozenset(),
+    def __init__(self, ksy: dict[str, Any], root_cls: type, skip: frozenset[str] | set[str] = frozenset(),
                  each: dict[str, str] | None = None) -> None:
         self.ksy = ksy
         self.root_cls = root_cls
@@ -131,7 +133,7 @@ class Dumper:
         a, _, b = expr.partition("/")
         return -(-path(a) // path(b)) if b else path(a)
 
-    def value(self, v: Any, attr: dict | None = None) -> Any:
+    def value(self, v: Any, attr: dict[str, Any] | None = None) -> Any:
         if v is None or v is _MISSING:
             return None
         if isinstance(v, list):
@@ -154,7 +156,7 @@ class Dumper:
             return self.struct(v)
         raise TypeError(f"cannot dump a value of type {type(v).__name__}")
 
-    def struct(self, obj: KaitaiStruct) -> dict:
+    def struct(self, obj: KaitaiStruct) -> dict[str, Any]:
         cls_name = type(obj).__name__
         if cls_name not in self.types:
             raise TypeError(f"no .ksy type for class {cls_name}")
@@ -177,21 +179,22 @@ class Dumper:
             out[ksy_id] = self.value(v, inst)
         return out
 
-    def dump(self, data: bytes) -> dict:
+    def dump(self, data: bytes) -> dict[str, Any]:
         root_io = KaitaiStream(io.BytesIO(data))
         try:
             obj = self.root_cls(root_io)
         except Exception as err:
             return {"ok": False, "error": self.error(err, root_io)}
-        out = {"ok": True, "tree": self.struct(obj)}
+        out: dict[str, Any] = {"ok": True, "tree": self.struct(obj)}
         if self.each:
-            out["each"] = {}
+            each: dict[str, list[Any]] = {}
+            out["each"] = each
             for name, expr in self.each.items():
                 cls = getattr(self.root_cls, upper_camel(name))
-                out["each"][name] = [self.struct(cls(i, obj._io, obj, obj)) for i in range(self.count(obj, expr))]
+                each[name] = [self.struct(cls(i, obj._io, obj, obj)) for i in range(self.count(obj, expr))]
         return out
 
-    def error(self, err: BaseException, root_io: KaitaiStream) -> dict:
+    def error(self, err: BaseException, root_io: KaitaiStream) -> dict[str, Any]:
         kind = error_kind(err)
         out: dict[str, Any] = {
             "kind": kind, "src_path": None, "pos": None, "io_size": None,
@@ -211,7 +214,7 @@ class Dumper:
         return out
 
 
-def make_dumper(ksy: dict | None = None, skip: frozenset[str] | set[str] = frozenset(),
+def make_dumper(ksy: dict[str, Any] | None = None, skip: frozenset[str] | set[str] = frozenset(),
                 each: dict[str, str] | None = None) -> tuple[Dumper, str]:
     """A Dumper over the generated Python parser of ``ksy`` (the journal's by
     default), and the parser's origin."""

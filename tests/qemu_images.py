@@ -62,6 +62,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -103,7 +104,7 @@ class QemuError(RuntimeError):
 
 
 def run_qemu(args: list[str], *, cwd: Path | None = None, check: bool = True,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a QEMU tool (``args[0]`` is qemu-img or qemu-io).
 
     QEMU's PBKDF calibration can measure no CPU time at all and fail a LUKS create
@@ -224,7 +225,8 @@ class ImageSpec:
 
     def chain(self) -> list[ImageSpec]:
         """This spec, then its backing spec, and so on."""
-        out, spec = [], self
+        out: list[ImageSpec] = []
+        spec: ImageSpec | None = self
         while spec is not None:
             out.append(spec)
             spec = spec.backing
@@ -268,25 +270,28 @@ class Image:
         return [*self._secret(), "--image-opts",
                 f"driver=qcow2,file.filename={self.path},encrypt.key-secret={LUKS_SECRET_ID}"]
 
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """``qemu-img info --output=json`` (this image only, not its backing chain)."""
-        return json.loads(run_qemu(["qemu-img", "info", "--output=json", "-f", "qcow2", str(self.path)],
-                                   cwd=self.directory).stdout)
+        info: dict[str, Any] = json.loads(run_qemu(["qemu-img", "info", "--output=json", "-f", "qcow2", str(self.path)],
+                                                   cwd=self.directory).stdout)
+        return info
 
-    def map(self) -> list[dict]:
+    def map(self) -> list[dict[str, Any]]:
         """``qemu-img map --output=json``: ranges of the guest disk with their
         status ("depth" counts backing files; "offset" is in the file at that
         depth, or in the external data file)."""
-        return json.loads(run_qemu(["qemu-img", "map", "--output=json", *self.open_args()],
-                                   cwd=self.directory).stdout)
+        ranges: list[dict[str, Any]] = json.loads(run_qemu(["qemu-img", "map", "--output=json", *self.open_args()],
+                                                           cwd=self.directory).stdout)
+        return ranges
 
-    def check(self) -> dict:
+    def check(self) -> dict[str, Any]:
         """``qemu-img check --output=json`` (returned even when QEMU reports errors)."""
         proc = run_qemu(["qemu-img", "check", "--output=json", *self.open_args()], cwd=self.directory, check=False)
         try:
-            return json.loads(proc.stdout)
+            report: dict[str, Any] = json.loads(proc.stdout)
         except json.JSONDecodeError:
             raise QemuError(f"qemu-img check {self.path} printed no JSON\n{proc.stderr.strip()}") from None
+        return report
 
     def guest_bytes(self, snapshot: str | None = None) -> bytes:
         """The whole guest disk as QEMU reads it (backing files, zero and compressed
@@ -401,13 +406,13 @@ def simulate_guest(spec: ImageSpec, snapshot: str | None = None) -> bytes:
     return bytes(disk)
 
 
-def map_units(entries: list[dict], unit: int, size: int) -> list[dict]:
+def map_units(entries: list[dict[str, Any]], unit: int, size: int) -> list[dict[str, Any]]:
     """Split ``qemu-img map`` ranges into one entry per ``unit`` bytes of the guest
     disk (a cluster, or a subcluster with extended L2 entries), each with its own
     "start" and, where the range has one, its own "offset". The ranges must cover
     [0, size) without gaps; a range need not start on a unit boundary only at
     the end of the disk."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     pos = 0
     for entry in entries:
         if entry["start"] != pos:

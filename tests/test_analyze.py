@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import image_oracle as oracle
 import pytest
@@ -29,13 +30,13 @@ NAMES = [s.name for s in oracle.GUEST_IMAGES]
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory):
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, qi.Image]:
     qi.require_qemu()
     return qi.build_all(oracle.GUEST_IMAGES, tmp_path_factory.mktemp("analyze-images"))
 
 
 @pytest.fixture(scope="module")
-def sparse_raw(tmp_path_factory) -> Path:
+def sparse_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A sparse raw disk sharing a 4 KiB block (0x11) and a 64 KiB cluster's content (0x44) with the qcow2 images."""
     path = tmp_path_factory.mktemp("raw") / "sparse.raw"
     with open(path, "wb") as f:
@@ -48,7 +49,7 @@ def sparse_raw(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def views(images, sparse_raw):
+def views(images: dict[str, qi.Image], sparse_raw: Path) -> dict[str, tuple[bytes, list[tuple[int, int]]]]:
     """path -> (the guest's bytes of the image alone, [(start, length) of what it stores])."""
     out = {}
     for _name, image in images.items():
@@ -59,15 +60,15 @@ def views(images, sparse_raw):
     return out
 
 
-def expected(views, paths: list[str], size: int) -> dict:
+def expected(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[str], size: int) -> dict[str, Any]:
     """The figures at one block size, from the oracle's bytes alone."""
     per_image = []
-    refs: Counter = Counter()
+    refs: Counter[bytes] = Counter()
     holders: dict[bytes, set[int]] = defaultdict(set)
     for k, path in enumerate(paths):
         data, stored = views[path]
         num = zero = 0
-        digests: Counter = Counter()
+        digests: Counter[bytes] = Counter()
         for ofs in range(0, len(data), size):
             if not any(s < ofs + size and ofs < s + n for s, n in stored):
                 continue
@@ -82,8 +83,8 @@ def expected(views, paths: list[str], size: int) -> dict:
             holders[d].add(k)
         per_image.append((path, num, zero, digests))
     nonzero = sum(refs.values())
-    rows = Counter()
-    referenced = Counter()
+    rows: Counter[int] = Counter()
+    referenced: Counter[int] = Counter()
     for n in refs.values():
         k = (n - 1).bit_length()
         rows[k] += 1
@@ -102,8 +103,8 @@ def expected(views, paths: list[str], size: int) -> dict:
             "dedup_ratio": nonzero / len(refs) if refs else 1.0, "histogram": histogram, "images": imgs}
 
 
-def expected_duplicates(views, paths: list[str], size: int) -> list[tuple[str, list[tuple[str, int]]]]:
-    groups: dict[bytes, list[tuple[str, int]]] = defaultdict(list)
+def expected_duplicates(views: dict[str, tuple[bytes, list[tuple[int, int]]]], paths: list[str], size: int) -> list[tuple[str, list[tuple[str, int]]]]:
+    groups: dict[bytes, list[tuple[int, int]]] = defaultdict(list)
     for k, path in enumerate(paths):
         data, stored = views[path]
         for ofs in range(0, len(data), size):
@@ -115,7 +116,7 @@ def expected_duplicates(views, paths: list[str], size: int) -> list[tuple[str, l
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_one_image_at_sizes_below_at_and_above_its_clusters(name, images, views):
+def test_one_image_at_sizes_below_at_and_above_its_clusters(name: str, images: dict[str, qi.Image], views: dict[str, tuple[bytes, list[tuple[int, int]]]]) -> None:
     path = str(images[name].path)
     sizes = [512, 4096, 65536, 262144]
     with analyze([path], block_sizes=sizes, jobs=2) as a:
@@ -123,7 +124,7 @@ def test_one_image_at_sizes_below_at_and_above_its_clusters(name, images, views)
     assert got["block_sizes"] == [expected(views, [path], b) for b in sizes]
 
 
-def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw):
+def test_images_sharing_content_with_a_sparse_raw_file(images: dict[str, qi.Image], views: dict[str, tuple[bytes, list[tuple[int, int]]]], sparse_raw: Path) -> None:
     paths = [str(images[n].path) for n in NAMES] + [str(sparse_raw)]
     sizes = [512, 4096, 16384, 65536, 2 << 20]
     with analyze(paths, block_sizes=sizes, list_duplicates=True) as a:
@@ -139,7 +140,7 @@ def test_images_sharing_content_with_a_sparse_raw_file(images, views, sparse_raw
         assert listed[b] == [(d, [tuple(x) for x in blocks]) for d, blocks in expected_duplicates(views, paths, b)]
 
 
-def qjournal(*args: str) -> subprocess.CompletedProcess:
+def qjournal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qjournal", *args], capture_output=True, text=True, env=SUBPROCESS_ENV,
                           timeout=300, check=False)
 
@@ -148,7 +149,7 @@ def label(size: int) -> str:
     return f"{size} bytes" if size < 1024 else f"{size >> 10} KiB" if size < 1 << 20 else f"{size >> 20} MiB"
 
 
-def test_the_command_prints_the_figures_and_what_was_not_read(images, views, sparse_raw):
+def test_the_command_prints_the_figures_and_what_was_not_read(images: dict[str, qi.Image], views: dict[str, tuple[bytes, list[tuple[int, int]]]], sparse_raw: Path) -> None:
     paths = [str(images[n].path) for n in NAMES] + [str(sparse_raw)]
     sizes = [4096, 16384, 65536]
     proc = qjournal("analyze", *paths, "--block-size", "4K,16K,64K", "--output", "json")
@@ -171,7 +172,7 @@ def test_the_command_prints_the_figures_and_what_was_not_read(images, views, spa
     assert text[-1] == f"not read: {paths[NAMES.index('g_snap_backing')]}: the backing file 'idx_base.qcow2' and 1 internal snapshot ('before')"
 
 
-def test_the_command_lists_duplicates_as_json_lines(images, views):
+def test_the_command_lists_duplicates_as_json_lines(images: dict[str, qi.Image], views: dict[str, tuple[bytes, list[tuple[int, int]]]]) -> None:
     paths = [str(images["g_repeats_c64k"].path), str(images["g_shared_c4k"].path)]
     proc = qjournal("analyze", *paths, "--block-size", "64K", "--output", "json", "--list-duplicates")
     assert proc.returncode == 0, proc.stderr
@@ -184,7 +185,7 @@ def test_the_command_lists_duplicates_as_json_lines(images, views):
     assert len(text) - i - 1 == len(lines) - 1 and f"{paths[0]}@0x" in text[i + 1]
 
 
-def test_the_command_refuses_bad_block_sizes_and_images_in_one_line(images, tmp_path):
+def test_the_command_refuses_bad_block_sizes_and_images_in_one_line(images: dict[str, qi.Image], tmp_path: Path) -> None:
     path = str(images["g_repeats_c64k"].path)
     for bad in ("3K", "4M", "256", "4K,x"):
         proc = qjournal("analyze", path, "--block-size", bad)
@@ -195,7 +196,7 @@ def test_the_command_refuses_bad_block_sizes_and_images_in_one_line(images, tmp_
     assert "Definitions. The guest disk of each image is cut into blocks of B bytes" in " ".join(qjournal("analyze", "--help").stdout.split())
 
 
-def test_spilled_counts_are_the_counts(images, views, sparse_raw):
+def test_spilled_counts_are_the_counts(images: dict[str, qi.Image], views: dict[str, tuple[bytes, list[tuple[int, int]]]], sparse_raw: Path) -> None:
     """A memory limit of a few digests: the counts go to SQLite, and every figure is the same."""
     paths = [str(images[n].path) for n in NAMES] + [str(sparse_raw)]
     sizes = [512, 4096, 65536]
@@ -205,9 +206,9 @@ def test_spilled_counts_are_the_counts(images, views, sparse_raw):
         assert [(d.digest.hex(), d.blocks) for d in a.duplicates(512)] == expected_duplicates(views, paths, 512)
 
 
-def test_the_default_block_size_is_the_first_images_cluster_size_and_progress_reaches_the_end(images):
+def test_the_default_block_size_is_the_first_images_cluster_size_and_progress_reaches_the_end(images: dict[str, qi.Image]) -> None:
     paths = [images["g_shared_c4k"].path, images["g_repeats_c64k"].path]
-    seen = []
+    seen: list[int] = []
     a = analyze(paths, progress=seen.append)
     assert [b.block_size for b in a.block_sizes] == [4096]
     assert seen == sorted(seen) and seen[-1] == (1 << 20) + (2 << 20)
@@ -220,7 +221,7 @@ def test_the_default_block_size_is_the_first_images_cluster_size_and_progress_re
         analyze([])
 
 
-def test_a_real_ext4_file_system_with_duplicate_files(tmp_path):
+def test_a_real_ext4_file_system_with_duplicate_files(tmp_path: Path) -> None:
     """The README's analysis: an ext4 made by mkfs.ext4 -d from a folder holding two copies of the same files, as a
     qcow2 image of 64 KiB clusters: every figure against the oracle, and the story the README tells (4 KiB blocks
     find the copies, 16 KiB and 64 KiB blocks do not)."""

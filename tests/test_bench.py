@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import load_script
@@ -28,8 +29,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 bench = load_script(BENCH)
 
 
-def reader_tuples(data: bytes) -> list[tuple]:
-    out = []
+def reader_tuples(data: bytes) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
     for e in qjournal.read(data):
         if isinstance(e, qjournal.HashEntry):
             out.append((e.digest, e.physical_sector, e.first_logical_sector, e.ofs))
@@ -38,7 +39,7 @@ def reader_tuples(data: bytes) -> list[tuple]:
     return out
 
 
-def decoders() -> list:
+def decoders() -> list[Any]:
     found = [bench.replay_public, bench.replay_generated, bench.replay_struct,
              bench.replay_public_with(qjournal.stream.PureClusterStream)]
     if bench.compiled_stream() is not None:

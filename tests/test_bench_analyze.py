@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import qemu_images as qi
@@ -16,7 +17,7 @@ from helpers import load_script
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_analyze.py"
 
 
-def test_a_tiny_run_gives_figures():
+def test_a_tiny_run_gives_figures() -> None:
     qi.require_qemu()
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
@@ -27,13 +28,13 @@ def test_a_tiny_run_gives_figures():
     json.dumps(figures)
 
 
-def test_a_wrong_answer_fails_the_benchmark(monkeypatch):
+def test_a_wrong_answer_fails_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     """The generator's counts are the oracle: an analysis that miscounts is not timed as if right."""
     qi.require_qemu()
     bench = load_script(BENCH)
     real = bench.make_image
 
-    def lying(*args, **kwargs):
+    def lying(*args: Any, **kwargs: Any) -> tuple[Path, int, int]:
         path, distinct, duplicate = real(*args, **kwargs)
         return path, distinct + 1, duplicate
 

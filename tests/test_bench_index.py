@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import qemu_images as qi
@@ -23,7 +24,7 @@ bench = load_script(BENCH)
 
 
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
-def test_a_tiny_run_gives_sane_figures(fmt, tmp_path):
+def test_a_tiny_run_gives_sane_figures(fmt: str, tmp_path: Path) -> None:
     if fmt == "qcow2":
         qi.require_qemu()
     figures = bench.run(size=2 << 20, cluster_size=4096, fmt=fmt, repeat=1, directory=tmp_path)
@@ -35,7 +36,7 @@ def test_a_tiny_run_gives_sane_figures(fmt, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the image and journal are cleaned up
 
 
-def test_whole_commands_are_timed_as_a_user_runs_them_and_the_median_counts(tmp_path):
+def test_whole_commands_are_timed_as_a_user_runs_them_and_the_median_counts(tmp_path: Path) -> None:
     figures = bench.run(size=1 << 20, cluster_size=4096, fmt="raw", repeat=3, directory=tmp_path, whole=True)
     assert figures["whole_command"] is True and len(figures["seconds"]["index"]) == 3
     assert figures["median_seconds"]["index"] == sorted(figures["seconds"]["index"])[1]
@@ -43,11 +44,11 @@ def test_whole_commands_are_timed_as_a_user_runs_them_and_the_median_counts(tmp_
     assert figures["median_seconds"]["index"] > 0.02  # a fresh Python process: more than the library call of 1 MiB
 
 
-def test_a_wrong_answer_fails_the_benchmark(tmp_path, monkeypatch):
+def test_a_wrong_answer_fails_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The generator's counts are the oracle: an index that miscounts is not timed as if right."""
     real = bench.make_image
 
-    def lying(*args, **kwargs):
+    def lying(*args: Any, **kwargs: Any) -> tuple[Path, int, int]:
         path, unique, duplicate = real(*args, **kwargs)
         return path, unique + 1, duplicate
 
@@ -56,7 +57,7 @@ def test_a_wrong_answer_fails_the_benchmark(tmp_path, monkeypatch):
         bench.run(size=1 << 20, cluster_size=4096, fmt="raw", repeat=1, directory=tmp_path)
 
 
-def test_the_command_prints_the_ratio_and_writes_json(tmp_path):
+def test_the_command_prints_the_ratio_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     proc = subprocess.run([sys.executable, str(BENCH), "--size", "1M", "--cluster-size", "4K", "--format", "raw",
                            "--repeat", "1", "--json", str(out)], check=False, capture_output=True, text=True, timeout=120,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import qjournal
 from qjournal import checking, cli, parallel
+from qjournal.cluster import parse_cluster
 from qjournal.format import LEN_CLUSTER
 
 
@@ -62,9 +64,9 @@ def test_the_tail_anomalies_and_the_first_corruption_are_kept_past_the_cap(tmp_p
     with qjournal.read(path) as r:
         report = r.check(max_problems=5)
         state = r.state()
-    assert [p.kind for p in report.problems] == ["unassigned_type"] * 5 + ["dirty_tail"]
+    assert [p.code for p in report.problems] == ["unassigned_type"] * 5 + ["dirty_tail"]
     assert report.num_anomalies == 31 and report.state is not None and report.state.num_anomalies == 31
-    assert state.anomalies[-1].kind == "dirty_tail"  # a writer erases past the tail on it: never dropped
+    assert state.anomalies[-1].code == "dirty_tail"  # a writer erases past the tail on it: never dropped
     data[LEN_CLUSTER + 100] = 0xFF
     data[60:62] = b"\x00\x00"  # at the tail, after the 30 entries of 2 bytes: a corruption after the anomalies
     path.write_bytes(bytes(data))
@@ -79,8 +81,13 @@ def test_a_state_stops_at_the_first_corruption(tmp_path: Path, monkeypatch: pyte
     path = tmp_path / "j.bin"
     _damaged_journal(path, 50)
     parsed: list[bytes] = []
-    real = checking.parse_cluster
-    monkeypatch.setattr(checking, "parse_cluster", lambda buf: parsed.append(buf) or real(buf))
+    real = parse_cluster  # the function checking calls (imported from qjournal.cluster)
+
+    def spy(buf: bytes) -> Any:
+        parsed.append(buf)
+        return real(buf)
+
+    monkeypatch.setattr(checking, "parse_cluster", spy)
     with qjournal.read(path) as r, pytest.raises(qjournal.CorruptJournalError) as caught:
         r.state(jobs=1)
     assert caught.value.offset is not None and caught.value.offset >= LEN_CLUSTER

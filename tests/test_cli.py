@@ -19,6 +19,7 @@ from helpers import hash_bytes, stderr_on_a_terminal
 
 from qjournal import cli, hexview
 from qjournal.cli import read
+from qjournal.errors import CorruptJournalError
 from qjournal.reader import JournalReader, parse_cluster
 
 CLUSTER = 4096
@@ -61,23 +62,30 @@ def hashes(n: int, start: int = 0) -> list[bytes]:
 D10 = hash_bytes(bytes(range(32)), 0x10, 0x20)
 
 
-def write(path: Path, data: bytes) -> str:
+def write(path: Path, data: bytes | bytearray) -> str:
     path.write_bytes(bytes(data))
     return str(path)
 
 
-def run(*args: str, stdin: bytes | None = None, check_no_traceback: bool = True) -> subprocess.CompletedProcess:
+class Ran(subprocess.CompletedProcess[bytes]):
+    """A finished ``python -m qjournal`` run, with its output also decoded: ``out`` and ``err``."""
+
+    def __init__(self, proc: subprocess.CompletedProcess[bytes]) -> None:
+        super().__init__(proc.args, proc.returncode, proc.stdout, proc.stderr)
+        self.out: str = proc.stdout.decode()
+        self.err: str = proc.stderr.decode()
+
+
+def run(*args: str, stdin: bytes | None = None, check_no_traceback: bool = True) -> Ran:
     """``python -m qjournal ARGS`` as a real subprocess."""
-    proc = subprocess.run(
+    proc = Ran(subprocess.run(
         [sys.executable, "-m", "qjournal", *args],
         check=False,
         input=stdin,
         capture_output=True,
         env=SUBPROCESS_ENV,
         timeout=60,
-    )
-    proc.out = proc.stdout.decode()  # type: ignore[attr-defined]
-    proc.err = proc.stderr.decode()  # type: ignore[attr-defined]
+    ))
     if check_no_traceback:
         assert "Traceback" not in proc.err, proc.err
     return proc
@@ -304,7 +312,7 @@ def _covered(lines: list[str]) -> dict[int, str]:
 def test_hexview_spans_tile_each_cluster(case: str) -> None:
     entries = [D10, raw_bytes(0x07, b"")] + hashes(3)
     data = build(entries, 1)
-    error = None
+    error: CorruptJournalError | None = None
     if case == "torn":
         data[0x32 + 2 + 150] = 0x31
     elif case == "dirty_tail":
@@ -321,7 +329,7 @@ def test_hexview_spans_tile_each_cluster(case: str) -> None:
     buf = bytes(data[:CLUSTER])
     try:
         parse_cluster(buf)
-    except Exception as exc:  # the corrupt case
+    except CorruptJournalError as exc:  # the corrupt case
         error = exc  # cluster 0: its offsets are area offsets
     spans = hexview.cluster_spans(buf, 0, error)
     assert spans[0].ofs == 0 and sum(s.length for s in spans) == CLUSTER

@@ -82,7 +82,7 @@ def test_hex_view_labels_every_byte_of_any_cluster(data: bytes) -> None:
             parse_cluster(buf)
             error = None
         except CorruptJournalError as exc:
-            error = CorruptJournalError(exc.rule, exc.reason, base + (exc.offset or 0))
+            error = CorruptJournalError(exc.code, exc.reason, base + (exc.offset or 0))
         spans = hexview.cluster_spans(buf, base, error)
         labels = _covered(list(hexview.render_spans(spans, buf, base)))
         assert sorted(labels) == list(range(base, base + CLUSTER))

@@ -24,7 +24,7 @@ KEYS = {"block_size", "num_allocated", "num_zero", "num_compressed", "num_unique
         "dedup_ratio", "histogram"}
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "qjournal", *args], check=False, capture_output=True, text=True,
                           env=SUBPROCESS_ENV, timeout=120)
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr

@@ -12,19 +12,20 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from test_cli import SUBPROCESS_ENV
 
 import qjournal
-from qjournal import HashEntry, RawEntry
+from qjournal import Entry, HashEntry, RawEntry
 
 CLUSTER = 4096
 SHA = "ab" * 32
 
 
-def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "qjournal", *args], input=stdin, check=False, capture_output=True, text=True, env=SUBPROCESS_ENV,
         timeout=60, cwd=cwd,
@@ -33,7 +34,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subpro
     return proc
 
 
-def journal(path: Path, num_clusters: int, entries: list) -> str:
+def journal(path: Path, num_clusters: int, entries: Sequence[Entry]) -> str:
     with qjournal.create(path, num_clusters) as w:
         w.append_many(entries)
     return str(path)
@@ -174,8 +175,11 @@ def test_pack_names_its_two_journals_the_same_way_in_the_library_and_the_command
     # the names of 0.1 still work, in both
     proc = run("pack", str(image), str(tmp_path / "old.bin"), "--offset", "4K", "--length", "8K")
     assert proc.returncode == 0, proc.stderr
-    assert qjournal.pack(image, tmp_path / "old2.bin", source_offset=CLUSTER, source_length=2 * CLUSTER,
-                         offset=0, length=CLUSTER).num_live == 3
+    with pytest.warns(DeprecationWarning, match=r"pack's (offset|length)= is deprecated: use target_") as caught:
+        assert qjournal.pack(image, tmp_path / "old2.bin", source_offset=CLUSTER, source_length=2 * CLUSTER,
+                             offset=0, length=CLUSTER).num_live == 3
+    assert sorted(str(w.message) for w in caught if w.category is DeprecationWarning) == [
+        "pack's length= is deprecated: use target_length=", "pack's offset= is deprecated: use target_offset="]
 
 
 # -- 5. JSON input mistakes -------------------------------------------------------------------------------------

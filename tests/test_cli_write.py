@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers import hash_bytes
 from test_cli import (
     CLUSTER,
     D10,
@@ -21,7 +23,6 @@ from test_cli import (
     build,
     call,
     digest_of,
-    hash_bytes,
     hashes,
     one_error_line,
     raw_bytes,
@@ -32,16 +33,16 @@ from test_cli import (
 from qjournal.reader import JournalReader
 
 
-def replay(path: str | Path, offset: int = 0, length: int | None = None) -> list[dict]:
+def replay(path: str | Path, offset: int = 0, length: int | None = None) -> list[dict[str, Any]]:
     with JournalReader(str(path), offset, length) as reader:
         return [e.to_dict() for e in reader.replay()]
 
 
-def jsonl(*records: dict) -> bytes:
+def jsonl(*records: dict[str, Any]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in records).encode()
 
 
-def hash_record(i: int, n: int = 32) -> dict:
+def hash_record(i: int, n: int = 32) -> dict[str, Any]:
     return {"entry_type": "hash", "digest": digest_of(i, n).hex(), "physical_sector": 1000 + i, "first_logical_sector": 8 * i}
 
 

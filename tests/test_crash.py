@@ -37,12 +37,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_sim import SECTOR, Barrier, Crash, Mark, Recorder, Write, crash_images
-from test_fuzz import REGRESSIONS, build_journal, entry_key, run_cli
+from crash_sim import SECTOR, Barrier, Crash, Event, Mark, Recorder, Write, crash_images
+from test_fuzz import REGRESSIONS, EntryKey, build_journal, entry_key, run_cli
 
 import qjournal
 from qjournal import CorruptJournalError, HashEntry, JournalFullError, RawEntry
 from qjournal import writer as writer_mod
+
+Replay = tuple[EntryKey, ...]
+"""The entries a replay gives, as :func:`test_fuzz.entry_key` tuples."""
 
 CLUSTER = 4096
 TARGET = int(os.environ.get("QJOURNAL_CRASH_IMAGES", "10000"))
@@ -75,16 +78,16 @@ class Run:
     area_offset: int
     len_area: int
     start: bytes
-    events: list
-    before: list[tuple] = field(default_factory=list)
+    events: list[Event]
+    before: list[Replay] = field(default_factory=list)
     """before[op]: the entries (as entry_key tuples) replayed before operation ``op``."""
-    after: list[tuple] = field(default_factory=list)
+    after: list[Replay] = field(default_factory=list)
     """after[op]: the entries replayed once operation ``op`` returned."""
     ops: list[str] = field(default_factory=list)
-    middle: dict[int, list[tuple]] = field(default_factory=dict)
+    middle: dict[int, list[Replay]] = field(default_factory=dict)
     """Replays an operation of two steps may show between them (pack: the emptied target)."""
 
-    def acceptable(self, crash: Crash) -> list[tuple]:
+    def acceptable(self, crash: Crash) -> list[Replay]:
         """The replays a crash at this point may show: every op that returned, plus perhaps the one in flight."""
         if crash.in_flight is not None:
             op = crash.in_flight
@@ -94,7 +97,7 @@ class Run:
         return [self.before[0]] if self.before else []
 
 
-def _keys(entries: list[qjournal.Entry]) -> tuple:
+def _keys(entries: list[qjournal.Entry]) -> Replay:
     return tuple(entry_key(e) for e in entries)
 
 
@@ -127,7 +130,7 @@ def record_workload(
     content = initial
     writer: Any = None
 
-    def op(name: str, fn: Callable[[], tuple]) -> None:
+    def op(name: str, fn: Callable[[], Replay]) -> None:
         nonlocal content
         index = len(run.ops)
         run.ops.append(name)
@@ -137,17 +140,17 @@ def record_workload(
         rec.mark("end", index)
         run.after.append(content)
 
-    def do_open() -> tuple:
+    def do_open() -> Replay:
         nonlocal writer
         writer = writer_mod.open_for_append(path, guard_len, len_area, durable=durable, unaligned_offset=True)
         return content
 
-    def do_close() -> tuple:
+    def do_close() -> Replay:
         writer.close()
         return content
 
-    def do_batch(batch: list[qjournal.Entry]) -> Callable[[], tuple]:
-        def fn() -> tuple:
+    def do_batch(batch: list[qjournal.Entry]) -> Callable[[], Replay]:
+        def fn() -> Replay:
             try:
                 placed = writer.append_many(batch)
             except JournalFullError:
@@ -156,8 +159,8 @@ def record_workload(
 
         return fn
 
-    def do_single(entry: qjournal.Entry) -> Callable[[], tuple]:
-        def fn() -> tuple:
+    def do_single(entry: qjournal.Entry) -> Callable[[], Replay]:
+        def fn() -> Replay:
             try:
                 placed = writer.append(entry)
             except JournalFullError:
@@ -166,19 +169,19 @@ def record_workload(
 
         return fn
 
-    def do_reset() -> tuple:
+    def do_reset() -> Replay:
         writer.reset()
         return ()
 
-    def do_create() -> tuple:
+    def do_create() -> Replay:
         nonlocal writer
         writer = qjournal.create(path, offset=guard_len, length=len_area, force=True, durable=durable, unaligned_offset=True)
         return ()
 
-    def do_cli_batch(batch: list[qjournal.Entry]) -> Callable[[], tuple]:
+    def do_cli_batch(batch: list[qjournal.Entry]) -> Callable[[], Replay]:
         """``qjournal append --from FILE``: the CLI's batch append, one atomic append_many."""
 
-        def fn() -> tuple:
+        def fn() -> Replay:
             lines = tmp / f"batch-{seed}.jsonl"
             lines.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in batch))
             code, _, err = run_cli(["append", str(path), "--offset", str(guard_len), "--length", str(len_area), "--from", str(lines),
@@ -193,7 +196,7 @@ def record_workload(
 
         return fn
 
-    def do_pack() -> tuple:
+    def do_pack() -> Replay:
         """pack another journal into this area: create(force=True), then one batch of its live entries."""
         source = tmp / f"source-{seed}.qjournal"
         source.write_bytes(build_journal(seed + 1, 2, rng.random() * 0.6))
@@ -242,7 +245,7 @@ class Tally:
     checked: int = 0
     by_model: dict[str, int] = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
-    seen: dict[bytes, tuple | str] = field(default_factory=dict)
+    seen: dict[bytes, Replay | str] = field(default_factory=dict)
     save: bool = True
     """Keep the first violating images under tests/vectors/regressions/new/ (not for the mutants)."""
 
@@ -305,7 +308,7 @@ def expected_after_probe(area: bytes, ofs_tail: int) -> tuple[bytes, bool]:
     return bytes(want), True
 
 
-def _examine(run: Run, img: bytes, *, use_file: bool, deep: bool = False) -> tuple:
+def _examine(run: Run, img: bytes, *, use_file: bool, deep: bool = False) -> Replay:
     """Guards, replay, check, reopen and append for one image; the replayed entries.
 
     After the reopen and one append the area must be exactly :func:`expected_after_probe`
@@ -321,7 +324,7 @@ def _examine(run: Run, img: bytes, *, use_file: bool, deep: bool = False) -> tup
         raise AssertionError(f"replay found corruption: {exc}") from None
     report = reader.check()
     assert report.state is not None, f"check found corruption: {report.problems}"
-    kinds = {p.kind for p in report.problems}
+    kinds = {p.code for p in report.problems}
     assert kinds <= CRASH_ANOMALIES | {"unassigned_type"}, f"unexpected anomalies {kinds}"
     tail = report.state.ofs_tail
     want, fits = expected_after_probe(area, tail)
@@ -405,7 +408,7 @@ def test_crash_during_recovery(tmp_path: Path) -> None:
         random.Random(seed).shuffle(dirty)
         for crash in dirty[:1]:
             area = crash.image[lo:hi]
-            kinds = {p.kind for p in qjournal.read(area).check().problems}
+            kinds = {p.code for p in qjournal.read(area).check().problems}
             if not kinds & CRASH_ANOMALIES:
                 continue
             starts += 1
@@ -426,6 +429,7 @@ def test_process_crash_without_fsync(tmp_path: Path) -> None:
             if isinstance(e, Mark):
                 in_flight = e.op if e.what == "begin" else None
             elif e == Barrier("sync"):
+                assert in_flight is not None, "a sync outside any operation"
                 assert run.ops[in_flight] not in APPENDS + ("open", "reset"), f"durable=False fsynced in {run.ops[in_flight]}"
         run_and_check(run, tally, ("prefix",))
     _report(tally, "durable=False, prefix model", 0)
@@ -456,7 +460,7 @@ def test_reopen_through_the_file_path(tmp_path: Path) -> None:
 def test_commit_protocol_in_the_log(tmp_path: Path) -> None:
     """Each append, as recorded: its anchor alone, fsync; its bytes with the commit byte 0xFF, fsync; that byte, fsync."""
     run = record_workload(tmp_path, 11, num_ops=30)
-    spans: dict[int, list] = {}
+    spans: dict[int, list[Event]] = {}
     current: int | None = None
     for e in run.events:
         if isinstance(e, Mark):

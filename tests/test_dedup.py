@@ -110,7 +110,7 @@ def distinct_stored_contents(source: Path, fmt: str, cs: int, tmp: Path) -> int:
     """The oracle: distinct non-zero contents of the target-sized clusters holding bytes the source itself stores as data."""
     disk = guest_disk(source, fmt, tmp)
     size = len(disk)
-    stored = set()
+    stored: set[int] = set()
     for e in qemu_map(source, fmt):
         if e["depth"] == 0 and e["data"]:
             stored.update(range(e["start"] // cs, -(-(e["start"] + e["length"]) // cs)))

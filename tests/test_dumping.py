@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def error_key(exc: BaseException | None) -> tuple[Any, ...] | None:
     if exc is None:
         return None
     assert isinstance(exc, qjournal.CorruptJournalError)
-    return (type(exc).__name__, exc.rule, exc.offset, exc.file_offset, exc.reason, exc.hint, exc.source, str(exc))
+    return (type(exc).__name__, exc.code, exc.offset, exc.file_offset, exc.reason, exc.hint, exc.source, str(exc))
 
 
 def dumped(path: Path, output: str, markers: bool, jobs: int, **kw: Any) -> list[tuple[Any, ...]] | tuple[str, ...]:
@@ -152,7 +152,7 @@ def test_a_corruption_from_a_worker_keeps_everything_it_says(tmp_path: Path, tin
         last = list(dumping.runs(r.area, "jsonl", jobs=2))[-1]
     err = last.error
     assert isinstance(err, qjournal.CorruptJournalError)
-    assert (err.rule, err.offset, err.file_offset, err.source) == ("size_too_small", 4096 * 4, len(guard) + 4096 * 4,
+    assert (err.code, err.offset, err.file_offset, err.source) == ("size_too_small", 4096 * 4, len(guard) + 4096 * 4,
                                                                    str(path))
     assert last.is_last
 
@@ -196,6 +196,7 @@ def test_what_the_caller_raises_is_not_swallowed_and_stops_the_workers(tmp_path:
     path.write_bytes(test_fuzz.build_journal(9, 8, 0.97))
     with qjournal.read(path) as r:
         g = dumping.runs(r.area, "human", jobs=2)
+        assert isinstance(g, Generator)
         next(g)
         with pytest.raises(BrokenPipeError):
             g.throw(BrokenPipeError(32, "Broken pipe"))

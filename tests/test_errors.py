@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import pickle
+from typing import TypedDict
 
 import pytest
 
 from qjournal import errors
 
-KW = {"area_offset": 0x200, "source": "j.bin", "hint": "check the ${offset}"}
+
+class Where(TypedDict):
+    """The keywords every error takes: where it is and what to do."""
+
+    area_offset: int
+    source: str
+    hint: str
+
+
+KW: Where = {"area_offset": 0x200, "source": "j.bin", "hint": "check the ${offset}"}
 ERRORS = [
     errors.JournalError("a reason", 5, **KW),
     errors.CorruptJournalError("end_misaligned", "END of size 5", 0x1004, **KW),

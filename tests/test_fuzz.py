@@ -76,7 +76,7 @@ END, HASH, NONE = 0x01, 0x02, 0xFF
 class Model:
     """What docs/format.md says a reader must make of an area."""
 
-    entries: list[tuple] = field(default_factory=list)
+    entries: list[EntryKey] = field(default_factory=list)
     """Replayed entries as (ofs, entry_type, body) up to the first corruption."""
     corruptions: list[tuple[str, int]] = field(default_factory=list)
     """(rule, offset) of each corrupt cluster a check visits, in order."""
@@ -140,7 +140,7 @@ def model_scan(data: bytes | bytearray) -> Model:
     for index in range(num_clusters):
         base = index * CLUSTER
         o = 0
-        pending: list[tuple] = []
+        pending: list[EntryKey] = []
         pending_anomalies: list[tuple[str, int]] = []
         regular = 0
         closed = False
@@ -205,7 +205,11 @@ def model_scan(data: bytes | bytearray) -> Model:
     return m
 
 
-def entry_key(e: qjournal.Entry) -> tuple:
+EntryKey = tuple[int | None, int, bytes]
+"""An entry as (ofs, entry_type, body bytes)."""
+
+
+def entry_key(e: qjournal.Entry) -> EntryKey:
     """An entry as (ofs, entry_type, body bytes), comparable with the model's."""
     if isinstance(e, HashEntry):
         body = e.digest + e.physical_sector.to_bytes(8, "big") + e.first_logical_sector.to_bytes(8, "big")
@@ -263,7 +267,7 @@ def examine_reader(data: bytes) -> Model:
         assert model.is_image and bytes(buf) == data
         return model
     except CorruptJournalError as exc:
-        assert (exc.rule, exc.offset) == ("area_length", 0) and model.corruptions == [("area_length", 0)]
+        assert (exc.code, exc.offset) == ("area_length", 0) and model.corruptions == [("area_length", 0)]
         assert bytes(buf) == data
         return model
     got: list[qjournal.Entry] = []
@@ -282,23 +286,23 @@ def examine_reader(data: bytes) -> Model:
     assert bytes(buf) == data, "a read changed its input"
 
     # consistency of the three views
-    corrupt = [(p.kind, p.ofs) for p in report.problems if p.is_corruption]
+    corrupt = [(p.code, p.ofs) for p in report.problems if p.is_corruption]
     assert report.is_corrupt == bool(corrupt) == (replay_error is not None) == (state_error is not None)
     assert (report.state is None) == report.is_corrupt
     if corrupt:
         assert replay_error is not None and state_error is not None
-        assert (replay_error.rule, replay_error.offset) == corrupt[0] == (state_error.rule, state_error.offset)
+        assert (replay_error.code, replay_error.offset) == corrupt[0] == (state_error.code, state_error.offset)
     else:
         assert state is not None and state == report.state
         assert state.num_entries == len(got)
         assert state.entries_by_type == dict(Counter(qjournal.reader.type_name(e.entry_type) for e in got))
-        assert all(e.ofs + e.len_entry <= state.ofs_tail for e in got)
+        assert all(e.ofs is not None and e.ofs + e.len_entry <= state.ofs_tail for e in got)
 
     # agreement with the model
     assert [entry_key(e) for e in got] == model.entries
     assert corrupt == model.corruptions
     if not corrupt:
-        anomalies = [(p.kind, p.ofs) for p in report.problems]
+        anomalies = [(p.code, p.ofs) for p in report.problems]
         assert anomalies == model.anomalies
         assert state is not None
         got_state = {k: getattr(state, k) for k in model.state or {}}
@@ -325,13 +329,13 @@ def examine_file(data: bytes, tmp: Path, model: Model) -> None:
             return
         try:
             with qjournal.read(path) as reader:
-                got = []
+                got: list[EntryKey] = []
                 with contextlib.suppress(CorruptJournalError):
                     got.extend(entry_key(e) for e in reader)
                 reader.check()
             assert got == model.entries
         except CorruptJournalError as exc:
-            assert exc.rule == "area_length"
+            assert exc.code == "area_length"
         code, out, err = run_cli(["check", str(path)])
         assert "internal error" not in err, err
         want = 2 if model.corruptions else 3 if model.anomalies else 0
@@ -555,7 +559,7 @@ MUTATION = st.one_of(
 )
 
 
-def mutate(data: bytes, ops: list[tuple], fix_length: int = 0) -> bytes:
+def mutate(data: bytes, ops: list[tuple[Any, ...]], fix_length: int = 0) -> bytes:
     """Apply mutation ops in order; positions are taken modulo the current length.
 
     Unless ``fix_length`` is 0, the result is then cut or padded with 0xFF to a
@@ -645,7 +649,7 @@ def test_builder_makes_valid_journals_with_the_edge_cases() -> None:
 
 
 @pytest.mark.parametrize("ops", [[], [("flip", 4200, 3)], [("header", 83, 1, 0xFF)], [("truncate", 8192)], [("run", 4300, 512, 0)]])
-def test_the_examination_catches_a_lying_reader(ops: list[tuple], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_examination_catches_a_lying_reader(ops: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
     """examine() must fail when the reader drops an entry: the fuzz tests can fail."""
     data = mutate(GOLDEN_BYTES[[p.name for p in GOLDEN].index("multi_cluster.bin")], ops)
     examine_reader(data)  # the real reader passes
@@ -700,7 +704,7 @@ def test_fuzz_embedded_areas(prefix: bytes, data: bytes, suffix: bytes, offset_d
         report = reader.check()
     window = whole[offset : offset + reader.len_area]
     model = model_scan(window)
-    assert [(p.kind, p.ofs) for p in report.problems if p.is_corruption] == model.corruptions
+    assert [(p.code, p.ofs) for p in report.problems if p.is_corruption] == model.corruptions
     if entries is not None:
         assert entries == model.entries
 
@@ -709,7 +713,7 @@ def _regressions() -> list[Path]:
     return sorted(REGRESSIONS.glob("*.bin")) if REGRESSIONS.is_dir() else []
 
 
-def _regression_params() -> list:
+def _regression_params() -> list[Any]:
     found = _regressions()
     if found:
         return [pytest.param(p, id=p.name) for p in found]

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import known
 from test_fuzz import DEADLINE, build_journal, deadline, run_cli
 
 import qjournal
 from qjournal import CorruptJournalError, JournalError, JournalIOError, writer
+from qjournal.cli.console import open_reader
+from qjournal.durable import lock as durable_lock
 
 OLD_NS = 1_000_000_000_000_000_000
 CLI_COMMANDS = ("check", "info", "dump")
@@ -212,7 +215,7 @@ def test_file_shrinks_after_open(size: int, op: str, tmp_path: Path) -> None:
     """
     path = _journal(tmp_path, num_clusters=4)
     want = list(qjournal.read(path.read_bytes()))
-    assert want[-1].ofs > 8192, "replay must visit the third cluster"
+    assert known(want[-1].ofs) > 8192, "replay must visit the third cluster"
     with deadline(DEADLINE, "shrunk file"), qjournal.read(path) as j:
         os.truncate(path, size)
         if op == "replay" and size >= 3 * 4096:
@@ -253,7 +256,7 @@ def test_cli_file_shrinks_after_open(command: str, tmp_path: Path, monkeypatch: 
     from qjournal.cli import read
 
     path = _journal(tmp_path, num_clusters=3)
-    real_open = read.open_reader
+    real_open = open_reader  # the function read calls (imported from qjournal.cli.console)
 
     def open_then_shrink(args: object) -> qjournal.JournalReader:
         reader = real_open(args)  # type: ignore[arg-type]
@@ -285,7 +288,7 @@ def test_writer_refuses_before_writing(case: str, tmp_path: Path) -> None:
     path, offset, length = setup(tmp_path)
     before = _fingerprint(path)
     existed = os.path.lexists(path)
-    calls = {
+    calls: dict[str, Callable[[], Any]] = {
         "open_for_append": lambda: writer.open_for_append(path, offset, length),
         "create": lambda: qjournal.create(path, offset=offset, length=length),
         "create(force=True)": lambda: qjournal.create(path, offset=offset, length=length, force=True),
@@ -319,7 +322,7 @@ def test_cli_writes_refuse_before_writing(case: str, tmp_path: Path) -> None:
 def test_writer_file_shrinks_while_opening(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Truncated after the writer opened (and locked) the file, before it read: JournalIOError, nothing written."""
     path = _journal(tmp_path, num_clusters=3)
-    real_lock = writer.lock
+    real_lock = durable_lock  # the function writer calls (imported from qjournal.durable)
 
     def lock_then_shrink(fd: Any, name: Any) -> Any:
         got = real_lock(fd, name)
@@ -358,7 +361,7 @@ def test_a_short_write_is_completed() -> None:
     with writer.open_for_append(f) as w:
         w.append_many([qjournal.HashEntry(bytes(range(32)), 1, 2), qjournal.RawEntry(0x42, b"x" * 100)])
     assert [e.ofs for e in qjournal.read(f.getvalue())] == [0, 50]
-    assert qjournal.read(f.getvalue()).check().problems[0].kind == "unassigned_type"
+    assert qjournal.read(f.getvalue()).check().problems[0].code == "unassigned_type"
 
 
 def _limited_file_size() -> None:

@@ -15,12 +15,15 @@ import fcntl
 import os
 import shutil
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from ksy_toolchain import load_ksy
 
+from qjournal import image as image_module
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
 from qjournal.image import Kind, Qcow2Image, RawImage, check_block_size, open_image
 
@@ -30,7 +33,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images, index_images):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return {**qemu_test_images, **index_images}
 
 
@@ -41,11 +44,12 @@ def copy_image(image: qi.Image, tmp_path: Path) -> Path:
     return tmp_path / image.path.name
 
 
-def u64(data: bytes, ofs: int) -> int:
-    return struct.unpack_from(">Q", data, ofs)[0]
+def u64(data: bytes | bytearray, ofs: int) -> int:
+    value: int = struct.unpack_from(">Q", data, ofs)[0]
+    return value
 
 
-def first_l2_table(data: bytes) -> int:
+def first_l2_table(data: bytes | bytearray) -> int:
     """The offset of the L2 table under L1 entry 0 (the spec's bits 9-55), read here from the bytes."""
     return u64(data, u64(data, 40)) & 0x00FF_FFFF_FFFF_FE00
 
@@ -54,7 +58,7 @@ def first_l2_table(data: bytes) -> int:
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_guest_clusters_agree_with_qemu_img_map(name, images):
+def test_guest_clusters_agree_with_qemu_img_map(name: str, images: dict[str, qi.Image]) -> None:
     image = images[name]
     with open_image(image.path) as img:
         assert isinstance(img, Qcow2Image)
@@ -68,7 +72,7 @@ def test_guest_clusters_agree_with_qemu_img_map(name, images):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if SPECS[n].backing is None])
-def test_extents_are_the_ranges_of_qemu_img_map(name, images):
+def test_extents_are_the_ranges_of_qemu_img_map(name: str, images: dict[str, qi.Image]) -> None:
     """Without a backing file, qemu-img map's ranges are exactly the extents (kind, start, length, host offset)."""
     image = images[name]
     with open_image(image.path) as img:
@@ -81,7 +85,7 @@ def test_extents_are_the_ranges_of_qemu_img_map(name, images):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_extents_and_guest_clusters_say_the_same(name, images):
+def test_extents_and_guest_clusters_say_the_same(name: str, images: dict[str, qi.Image]) -> None:
     with open_image(images[name].path) as img:
         cs = img.cluster_size
         expanded = []
@@ -95,7 +99,7 @@ def test_extents_and_guest_clusters_say_the_same(name, images):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if SPECS[n].size // SPECS[n].cluster_size <= 1024])
-def test_map_looks_up_one_cluster_as_the_walk_finds_it(name, images):
+def test_map_looks_up_one_cluster_as_the_walk_finds_it(name: str, images: dict[str, qi.Image]) -> None:
     """map(x), the .ksy's guest_cluster lookup, agrees with the table walk at the start, middle and end of each cluster."""
     with open_image(images[name].path) as img:
         for g in img.guest_clusters():
@@ -105,9 +109,10 @@ def test_map_looks_up_one_cluster_as_the_walk_finds_it(name, images):
 
 
 @pytest.mark.parametrize("name", ["v3_c4k", "v2_c64k", "chain_top", "snapshots_c64k", "idx_v3_c2m"])
-def test_header_facts_agree_with_qemu_img_info(name, images):
+def test_header_facts_agree_with_qemu_img_info(name: str, images: dict[str, qi.Image]) -> None:
     info = images[name].info()
     with open_image(images[name].path) as img:
+        assert isinstance(img, Qcow2Image)
         assert (img.format, img.cluster_size, img.len_virtual_disk) == ("qcow2", info["cluster-size"], info["virtual-size"])
         assert img.version == {"0.10": 2, "1.1": 3}[info["format-specific"]["data"]["compat"]]
         assert img.backing_file_name == info.get("backing-filename")
@@ -115,7 +120,7 @@ def test_header_facts_agree_with_qemu_img_info(name, images):
         assert img.num_guest_clusters == -(-info["virtual-size"] // info["cluster-size"])
 
 
-def test_map_refuses_offsets_outside_the_virtual_disk(images):
+def test_map_refuses_offsets_outside_the_virtual_disk(images: dict[str, qi.Image]) -> None:
     with open_image(images["v3_c4k"].path) as img:
         for x in (-1, img.len_virtual_disk, True, 1.5):
             with pytest.raises(JournalArgumentError) as info:
@@ -124,7 +129,7 @@ def test_map_refuses_offsets_outside_the_virtual_disk(images):
                                        f"(0 to {img.len_virtual_disk - 1})")
 
 
-def test_read_gives_the_files_bytes_and_refuses_past_its_end(images):
+def test_read_gives_the_files_bytes_and_refuses_past_its_end(images: dict[str, qi.Image]) -> None:
     path = images["v3_c4k"].path
     data = path.read_bytes()
     with open_image(path) as img:
@@ -136,7 +141,7 @@ def test_read_gives_the_files_bytes_and_refuses_past_its_end(images):
                                    f"{len(data) - 3:#x}: the file ends at {len(data):#x}")
 
 
-def test_an_image_is_only_read(images, tmp_path):
+def test_an_image_is_only_read(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Opened read-only; walking, looking up and reading leave the bytes and the modification time as they were."""
     path = copy_image(images["idx_snapshot"], tmp_path)
     os.utime(path, ns=(1_000_000_000, 1_000_000_000))
@@ -153,7 +158,7 @@ def test_an_image_is_only_read(images, tmp_path):
 # -- raw images -------------------------------------------------------------------------------------------
 
 
-def test_a_raw_image_is_its_file_in_blocks(tmp_path):
+def test_a_raw_image_is_its_file_in_blocks(tmp_path: Path) -> None:
     path = tmp_path / "disk.raw"
     path.write_bytes(os.urandom(3 * 4096 + 100))
     with open_image(path, block_size=4096) as img:
@@ -170,7 +175,7 @@ def test_a_raw_image_is_its_file_in_blocks(tmp_path):
         assert list(img.guest_clusters()) == [] and list(img.extents()) == []
 
 
-def test_format_forces_raw_or_qcow2(images, tmp_path):
+def test_format_forces_raw_or_qcow2(images: dict[str, qi.Image], tmp_path: Path) -> None:
     qcow2 = images["v3_c4k"].path
     with open_image(qcow2, format="raw", block_size=512) as img:
         assert img.format == "raw" and img.len_virtual_disk == qcow2.stat().st_size
@@ -179,13 +184,13 @@ def test_format_forces_raw_or_qcow2(images, tmp_path):
     with pytest.raises(CorruptImageError) as info:
         open_image(raw, format="qcow2")
     assert str(info.value) == f"{raw}: offset 0x0 (0): not a qcow2 image: it does not start with the magic b'QFI\\xfb'"
-    with pytest.raises(JournalArgumentError) as info:
+    with pytest.raises(JournalArgumentError) as bad_format:
         open_image(raw, format="vmdk")
-    assert str(info.value) == "format must be \"qcow2\", \"raw\" or None (from the file), not 'vmdk'"
+    assert str(bad_format.value) == "format must be \"qcow2\", \"raw\" or None (from the file), not 'vmdk'"
 
 
 @pytest.mark.parametrize("block_size", [0, 256, 1000, 3 * 512, 4 << 20, True, "4096"])
-def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size, tmp_path):
+def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size: int, tmp_path: Path) -> None:
     with pytest.raises(JournalArgumentError) as info:
         check_block_size(block_size)
     assert str(info.value) == (f"block_size= must be a power of two from 512 bytes to 2097152 (2 MiB), as a qcow2 "
@@ -194,7 +199,7 @@ def test_block_sizes_are_powers_of_two_from_512_bytes_to_2_mib(block_size, tmp_p
     assert [check_block_size(1 << k) for k in range(9, 22)] == [1 << k for k in range(9, 22)]
 
 
-def test_files_that_are_no_image_are_refused_naming_them(tmp_path):
+def test_files_that_are_no_image_are_refused_naming_them(tmp_path: Path) -> None:
     missing, folder, fifo = tmp_path / "missing", tmp_path / "folder", tmp_path / "fifo"
     folder.mkdir()
     os.mkfifo(fifo)
@@ -217,10 +222,11 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("name", oracle.SUBCLUSTERED)
-def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name, images):
+def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name: str, images: dict[str, qi.Image]) -> None:
     """Extended L2 entries are opened; a cluster whose subclusters differ is refused where a whole cluster is asked for."""
     image = images[name]
     with open_image(image.path) as img:
+        assert isinstance(img, Qcow2Image)
         assert img.has_extended_l2 and img.len_subcluster * 32 == img.cluster_size == image.info()["cluster-size"]
         with pytest.raises(UnsupportedImageError) as info:
             list(img.guest_clusters())
@@ -232,18 +238,22 @@ def test_a_partly_allocated_cluster_is_refused_by_the_cluster_walks(name, images
 
 
 @pytest.mark.parametrize("name", list(oracle.UNSUPPORTED))
-def test_unsupported_features_are_refused_in_one_line(name, images):
+def test_unsupported_features_are_refused_in_one_line(name: str, images: dict[str, qi.Image]) -> None:
     """LUKS, external data files (raw or not) and extended L2 entries, on images QEMU made."""
     feature = oracle.UNSUPPORTED[name]
     path = images[name].path
     with pytest.raises(UnsupportedImageError) as info:
         open_image(path)
-    assert (info.value.feature, info.value.code) == (feature, feature)
+    assert info.value.code == feature
     assert str(info.value) == f"{path}: {REFUSALS[feature]}"
     assert "\n" not in str(info.value)
 
 
-def _mutated(images, tmp_path, name, mutate) -> Path:
+Mutation = Callable[[bytearray], None]
+"""A change to an image's bytes."""
+
+
+def _mutated(images: dict[str, qi.Image], tmp_path: Path, name: str, mutate: Mutation) -> Path:
     path = copy_image(images[name], tmp_path)
     data = bytearray(path.read_bytes())
     mutate(data)
@@ -251,19 +261,19 @@ def _mutated(images, tmp_path, name, mutate) -> Path:
     return path
 
 
-def _or(ofs, bits):
-    def mutate(data):
+def _or(ofs: int, bits: int) -> Mutation:
+    def mutate(data: bytearray) -> None:
         data[ofs] |= bits
     return mutate
 
 
-def _put_u4(ofs, value):
-    def mutate(data):
+def _put_u4(ofs: int, value: int) -> Mutation:
+    def mutate(data: bytearray) -> None:
         data[ofs:ofs + 4] = struct.pack(">I", value)
     return mutate
 
 
-HEADER_CASES = {
+HEADER_CASES: dict[str, tuple[str, Mutation, type[UnsupportedImageError | CorruptImageError], str, str | None]] = {
     # case: (image, mutation, error, code, message after "file: ")
     "corrupt_bit": ("v3_c4k", _or(79, 0x02), UnsupportedImageError, "corrupt_bit",
                     "offset 0x48 (72): unsupported qcow2 image: the corrupt bit is set (incompatible feature bit 1): QEMU "
@@ -290,7 +300,7 @@ HEADER_CASES = {
 
 
 @pytest.mark.parametrize("case", list(HEADER_CASES))
-def test_header_refusals_name_the_feature_and_the_field(case, images, tmp_path):
+def test_header_refusals_name_the_feature_and_the_field(case: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     name, mutate, error, code, message = HEADER_CASES[case]
     path = _mutated(images, tmp_path, name, mutate)
     with pytest.raises(error) as info:
@@ -310,7 +320,7 @@ def test_header_refusals_name_the_feature_and_the_field(case, images, tmp_path):
     ("qed", "a QED image", b"QED\x00", 0),
     ("parallels", "a Parallels image", b"WithouFreSpacExt", 0),
 ])
-def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt, what, magic, ofs, tmp_path):
+def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt: str, what: str, magic: bytes, ofs: int, tmp_path: Path) -> None:
     qi.require_qemu()
     path = tmp_path / f"disk.{fmt}"
     qi.run_qemu(["qemu-img", "create", "-q", "-f", fmt, str(path), "1M"])
@@ -324,7 +334,7 @@ def test_images_of_other_formats_are_refused_unless_read_as_raw(fmt, what, magic
         assert img.format == "raw"
 
 
-def test_a_broken_l2_entry_is_reported_at_its_offset(images, tmp_path):
+def test_a_broken_l2_entry_is_reported_at_its_offset(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """An L2 entry whose host offset is not cluster-aligned (the .ksy's alignment_rule): the walk and a lookup say where."""
     path = _mutated(images, tmp_path, "v3_c4k", lambda d: d.__setitem__(
         slice(first_l2_table(d), first_l2_table(d) + 8), struct.pack(">Q", u64(d, first_l2_table(d)) + 512)))
@@ -335,24 +345,53 @@ def test_a_broken_l2_entry_is_reported_at_its_offset(images, tmp_path):
         for walk in (lambda: list(img.guest_clusters()), lambda: img.map(0)):
             with pytest.raises(CorruptImageError) as info:
                 walk()
-            assert (info.value.rule, str(info.value)) == ("l2_entry", message)
+            assert (info.value.code, str(info.value)) == ("l2_entry", message)
         assert img.map(4096).kind is Kind.DATA  # the next entry is fine
 
 
-def test_a_broken_l1_entry_is_reported_at_its_offset(images, tmp_path):
+def test_a_broken_l1_entry_is_reported_at_its_offset(images: dict[str, qi.Image], tmp_path: Path) -> None:
     path = _mutated(images, tmp_path, "v3_c4k", lambda d: d.__setitem__(
         slice(u64(d, 40), u64(d, 40) + 8), struct.pack(">Q", u64(d, u64(d, 40)) + 512)))
     l1 = u64(path.read_bytes(), 40)
-    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry of guest offsets 0x0-0x1fffff breaks the rule "
+    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry 0 of guest offsets 0x0-0x1fffff breaks the rule "
                f"/types/l1_entry/seq/3 of formats/qcow2.ksy (its L2 table offset must be cluster-aligned)")
     with open_image(path) as img:
         for walk in (lambda: list(img.extents()), lambda: img.map(8192)):
             with pytest.raises(CorruptImageError) as info:
                 walk()
-            assert (info.value.rule, str(info.value)) == ("l1_entry", message)
+            assert (info.value.code, str(info.value)) == ("l1_entry", message)
 
 
-def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
+@pytest.mark.parametrize("bit", [0, 8, 56, 62])
+def test_reserved_bits_of_an_l1_entry_are_corruption_as_qemu_img_check_says(bit: int, images: dict[str, qi.Image],
+                                                                            tmp_path: Path) -> None:
+    """Bits 0-8 and 56-62 of an L1 entry are reserved (zero by the spec): ``qemu-img check`` counts an entry with
+    one set as corruption ("ERROR found L1 entry with reserved bits set", exit code 2), and the walk and a lookup
+    refuse it: the entry's offset, its index, the rule of formats/qcow2.ksy."""
+    qi.require_qemu()
+    path = _mutated(images, tmp_path, "v3_c4k", lambda d: struct.pack_into(">Q", d, u64(d, 40), u64(d, u64(d, 40)) | 1 << bit))
+    data = path.read_bytes()
+    l1 = u64(data, 40)
+    check = qi.run_qemu(["qemu-img", "check", "-f", "qcow2", str(path)], check=False)
+    assert check.returncode == 2, check.stdout + check.stderr  # 2: corruptions found
+    assert f"ERROR found L1 entry with reserved bits set: {u64(data, l1):x}" in check.stdout + check.stderr
+    src_path, bits = ("/types/l1_entry/seq/1", "56-62") if bit >= 56 else ("/types/l1_entry/seq/4", "0-8")
+    message = (f"{path}: offset {l1:#x} ({l1}): the L1 entry 0 of guest offsets 0x0-0x1fffff breaks the rule "
+               f"{src_path} of formats/qcow2.ksy (its reserved bits {bits} must be zero)")
+    with open_image(path) as img:
+        for walk in (lambda: list(img.extents()), lambda: img.map(8192), lambda: list(img.guest_clusters())):
+            with pytest.raises(CorruptImageError) as info:
+                walk()
+            assert (info.value.code, str(info.value)) == ("l1_entry", message)
+
+
+def test_each_rule_of_an_l1_entry_has_its_words() -> None:
+    """image.py says what each `valid` of formats/qcow2.ksy's l1_entry asks, and no other."""
+    seq = load_ksy(Path(__file__).resolve().parents[1] / "formats" / "qcow2.ksy")["types"]["l1_entry"]["seq"]
+    assert set(image_module._L1_RULES) == {f"/types/l1_entry/seq/{i}" for i, attr in enumerate(seq) if "valid" in attr}
+
+
+def test_a_zero_flag_in_a_version_2_image_is_corruption(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Version 2 has no zero clusters; QEMU calls the flag corruption, and so does the walk."""
     path = _mutated(images, tmp_path, "v2_c4k", lambda d: d.__setitem__(
         slice(first_l2_table(d), first_l2_table(d) + 8), struct.pack(">Q", u64(d, first_l2_table(d)) | 1)))
@@ -360,14 +399,14 @@ def test_a_zero_flag_in_a_version_2_image_is_corruption(images, tmp_path):
     with open_image(path) as img:
         with pytest.raises(CorruptImageError) as info:
             list(img.guest_clusters())
-    assert info.value.rule == "zero_in_v2"
+    assert info.value.code == "zero_in_v2"
     assert str(info.value) == (f"{path}: offset {l2:#x} ({l2}): the L2 entry of guest offset 0x0 has the zero flag, which "
                                f"a version 2 image does not have (QEMU calls it corruption)")
     proc = qi.run_qemu(["qemu-io", "-r", "-f", "qcow2", "-c", "read 0 4096", str(path)], check=False)
     assert "Zero cluster entry found in pre-v3 image" in proc.stdout + proc.stderr, proc
 
 
-def test_truncated_images_are_reported_where_they_end(images, tmp_path):
+def test_truncated_images_are_reported_where_they_end(images: dict[str, qi.Image], tmp_path: Path) -> None:
     name = "v3_c4k"
     data = images[name].path.read_bytes()
     l2 = first_l2_table(data)
@@ -376,12 +415,12 @@ def test_truncated_images_are_reported_where_they_end(images, tmp_path):
     with open_image(cut) as img:
         with pytest.raises(CorruptImageError) as info:
             list(img.guest_clusters())
-    assert (info.value.rule, str(info.value)) == ("truncated", (
+    assert (info.value.code, str(info.value)) == ("truncated", (
         f"{cut}: offset {l2:#x} ({l2}): the L2 table of guest offsets 0x0 on (4096 bytes at {l2:#x}) runs past the end "
         f"of the file ({l2 + 100} bytes)"))
     short = tmp_path / "short.qcow2"
     short.write_bytes(data[:50])
     with pytest.raises(CorruptImageError) as info:
         open_image(short)
-    assert (info.value.rule, str(info.value)) == (
+    assert (info.value.code, str(info.value)) == (
         "truncated", f"{short}: offset 0x32 (50): the file (50 bytes) ends inside the qcow2 header or its extensions")

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_qemulock import qemu_io_holding
 
 import qjournal
-from tests.test_qemulock import qemu_io_holding
 
 needs_qemu = pytest.mark.skipif(
     shutil.which("qemu-img") is None and not os.environ.get("CI"), reason="qemu-img (Debian qemu-utils) is not installed"
@@ -63,6 +63,7 @@ def test_every_image_command_refuses_an_image_qemu_writes_and_reads_it_with_forc
     assert run("index", disk, journal).returncode == 0
     os.rename(journal, tmp_path / "kept.qjournal")
     with qemu_io_holding(disk, read_only=False):
+        args: tuple[str | Path, ...]
         for args in (("index", disk, journal), ("verify", tmp_path / "kept.qjournal", disk), ("analyze", disk)):
             proc = run(*args)
             assert proc.returncode == 1, (args, proc.stdout, proc.stderr)
@@ -315,7 +316,7 @@ def test_the_host_cluster_bitmaps_agree_with_a_set() -> None:
     rng = random.Random(7)
     for _ in range(300):
         n = rng.randrange(1, 200)
-        bm, model = bytearray(-(-n // 8)), set()
+        bm, model = bytearray(-(-n // 8)), set[int]()
         for _ in range(10):
             a = rng.randrange(n)
             b = rng.randrange(a + 1, n + 1)
@@ -374,3 +375,35 @@ def test_verify_at_the_wrong_block_size_says_what_is_likelier(tmp_path: Path) ->
             f"say what it was made of: it was probably made at another block size than 65536 (give the one index was "
             f"given with --block-size), or of another image\n") in proc.stdout
     assert "block size" in json.loads(run("verify", journal, raw, "--output", "json").stdout)["likely_cause"]
+
+
+# -- reserved bits of an L1 entry ---------------------------------------------------
+
+
+@needs_qemu
+def test_reserved_l1_bits_are_a_corrupt_image_for_every_command(tmp_path: Path) -> None:
+    """An L1 entry with a reserved bit set (here bit 56, of entry 3: guest offsets 6-8 MiB) is what ``qemu-img check``
+    counts as corruption ("ERROR found L1 entry with reserved bits set", exit code 2). index and analyze refuse the
+    image in one line naming the entry's offset and index, and index makes no journal; verify reports the entry
+    that maps a cluster under it (before the fix, index journalled the image and verify called it clean)."""
+    path = tmp_path / "disk.qcow2"
+    qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", path, "8M")
+    qemu_io(path, "write -P 0x11 0 8k", "write -P 0x22 6M 8k")
+    assert run("index", path, tmp_path / "before.qjournal").returncode == 0
+    data = path.read_bytes()
+    ofs_l1 = struct.unpack_from(">Q", data, 40)[0]
+    entry = struct.unpack_from(">Q", data, ofs_l1 + 3 * 8)[0]
+    assert entry & ((1 << 56) - 1) and not entry & (0x7F << 56 | 0x1FF), f"L1 entry 3 is {entry:#x}"
+    patched(path, path, (">Q", ofs_l1 + 3 * 8, entry | 1 << 56))
+    check = subprocess.run(["qemu-img", "check", str(path)], check=False, capture_output=True, text=True)
+    assert check.returncode == 2 and f"ERROR found L1 entry with reserved bits set: {entry | 1 << 56:x}" in check.stderr, check
+    where = ofs_l1 + 3 * 8
+    said = (f"qjournal: {path}: offset {where:#x} ({where}): the L1 entry 3 of guest offsets 0x600000-0x7fffff breaks the rule "
+            f"/types/l1_entry/seq/1 of formats/qcow2.ksy (its reserved bits 56-62 must be zero)")
+    for args in (("index", path, tmp_path / "after.qjournal"), ("analyze", path)):
+        proc = run(*args)
+        assert (proc.returncode, proc.stdout, proc.stderr.splitlines()) == (1, "", [said]), (args, proc)
+    assert not (tmp_path / "after.qjournal").exists()
+    proc = run("verify", tmp_path / "before.qjournal", path)
+    assert proc.returncode == 2, proc
+    assert "[logical_unreadable] the mapping of guest offset 0x600000 cannot be read: " + said.removeprefix("qjournal: ") in proc.stdout

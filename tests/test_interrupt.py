@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -172,6 +172,11 @@ class FaultyFile:
         self.mode = "r+b"
         self.stop: Stop | None = None
 
+    @property
+    def file(self) -> BinaryIO:
+        """This file, typed as the binary file object qjournal takes (it has every method qjournal calls)."""
+        return cast(BinaryIO, self)
+
     def _point(self) -> None:
         if self.stop is not None:
             self.stop.point()
@@ -231,7 +236,7 @@ class Run:
             self.path = self.tmp / "j.qjournal"
             self.path.write_bytes(self.image)
             self.faulty = FaultyFile(open(self.path, "r+b", buffering=0))  # noqa: SIM115 - closed in close()
-        self.writer = qjournal.open_for_append(self.faulty or self.buf, durable=self.durable)
+        self.writer = qjournal.open_for_append(self.faulty.file if self.faulty else self.buf, durable=self.durable)
         self.acked = [key(e) for e in qjournal.read(self.image).replay()]
 
     def reopen(self) -> JournalWriter:
@@ -260,8 +265,8 @@ def check_after(run: Run, batch: list[Entry], fresh: bool) -> None:
         run.close()
     data = run.current()
     report = qjournal.read(data).check()
-    crash = [p for p in report.problems if p.kind != "unassigned_type"]
-    assert not crash, f"problems after the next append: {[(p.kind, p.ofs, p.reason) for p in crash]}"
+    crash = [p for p in report.problems if p.code != "unassigned_type"]
+    assert not crash, f"problems after the next append: {[(p.code, p.ofs, p.reason) for p in crash]}"
     got = [key(e) for e in qjournal.read(data).replay()]
     whole = run.acked + [key(e) for e in batch]
     assert got in (run.acked + [key(NEW)], [*whole, key(NEW)]), "not the acknowledged entries, the batch or not, then the new one"
@@ -284,7 +289,7 @@ def interrupt_run(tmp: Path, start: Start, name: str, *, where: str, at: int | N
             assert run.faulty is not None
             faulty = run.faulty
             faulty.stop = stop
-            os.fsync = lambda fd: faulty.fsync() if fd == faulty.fileno() else REAL_FSYNC(fd)  # type: ignore[assignment]
+            os.fsync = lambda fd: faulty.fsync() if fd == faulty.fileno() else REAL_FSYNC(fd)
             try:
                 call(run.writer, batch)
             finally:
@@ -382,7 +387,7 @@ def test_the_append_after_an_interruption_interrupted_too(tmp_path: Path) -> Non
             run.close()
             data = run.current()
             report = qjournal.read(data).check()
-            assert not [p for p in report.problems if p.kind != "unassigned_type"], (at, inner)
+            assert not [p for p in report.problems if p.code != "unassigned_type"], (at, inner)
             got = [key(e) for e in qjournal.read(data).replay()]
             news = [[key(NEW)]] if returned else [[], [key(NEW)]]
             wanted = [run.acked + b + m + [key(THIRD)] for b in ([], [key(e) for e in batch]) for m in news]
@@ -410,7 +415,7 @@ def test_an_interrupted_reset_is_finished_by_the_next_append(tmp_path: Path, whe
         run.close()
         data = run.current()
         report = qjournal.read(data).check()
-        assert not [p for p in report.problems if p.kind != "unassigned_type"] and state == report.state, at
+        assert not [p for p in report.problems if p.code != "unassigned_type"] and state == report.state, at
         assert [key(e) for e in qjournal.read(data).replay()] in ([key(NEW)], [*run.acked, key(NEW)]), at  # whole or not
         if not stop.fired:
             break

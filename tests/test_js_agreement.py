@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +108,9 @@ D10 = bytes.fromhex(
 # Built inputs and what the parse must give
 
 
-def ok(**root: Any) -> Callable[[dict], None]:
+def ok(**root: Any) -> Callable[[dict[str, Any]], None]:
     """The parse succeeds and the root's fields/instances have these values."""
-    def check(result: dict) -> None:
+    def check(result: dict[str, Any]) -> None:
         assert result["ok"], result.get("error")
         tree = result["tree"]
         for key, want in root.items():
@@ -118,22 +118,22 @@ def ok(**root: Any) -> Callable[[dict], None]:
     return check
 
 
-def entries_of(tree: dict) -> list[dict]:
+def entries_of(tree: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for c in tree["clusters"] for e in c["entries"]]
 
 
-def ok_entries(pred: Callable[[list[dict]], bool], **root: Any) -> Callable[[dict], None]:
+def ok_entries(pred: Callable[[list[dict[str, Any]]], bool], **root: Any) -> Callable[[dict[str, Any]], None]:
     base = ok(**root)
 
-    def check(result: dict) -> None:
+    def check(result: dict[str, Any]) -> None:
         base(result)
         assert pred(entries_of(result["tree"])), entries_of(result["tree"])
     return check
 
 
-def fails(kind: str, src_path: str, pos: int, root_pos: int, **extra: Any) -> Callable[[dict], None]:
+def fails(kind: str, src_path: str, pos: int, root_pos: int, **extra: Any) -> Callable[[dict[str, Any]], None]:
     """The parse fails with this error, `pos` in the failing stream."""
-    def check(result: dict) -> None:
+    def check(result: dict[str, Any]) -> None:
         assert not result["ok"], "parse succeeded"
         err = result["error"]
         want = {"kind": kind, "src_path": src_path, "pos": pos, "root_pos": root_pos, **extra}
@@ -148,11 +148,11 @@ ENTRY_SIZE = "/types/entry/seq/0"
 ENTRY_TYPE = "/types/entry/seq/1"
 
 
-def end_sizes(es: list[dict]) -> list[int]:
+def end_sizes(es: list[dict[str, Any]]) -> list[int]:
     return [e["len_entry"] for e in es if e["entry_type"]["value"] == END]
 
 
-BUILT: dict[str, tuple[bytes, Callable[[dict], None]]] = {
+BUILT: dict[str, tuple[bytes, Callable[[dict[str, Any]], None]]] = {
     # --- healthy shapes
     "d10_example": (D10, ok_entries(
         lambda es: es[0]["physical_sector"] == 0x10
@@ -249,7 +249,7 @@ INPUT_IDS = [f"built:{name}" for name in BUILT] + [
 
 
 @pytest.fixture(scope="module")
-def js_parser(tmp_path_factory) -> Path:
+def js_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ksc-js")
     tc.ksc("--lang", "javascript", "--out", str(out))
     parser = out / "Qcow2Journal.js"
@@ -258,13 +258,13 @@ def js_parser(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ksy() -> dict:
+def ksy() -> dict[str, Any]:
     tc.require_node()
     return tc.load_ksy()
 
 
 @pytest.fixture(scope="module")
-def input_paths(tmp_path_factory) -> dict[str, Path]:
+def input_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """input id -> file: the built inputs written out, and the existing files."""
     folder = tmp_path_factory.mktemp("built-inputs")
     paths: dict[str, Path] = {}
@@ -277,7 +277,7 @@ def input_paths(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def js_dumps(parser: Path, paths: dict[str, Path], *extra: str, ksy: Path = tc.KSY) -> dict[str, dict]:
+def js_dumps(parser: Path, paths: dict[str, Path], *extra: str, ksy: Path = tc.KSY) -> dict[str, dict[str, Any]]:
     """input id -> JavaScript result, from one node process (the journal's .ksy
     unless ``ksy`` names another)."""
     proc = tc.run_node([str(DUMP_TREE), "--parser", str(parser), "--ksy", str(ksy), *extra],
@@ -289,7 +289,7 @@ def js_dumps(parser: Path, paths: dict[str, Path], *extra: str, ksy: Path = tc.K
 
 
 @pytest.fixture(scope="module")
-def dumps(js_parser, ksy, input_paths) -> dict[str, tuple[dict, dict]]:
+def dumps(js_parser: Path, ksy: dict[str, Any], input_paths: dict[str, Path]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """input id -> (Python result, JavaScript result)."""
     js = js_dumps(js_parser, input_paths)
     dumper, _ = ksy_tree.make_dumper(ksy)
@@ -328,26 +328,26 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def test_there_are_inputs():
+def test_there_are_inputs() -> None:
     assert len(BUILT) >= 30 and len(INPUT_IDS) == len(BUILT) + len(FILES)
 
 
 @pytest.mark.parametrize("input_id", INPUT_IDS)
-def test_python_and_javascript_trees_agree(input_id, dumps):
+def test_python_and_javascript_trees_agree(input_id: str, dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     py, js = dumps[input_id]
     diff = differences(py, js)
     assert not diff, f"{input_id}: Python and JavaScript parses differ:\n" + "\n".join(diff[:20])
 
 
 @pytest.mark.parametrize("name", list(BUILT))
-def test_built_input_parses_as_intended(name, dumps):
+def test_built_input_parses_as_intended(name: str, dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     _, check = BUILT[name]
     py, js = dumps[f"built:{name}"]
     check(py)
     check(js)
 
 
-def test_every_entry_and_root_field_is_dumped(dumps, ksy):
+def test_every_entry_and_root_field_is_dumped(dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], ksy: dict[str, Any]) -> None:
     """The dump really walks the whole tree: every seq field and instance of
     every type of the .ksy appears, the HASH record fields included."""
     py, _ = dumps["built:multi_cluster_end_2_255"]
@@ -369,7 +369,7 @@ def test_every_entry_and_root_field_is_dumped(dumps, ksy):
         assert seen.get(name) == want, f"{name}: dumped {sorted(seen.get(name, ()))}, .ksy has {sorted(want)}"
 
 
-def test_web_ide_debug_build_parses_the_same(dumps, input_paths, tmp_path):
+def test_web_ide_debug_build_parses_the_same(dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], input_paths: dict[str, Path], tmp_path: Path) -> None:
     """The Web IDE compiles with debug on (no _read() in the constructors,
     `_debug` offsets, partial trees on errors): that build, driven as the IDE
     drives it, gives the same dump for every input."""
@@ -381,10 +381,11 @@ def test_web_ide_debug_build_parses_the_same(dumps, input_paths, tmp_path):
     assert not differ, f"the debug (Web IDE) build parses these differently: {differ}"
 
 
-def test_python_parser_is_the_repository_file():
+def test_python_parser_is_the_repository_file() -> None:
     """ksy_tree imports qjournal.generated when it can: it must be this checkout's
     generated/qcow2_journal.py, not a stale installed copy."""
     module, origin = ksy_tree.load_parser_module()
+    assert module.__file__ is not None, origin
     assert Path(module.__file__).read_bytes() == ksy_tree.GENERATED.read_bytes(), (
         f"{origin} ({module.__file__}) is not generated/qcow2_journal.py: reinstall (pip install -e .)")
 
@@ -393,7 +394,7 @@ def test_python_parser_is_the_repository_file():
 # Differences between the runtimes, pinned so that a runtime upgrade shows up
 
 
-def test_u8_above_2_53_is_rounded_by_the_js_runtime(js_parser, ksy, tmp_path):
+def test_u8_above_2_53_is_rounded_by_the_js_runtime(js_parser: Path, ksy: dict[str, Any], tmp_path: Path) -> None:
     """kaitai-struct 0.11.0 (JavaScript) reads a u8 as 0x100000000 * hi + lo,
     a Number: exact up to 2**53 only. Python's int is exact. A HASH record's
     sectors above 2**53 (512-byte sectors: beyond 4 EiB, so only in a corrupt or
@@ -416,7 +417,7 @@ def test_u8_above_2_53_is_rounded_by_the_js_runtime(js_parser, ksy, tmp_path):
     assert py["tree"]["clusters"][0]["entries"][0]["physical_sector"] == phys
 
 
-def test_js_runtime_drops_the_stream_and_path_of_validation_errors():
+def test_js_runtime_drops_the_stream_and_path_of_validation_errors() -> None:
     """The generated JavaScript passes (actual, io, srcPath) to
     KaitaiStream.ValidationExprError, but the 0.11.0 runtime keeps only
     `actual`; the Python runtime keeps `io` and `src_path`. dump_tree.mjs
@@ -465,28 +466,29 @@ def qcow2_skip(cluster_size: int) -> tuple[str, ...]:
             + (QCOW2_SKIP_2M if cluster_size >= 2 * qi.MiB else ()))
 
 
-def _broken_cases():
+def _broken_cases() -> dict[str, tuple[Any, ...]]:
     """test_qcow2_ksy.BROKEN, imported the way pytest imports the module (so that
     its asserts are rewritten), or by path when the tests folder is not on
     sys.path (pytest's importlib import mode)."""
     import importlib
 
     try:
-        return importlib.import_module("test_qcow2_ksy").BROKEN
+        broken: dict[str, tuple[Any, ...]] = importlib.import_module("test_qcow2_ksy").BROKEN
     except ModuleNotFoundError:
         import test_qcow2_ksy
 
-        return test_qcow2_ksy.BROKEN
+        broken = test_qcow2_ksy.BROKEN
+    return broken
 
 
 @pytest.fixture(scope="module")
-def qcow2_ksy() -> dict:
+def qcow2_ksy() -> dict[str, Any]:
     tc.require_node()
     return tc.load_ksy(QCOW2_KSY)
 
 
 @pytest.fixture(scope="module")
-def qcow2_js_parser(tmp_path_factory) -> Path:
+def qcow2_js_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ksc-js-qcow2")
     tc.ksc("--lang", "javascript", "--ksy", "qcow2.ksy", "--out", str(out))
     parser = out / "Qcow2.js"
@@ -495,7 +497,7 @@ def qcow2_js_parser(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def qcow2_inputs(qemu_test_images, tmp_path_factory) -> dict[str, tuple[Path, tuple[str, ...]]]:
+def qcow2_inputs(qemu_test_images: dict[str, qi.Image], tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, tuple[str, ...]]]:
     """input id -> (file, skipped instances): every TEST_IMAGES image, every
     qcow2 sample, and every broken image of test_qcow2_ksy.BROKEN."""
     from qjournal.generated.qcow2 import Qcow2
@@ -517,12 +519,12 @@ def qcow2_inputs(qemu_test_images, tmp_path_factory) -> dict[str, tuple[Path, tu
 
 
 def qcow2_js_dumps(parser: Path, inputs: dict[str, tuple[Path, tuple[str, ...]]], *extra: str,
-                   each: dict[str, str] = QCOW2_EACH) -> dict[str, dict]:
+                   each: dict[str, str] = QCOW2_EACH) -> dict[str, dict[str, Any]]:
     """input id -> JavaScript result: one node process per set of skipped instances."""
     groups: dict[tuple[str, ...], dict[str, Path]] = {}
     for input_id, (path, skip) in inputs.items():
         groups.setdefault(skip, {})[input_id] = path
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for skip, paths in groups.items():
         args = [a for s in skip for a in ("--skip", s)] + [a for t, n in each.items() for a in ("--each", f"{t}={n}")]
         out.update(js_dumps(parser, paths, *args, *extra, ksy=QCOW2_KSY))
@@ -530,7 +532,7 @@ def qcow2_js_dumps(parser: Path, inputs: dict[str, tuple[Path, tuple[str, ...]]]
 
 
 @pytest.fixture(scope="module")
-def qcow2_dumps(qcow2_js_parser, qcow2_ksy, qcow2_inputs) -> dict[str, tuple[dict, dict]]:
+def qcow2_dumps(qcow2_js_parser: Path, qcow2_ksy: dict[str, Any], qcow2_inputs: dict[str, tuple[Path, tuple[str, ...]]]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """input id -> (Python result, JavaScript result)."""
     js = qcow2_js_dumps(qcow2_js_parser, qcow2_inputs)
     out = {}
@@ -546,7 +548,7 @@ def _qcow2_input_ids() -> list[str]:
     return ids + [f"broken:{case}" for case in _broken_cases()]
 
 
-def _eof_position_dropped(result: dict) -> dict:
+def _eof_position_dropped(result: dict[str, Any]) -> dict[str, Any]:
     """The result without the root stream's position of an EOF error, which the
     runtimes leave in different places (see
     test_eof_leaves_the_streams_at_different_positions)."""
@@ -556,13 +558,13 @@ def _eof_position_dropped(result: dict) -> dict:
 
 
 @pytest.mark.parametrize("input_id", _qcow2_input_ids())
-def test_qcow2_python_and_javascript_trees_agree(input_id, qcow2_dumps):
+def test_qcow2_python_and_javascript_trees_agree(input_id: str, qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     py, js = (_eof_position_dropped(r) for r in qcow2_dumps[input_id])
     diff = differences(py, js)
     assert not diff, f"{input_id}: Python and JavaScript parses differ:\n" + "\n".join(diff[:20])
 
 
-def test_qcow2_inputs_parse_as_their_kind_says(qcow2_dumps):
+def test_qcow2_inputs_parse_as_their_kind_says(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Images and samples parse; broken images fail where test_qcow2_ksy says
     (at the header, or in the lazy L1/L2 entry of guest cluster 0, or the
     refcount table entry of host cluster 0)."""
@@ -582,7 +584,7 @@ def test_qcow2_inputs_parse_as_their_kind_says(qcow2_dumps):
             assert py["each"][lookup][0][attr] == {"_error": error}, input_id
 
 
-def test_qcow2_dump_walks_every_type_field_and_instance(qcow2_dumps, qcow2_ksy):
+def test_qcow2_dump_walks_every_type_field_and_instance(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], qcow2_ksy: dict[str, Any]) -> None:
     """Over all inputs, the dumps show every param, seq field and instance of
     every type of formats/qcow2.ksy (skipped instances included, as skipped),
     and a value (not null) for each somewhere."""
@@ -619,7 +621,7 @@ def _first_error(v: Any, path: str = "") -> str | None:
     if isinstance(v, dict):
         if "_error" in v:
             return f"{path} {v['_error']}"
-        items = v.items()
+        items: Iterable[tuple[Any, Any]] = v.items()
     elif isinstance(v, list):
         items = enumerate(v)
     else:
@@ -632,7 +634,7 @@ def _first_error(v: Any, path: str = "") -> str | None:
 
 
 @pytest.fixture(scope="module")
-def qcow2_debug_parser(tmp_path_factory) -> Path:
+def qcow2_debug_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ksc-js-qcow2-debug")
     tc.ksc("--lang", "javascript", "--ksy", "qcow2.ksy", "--debug", "--out", str(out))
     parser = out / "Qcow2.js"
@@ -640,7 +642,7 @@ def qcow2_debug_parser(tmp_path_factory) -> Path:
     return parser
 
 
-def test_qcow2_web_ide_debug_build_parses_the_same(qcow2_dumps, qcow2_inputs, qcow2_debug_parser):
+def test_qcow2_web_ide_debug_build_parses_the_same(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], qcow2_inputs: dict[str, tuple[Path, tuple[str, ...]]], qcow2_debug_parser: Path) -> None:
     """The Web IDE's debug build of formats/qcow2.ksy, driven as the IDE drives
     it, gives the same dump for every qcow2 input; for an image whose lazy
     entry breaks a rule, it fails first at the same place with the same error
@@ -656,7 +658,7 @@ def test_qcow2_web_ide_debug_build_parses_the_same(qcow2_dumps, qcow2_inputs, qc
         assert first is not None and first == _first_error(qcow2_dumps[input_id][1]), (input_id, first)
 
 
-def test_qcow2_debug_build_keeps_a_failed_entry(qcow2_js_parser, qcow2_debug_parser, qemu_test_images, tmp_path):
+def test_qcow2_debug_build_keeps_a_failed_entry(qcow2_js_parser: Path, qcow2_debug_parser: Path, qemu_test_images: dict[str, qi.Image], tmp_path: Path) -> None:
     """How the two JavaScript builds differ on a lazy entry that breaks a rule
     (an L1 entry with an unaligned L2 table offset): the normal build throws at
     every access; the debug build, which the Web IDE uses, creates the object
@@ -692,10 +694,10 @@ def test_qcow2_debug_build_keeps_a_failed_entry(qcow2_js_parser, qcow2_debug_par
     assert debug == ["ValidationExprError", good + 512]
 
 
-def test_qcow2_values_fit_in_2_53(qcow2_dumps):
+def test_qcow2_values_fit_in_2_53(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Every integer of every qcow2 dump is below 2**53, where the JavaScript
     runtime's doubles are exact: the agreement above is exact, not rounded."""
-    def ints(v: Any):
+    def ints(v: Any) -> Iterator[int]:
         if isinstance(v, bool):
             return
         if isinstance(v, int):
@@ -710,7 +712,7 @@ def test_qcow2_values_fit_in_2_53(qcow2_dumps):
     assert not big, big[:5]
 
 
-def test_qcow2_u8_above_2_53_is_rounded_by_the_js_runtime(qcow2_js_parser, qcow2_ksy, qemu_test_images, tmp_path):
+def test_qcow2_u8_above_2_53_is_rounded_by_the_js_runtime(qcow2_js_parser: Path, qcow2_ksy: dict[str, Any], qemu_test_images: dict[str, qi.Image], tmp_path: Path) -> None:
     """A u8 header field above 2**53 (a virtual disk size of 8 PiB + 1, which
     QEMU would not create) is exact in Python and rounded to the nearest double
     in JavaScript, in the Web IDE as here; the other values agree. (Offsets in
@@ -734,7 +736,7 @@ def test_qcow2_u8_above_2_53_is_rounded_by_the_js_runtime(qcow2_js_parser, qcow2
     assert got != size and float(got) == float(size)
 
 
-def test_eof_leaves_the_streams_at_different_positions(qcow2_dumps, qcow2_inputs):
+def test_eof_leaves_the_streams_at_different_positions(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], qcow2_inputs: dict[str, tuple[Path, tuple[str, ...]]]) -> None:
     """A read past the end: the Python runtime has consumed the bytes that were
     there (its stream is at the end of the file), the JavaScript runtime checks
     first (its stream is still where the read began). Only this position
@@ -747,7 +749,7 @@ def test_eof_leaves_the_streams_at_different_positions(qcow2_dumps, qcow2_inputs
     assert differences(py, js) == [f"/error/root_pos: python {size} != js 48"]
 
 
-def test_js_runtime_keeps_bits_across_seek(tmp_path):
+def test_js_runtime_keeps_bits_across_seek(tmp_path: Path) -> None:
     """kaitai-struct 0.11.0 for JavaScript does not reset a half-read byte's bits
     on seek(); the Python runtime does (seek aligns to a byte). This is why
     formats/qcow2.ksy reads each lazy bit-field entry whose fields carry rules
@@ -767,8 +769,8 @@ def test_js_runtime_keeps_bits_across_seek(tmp_path):
     assert (io.read_bits_int_be(8), js) == (0x00, 0b11111000)
 
 
-def test_qcow2_every_root_node_of_a_2_million_cluster_disk_opens_small_in_the_web_ide(qcow2_debug_parser, qcow2_ksy,
-                                                                                       tmp_path):
+def test_qcow2_every_root_node_of_a_2_million_cluster_disk_opens_small_in_the_web_ide(qcow2_debug_parser: Path, qcow2_ksy: dict[str, Any],
+                                                                                       tmp_path: Path) -> None:
     """The Web IDE's build (debug) opens a 1 GiB disk with 512-byte clusters
     (2,097,152 guest clusters) and every root-level node is touched
     (tests/js/open_root.mjs): the objects it creates are the L1 and refcount
@@ -789,7 +791,7 @@ def test_qcow2_every_root_node_of_a_2_million_cluster_disk_opens_small_in_the_we
     print(f"open_root.mjs on a {h.num_guest_clusters}-cluster disk: {out}")
 
 
-def test_qcow2_last_cluster_cut_short_reads_the_same_in_javascript(qcow2_dumps, qcow2_inputs):
+def test_qcow2_last_cluster_cut_short_reads_the_same_in_javascript(qcow2_dumps: dict[str, tuple[dict[str, Any], dict[str, Any]]], qcow2_inputs: dict[str, tuple[Path, tuple[str, ...]]]) -> None:
     """The images whose file ends inside their last cluster's data (compressed by
     `write -c`, or an extended-L2 cluster written in part): in JavaScript (normal
     build; the debug build is compared above) the parser's own `compressed_data` or

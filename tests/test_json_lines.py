@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import qjournal
-from qjournal import HashEntry, RawEntry
+from qjournal import Entry, HashEntry, RawEntry
 from qjournal.entries import json_join, json_line
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
@@ -28,7 +30,7 @@ def reference(entry: object) -> str:
     return ENCODER.encode(entry.to_dict())  # type: ignore[attr-defined]
 
 
-def assert_identical(entries: list) -> None:
+def assert_identical(entries: Sequence[object]) -> None:
     want = [reference(e) for e in entries]
     assert [json_line(e) for e in entries] == want
     for sep in ("\n", ",\n", ""):
@@ -77,9 +79,9 @@ def test_hostile_values_fall_back_to_the_encoder() -> None:
         HashEntry(b"\x01" * 32, True, False, 3),  # bools: true/false
         HashEntry(b"\x01", Sector(5), 6, Sector(7)),
         RawEntry(Code.three, b"", 4),
-        HashEntry(bytearray(b"\x02\x03"), 1, 2, 3),
-        HashEntry(memoryview(b"\x04"), 1, 2, 3),
-        RawEntry(0x07, bytearray(b"\x00\xff"), 9),
+        HashEntry(bytearray(b"\x02\x03"), 1, 2, 3),  # type: ignore[arg-type]  # any bytes-like, on purpose
+        HashEntry(memoryview(b"\x04"), 1, 2, 3),  # type: ignore[arg-type]  # (the same)
+        RawEntry(0x07, bytearray(b"\x00\xff"), 9),  # type: ignore[arg-type]  # (the same)
         HashEntry(b"\x01", 2**80, -1, -5),  # out of range: no check here, the encoder's digits
         HashEntry(b"\x01", 1.5, float("inf"), 0),  # type: ignore[arg-type]
     ]
@@ -88,11 +90,11 @@ def test_hostile_values_fall_back_to_the_encoder() -> None:
 
 def test_other_objects_with_to_dict_go_through_the_encoder() -> None:
     class Marker:
-        def to_dict(self) -> dict:
+        def to_dict(self) -> dict[str, Any]:
             return {"ofs": 4094, "entry_type": "end", "len_entry": 2, "note": "é\n\""}
 
     class MyHash(HashEntry):
-        def to_dict(self) -> dict:
+        def to_dict(self) -> dict[str, Any]:
             return {"mine": True}
 
     assert_identical([Marker(), MyHash(b"\x01", 1, 2, 3), HashEntry(b"\x09" * 20, 1, 2, 3)])
@@ -110,5 +112,5 @@ def test_an_object_without_to_dict_fails_as_before() -> None:
               st.one_of(st.none(), st.integers(0, 2**40))),
     st.builds(RawEntry, st.integers(0, 255), st.binary(max_size=252), st.one_of(st.none(), st.integers(0, 2**40))),
 ), max_size=50))
-def test_random_entries(entries: list) -> None:
+def test_random_entries(entries: list[Entry]) -> None:
     assert_identical(entries)

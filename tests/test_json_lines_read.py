@@ -89,7 +89,7 @@ def test_a_long_line_is_refused_without_reading_it_whole() -> None:
 
     raw = Endless()
     with pytest.raises(JournalArgumentError) as err:
-        list(read_json_lines(io.BufferedReader(raw)))
+        list(read_json_lines(io.BufferedReader(raw)))  # type: ignore[type-var]  # typeshed wants name and mode too; reads use readinto
     assert err.value.reason.startswith(f"line 1: longer than {MAX_LEN_JSON_LINE} bytes")
     assert raw.served < 64 * 1024
 

@@ -24,7 +24,9 @@ IDE and formats/ksc.mjs read it; without node, by PyYAML when installed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ksy_toolchain as tc
 import pytest
@@ -50,7 +52,7 @@ META_ORDER = ("id", "title", "application", "file-extension", "xref", "tags", "l
 """The meta keys in the order the Kaitai Struct style guide gives them."""
 
 
-def _meta_gaps(meta: dict) -> list[str]:
+def _meta_gaps(meta: dict[str, Any]) -> list[str]:
     gaps = []
     if not meta.get("license"):
         gaps.append("/meta: no license")
@@ -64,11 +66,11 @@ def _meta_gaps(meta: dict) -> list[str]:
     return gaps
 
 
-def _types(ksy: dict):
+def _types(ksy: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], bool]]:
     """(path, name, spec, is_root) for the root and every type, nested ones included."""
     yield "/", ksy["meta"]["id"], ksy, True
 
-    def walk(prefix: str, spec: dict):
+    def walk(prefix: str, spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], bool]]:
         for name, sub in (spec.get("types") or {}).items():
             path = f"{prefix}types/{name}/"
             yield path, name, sub, False
@@ -76,14 +78,14 @@ def _types(ksy: dict):
     yield from walk("/", ksy)
 
 
-def _enums(ksy: dict):
+def _enums(ksy: dict[str, Any]) -> Iterator[tuple[str, dict[Any, Any]]]:
     """(path, enum spec) for every enum, the ones nested in types included."""
     for path, _, spec, _ in _types(ksy):
         for name, values in (spec.get("enums") or {}).items():
             yield f"{path}enums/{name}", values
 
 
-def lint(ksy: dict) -> list[str]:
+def lint(ksy: dict[str, Any]) -> list[str]:
     """Every style gap of the .ksy, as 'path: problem'."""
     gaps: list[str] = _meta_gaps(ksy.get("meta") or {})
     for path, name, spec, is_root in _types(ksy):
@@ -126,12 +128,12 @@ QEMU_SPEC = "https://www.qemu.org/docs/master/interop/qcow2.html"
 LUKS_SPEC = "https://gitlab.com/cryptsetup/cryptsetup/-/wikis/LUKS-standard/on-disk-format.pdf"
 
 
-def _refs(spec: dict) -> list[str]:
+def _refs(spec: dict[str, Any]) -> list[str]:
     ref = spec.get("doc-ref")
     return [] if ref is None else ref if isinstance(ref, list) else [ref]
 
 
-def gallery_gaps(ksy: dict) -> list[str]:
+def gallery_gaps(ksy: dict[str, Any]) -> list[str]:
     """What formats/qcow2.ksy's gallery conventions require beyond lint(): URL doc-refs
     (the spec's URL at the root, a section anchor of it, or the LUKS spec, below it),
     meta xref and file extension, no zero-length field."""
@@ -153,28 +155,28 @@ def gallery_gaps(ksy: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def ksy() -> dict:
+def ksy() -> dict[str, Any]:
     """The journal's .ksy (the tests below that are about it in particular)."""
     return tc.load_ksy(tc.KSY)
 
 
 @pytest.fixture(scope="module", params=tc.KSY_FILES, ids=tc.ksy_id)
-def any_ksy(request) -> tuple[Path, dict]:
+def any_ksy(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
     """Each formats/*.ksy, and its parse."""
     return request.param, tc.load_ksy(request.param)
 
 
-def test_there_are_two_definitions():
+def test_there_are_two_definitions() -> None:
     assert [p.name for p in tc.KSY_FILES] == ["qcow2.ksy", "qcow2_journal.ksy"]
 
 
-def test_ksy_has_no_style_gap(any_ksy):
+def test_ksy_has_no_style_gap(any_ksy: tuple[Path, dict[str, Any]]) -> None:
     path, spec = any_ksy
     gaps = lint(spec)
     assert not gaps, f"formats/{path.name} style gaps:\n" + "\n".join(gaps)
 
 
-def test_lint_covers_every_type_field_instance_and_enum(ksy):
+def test_lint_covers_every_type_field_instance_and_enum(ksy: dict[str, Any]) -> None:
     """The lint sees the whole .ksy: its two types, every field, every enum value."""
     names = [name for _, name, _, is_root in _types(ksy) if not is_root]
     assert sorted(names) == ["cluster", "entry"]
@@ -183,7 +185,7 @@ def test_lint_covers_every_type_field_instance_and_enum(ksy):
     assert values == {"/enums/entry_type": [1, 2, 255]}, values
 
 
-def test_lint_covers_every_qcow2_type_and_enum():
+def test_lint_covers_every_qcow2_type_and_enum() -> None:
     """The same for formats/qcow2.ksy: the lint walks all its types (none is
     nested) and every value of each enum the spec defines."""
     spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
@@ -210,7 +212,7 @@ def test_lint_covers_every_qcow2_type_and_enum():
     }, values
 
 
-def test_qcow2_ksy_follows_the_gallery_conventions():
+def test_qcow2_ksy_follows_the_gallery_conventions() -> None:
     spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
     gaps = gallery_gaps(spec)
     assert not gaps, "formats/qcow2.ksy:\n" + "\n".join(gaps)
@@ -219,7 +221,7 @@ def test_qcow2_ksy_follows_the_gallery_conventions():
     assert len(anchors) >= 12, anchors
 
 
-def test_qcow2_ksy_stands_alone():
+def test_qcow2_ksy_stands_alone() -> None:
     """The definition is ready to be copied into the gallery: no import, and no
     word in it points at this repository."""
     spec = tc.load_ksy(tc.FORMATS / "qcow2.ksy")
@@ -229,7 +231,7 @@ def test_qcow2_ksy_stands_alone():
         assert word not in text, word
 
 
-def test_gallery_gaps_finds_each_kind_of_gap():
+def test_gallery_gaps_finds_each_kind_of_gap() -> None:
     bad = {"meta": {"id": "t"}, "doc-ref": "QEMU docs/interop/qcow2.txt",
            "types": {"a": {"doc-ref": QEMU_SPEC + "#header",
                            "seq": [{"id": "r", "size": 0, "doc-ref": "qcow2.txt \"== Header ==\""}]}}}
@@ -241,7 +243,7 @@ def test_gallery_gaps_finds_each_kind_of_gap():
     ]
 
 
-def test_lint_finds_each_kind_of_gap():
+def test_lint_finds_each_kind_of_gap() -> None:
     bad = {
         "meta": {"id": "t"},
         "seq": [{"id": "a", "type": "u1"}],
@@ -275,7 +277,7 @@ def test_lint_finds_each_kind_of_gap():
 
 def test_lint_checks_params() -> None:
     """A param needs a doc, and may be named in the type's -webide-representation."""
-    spec = {
+    spec: dict[str, Any] = {
         "meta": {"id": "t", "license": "CC0-1.0"}, "doc": "d", "doc-ref": "r",
         "types": {
             "table": {"doc": "d", "doc-ref": "r", "-webide-representation": "{num_entries:dec} {other}",

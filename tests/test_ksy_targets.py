@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import ksy_toolchain as tc
 import pytest
@@ -71,13 +72,14 @@ def languages() -> list[str]:
 
 
 @pytest.fixture(scope="module", params=KSY_IDS)
-def ksy(request) -> str:
+def ksy(request: pytest.FixtureRequest) -> str:
     """The meta id (and file name without .ksy) of one formats/*.ksy."""
-    return request.param
+    ksy_id: str = request.param
+    return ksy_id
 
 
 @pytest.fixture(scope="module")
-def all_targets(tmp_path_factory, ksy):
+def all_targets(tmp_path_factory: pytest.TempPathFactory, ksy: str) -> tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]]:
     """Compile one .ksy to every language in one node process."""
     out = tmp_path_factory.mktemp(f"ksc-all-{ksy}")
     proc = tc.ksc("--all-languages", "--ksy", f"{ksy}.ksy", "--out", str(out), check=False)
@@ -88,7 +90,7 @@ def all_targets(tmp_path_factory, ksy):
     return out, report, proc
 
 
-def test_every_definition_has_its_known_failures_recorded():
+def test_every_definition_has_its_known_failures_recorded() -> None:
     assert sorted(KNOWN_FAILURES_BY_KSY) == sorted(KSY_IDS), (
         "every formats/*.ksy needs an entry (possibly empty) in KNOWN_FAILURES_BY_KSY")
 
@@ -100,7 +102,7 @@ def _files(directory: Path) -> dict[str, int]:
     }
 
 
-def test_report_covers_every_language(languages, all_targets):
+def test_report_covers_every_language(languages: list[str], all_targets: tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]]) -> None:
     _, report, proc = all_targets
     assert report["compiler"] == "0.11.0", "formats/package-lock.json pins compiler 0.11.0"
     assert sorted(report["languages"]) == sorted(languages)
@@ -111,7 +113,7 @@ def test_report_covers_every_language(languages, all_targets):
         assert re.search(rf"^{status}\s+{re.escape(lang)}\s", proc.stdout, re.M), proc.stdout
 
 
-def test_every_language_compiles(languages, all_targets, ksy):
+def test_every_language_compiles(languages: list[str], all_targets: tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]], ksy: str) -> None:
     out, report, _ = all_targets
     problems = []
     for lang in languages:
@@ -132,13 +134,13 @@ def test_every_language_compiles(languages, all_targets, ksy):
     assert not problems, f"languages that do not compile {ksy}.ksy:\n" + "\n".join(problems)
 
 
-def _known_failure_params():
+def _known_failure_params() -> list[Any]:
     return [pytest.param(ksy, lang, id=f"{ksy}-{lang}")
             for ksy in KSY_IDS for lang in sorted(KNOWN_FAILURES_BY_KSY.get(ksy, {}))]
 
 
 @pytest.mark.parametrize(("ksy", "lang"), _known_failure_params(), scope="module")
-def test_known_compiler_failures(ksy, lang, languages, all_targets):
+def test_known_compiler_failures(ksy: str, lang: str, languages: list[str], all_targets: tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]]) -> None:
     _, report, _ = all_targets
     needle, why = KNOWN_FAILURES_BY_KSY[ksy][lang]
     if lang not in languages:
@@ -152,7 +154,7 @@ def test_known_compiler_failures(ksy, lang, languages, all_targets):
 
 
 @pytest.mark.parametrize("ksy", ["qcow2"], scope="module")
-def test_qcow2_nim_failure_is_the_exact_recorded_message(all_targets, ksy):
+def test_qcow2_nim_failure_is_the_exact_recorded_message(all_targets: tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]], ksy: str) -> None:
     """The qcow2 entry records the compiler's whole message, not a fragment."""
     _, report, _ = all_targets
     assert report["languages"]["nim"] == {"ok": False, "error": QCOW2_NIM_ERROR}
@@ -184,7 +186,7 @@ VALID_EXPR_CHECKS = {"qcow2_journal": 2, "qcow2": 22}
 
 
 @pytest.mark.parametrize("ksy_name", [k for k in KSY_IDS if "nim" in KNOWN_FAILURES_BY_KSY.get(k, {})])
-def test_known_nim_failure_is_only_valid_expr(ksy_name):
+def test_known_nim_failure_is_only_valid_expr(ksy_name: str) -> None:
     """Each recorded Nim failure blames `valid: expr`: without those checks the
     .ksy compiles to Nim, so no other Nim gap hides behind the recorded one."""
     out = tc.run_node(["-e", _NIM_WITHOUT_VALID_EXPR, str(tc.FORMATS / "package.json"),
@@ -195,7 +197,7 @@ def test_known_nim_failure_is_only_valid_expr(ksy_name):
         KNOWN_FAILURES_BY_KSY[ksy_name]["nim"][1])
 
 
-def test_generated_matches_a_fresh_compile(all_targets, ksy):
+def test_generated_matches_a_fresh_compile(all_targets: tuple[Path, dict[str, Any], subprocess.CompletedProcess[str]], ksy: str) -> None:
     """generated/NAME.py and generated/NAME.dot (what the default `node
     formats/ksc.mjs` writes, with __init__.py) are byte-equal to the one-process
     compile of formats/NAME.ksy: generated/ is fresh, and no state leaks from
@@ -207,12 +209,12 @@ def test_generated_matches_a_fresh_compile(all_targets, ksy):
             f"generated/{name} differs from a fresh compile: run `bash formats/regen.sh` and commit")
 
 
-def _svg_root():
+def _svg_root() -> ET.Element:
     assert SVG.is_file(), "docs/qcow2_journal.svg is missing: run `bash formats/regen.sh`"
     return ET.parse(SVG).getroot()
 
 
-def test_svg_is_valid_and_shows_the_types():
+def test_svg_is_valid_and_shows_the_types() -> None:
     root = _svg_root()
     assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
     ns = {"svg": "http://www.w3.org/2000/svg"}
@@ -226,7 +228,7 @@ def test_svg_is_valid_and_shows_the_types():
         assert field in texts, f"field {field} not drawn"
 
 
-def test_svg_draws_every_type_field_and_instance(ksy):
+def test_svg_draws_every_type_field_and_instance(ksy: str) -> None:
     """docs/NAME.svg shows what formats/NAME.ksy defines: a box per type (the
     compiler's `cluster__<type>` with the class label), every seq field's id,
     and a row per instance (`<type>__inst__<id>`); derived from the .ksy."""
@@ -264,7 +266,7 @@ def _picture(ksy: str) -> tuple[Path, Path]:
     return ROOT / "docs" / f"{ksy}.svg", GENERATED / f"{ksy}.dot"
 
 
-def test_svg_was_rendered_from_the_committed_dot(ksy):
+def test_svg_was_rendered_from_the_committed_dot(ksy: str) -> None:
     svg, dot = _picture(ksy)
     text = svg.read_text(encoding="utf-8")
     m = re.search(rf"from generated/{re.escape(ksy)}\.dot sha256:([0-9a-f]{{64}})", text)
@@ -278,7 +280,7 @@ def test_svg_was_rendered_from_the_committed_dot(ksy):
 DOT_FLAGS = ("-Gnewrank=true",)
 
 
-def test_graphviz_renders_every_dot_the_same_way_twice(ksy):
+def test_graphviz_renders_every_dot_the_same_way_twice(ksy: str) -> None:
     """With DOT_FLAGS, two renders of the same .dot are byte-equal (without
     newrank=true, qcow2.dot's are not), so a fresh render can be compared."""
     dot = shutil.which("dot")
@@ -290,7 +292,7 @@ def test_graphviz_renders_every_dot_the_same_way_twice(ksy):
     assert len(renders) == 1, f"{len(renders)} different renders of generated/{ksy}.dot"
 
 
-def test_svg_equals_a_fresh_render(tmp_path, ksy):
+def test_svg_equals_a_fresh_render(tmp_path: Path, ksy: str) -> None:
     """Byte-equal to `dot -Tsvg` of the committed .dot, when the local Graphviz
     is the version that rendered the committed SVG (layouts differ between
     Graphviz versions)."""

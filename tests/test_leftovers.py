@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers import examples
+from helpers import examples, known
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_fuzz import model_leftovers
@@ -146,7 +146,7 @@ def test_foreign_bytes_past_a_clean_tail_are_never_erased(tmp_path_factory: pyte
     with pytest.raises(ForeignDataError) as info:
         qjournal.open_for_append(path, len(guard_before), len(area), unaligned_offset=True)
     assert path.read_bytes() == whole, "a refused open wrote"
-    assert info.value.ofs_tail == tail and info.value.offset >= start
+    assert info.value.ofs_tail == tail and known(info.value.offset) >= start
     with qjournal.open_for_append(path, len(guard_before), len(area), erase_foreign_data=True, unaligned_offset=True) as w:
         assert w.ofs_tail == tail
     got = path.read_bytes()

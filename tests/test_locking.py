@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import as_hash
 from test_fuzz import DEADLINE, GOLDEN, deadline, run_cli
 
 import qjournal
@@ -54,7 +55,7 @@ def test_second_writer_fails_at_once(second: str, tmp_path: Path) -> None:
         assert os.fsdecode(path) in str(info.value) and "another writer" in str(info.value)
         assert path.read_bytes() == before, "the refused writer wrote"
         w.append_hash(DIGEST, 3, 4)  # the first writer is unharmed
-    assert [e.physical_sector for e in qjournal.read(path)] == [1, 3]
+    assert [as_hash(e).physical_sector for e in qjournal.read(path)] == [1, 3]
 
 
 def test_the_lock_is_a_real_exclusive_flock(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_readers_need_no_lock(tmp_path: Path) -> None:
     with writer.open_for_append(path) as w:
         w.append_many([HashEntry(DIGEST, 5, 6), HashEntry(DIGEST[::-1], 7, 8)])
         with qjournal.read(path) as r:
-            assert [e.physical_sector for e in r] == [1, 5, 7]
+            assert [as_hash(e).physical_sector for e in r] == [1, 5, 7]
             assert r.check().problems == () and r.state().num_entries == 3
         for command in ("check", "info", "dump"):
             code, out, err = run_cli([command, str(path)])
@@ -83,7 +84,7 @@ def test_readers_need_no_lock(tmp_path: Path) -> None:
     # and a writer can open while a reader holds the file open
     with qjournal.read(path) as r, writer.open_for_append(path) as w:
         w.append_hash(DIGEST, 11, 12)
-        assert [e.physical_sector for e in r] == [1, 5, 7, 9, 11]
+        assert [as_hash(e).physical_sector for e in r] == [1, 5, 7, 9, 11]
 
 
 def test_released_on_close_and_on_with_exit(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_lock_across_processes(tmp_path: Path) -> None:
         with deadline(DEADLINE, "a writer in another process"), pytest.raises(JournalLockedError, match="another writer"):
             writer.open_for_append(path)
         # a reader sees what the other process appended
-        assert [e.physical_sector for e in qjournal.read(path)] == [1, 42]
+        assert [as_hash(e).physical_sector for e in qjournal.read(path)] == [1, 42]
         assert proc.stdin and proc.stdout
         proc.stdin.write("close\n")
         proc.stdin.flush()
@@ -214,7 +215,7 @@ def test_lock_released_when_the_holder_dies(tmp_path: Path) -> None:
         proc.wait(timeout=30)
     with writer.open_for_append(path) as w:
         w.append_hash(DIGEST, 8, 8)
-    assert [e.physical_sector for e in qjournal.read(path)] == [1, 42, 8]
+    assert [as_hash(e).physical_sector for e in qjournal.read(path)] == [1, 42, 8]
 
 
 def test_cli_append_from_another_process_while_locked(tmp_path: Path) -> None:

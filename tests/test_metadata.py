@@ -37,7 +37,7 @@ def layout(block_size: int, len_virtual_disk: int, cluster_size: int, image_form
     return bytes([2 + len(body), 0x71]) + body
 
 
-def test_index_writes_the_layout_of_d30_first(tmp_path):
+def test_index_writes_the_layout_of_d30_first(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 8k", "write -P 2 64k 4k")
     journal = tmp_path / "d.qjournal"
     assert run("index", str(image), str(journal)).returncode == 0
@@ -53,7 +53,7 @@ def test_index_writes_the_layout_of_d30_first(tmp_path):
                                "len_virtual_disk": 1 << 20, "cluster_size": 4096, "version": 1}
 
 
-def test_a_raw_journal_needs_no_block_size_and_refuses_another(tmp_path):
+def test_a_raw_journal_needs_no_block_size_and_refuses_another(tmp_path: Path) -> None:
     raw = tmp_path / "d.raw"
     raw.write_bytes(b"".join(bytes([i + 1]) * 4096 for i in range(8)) + b"\x09" * 1000)
     journal = tmp_path / "d.qjournal"
@@ -72,7 +72,7 @@ def test_a_raw_journal_needs_no_block_size_and_refuses_another(tmp_path):
     assert hashed.returncode == 1 and "says its digests are sha256: --hash-name sha1 contradicts it; leave --hash-name out" in hashed.err
 
 
-def test_verify_refuses_an_image_of_another_cluster_size_or_format(tmp_path):
+def test_verify_refuses_an_image_of_another_cluster_size_or_format(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 8k")
     journal = tmp_path / "d.qjournal"
     run("index", str(image), str(journal))
@@ -90,7 +90,7 @@ def test_verify_refuses_an_image_of_another_cluster_size_or_format(tmp_path):
     assert "records image_format qcow2 (this image: raw); cluster_size 4096 (this image: 0)" in as_raw.err
 
 
-def test_verify_notes_a_resized_image_and_goes_on(tmp_path):
+def test_verify_notes_a_resized_image_and_goes_on(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 8k", "write -P 3 16k 4k")
     journal = tmp_path / "d.qjournal"
     run("index", str(image), str(journal))
@@ -103,7 +103,7 @@ def test_verify_notes_a_resized_image_and_goes_on(tmp_path):
     assert doc["is_clean"] and len(doc["notes"]) == 1 and doc["metadata"]["len_virtual_disk"] == 1 << 20
 
 
-def test_info_and_check_name_it_and_do_not_count_it_as_an_anomaly(tmp_path):
+def test_info_and_check_name_it_and_do_not_count_it_as_an_anomaly(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 8k")
     journal = tmp_path / "d.qjournal"
     run("index", str(image), str(journal))
@@ -119,7 +119,7 @@ def test_info_and_check_name_it_and_do_not_count_it_as_an_anomaly(tmp_path):
     assert json.loads(run("info", str(journal), "--output", "json").out)["metadata"]["cluster_size"] == 4096
 
 
-def test_an_entry_of_the_type_elsewhere_or_without_the_layout_stays_an_anomaly(tmp_path):
+def test_an_entry_of_the_type_elsewhere_or_without_the_layout_stays_an_anomaly(tmp_path: Path) -> None:
     meta = JournalMetadata(4096, "sha256", "qcow2", 1 << 20, 4096)
     elsewhere = tmp_path / "elsewhere.qjournal"
     with qjournal.create(elsewhere, 1) as w:
@@ -149,14 +149,14 @@ def test_an_entry_of_the_type_elsewhere_or_without_the_layout_stays_an_anomaly(t
     (b"qjmd\x01" + struct.pack(">IQI", 4096, 1, 512) + b"\x03raw\x06sha256", "cluster_size 512 for a raw image"),
     (b"qjmd\x01" + struct.pack(">IQI", 4096, 1, 0) + b"\x03raw\x09sha256", "its hash_name runs past the end"),
 ])
-def test_a_body_with_the_magic_that_breaks_the_layout_is_named(body, why):
+def test_a_body_with_the_magic_that_breaks_the_layout_is_named(body: bytes, why: str) -> None:
     with pytest.raises(MetadataError) as info:
         decode(RawEntry(0x71, body))
     assert str(info.value).startswith(why)
     assert not is_metadata(0, 0x71, body)
 
 
-def test_a_later_version_is_read_for_the_fields_it_shares():
+def test_a_later_version_is_read_for_the_fields_it_shares() -> None:
     body = JournalMetadata(512, "sha512", "raw", 7, 0).entry().body
     later = body[:4] + b"\x02" + body[5:] + b"more fields"
     assert decode(RawEntry(0x71, later)) == JournalMetadata(512, "sha512", "raw", 7, 0, version=2)
@@ -164,7 +164,7 @@ def test_a_later_version_is_read_for_the_fields_it_shares():
     assert is_metadata(0, 0x71, body) and not is_metadata(36, 0x71, body)
 
 
-def test_verify_says_what_is_likelier_when_every_entry_fails(tmp_path):
+def test_verify_says_what_is_likelier_when_every_entry_fails(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 4k", "write -P 2 8k 4k")
     journal = tmp_path / "d.qjournal"
     run("index", str(image), str(journal))
@@ -185,7 +185,7 @@ def test_verify_says_what_is_likelier_when_every_entry_fails(tmp_path):
         f"--block-size), or of another image")
 
 
-def test_pack_keeps_it_first(tmp_path):
+def test_pack_keeps_it_first(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 4k", "write -P 2 8k 4k")
     journal = tmp_path / "d.qjournal"
     run("index", str(image), str(journal))
@@ -201,7 +201,7 @@ def test_pack_keeps_it_first(tmp_path):
     assert run("verify", str(packed), str(image)).returncode == 0
 
 
-def test_dedup_writes_the_targets_metadata_first(tmp_path):
+def test_dedup_writes_the_targets_metadata_first(tmp_path: Path) -> None:
     image = qcow2(tmp_path / "d.qcow2", "1M", 4096, "write -P 1 0 16k")
     target = tmp_path / "t.qcow2"
     assert run("dedup", str(image), str(target)).returncode == 0

@@ -19,12 +19,12 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cli import SUBPROCESS_ENV
+from test_cli import SUBPROCESS_ENV, Ran
 
 import qjournal
 from qjournal import (
@@ -36,6 +36,7 @@ from qjournal import (
     RawEntry,
 )
 from qjournal import making as making_mod
+from qjournal.area import write_all as area_write_all
 
 CLUSTER = 4096
 MIB = 1 << 20
@@ -43,23 +44,22 @@ DIGEST = "ab" * 32
 DEADLINE = 20
 
 
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: bytes | None = None) -> Ran:
     """``python -m qjournal ARGS``: a real process, as a user runs it."""
-    proc = subprocess.run(
+    proc = Ran(subprocess.run(
         [sys.executable, "-m", "qjournal", *args], input=stdin, check=False, capture_output=True, env=SUBPROCESS_ENV, timeout=60
-    )
-    proc.out, proc.err = proc.stdout.decode(), proc.stderr.decode()  # type: ignore[attr-defined]
+    ))
     assert "Traceback" not in proc.err and "internal error" not in proc.err, proc.err
     return proc
 
 
-def error_line(proc: subprocess.CompletedProcess, *, hint: bool = False) -> str:
+def error_line(proc: Ran, *, hint: bool = False) -> str:
     """The one error line (and, when ``hint``, the hint line after it); nothing on stdout."""
-    lines = proc.err.splitlines()  # type: ignore[attr-defined]
-    assert proc.out == "" and lines and lines[0].startswith("qjournal: "), proc.err  # type: ignore[attr-defined]
-    assert len(lines) == (2 if hint else 1), proc.err  # type: ignore[attr-defined]
+    lines = proc.err.splitlines()
+    assert proc.out == "" and lines and lines[0].startswith("qjournal: "), proc.err
+    assert len(lines) == (2 if hint else 1), proc.err
     if hint:
-        assert lines[1].startswith("qjournal: hint: "), proc.err  # type: ignore[attr-defined]
+        assert lines[1].startswith("qjournal: hint: "), proc.err
     return "\n".join(lines)
 
 
@@ -244,11 +244,11 @@ def test_a_file_object_in_append_mode_is_refused(tmp_path: Path, mode: str) -> N
     before = path.read_bytes()
     with open(path, mode) as f:
         with pytest.raises(JournalArgumentError, match="append mode"):
-            qjournal.open_for_append(f)
+            qjournal.open_for_append(f)  # type: ignore[arg-type]  # open() with a mode of type str: IO[Any], not BinaryIO
         with pytest.raises(JournalArgumentError, match="append mode"):
-            qjournal.create(f, force=True)
+            qjournal.create(f, force=True)  # type: ignore[arg-type]  # (the same)
         with pytest.raises(JournalArgumentError, match="append mode"):
-            qjournal.reset(f)
+            qjournal.reset(f)  # type: ignore[arg-type]  # (the same)
     assert path.read_bytes() == before
     fd = os.open(path, os.O_RDWR | os.O_APPEND)  # append mode set on the descriptor, under a mode string "rb+"
     with open(fd, "r+b", buffering=0) as f, pytest.raises(JournalArgumentError, match="append mode"):
@@ -261,7 +261,8 @@ def test_a_text_mode_file_object_is_refused(tmp_path: Path) -> None:
     with qjournal.create(path, 1):
         pass
     with open(path, "r+", encoding="latin-1") as f:
-        for call in (lambda: qjournal.read(f), lambda: qjournal.create(f, force=True), lambda: qjournal.open_for_append(f)):
+        for call in (lambda: qjournal.read(f), lambda: qjournal.create(f, force=True),  # type: ignore[arg-type]  # text mode, on purpose
+                     lambda: qjournal.open_for_append(f)):  # type: ignore[arg-type]  # (the same)
             with pytest.raises(JournalArgumentError, match="text mode"):
                 call()
     assert path.read_bytes() == b"\xff" * CLUSTER
@@ -320,7 +321,7 @@ def test_a_nul_byte_in_a_path(call: str, tmp_path: Path) -> None:
     good = tmp_path / "ok.qjournal"
     with qjournal.create(good, 1):
         pass
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "read": lambda: qjournal.read(bad),
         "open_for_append": lambda: qjournal.open_for_append(bad),
         "reset": lambda: qjournal.reset(bad),
@@ -348,11 +349,11 @@ class ShortWrites(io.FileIO):
 
 def test_create_completes_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_fdopen = os.fdopen
-    monkeypatch.setattr(making_mod.os, "fdopen", lambda fd, *a, **k: ShortWrites(fd, "r+b", closefd=True))
+    monkeypatch.setattr("qjournal.making.os.fdopen", lambda fd, *a, **k: ShortWrites(fd, "r+b", closefd=True))
     path = tmp_path / "j.bin"
     with qjournal.create(path, 3) as w:
         w.append_hash(bytes(32), 1, 2)
-    monkeypatch.setattr(making_mod.os, "fdopen", real_fdopen)
+    monkeypatch.setattr("qjournal.making.os.fdopen", real_fdopen)
     assert path.stat().st_size == 3 * CLUSTER
     assert qjournal.read(path).state().num_entries == 1
 
@@ -360,7 +361,7 @@ def test_create_completes_short_writes(tmp_path: Path, monkeypatch: pytest.Monke
 def test_create_is_all_or_nothing_when_cut_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "j.bin"
     calls = []
-    real = making_mod.write_all
+    real = area_write_all  # the function making calls (imported from qjournal.area)
 
     def failing(f: Any, data: Any) -> None:
         calls.append(1)
@@ -420,7 +421,7 @@ def test_free_space_is_checked_where_a_symlink_points(tmp_path: Path, monkeypatc
         asked.append(os.fspath(p))
         return real_statvfs(p)
 
-    monkeypatch.setattr(making_mod.os, "statvfs", statvfs)
+    monkeypatch.setattr("qjournal.making.os.statvfs", statvfs)
     with qjournal.create(link, 2):
         pass
     assert asked == [str(real_dir)]
@@ -431,7 +432,7 @@ def test_create_refuses_more_than_the_target_file_system_holds(tmp_path: Path, m
     class Full:
         f_bavail, f_frsize = 1, 4096
 
-    monkeypatch.setattr(making_mod.os, "statvfs", lambda p: Full())
+    monkeypatch.setattr("qjournal.making.os.statvfs", lambda p: Full())
     with pytest.raises(JournalIOError, match="file system has 4096 bytes free; nothing written"):
         qjournal.create(tmp_path / "j.bin", 2)
     assert not list(tmp_path.iterdir())
@@ -455,15 +456,12 @@ def test_json_nested_too_deep_is_a_line_error(tmp_path: Path) -> None:
 
 def test_deprecated_validate_false_still_validates(tmp_path: Path) -> None:
     data = bytearray((Path(__file__).parent / "vectors" / "corrupt_end_misaligned.bin").read_bytes())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with pytest.raises(CorruptJournalError):
-            qjournal.open_for_append(data, validate=False)
+    with pytest.raises(CorruptJournalError), pytest.warns(DeprecationWarning, match="validate=False is ignored"):
+        qjournal.open_for_append(data, validate=False)
     with pytest.raises(ForeignDataError):  # nor does it erase what the full open refuses
         buf = bytearray(b"\xff" * 2 * CLUSTER)
         buf[CLUSTER] = 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.warns(DeprecationWarning, match="validate=False is ignored"):
             qjournal.open_for_append(buf, validate=False)
 
 

@@ -50,7 +50,7 @@ def _in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parallel, "ordered_map", lambda fn, args, jobs: (fn(*a) for a in args))
 
 
-def answer(path: Path, jobs: int, **kw: object) -> tuple:
+def answer(path: Path, jobs: int, **kw: object) -> tuple[object, ...]:
     """Everything a check and a state say of the journal at ``path``."""
     try:
         with qjournal.read(path, **kw) as r:  # type: ignore[arg-type]
@@ -58,7 +58,7 @@ def answer(path: Path, jobs: int, **kw: object) -> tuple:
             try:
                 state: object = r.state(jobs=jobs)
             except CorruptJournalError as exc:
-                state = ("error", exc.rule, exc.offset, exc.reason, exc.hint, str(exc))
+                state = ("error", exc.code, exc.offset, exc.reason, exc.hint, str(exc))
     except qjournal.JournalError as exc:
         return ("open error", type(exc).__name__, str(exc))
     return report.problems, report.state, report.hint, state
@@ -325,13 +325,15 @@ def test_a_worker_bug_falls_back_and_debug_says_why(command: str, tmp_path: Path
             raise RuntimeError("a bug in a worker")
         return real(area, start, stop, *a, **kw)
 
-    want = [cli.main([command, str(path), "--jobs", "1"]), capsys.readouterr()]
+    want_code = cli.main([command, str(path), "--jobs", "1"])
+    want_said = capsys.readouterr()
+    want: list[object] = [want_code, want_said]
     monkeypatch.setattr(module, name, buggy)
     quiet = [cli.main([command, str(path), "--jobs", "2"]), capsys.readouterr()]
     assert quiet == want  # the same answer, and without --debug not a word more
     code = cli.main([command, str(path), "--jobs", "2", "--debug"])
     out, err = capsys.readouterr()
-    assert (code, out) == (want[0], want[1].out)
+    assert (code, out) == (want_code, want_said.out)
     assert err.startswith("qjournal: debug: a worker failed unexpectedly: this process goes on from cluster 2\n"), err
     assert "RuntimeError: a bug in a worker" in err and "in a worker process:" in err and "in run_range" in err
     assert not logging.getLogger("qjournal").handlers, "the --debug handler is removed when the command ends"

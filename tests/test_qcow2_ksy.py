@@ -31,12 +31,16 @@ import struct
 import subprocess
 import sys
 import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import kaitaistruct
 import ksy_tree
 import pytest
 import qemu_images as qi
 from helpers import load_script, printed
+from ksy_toolchain import load_ksy
 
 qcow2_module, _ = ksy_tree.load_parser_module("qcow2")
 Qcow2 = qcow2_module.Qcow2
@@ -45,47 +49,48 @@ CT = Qcow2.ClusterType
 IMAGE_NAMES = [spec.name for spec in qi.TEST_IMAGES]
 SPECS = {spec.name: spec for spec in qi.TEST_IMAGES}
 ZSTD_FRAME_MAGIC = b"\x28\xb5\x2f\xfd"
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 # ---------------------------------------------------------------------------
 # Fixtures: the images, parsed once, and what QEMU says about them, asked once
 
 
-class _Lazy(dict):
-    def __init__(self, make):
+class _Lazy(dict[K, V]):
+    def __init__(self, make: Callable[[K], V]) -> None:
         super().__init__()
         self._make = make
 
-    def __missing__(self, key):
+    def __missing__(self, key: K) -> V:
         value = self[key] = self._make(key)
         return value
 
 
 @pytest.fixture(scope="module")
-def qcow2_ksy() -> dict:
+def qcow2_ksy() -> dict[str, Any]:
     """formats/qcow2.ksy, read as the Web IDE reads it (once)."""
-    return ksy_tree.load_ksy(ksy_tree.ROOT / "formats" / "qcow2.ksy")
+    return load_ksy(ksy_tree.ROOT / "formats" / "qcow2.ksy")
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images):
+def images(qemu_test_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return qemu_test_images
 
 
 @pytest.fixture(scope="module")
-def parsed(images):
+def parsed(images: dict[str, qi.Image]) -> _Lazy[str, Any]:
     """name -> the Qcow2 parse of that image (from its bytes)."""
     return _Lazy(lambda name: Qcow2.from_bytes(images[name].path.read_bytes()))
 
 
 @pytest.fixture(scope="module")
-def qemu(images):
+def qemu(images: dict[str, qi.Image]) -> _Lazy[str, _Lazy[str, Any]]:
     """name -> {"info", "map", "check", "guest"} as QEMU reports them (asked lazily)."""
-    def facts(name):
+    def facts(name: str) -> _Lazy[str, Any]:
         image = images[name]
-        return _Lazy(lambda what: {
-            "info": image.info, "map": image.map, "check": image.check, "guest": image.guest_bytes,
-        }[what]())
+        asks: dict[str, Callable[[], Any]] = {"info": image.info, "map": image.map, "check": image.check, "guest": image.guest_bytes}
+        return _Lazy(lambda what: asks[what]())
     return _Lazy(facts)
 
 
@@ -93,28 +98,28 @@ def qemu(images):
 # The lookup of the spec's "Cluster mapping", through the parser
 
 
-def guest_cluster(img, idx):
+def guest_cluster(img: Any, idx: int) -> Any:
     """The .ksy's ``guest_cluster(idx)`` lookup, made as its doc says: on the root's stream, the root as parent and root."""
     return Qcow2.GuestCluster(idx, img._io, img, img)
 
 
-def host_cluster(img, idx):
+def host_cluster(img: Any, idx: int) -> Any:
     """The .ksy's ``host_cluster(idx)`` lookup, made the same way."""
     return Qcow2.HostCluster(idx, img._io, img, img)
 
 
-def guest_clusters(img):
+def guest_clusters(img: Any) -> Iterator[Any]:
     """Every guest cluster's lookup, one at a time."""
     return (guest_cluster(img, i) for i in range(img.header.num_guest_clusters))
 
 
-def host_clusters(img):
+def host_clusters(img: Any) -> Iterator[Any]:
     """Every host cluster's lookup (the last may be partial), one at a time."""
     size = img.header.cluster_size
     return (host_cluster(img, j) for j in range(-(-img._io.size() // size)))
 
 
-def extension(img, ext_type):
+def extension(img: Any, ext_type: int) -> Any:
     """The data of the header extension of that type, or None."""
     for ext in img.header_extension_area.extensions or []:
         if ext.extension_type == ext_type:
@@ -122,7 +127,7 @@ def extension(img, ext_type):
     return None
 
 
-def l2_entry_for(img, guest_offset, l1_entries=None):
+def l2_entry_for(img: Any, guest_offset: int, l1_entries: list[Any] | None = None) -> Any:
     """The L2 entry of the guest cluster holding ``guest_offset``: through the lazy
     ``guest_cluster`` type for the active table, through a snapshot's parsed L1
     table when ``l1_entries`` is given. None when unallocated at L1 level."""
@@ -136,7 +141,7 @@ def l2_entry_for(img, guest_offset, l1_entries=None):
     return l1_entries[l1_index].l2_table.entries[l2_index]
 
 
-def layer_status(img, guest_offset, l1_entries=None):
+def layer_status(img: Any, guest_offset: int, l1_entries: list[Any] | None = None) -> tuple[str, int | None, Any]:
     """What one image says of the byte at ``guest_offset``: (kind, host offset
     or None, the L2 entry) with kind "data", "compressed", "zero" or
     "unallocated" (for extended L2 entries, the subcluster's status)."""
@@ -160,7 +165,7 @@ def layer_status(img, guest_offset, l1_entries=None):
     return kind, host, entry
 
 
-def expected_map_entry(chain, guest_offset, encrypted):
+def expected_map_entry(chain: list[Any], guest_offset: int, encrypted: bool) -> dict[str, Any]:
     """What ``qemu-img map`` must say of the unit at ``guest_offset``, from the
     parses of the chain (top image first)."""
     for depth, img in enumerate(chain):
@@ -170,7 +175,7 @@ def expected_map_entry(chain, guest_offset, encrypted):
                 assert len(chain) == 1, "extended L2 entries over a backing file are not in TEST_IMAGES"
                 return {"depth": depth, "present": False, "zero": True, "data": False, "offset": host}
             continue
-        out = {"depth": depth, "present": True, "zero": kind == "zero", "data": kind in ("data", "compressed")}
+        out: dict[str, Any] = {"depth": depth, "present": True, "zero": kind == "zero", "data": kind in ("data", "compressed")}
         if host is not None and not (encrypted and kind == "data"):
             out["offset"] = host
         if kind == "compressed":
@@ -179,12 +184,12 @@ def expected_map_entry(chain, guest_offset, encrypted):
     return {"depth": len(chain) - 1, "present": False, "zero": True, "data": False}
 
 
-def map_unit(img) -> int:
+def map_unit(img: Any) -> int:
     """The unit qemu-img map's status changes at: the subcluster with extended L2."""
-    return img.header.len_subcluster
+    return int(img.header.len_subcluster)
 
 
-def chain_of(name, images, parsed):
+def chain_of(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any]) -> list[Any]:
     return [parsed[image.spec.name] for image in images[name].chain()]
 
 
@@ -193,11 +198,11 @@ def chain_of(name, images, parsed):
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_header_agrees_with_qemu_img_info(name, parsed, qemu, images):
+def test_header_agrees_with_qemu_img_info(name: str, parsed: _Lazy[str, Any], qemu: _Lazy[str, _Lazy[str, Any]], images: dict[str, qi.Image]) -> None:
     assert_header_agrees(parsed[name], qemu[name]["info"], SPECS[name], images[name].path)
 
 
-def assert_header_agrees(img, info, spec, path):
+def assert_header_agrees(img: Any, info: dict[str, Any], spec: qi.ImageSpec, path: Path) -> None:
     """The parse of an image says what ``qemu-img info`` says of it."""
     h = img.header
     fs = info["format-specific"]["data"]
@@ -266,7 +271,7 @@ def assert_header_agrees(img, info, spec, path):
     assert sorted(got_bitmaps, key=lambda b: b["name"]) == sorted(want_bitmaps, key=lambda b: b["name"])
 
 
-def test_feature_name_table_names_every_feature_bit_of_the_definition(parsed, qcow2_ksy):
+def test_feature_name_table_names_every_feature_bit_of_the_definition(parsed: _Lazy[str, Any], qcow2_ksy: dict[str, Any]) -> None:
     """QEMU writes a feature name table into some version 3 images: every bit it
     names is a bit this definition names (the same bit of the same bitmap)."""
     named = {}
@@ -297,11 +302,11 @@ def test_feature_name_table_names_every_feature_bit_of_the_definition(parsed, qc
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_every_guest_cluster_agrees_with_qemu_img_map(name, images, parsed, qemu):
+def test_every_guest_cluster_agrees_with_qemu_img_map(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any], qemu: _Lazy[str, _Lazy[str, Any]]) -> None:
     assert_map_agrees(chain_of(name, images, parsed), qemu[name]["map"])
 
 
-def assert_map_agrees(chain, qemu_map):
+def assert_map_agrees(chain: list[Any], qemu_map: list[dict[str, Any]]) -> None:
     """Every unit of the guest disk, looked up through the parses of the chain,
     is what ``qemu-img map`` says of it."""
     img = chain[0]
@@ -323,7 +328,7 @@ def assert_map_agrees(chain, qemu_map):
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_every_l2_entry_status_says_what_qemu_img_map_says(name, images, parsed, qemu):
+def test_every_l2_entry_status_says_what_qemu_img_map_says(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any], qemu: _Lazy[str, _Lazy[str, Any]]) -> None:
     """`status`, the summary the Web IDE shows for an L2 entry, is what ``qemu-img
     map`` says of the cluster's units (subclusters included) in this image:
     all data, all zero, none present here (unallocated), compressed, or mixed."""
@@ -349,7 +354,7 @@ def test_every_l2_entry_status_says_what_qemu_img_map_says(name, images, parsed,
             assert kinds == {entry.status.name}, (name, gc.idx, entry.status, kinds)
 
 
-def test_the_images_cover_every_kind_of_entry(parsed):
+def test_the_images_cover_every_kind_of_entry(parsed: _Lazy[str, Any]) -> None:
     """TEST_IMAGES exercise every cluster type, subclusters, both L1/L2 COPIED
     states, and compressed clusters that span two host sectors or more."""
     types, statuses, subcluster_states, copied, multi_sector = set(), set(), set(), set(), False
@@ -374,7 +379,7 @@ def test_the_images_cover_every_kind_of_entry(parsed):
 
 
 @pytest.mark.parametrize("name", [n for n in IMAGE_NAMES if SPECS[n].cluster_size <= 64 * qi.KiB])
-def test_guest_cluster_lookup_equals_the_whole_tables(name, parsed):
+def test_guest_cluster_lookup_equals_the_whole_tables(name: str, parsed: _Lazy[str, Any]) -> None:
     """guest_cluster(i).l1_entry / .l2_entry (two entries read in place) are the
     entries of the parsed L1 table and L2 tables, for every guest cluster.
     (Images with 2 MiB clusters are left out: a whole 262144-entry L2 table
@@ -407,17 +412,18 @@ def test_guest_cluster_lookup_equals_the_whole_tables(name, parsed):
 # Guest data vs qemu-img convert
 
 
-def read_through_parser(chain, images_chain, size, l1_entries=None):
+def read_through_parser(chain: list[Any], images_chain: list[qi.Image], size: int,
+                        l1_entries: list[Any] | None = None) -> list[tuple[int, bytes | None]]:
     """The guest disk as read through the parser's mapping, one unit at a time:
     a list of (guest offset, bytes or None); None where this test cannot read
     the data itself (encrypted data, zstd payloads)."""
     top = chain[0]
     unit = map_unit(top)
     files = [image.path.read_bytes() for image in images_chain]
-    out = []
+    out: list[tuple[int, bytes | None]] = []
     for start in range(0, size, unit):
         length = min(unit, size - start)
-        data = bytes(length)  # unallocated down the whole chain: zeros
+        data: bytes | None = bytes(length)  # unallocated down the whole chain: zeros
         for depth, img in enumerate(chain):
             kind, host, entry = layer_status(img, start, l1_entries if depth == 0 else None)
             if kind == "unallocated":
@@ -442,6 +448,7 @@ def read_through_parser(chain, images_chain, size, l1_entries=None):
                 data = None
             elif h.has_external_data_file:  # no `data` instance: the bytes are in the other file
                 name = extension(img, Qcow2.HeaderExtensionType.external_data_file).value
+                assert host is not None
                 data = (images_chain[depth].directory / name).read_bytes()[host:host + length]
                 assert len(data) == length, f"host offset {host:#x} is past the end of the data file"
             else:  # the parser's own `data`: what the file holds, zeros after its end (as QEMU reads)
@@ -454,7 +461,7 @@ def read_through_parser(chain, images_chain, size, l1_entries=None):
     return out
 
 
-def _compare(units, guest, what):
+def _compare(units: list[tuple[int, bytes | None]], guest: bytes, what: str) -> int:
     compared = [(start, data) for start, data in units if data is not None]
     wrong = [f"guest {start:#x}" for start, data in compared if guest[start:start + len(data)] != data]
     assert not wrong, f"{what}: the parser's mapping reads other bytes than QEMU at {wrong[:10]}"
@@ -462,11 +469,11 @@ def _compare(units, guest, what):
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_guest_data_agrees_with_qemu_img_convert(name, images, parsed, qemu):
+def test_guest_data_agrees_with_qemu_img_convert(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any], qemu: _Lazy[str, _Lazy[str, Any]]) -> None:
     assert_data_agrees(chain_of(name, images, parsed), images[name], qemu[name]["guest"])
 
 
-def assert_data_agrees(chain, image, guest):
+def assert_data_agrees(chain: list[Any], image: qi.Image, guest: bytes) -> None:
     """The guest disk read through the parser's mapping is ``guest`` (what
     ``qemu-img convert`` reads), wherever this test can read it itself."""
     h = chain[0].header
@@ -479,6 +486,7 @@ def assert_data_agrees(chain, image, guest):
         assert unread, "an encrypted image with writes has encrypted clusters"
         for start in unread:  # what is stored is not the plaintext
             _, host, _ = layer_status(chain[0], start)
+            assert host is not None
             stored = image.path.read_bytes()[host:host + map_unit(chain[0])]
             assert stored != guest[start:start + len(stored)]
     elif h.compression != Qcow2.CompressionType.zstd:
@@ -487,7 +495,7 @@ def assert_data_agrees(chain, image, guest):
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_qemu_images_hold_what_their_steps_write(name, images, qemu):
+def test_qemu_images_hold_what_their_steps_write(name: str, images: dict[str, qi.Image], qemu: _Lazy[str, _Lazy[str, Any]]) -> None:
     """tests/qemu_images.py's check of itself (and of QEMU): each image's guest
     disk, and each snapshot's, is what simulate_guest computes from the steps."""
     spec = SPECS[name]
@@ -497,7 +505,7 @@ def test_qemu_images_hold_what_their_steps_write(name, images, qemu):
 
 
 @pytest.mark.parametrize("name", [n for n in IMAGE_NAMES if SPECS[n].snapshots])
-def test_snapshot_data_agrees_with_qemu_img_convert(name, images, parsed):
+def test_snapshot_data_agrees_with_qemu_img_convert(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any]) -> None:
     """Each internal snapshot, read through its own L1 table (snapshot.l1_table
     and the L2 tables under it), is what ``qemu-img convert -l
     snapshot.name=...`` reads."""
@@ -522,13 +530,13 @@ def test_snapshot_data_agrees_with_qemu_img_convert(name, images, parsed):
 # Refcounts vs qemu-img check
 
 
-def refcounts(img):
+def refcounts(img: Any) -> list[int]:
     """Every host cluster's refcount, read one by one (host_cluster(j).refcount)."""
     return [hc.refcount for hc in host_clusters(img)]
 
 
 @pytest.mark.parametrize("name", IMAGE_NAMES)
-def test_refcounts_agree_with_qemu_img_check(name, parsed, qemu):
+def test_refcounts_agree_with_qemu_img_check(name: str, parsed: _Lazy[str, Any], qemu: _Lazy[str, _Lazy[str, Any]]) -> None:
     img, check = parsed[name], qemu[name]["check"]
     h = img.header
     assert check["check-errors"] == 0 and not check.get("corruptions") and not check.get("leaks"), check
@@ -561,7 +569,7 @@ def test_refcounts_agree_with_qemu_img_check(name, parsed, qemu):
 
 
 @pytest.mark.parametrize("name", [n for n in IMAGE_NAMES if SPECS[n].cluster_size <= 64 * qi.KiB])
-def test_refcount_lookup_equals_the_whole_refcount_blocks(name, parsed):
+def test_refcount_lookup_equals_the_whole_refcount_blocks(name: str, parsed: _Lazy[str, Any]) -> None:
     """host_cluster(j).refcount (one entry read in place) is entry j of the
     parsed refcount blocks; sub-byte widths are unpacked here by the spec's
     rule (bit 0 is the least significant bit)."""
@@ -569,7 +577,7 @@ def test_refcount_lookup_equals_the_whole_refcount_blocks(name, parsed):
     h = img.header
     assert len(img.refcount_table.entries) == h.num_refcount_table_entries
     refs = refcounts(img)
-    flat = []
+    flat: list[int] = []
     for rt_entry in img.refcount_table.entries:
         if len(flat) >= len(refs):
             break
@@ -598,7 +606,7 @@ class RecordingStream(io.BytesIO):
         super().__init__(data)
         self.reads: list[tuple[int, int]] = []
 
-    def read(self, n=-1):
+    def read(self, n: int | None = -1) -> bytes:
         start = self.tell()
         out = super().read(n)
         if out:
@@ -611,7 +619,7 @@ class RecordingStream(io.BytesIO):
 
 
 @pytest.mark.parametrize("name", ["v3_c4k", "chain_top", "extended_l2_c64k", "v3_c2m"])
-def test_opening_reads_the_first_cluster_only_and_a_lookup_two_entries(name, images):
+def test_opening_reads_the_first_cluster_only_and_a_lookup_two_entries(name: str, images: dict[str, qi.Image]) -> None:
     stream = RecordingStream(images[name].path.read_bytes())
     img = Qcow2(kaitaistruct.KaitaiStream(stream))
     h = img.header
@@ -639,48 +647,52 @@ def test_opening_reads_the_first_cluster_only_and_a_lookup_two_entries(name, ima
 # Broken images: the parse fails where the spec's rule is broken
 
 
-def _u4(v):
+Mutation = Callable[[bytearray, Any], None]
+"""A change to an image's bytes, given them and their parse."""
+
+
+def _u4(v: int) -> bytes:
     return struct.pack(">I", v)
 
 
-def _u8(v):
+def _u8(v: int) -> bytes:
     return struct.pack(">Q", v)
 
 
-def _set(offset, raw):
-    def mutate(data, img):
+def _set(offset: int, raw: bytes) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         data[offset:offset + len(raw)] = raw
     return mutate
 
 
-def _header_u8(offset, delta):
-    def mutate(data, img):
+def _header_u8(offset: int, delta: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         value = struct.unpack_from(">Q", data, offset)[0]
         struct.pack_into(">Q", data, offset, value + delta)
     return mutate
 
 
-def _or_byte(offset, bits):
-    def mutate(data, img):
+def _or_byte(offset: int, bits: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         data[offset] |= bits
     return mutate
 
 
-def _and_byte(offset, bits):
-    def mutate(data, img):
+def _and_byte(offset: int, bits: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         data[offset] &= bits
     return mutate
 
 
-def _first_l1_entry(delta):
-    def mutate(data, img):
+def _first_l1_entry(delta: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         pos = img.header.ofs_l1_table
         struct.pack_into(">Q", data, pos, struct.unpack_from(">Q", data, pos)[0] + delta)
     return mutate
 
 
-def _first_l2_entry(delta=0, zero_bitmap_or=0, bits_or=0):
-    def mutate(data, img):
+def _first_l2_entry(delta: int = 0, zero_bitmap_or: int = 0, bits_or: int = 0) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         pos = img.l1_table.entries[0].ofs_l2_table
         struct.pack_into(">Q", data, pos, (struct.unpack_from(">Q", data, pos)[0] + delta) | bits_or)
         if zero_bitmap_or:
@@ -688,15 +700,15 @@ def _first_l2_entry(delta=0, zero_bitmap_or=0, bits_or=0):
     return mutate
 
 
-def _first_refcount_table_entry(delta):
-    def mutate(data, img):
+def _first_refcount_table_entry(delta: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         pos = img.header.ofs_refcount_table
         struct.pack_into(">Q", data, pos, struct.unpack_from(">Q", data, pos)[0] + delta)
     return mutate
 
 
-def _truncate(length):
-    def mutate(data, img):
+def _truncate(length: int) -> Mutation:
+    def mutate(data: bytearray, img: Any) -> None:
         del data[length:]
     return mutate
 
@@ -745,6 +757,8 @@ BROKEN = {
                                      "refuses", None),
     "truncated_header": ("v3_c4k", _truncate(50), "EOF", None, None, "refuses", None),
     "l1_entry_unaligned": ("v3_c4k", _first_l1_entry(512), EXPR, "/types/l1_entry/seq/3", 7, "reports", GUEST_L1),
+    "l1_entry_reserved_bit_56": ("v3_c4k", _first_l1_entry(1 << 56), NE, "/types/l1_entry/seq/1", 1, "reports", GUEST_L1),
+    "l1_entry_reserved_bit_0": ("v3_c4k", _first_l1_entry(1), NE, "/types/l1_entry/seq/4", 8, "reports", GUEST_L1),
     "l2_entry_unaligned": ("v3_c4k", _first_l2_entry(512), EXPR, "/types/l2_entry/seq/4", 7, "reports", GUEST_L2),
     "compressed_offset_bit_56": ("compressed_c512", _first_l2_entry(bits_or=1 << 56), EXPR,
                                  "/types/l2_entry/seq/7", 4, "reports", GUEST_L2),
@@ -758,7 +772,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_broken_image_fails_at_the_broken_rule(case, images, parsed, qcow2_ksy, tmp_path):
+def test_broken_image_fails_at_the_broken_rule(case: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any], qcow2_ksy: dict[str, Any], tmp_path: Path) -> None:
     base, mutate, kind, src_path, pos, qemu_verdict, lazy = BROKEN[case]
     image = images[base]
     data = bytearray(image.path.read_bytes())
@@ -795,7 +809,7 @@ def test_broken_image_fails_at_the_broken_rule(case, images, parsed, qcow2_ksy, 
         assert check["check-errors"] or check.get("corruptions"), check
 
 
-def test_every_valid_rule_of_the_header_and_the_tables_is_exercised(qcow2_ksy):
+def test_every_valid_rule_of_the_header_and_the_tables_is_exercised(qcow2_ksy: dict[str, Any]) -> None:
     """Each `valid` of the header, its feature bitmap and the L1, L2 and refcount
     table entries is broken by a case of BROKEN."""
     ksy = qcow2_ksy
@@ -808,14 +822,14 @@ def test_every_valid_rule_of_the_header_and_the_tables_is_exercised(qcow2_ksy):
                 assert path in checked, f"no broken image breaks {path} ({attr['id']})"
 
 
-def _user_types_of(spec: dict, ksy: dict) -> set[str]:
+def _user_types_of(spec: dict[str, Any], ksy: dict[str, Any]) -> set[str]:
     """The user types ``spec`` (a field or an instance) parses, switch cases included."""
     t = spec.get("type")
     names = list(t.get("cases", {}).values()) if isinstance(t, dict) else [t] if isinstance(t, str) else []
     return {n.split("(")[0] for n in names if n.split("(")[0] in ksy["types"]}
 
 
-def test_no_zero_length_fields_and_entries_fail_in_their_own_substream(qcow2_ksy):
+def test_no_zero_length_fields_and_entries_fail_in_their_own_substream(qcow2_ksy: dict[str, Any]) -> None:
     """No field is a zero-length marker (every `valid` is on the field it checks),
     and each lazy instance that parses a type whose bit fields carry a rule, or
     holds such a type, reads it from its own substream (it has a `size`): a
@@ -842,14 +856,14 @@ def test_no_zero_length_fields_and_entries_fail_in_their_own_substream(qcow2_ksy
             assert "size" in inst, f"{t}.{i} parses a checked bit-field entry in the image's own stream"
 
 
-def _bit_width(attr: dict) -> int:
+def _bit_width(attr: dict[str, Any]) -> int:
     """n for a bit field `bN`, else 0."""
     import re
     m = re.fullmatch(r"b(\d+)", str(attr.get("type", "")))
     return int(m.group(1)) if m else 0
 
 
-def test_qemu_tools_are_found_or_the_reason_is_given():
+def test_qemu_tools_are_found_or_the_reason_is_given() -> None:
     """require_qemu's rule: found here, or a reason naming the package."""
     reason = qi.missing_qemu()
     if reason is None:
@@ -869,11 +883,11 @@ SAMPLE_SCRIPT = SAMPLES_DIR / "make_qcow2_samples.py"
 SAMPLE_SPECS = {s.name: s for s in load_script(SAMPLE_SCRIPT).SAMPLES}
 
 
-def test_every_qcow2_sample_has_a_spec():
+def test_every_qcow2_sample_has_a_spec() -> None:
     assert sorted(p.name for p in SAMPLES_DIR.glob("*.qcow2")) == sorted(s.file_name for s in SAMPLE_SPECS.values())
 
 
-def test_samples_hold_what_their_script_says():
+def test_samples_hold_what_their_script_says() -> None:
     """`make_qcow2_samples.py --check`: QEMU reads the committed samples as their specs say."""
     qi.require_qemu()
     run = subprocess.run([sys.executable, str(SAMPLE_SCRIPT), "--check"], capture_output=True, text=True, check=False)
@@ -881,7 +895,7 @@ def test_samples_hold_what_their_script_says():
 
 
 @pytest.mark.parametrize("name", list(SAMPLE_SPECS))
-def test_sample_parses_and_agrees_with_qemu(name):
+def test_sample_parses_and_agrees_with_qemu(name: str) -> None:
     """Each sample is small, has 4 KiB clusters, and its parse agrees with
     qemu-img info, map and convert, as the test images do."""
     qi.require_qemu()
@@ -896,7 +910,7 @@ def test_sample_parses_and_agrees_with_qemu(name):
     assert_data_agrees(chain, image, image.guest_bytes())
 
 
-def test_mixed_sample_shows_every_cluster_type():
+def test_mixed_sample_shows_every_cluster_type() -> None:
     """The sample the README points Web IDE users to for L2 entries has one of each."""
     img = Qcow2.from_bytes((SAMPLES_DIR / "mixed_clusters.qcow2").read_bytes())
     types = {gc.l2_entry.cluster_type for gc in guest_clusters(img) if gc.l2_entry is not None}
@@ -919,7 +933,7 @@ def _readme_py_blocks() -> list[str]:
 
 
 
-def test_readme_qcow2_example_prints_what_it_says():
+def test_readme_qcow2_example_prints_what_it_says() -> None:
     (block,) = _readme_py_blocks()
     proc = subprocess.run([sys.executable, "-c", block], cwd=ksy_tree.ROOT, capture_output=True, text=True, check=False,
                           timeout=60)
@@ -937,14 +951,19 @@ def _numbers(text: str) -> list[int]:
     return out
 
 
-def test_readme_sample_table_says_what_the_mixed_sample_holds():
+def test_readme_sample_table_says_what_the_mixed_sample_holds() -> None:
     row = next(line for line in README.splitlines() if line.startswith("| `mixed_clusters.qcow2` |"))
+    def listed(words: str) -> list[int]:
+        found = re.search(words + r" \(([^)]*)\)", row)
+        assert found, f"the README's row no longer says {words} (...): {row}"
+        return _numbers(found.group(1))
+
     said = {
-        "compressed": _numbers(re.search(r"compressed clusters \(([^)]*)\)", row).group(1)),
-        "normal": _numbers(re.search(r"standard ones \(([^)]*)\)", row).group(1)),
-        "zero_plain": _numbers(re.search(r"a zero cluster \(([^)]*)\)", row).group(1)),
-        "zero_allocated": _numbers(re.search(r"a preallocated zero cluster \(([^)]*)\)", row).group(1)),
-        "unallocated": _numbers(re.search(r"unallocated ones \(([^)]*)\)", row).group(1)),
+        "compressed": listed("compressed clusters"),
+        "normal": listed("standard ones"),
+        "zero_plain": listed("a zero cluster"),
+        "zero_allocated": listed("a preallocated zero cluster"),
+        "unallocated": listed("unallocated ones"),
     }
     img = Qcow2.from_bytes((SAMPLES_DIR / "mixed_clusters.qcow2").read_bytes())
     found: dict[str, list[int]] = {}
@@ -962,9 +981,10 @@ def test_readme_sample_table_says_what_the_mixed_sample_holds():
 # Every root-level node of a large disk opens at once
 
 
-def reachable_structs(obj) -> int:
+def reachable_structs(obj: Any) -> int:
     """Kaitai structs and lists reachable from ``obj`` (its fields and the lazy instances read so far)."""
-    seen, stack = set(), [obj]
+    seen: set[int] = set()
+    stack = [obj]
     while stack:
         v = stack.pop()
         if id(v) in seen or not isinstance(v, (kaitaistruct.KaitaiStruct, list)):
@@ -975,12 +995,12 @@ def reachable_structs(obj) -> int:
     return len(seen)
 
 
-def root_nodes(ksy: dict) -> list[str]:
+def root_nodes(ksy: dict[str, Any]) -> list[str]:
     """The root's seq fields and instances: the nodes the Web IDE shows at the top."""
     return [a["id"] for a in ksy["seq"]] + list(ksy["instances"])
 
 
-def test_every_root_node_of_a_2_million_cluster_disk_opens_small(qcow2_ksy, tmp_path):
+def test_every_root_node_of_a_2_million_cluster_disk_opens_small(qcow2_ksy: dict[str, Any], tmp_path: Path) -> None:
     """A 1 GiB disk with 512-byte clusters (2,097,152 guest clusters): touching every
     root-level node creates objects for the L1 and refcount tables' entries only,
     never one per cluster (tests/js/open_root.mjs checks the same in the Web IDE's
@@ -1006,7 +1026,7 @@ EOF_IMAGES = [n for n in IMAGE_NAMES if "_eof_" in n]
 
 
 @pytest.mark.parametrize("name", EOF_IMAGES)
-def test_last_cluster_cut_short_by_the_end_of_the_file_reads_what_the_file_holds(name, images, parsed):
+def test_last_cluster_cut_short_by_the_end_of_the_file_reads_what_the_file_holds(name: str, images: dict[str, qi.Image], parsed: _Lazy[str, Any]) -> None:
     """The last write of these images leaves the file ending inside the data of its last
     cluster (compressed: inside a sector; extended L2: after 3 of 32 subclusters): the
     parser's own `compressed_data` / `data` read up to the end of the file (QEMU reads
@@ -1030,7 +1050,7 @@ def test_last_cluster_cut_short_by_the_end_of_the_file_reads_what_the_file_holds
         assert len(last.data) == size - last.ofs_host_cluster == written * h.len_subcluster
 
 
-def test_the_eof_images_cover_zlib_and_zstd_and_three_cluster_sizes():
+def test_the_eof_images_cover_zlib_and_zstd_and_three_cluster_sizes() -> None:
     specs = [SPECS[n] for n in EOF_IMAGES]
     zstd = {s.cluster_size for s in specs if ("compression_type", "zstd") in s.options}
     zlib_ = {s.cluster_size for s in specs if s.luks_passphrase is None and ("compression_type", "zstd") not in s.options
@@ -1043,7 +1063,7 @@ def test_the_eof_images_cover_zlib_and_zstd_and_three_cluster_sizes():
 # Bitmap data, read from the bitmap table entries
 
 
-def test_bitmap_data_read_from_the_table_marks_the_written_ranges(parsed):
+def test_bitmap_data_read_from_the_table_marks_the_written_ranges(parsed: _Lazy[str, Any]) -> None:
     """The enabled bitmap of bitmaps_c4k, read through its table entries' `data` (bit
     k of the data covers guest bytes k * granularity onwards, least significant bit
     first), has a set bit exactly where the steps wrote; the disabled one has none

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import qemu_images as qi
+from helpers import known
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,13 +61,13 @@ def read_back(path: Path) -> dict[str, Any]:
         l2: dict[int, list[tuple[Any, int, bool]]] = {}
         for i, e in enumerate(q.l1_table.entries):
             if e.is_allocated:
-                l2[i] = [(x.cluster_type, x.ofs_host_cluster, x.is_copied) for x in e.l2_table.entries]
+                l2[i] = [(x.cluster_type, x.ofs_host_cluster, x.is_copied) for x in known(e.l2_table).entries]
         num_host = -(-os.path.getsize(path) // cs)
         per_block = h.num_refcount_block_entries
         refcounts = []
         for n in range(num_host):
             t = q.refcount_table.entries[n // per_block]
-            refcounts.append(t.refcount_block.refcounts[n % per_block] if t.ofs_refcount_block else 0)
+            refcounts.append(known(t.refcount_block).refcounts[n % per_block] if t.ofs_refcount_block else 0)
         return {
             "version": h.version, "cluster_size": cs, "len_virtual_disk": h.len_virtual_disk,
             "num_l1_entries": h.num_l1_entries, "ofs_l1_table": h.ofs_l1_table, "refcount_order": h.refcount_order,

@@ -64,7 +64,7 @@ def test_every_definition_has_its_module_in_the_package() -> None:
     assert KSY_IDS == ["qcow2", "qcow2_journal"], KSY_IDS
     for ksy_id in KSY_IDS:
         mod = importlib.import_module(f"qjournal.generated.{ksy_id}")
-        assert Path(mod.__file__).resolve() == (GENERATED / f"{ksy_id}.py").resolve()
+        assert mod.__file__ is not None and Path(mod.__file__).resolve() == (GENERATED / f"{ksy_id}.py").resolve()
         root_class = "".join(part.capitalize() for part in ksy_id.split("_"))
         assert hasattr(mod, root_class), f"qjournal.generated.{ksy_id} has no class {root_class}"
 

@@ -34,11 +34,11 @@ def test_end_255() -> None:
 
 def test_torn() -> None:
     state = qjournal.read(SAMPLES / "torn.qjournal").state()
-    assert [p.kind for p in state.anomalies] == ["torn_write", "dirty_tail"]
+    assert [p.code for p in state.anomalies] == ["torn_write", "dirty_tail"]
     assert state.num_entries == 12, "the uncommitted batch is not replayed"
 
 
 def test_corrupt() -> None:
     with pytest.raises(qjournal.CorruptJournalError) as info:
         qjournal.read(SAMPLES / "corrupt.qjournal").state()
-    assert (info.value.rule, info.value.offset) == ("size_too_small", 150)
+    assert (info.value.code, info.value.offset) == ("size_too_small", 150)

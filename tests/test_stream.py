@@ -93,7 +93,7 @@ def test_the_stream_reads_as_the_runtime_stream_does(impl: type, buf: bytes) -> 
         impl(buf).read_bytes(-1)
 
 
-def _outcome(stream: object, call: str, args: tuple) -> tuple:
+def _outcome(stream: object, call: str, args: tuple[object, ...]) -> tuple[object, ...]:
     """What one call does: ("ok", value, pos) or (exception type, message, its args, pos)."""
     try:
         value = getattr(stream, call)(*args)
@@ -112,7 +112,7 @@ def test_the_compiled_stream_answers_every_call_as_the_pure_one_does() -> None:
         pure, compiled = PureClusterStream(buf), COMPILED(buf)  # type: ignore[misc]
         for _ in range(rng.randrange(1, 12)):
             call = rng.choice(["size", "pos", "is_eof", "read_u1", "read_u8be", "read_bytes", "read_bytes_full"])
-            args: tuple = ()
+            args: tuple[object, ...] = ()
             if call == "read_bytes":
                 args = (rng.choice([*lengths, rng.randrange(0, 20)]),)
             assert _outcome(compiled, call, args) == _outcome(pure, call, args), (buf.hex(), call, args)
@@ -137,7 +137,7 @@ def test_the_stream_in_use_is_the_one_ci_expects() -> None:
         assert expected == stream.IMPLEMENTATION, stream.implementation()
     from qjournal import cluster
 
-    assert cluster.ClusterStream is ClusterStream
+    assert vars(cluster)["ClusterStream"] is ClusterStream
 
 
 @pytest.mark.parametrize("value,expected", [("1", "pure"), ("yes", "pure"), ("0", None), ("", None)])

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from format_doc import section
@@ -18,7 +19,7 @@ VECTORS = Path(__file__).resolve().parent / "vectors"
 NAMES = sorted(p.stem for p in VECTORS.glob("*.json"))
 
 
-def load(name: str) -> tuple[bytes, dict]:
+def load(name: str) -> tuple[bytes, dict[str, Any]]:
     return (VECTORS / f"{name}.bin").read_bytes(), json.loads((VECTORS / f"{name}.json").read_text())
 
 
@@ -50,7 +51,7 @@ def test_replay(name: str) -> None:
             with pytest.raises(CorruptJournalError) as info:
                 for e in j.replay():
                     got.append(e.to_dict())
-            assert info.value.rule == expect["error"]["rule"]
+            assert info.value.code == expect["error"]["rule"]
             assert info.value.offset == expect["error"]["offset"]
             assert f"{expect['error']['offset']:#x}" in str(info.value)
         else:
@@ -64,13 +65,13 @@ def test_state_and_check(name: str) -> None:
     if "error" in expect and expect["error"]["rule"] == "area_length":
         with pytest.raises(CorruptJournalError) as info:
             qjournal.read(data)
-        assert (info.value.rule, info.value.offset) == ("area_length", 0)
+        assert (info.value.code, info.value.offset) == ("area_length", 0)
         return
     with qjournal.read(data) as j:
         report = j.check()
         if "error" in expect:
             first = next(p for p in report.problems if p.is_corruption)
-            assert (first.kind, first.ofs) == (expect["error"]["rule"], expect["error"]["offset"])
+            assert (first.code, first.ofs) == (expect["error"]["rule"], expect["error"]["offset"])
             assert report.state is None and report.is_corrupt
             with pytest.raises(CorruptJournalError):
                 j.state()
@@ -79,7 +80,7 @@ def test_state_and_check(name: str) -> None:
     assert not report.is_corrupt
     for key, value in expect["state"].items():
         assert getattr(state, key) == value, key
-    assert [{"kind": p.kind, "ofs": p.ofs} for p in state.anomalies] == expect["anomalies"]
+    assert [{"kind": p.code, "ofs": p.ofs} for p in state.anomalies] == expect["anomalies"]
     assert report.has_anomalies == bool(expect["anomalies"])
 
 

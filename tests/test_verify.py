@@ -20,6 +20,7 @@ from pathlib import Path
 import image_oracle as oracle
 import pytest
 import qemu_images as qi
+from helpers import as_hash, known
 
 import qjournal
 from qjournal.errors import CorruptJournalError, JournalArgumentError
@@ -32,7 +33,7 @@ SPECS = {s.name: s for s in (*qi.TEST_IMAGES, *oracle.INDEX_IMAGES)}
 
 
 @pytest.fixture(scope="module")
-def images(qemu_test_images, index_images):
+def images(qemu_test_images: dict[str, qi.Image], index_images: dict[str, qi.Image]) -> dict[str, qi.Image]:
     return {**qemu_test_images, **index_images}
 
 
@@ -64,7 +65,7 @@ def without_metadata(journal: Path) -> Path:
 
 
 def problems(report: VerifyReport) -> list[tuple[int, str]]:
-    return [(m.ofs, m.problem) for m in report.mismatches]
+    return [(m.ofs, m.code) for m in report.mismatches]
 
 
 def append(journal: Path, *entries: qjournal.HashEntry) -> list[int]:
@@ -77,7 +78,7 @@ def append(journal: Path, *entries: qjournal.HashEntry) -> list[int]:
         w.append_many(old)
         placed = w.append_many(list(entries))
     os.replace(grown, journal)
-    return [e.ofs for e in placed]
+    return [known(e.ofs) for e in placed]
 
 
 def units_of(image: qi.Image) -> list[oracle.Unit]:
@@ -86,7 +87,7 @@ def units_of(image: qi.Image) -> list[oracle.Unit]:
 
 
 @pytest.mark.parametrize("name", SUPPORTED + OWN)
-def test_verify_is_clean_on_the_index_of_every_image(name, images, tmp_path):
+def test_verify_is_clean_on_the_index_of_every_image(name: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     journal = tmp_path / "j.qjournal"
     made = index(images[name].path, journal)
     report = verify(journal, images[name].path)
@@ -96,7 +97,7 @@ def test_verify_is_clean_on_the_index_of_every_image(name, images, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["idx_v3_c4k", "idx_v2_c64k", "idx_v3_c2m", "idx_snapshot", "v3_c512"])
-def test_one_damaged_cluster_is_exactly_the_entry_reported(name, images, tmp_path):
+def test_one_damaged_cluster_is_exactly_the_entry_reported(name: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images[name], tmp_path)
     victim = entries[len(entries) // 2]
     cs = image.spec.cluster_size
@@ -114,15 +115,15 @@ def test_one_damaged_cluster_is_exactly_the_entry_reported(name, images, tmp_pat
     assert m.message() == f"entry at offset {victim.ofs:#x} ({victim.ofs}): [data_changed] {m.reason}"
 
 
-def test_a_damaged_duplicate_is_not_the_entrys_cluster(images, tmp_path):
+def test_a_damaged_duplicate_is_not_the_entrys_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """The journal names the first cluster of each digest: a later copy changing is no problem of the entry."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     data = bytearray(image.path.read_bytes())
     firsts = {e.physical_sector * 512 for e in entries}
     units = [u for u in units_of(image) if u.kind == "data"]
     cs = image.spec.cluster_size
-    dup = next(u for u in units if u.ofs_host not in firsts and data[u.ofs_host:u.ofs_host + cs].count(0) != cs)
-    data[dup.ofs_host] ^= 0xFF
+    dup = next(u for u in units if u.ofs_host not in firsts and data[known(u.ofs_host):known(u.ofs_host) + cs].count(0) != cs)
+    data[known(dup.ofs_host)] ^= 0xFF
     image.path.write_bytes(data)
     assert verify(journal, image.path).is_clean
 
@@ -131,7 +132,7 @@ def qemu_io(image: qi.Image, *commands: str) -> None:
     qi.run_qemu(["qemu-io", "-f", "qcow2", *[a for c in commands for a in ("-c", c)], str(image.path)], cwd=image.directory)
 
 
-def test_a_guest_rewrite_changes_the_data_in_place(images, tmp_path):
+def test_a_guest_rewrite_changes_the_data_in_place(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     victim = entries[1]
     qemu_io(image, f"write -P 0xee {victim.first_logical_sector * 512} 4096")
@@ -140,7 +141,7 @@ def test_a_guest_rewrite_changes_the_data_in_place(images, tmp_path):
     assert problems(verify(journal, image.path)) == [(victim.ofs, "data_changed")]
 
 
-def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images, tmp_path):
+def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """Copy on write: the snapshot keeps the old cluster (its data still matches), the guest's cluster is elsewhere."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[2]
@@ -154,7 +155,7 @@ def test_a_rewrite_after_a_snapshot_moves_the_guest_cluster(images, tmp_path):
         f"host offset {host:#x}, not to {victim.physical_sector * 512:#x} (physical_sector {victim.physical_sector})")
 
 
-def test_a_zeroed_guest_cluster_is_no_data_cluster(images, tmp_path):
+def test_a_zeroed_guest_cluster_is_no_data_cluster(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[0]
     qemu_io(image, f"write -z {victim.first_logical_sector * 512} 4096")
@@ -165,7 +166,7 @@ def test_a_zeroed_guest_cluster_is_no_data_cluster(images, tmp_path):
     assert problems(verify(journal, image.path)) == [(victim.ofs, "data_changed")] * changed + [(victim.ofs, "logical_not_data")]
 
 
-def test_each_field_of_an_entry_is_checked(images, tmp_path):
+def test_each_field_of_an_entry_is_checked(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """One appended entry per problem kind; each is reported alone, or with the problem it cannot avoid."""
     image, journal, entries = indexed(images["idx_compressed"], tmp_path)
     journal = without_metadata(journal)  # the digest's length names the algorithm: no metadata entry says it (D30)
@@ -196,7 +197,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     want = [(ofs, code) for ofs, (_, codes) in zip(offsets, cases.values(), strict=True) for code in codes]
     assert problems(report) == want, (offsets, problems(report))
     assert report.num_mismatched == len(cases) and report.num_checked == len(entries) - 1 + len(cases)
-    reasons = {(m.ofs, m.problem): m.reason for m in report.mismatches}
+    reasons = {(m.ofs, m.code): m.reason for m in report.mismatches}
     at = dict(zip(cases, offsets, strict=True))
     assert reasons[at["logical_unallocated"], "logical_not_data"] == (
         f"guest offset {unallocated.ofs_guest:#x} (first_logical_sector {unallocated.ofs_guest // 512}) is unallocated in "
@@ -204,7 +205,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     assert reasons[at["logical_compressed"], "logical_not_data"].endswith("is a compressed cluster")
     assert reasons[at["digest_length"], "digest_length"] == (
         "a digest of 16 bytes names no hash algorithm (SHA-1 20, SHA-256 32, SHA-512 64): give it with ${hash_name}")
-    m = next(m for m in report.mismatches if m.problem == "digest_length")
+    m = next(m for m in report.mismatches if m.code == "digest_length")
     assert m.message().endswith("give it with hash_name=") and m.message(cli=True).endswith("give it with --hash-name")
     assert reasons[at["physical_past_end"], "physical_past_end"] == (
         f"the {cs}-byte cluster at host offset {end:#x} (physical_sector {end // 512}) is past the end of the file "
@@ -214,7 +215,7 @@ def test_each_field_of_an_entry_is_checked(images, tmp_path):
     assert {code for _, code in want} | {"logical_unreadable"} == set(VERIFY_PROBLEMS)
 
 
-def test_an_unreadable_mapping_is_reported_for_its_entry(images, tmp_path):
+def test_an_unreadable_mapping_is_reported_for_its_entry(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     victim = entries[0]
     data = bytearray(image.path.read_bytes())
@@ -229,7 +230,7 @@ def test_an_unreadable_mapping_is_reported_for_its_entry(images, tmp_path):
         f"the mapping of guest offset {victim.first_logical_sector * 512:#x} cannot be read: {image.path}: offset {pos:#x}")
 
 
-def test_only_live_entries_are_checked(images, tmp_path):
+def test_only_live_entries_are_checked(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """D9: the last entry per digest replaces the earlier ones."""
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     e = entries[0]
@@ -242,7 +243,7 @@ def test_only_live_entries_are_checked(images, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["sha1", "sha512"])
-def test_the_digest_length_names_the_algorithm(algo, images, tmp_path):
+def test_the_digest_length_names_the_algorithm(algo: str, images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, _journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     data = image.path.read_bytes()
     cs = image.spec.cluster_size
@@ -258,7 +259,7 @@ def test_the_digest_length_names_the_algorithm(algo, images, tmp_path):
     assert report.mismatches[0].reason == f"a digest of {len(rehashed[0].digest)} bytes, but sha256 digests are 32 bytes"
 
 
-def test_a_hash_name_of_the_same_length_checks_the_data(images, tmp_path):
+def test_a_hash_name_of_the_same_length_checks_the_data(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v2_c64k"], tmp_path)
     with pytest.raises(JournalArgumentError) as refused:  # the metadata entry says sha256 (D30)
         verify(journal, image.path, hash_name="blake2s")
@@ -274,7 +275,7 @@ def test_a_hash_name_of_the_same_length_checks_the_data(images, tmp_path):
                                    f"hash_name= {bad!r} has no fixed digest length")
 
 
-def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
+def test_a_raw_image_is_checked_in_its_blocks(tmp_path: Path) -> None:
     path = tmp_path / "disk.raw"
     rnd = random.Random(11)
     blocks = [rnd.randbytes(4096) for _ in range(6)]
@@ -288,23 +289,23 @@ def test_a_raw_image_is_checked_in_its_blocks(tmp_path):
     assert report.block_size == 65536
     with qjournal.read(journal) as r:
         entries = list(r.replay())
-    aligned = [e for e in entries if e.physical_sector * 512 % 65536 == 0]
-    assert {(m.ofs, m.problem) for m in report.mismatches} == (
+    aligned = [e for e in entries if as_hash(e).physical_sector * 512 % 65536 == 0]
+    assert {(m.ofs, m.code) for m in report.mismatches} == (
         {(e.ofs, "physical_unaligned") for e in entries if e not in aligned}
         | {(e.ofs, "logical_unaligned") for e in entries if e not in aligned}
         | {(e.ofs, "data_changed") for e in aligned})
-    m = next(m for m in report.mismatches if m.problem == "physical_unaligned")
+    m = next(m for m in report.mismatches if m.code == "physical_unaligned")
     assert m.message().endswith("not a multiple of the block size (block_size=) 65536")
     assert m.message(cli=True).endswith("not a multiple of the block size (--block-size) 65536")
     data = bytearray(path.read_bytes())
     data[-1] ^= 1  # the last, partial block: hashed as the file holds it
     path.write_bytes(data)
-    last = entries[-1]
+    last = as_hash(entries[-1])
     assert last.physical_sector * 512 == 9 * 4096
     assert problems(verify(journal, path, block_size=4096)) == [(last.ofs, "data_changed")]
 
 
-def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_path):
+def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images: dict[str, qi.Image], tmp_path: Path) -> None:
     """The cluster size unless told; a smaller block size checks an index made at it; a larger one is refused."""
     path = images["idx_v2_c64k"].path
     journal = tmp_path / "j.qjournal"
@@ -328,7 +329,7 @@ def test_a_qcow2_image_is_checked_in_the_blocks_it_was_indexed_in(images, tmp_pa
                                f"is larger (a block of several clusters has no host offset of its own)")
 
 
-def test_an_embedded_journal_area(images, tmp_path):
+def test_an_embedded_journal_area(images: dict[str, qi.Image], tmp_path: Path) -> None:
     host = tmp_path / "host.bin"
     host.write_bytes(b"\x00" * 8192)
     made = index(images["idx_top"].path, host, journal_offset=8192)
@@ -337,7 +338,7 @@ def test_an_embedded_journal_area(images, tmp_path):
     assert report.is_clean and report.num_checked == made.num_entries
 
 
-def test_the_report_is_json(images, tmp_path):
+def test_the_report_is_json(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, entries = indexed(images["idx_v3_c4k"], tmp_path)
     journal = without_metadata(journal)
     append(journal, qjournal.HashEntry(b"\x02" * 16, entries[0].physical_sector, entries[0].first_logical_sector))
@@ -348,7 +349,7 @@ def test_the_report_is_json(images, tmp_path):
     assert m["digest"] == "02" * 16 and m["reason"].endswith("--hash-name") and d["is_clean"] is False
 
 
-def test_verify_only_reads(images, tmp_path):
+def test_verify_only_reads(images: dict[str, qi.Image], tmp_path: Path) -> None:
     image, journal, _ = indexed(images["idx_snapshot"], tmp_path)
     for p in (image.path, journal):
         os.utime(p, ns=(10**9, 10**9))
@@ -358,11 +359,11 @@ def test_verify_only_reads(images, tmp_path):
     assert image.path.stat().st_mtime_ns == journal.stat().st_mtime_ns == 10**9
 
 
-def test_a_corrupt_journal_is_the_readers_error(images, tmp_path):
+def test_a_corrupt_journal_is_the_readers_error(images: dict[str, qi.Image], tmp_path: Path) -> None:
     _, journal, _ = indexed(images["idx_v3_c4k"], tmp_path)
     data = bytearray(journal.read_bytes())
     data[0] = 0
     journal.write_bytes(data)
     with pytest.raises(CorruptJournalError) as info:
         verify(journal, images["idx_v3_c4k"].path)
-    assert info.value.rule == "size_too_small" and info.value.offset == 0
+    assert info.value.code == "size_too_small" and info.value.offset == 0

@@ -51,7 +51,7 @@ def indexed(tmp_path: Path) -> tuple[Path, Path]:
     return image, journal
 
 
-def test_verify_says_what_it_read_and_what_it_did_not(indexed):
+def test_verify_says_what_it_read_and_what_it_did_not(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     proc = run("verify", str(journal), str(image))
     assert proc.returncode == 0
@@ -64,7 +64,7 @@ def test_verify_says_what_it_read_and_what_it_did_not(indexed):
     assert (doc["num_checked"], doc["num_blocks_read"], doc["num_data_blocks"], doc["all_blocks"]) == (2, 2, 5, None)
 
 
-def test_all_is_clean_on_the_index(indexed):
+def test_all_is_clean_on_the_index(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     proc = run("verify", str(journal), str(image), "--all")
     assert proc.returncode == 0, proc.out
@@ -74,7 +74,7 @@ def test_all_is_clean_on_the_index(indexed):
             f"any more") in proc.out.splitlines()
 
 
-def test_all_finds_a_damaged_duplicate_that_verify_does_not_read(indexed):
+def test_all_finds_a_damaged_duplicate_that_verify_does_not_read(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     qemu_io(image, "write -P 9 8k 4k")  # the third copy: no entry names its cluster
     assert run("verify", str(journal), str(image)).returncode == 0  # one block per entry: not read
@@ -87,7 +87,7 @@ def test_all_finds_a_damaged_duplicate_that_verify_does_not_read(indexed):
     assert lines[-1] == f"{journal}: 2 live HASH entries checked against {image}: every one matches"
 
 
-def test_all_finds_new_data_and_entries_no_block_matches(indexed):
+def test_all_finds_new_data_and_entries_no_block_matches(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     qemu_io(image, "write -P 7 64k 4k", "write -P 5 256k 4k", "write -P 0 128k 4k", "write -c -P 3 192k 4k")
     proc = run("verify", str(journal), str(image), "--all", "--output", "json")
@@ -108,7 +108,7 @@ def test_all_finds_new_data_and_entries_no_block_matches(indexed):
             f"digest {digest(2)}") in text
 
 
-def test_all_lists_a_few_and_counts_them_all(indexed):
+def test_all_lists_a_few_and_counts_them_all(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     n = MAX_LISTED + 5
     qemu_io(image, *(f"write -P {10 + i} {(512 + 4 * i) * 1024} 4k" for i in range(n)))
@@ -119,7 +119,7 @@ def test_all_lists_a_few_and_counts_them_all(indexed):
     assert f"{journal}: --all: {n} blocks whose digest the journal does not know, 0 live entries that no block matches any more" in lines
 
 
-def test_all_on_a_raw_image_hashes_its_short_last_block_as_index_does(tmp_path):
+def test_all_on_a_raw_image_hashes_its_short_last_block_as_index_does(tmp_path: Path) -> None:
     raw = tmp_path / "d.raw"
     raw.write_bytes(b"\x01" * CS + b"\x02" * CS + b"\x03" * 1000)
     journal = tmp_path / "d.qjournal"
@@ -129,7 +129,7 @@ def test_all_on_a_raw_image_hashes_its_short_last_block_as_index_does(tmp_path):
     assert proc.returncode == 0 and (scan["num_hashed"], scan["len_read"], scan["num_unknown"]) == (3, 2 * CS + 1000, 0)
 
 
-def test_all_reports_its_progress(indexed):
+def test_all_reports_its_progress(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     seen: list[int] = []
     report = verify(journal, image, all_blocks=True, progress=seen.append)
@@ -138,7 +138,7 @@ def test_all_reports_its_progress(indexed):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pty behaviour")
-def test_all_draws_a_bar_on_a_terminal_only(indexed):
+def test_all_draws_a_bar_on_a_terminal_only(indexed: tuple[Path, Path]) -> None:
     image, journal = indexed
     code, out, err = stderr_on_a_terminal(["verify", str(journal), str(image), "--all"], env=SUBPROCESS_ENV, timeout=60)
     assert code == 0 and "every one matches" in out and "verify --all:" in err and "%|" in err

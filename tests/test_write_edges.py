@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import as_hash
 from test_cli import call, one_error_line
 
 import qjournal
@@ -134,7 +135,7 @@ def test_a_writer_through_another_descriptor_is_caught_before_the_commit(tmp_pat
         with pytest.raises(JournalLockedError, match="another writer appended to this journal meanwhile"):
             w.append_hash(digest(3), 3, 3)
     assert path.read_bytes()[tail : tail + len(foreign)] == foreign  # the other writer's entry is never erased
-    assert [e.digest for e in qjournal.read(path).replay()][-1] == digest(99)
+    assert [as_hash(e).digest for e in qjournal.read(path).replay()][-1] == digest(99)
 
 
 @contextlib.contextmanager
@@ -373,11 +374,11 @@ def test_a_full_spill_folder_names_the_folder_and_tmpdir(tmp_path: Path, monkeyp
     real = sqlite3.connect
 
     def connect(*a: Any, **k: Any) -> sqlite3.Connection:
-        db = real(*a, **k)
+        db: sqlite3.Connection = real(*a, **k)
         db.execute("PRAGMA max_page_count = 2")  # SQLite's own "database or disk is full"
         return db
 
-    monkeypatch.setattr(live.sqlite3, "connect", connect)
+    monkeypatch.setattr("qjournal.live.sqlite3.connect", connect)
     with pytest.raises(JournalIOError) as info:
         qjournal.pack(path, tmp_path / "dst", memory_limit=1, spill_dir=spill)
     text = str(info.value)

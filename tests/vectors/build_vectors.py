@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CLUSTER = 4096
@@ -28,7 +29,7 @@ class Area:
     def __init__(self, num_clusters: int) -> None:
         self.data = bytearray([FF]) * (CLUSTER * num_clusters)
         self.pos = 0
-        self.entries: list[dict] = []
+        self.entries: list[dict[str, Any]] = []
 
     def put(self, raw: bytes) -> int:
         ofs = self.pos
@@ -61,7 +62,7 @@ def digest(seed: int, n: int = 32) -> bytes:
     return bytes((seed * 7 + i * 13) & 0xFF for i in range(n))
 
 
-def state(area: Area, *, used: int, tail: int, full: bool, by_type: dict[str, int]) -> dict:
+def state(area: Area, *, used: int, tail: int, full: bool, by_type: dict[str, int]) -> dict[str, Any]:
     return {
         "len_area": len(area.data), "num_clusters": len(area.data) // CLUSTER,
         "num_clusters_used": used, "ofs_tail": tail, "len_free": len(area.data) - tail,
@@ -69,13 +70,13 @@ def state(area: Area, *, used: int, tail: int, full: bool, by_type: dict[str, in
     }
 
 
-def vectors() -> dict[str, tuple[bytes, dict]]:
-    out: dict[str, tuple[bytes, dict]] = {}
+def vectors() -> dict[str, tuple[bytes, dict[str, Any]]]:
+    out: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
-    def ok(name: str, area: Area, doc: str, st: dict, anomalies: list | None = None) -> None:
+    def ok(name: str, area: Area, doc: str, st: dict[str, Any], anomalies: list[dict[str, Any]] | None = None) -> None:
         out[name] = (bytes(area.data), {"doc": doc, "replay": area.entries, "state": st, "anomalies": anomalies or []})
 
-    def bad(name: str, data: bytes, doc: str, rule: str, offset: int, *, replay: list | None = None) -> None:
+    def bad(name: str, data: bytes | bytearray, doc: str, rule: str, offset: int, *, replay: list[dict[str, Any]] | None = None) -> None:
         out[name] = (bytes(data), {"doc": doc, "replay": replay or [], "error": {"rule": rule, "offset": offset}})
 
     # D10, byte for byte.
