@@ -198,13 +198,17 @@ class _Store:
             self._db = db
         return self._db
 
-    def add(self, size: int, image: int, digests: list[bytes], offsets: list[int] | None) -> None:
-        """Count ``digests`` (non-zero blocks of image number ``image``); list them with their guest offsets."""
+    def add(self, size: int, image: int, digests: list[bytes], offsets: list[int] | None,
+            weights: dict[int, int] | None = None) -> None:
+        """Count ``digests`` (non-zero blocks of image number ``image``; ``weights``: digest number -> how many blocks it
+        stands for, where not 1, D31); list them with their guest offsets."""
         mem = self.mem[size]
         get, inc, bit = mem.get, self.one_ref, 1 << image
         for d in digests:
             v = get(d)
             mem[d] = inc | bit if v is None else (v + inc) | bit
+        for k, w in (weights or {}).items():
+            mem[digests[k]] += inc * (w - 1)
         if offsets is not None:
             with self._spill.errors():
                 self.db().executemany(f"INSERT INTO loc_{size} VALUES (?, {image}, ?)", zip(digests, offsets, strict=True))
@@ -264,25 +268,34 @@ class _Store:
             self._db = None
 
 
-def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, sizes: Sequence[int],
-                listing: bool) -> list[tuple[int, int, list[bytes], list[int] | None]]:
-    """Per block size: (blocks that count, zero blocks, digests of the non-zero ones, their guest offsets if listing)."""
+_Counted = tuple[int, int, list[bytes], list[int] | None, dict[int, int] | None]
+"""Per block size: blocks that count, zero blocks, digests of the non-zero ones, their guest offsets if listing, and
+digest number -> how many blocks it stands for where not 1 (D31; the two counts are weighted already)."""
+
+
+def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, sizes: Sequence[int], listing: bool) -> list[_Counted]:
+    """Per block size, see :data:`_Counted`."""
     if batch.needs_read:  # else every block is zero or unallocated: nothing to read (a zero-cluster terabyte)
         batch = fill(batch)
     view = batch.data if batch.data is not None else memoryview(bytearray())
     buf = view.obj  # the batch's bytearray: startswith compares in C
     assert isinstance(buf, bytearray)
-    out = []
+    out: list[_Counted] = []
     for size in sizes:
         b = batch if size == batch.block_size else batch.refine(size)
         zeros = bytes(size)
         is_zero = buf.startswith
-        status = b.status
-        counted = [i for i in range(b.num_blocks) if status[i] & _STORED]
+        status, w = b.status, b.weights
+        counted = [i for i in range(b.num_blocks) if status[i] & _STORED and (w is None or w.get(i, 1))]
         nonzero = [i for i in counted if status[i] & _DATA_OR_COMPRESSED and not is_zero(zeros, i * size)]
         digests = block_digests(view, [i * size for i in nonzero], size)
         offsets = [b.ofs_guest + i * size for i in nonzero] if listing else None
-        out.append((len(counted), len(counted) - len(nonzero), digests, offsets))
+        if w is None:
+            out.append((len(counted), len(counted) - len(nonzero), digests, offsets, None))
+            continue
+        weights = {k: w[i] for k, i in enumerate(nonzero) if w.get(i, 1) != 1}
+        num, num_nonzero = (sum(w.get(i, 1) for i in x) for x in (counted, nonzero))
+        out.append((num, num - num_nonzero, digests, offsets, weights))
     return out
 
 
@@ -342,13 +355,14 @@ def _pass(reader: GuestReader, image: int, sizes: list[int], store: _Store, coun
           workers: int, listing: bool, progress: Callable[[int], None] | None, base: int) -> None:
     """One read of ``reader``'s disk: every block size hashed on every core, counted here in guest order."""
     hash_batch = functools.partial(_hash_batch, reader.fill, sizes=sizes, listing=listing)
-    for end, results in map_batches(reader, sizes[-1], hash_batch, jobs=workers):
-        for size, (n, zero, digests, offsets) in zip(sizes, results, strict=True):
+    # a data cluster several guest clusters use is read once (D31); not when every block is listed
+    for end, results in map_batches(reader, sizes[-1], hash_batch, jobs=workers, once=not listing):
+        for size, (n, zero, digests, offsets, weights) in zip(sizes, results, strict=True):
             row = counts[size][image]
             row[0] += n
             row[1] += zero
-            row[2] += len(digests)
-            store.add(size, image, digests, offsets)
+            row[2] += n - zero
+            store.add(size, image, digests, offsets, weights)
         if progress is not None:
             progress(base + min(end, reader.len_virtual_disk))
     if progress is not None:

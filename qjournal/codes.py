@@ -72,6 +72,7 @@ _REGISTRY: dict[Family, dict[str, str]] = {
         "compressed": "a compressed cluster whose data does not decompress to exactly one cluster (D27)",
         "overlap": "a data cluster on the image's metadata (header, L1, L2 or refcount tables), or a table on a data cluster (D29)",
         "refcount": "a host cluster the active tables use more often than its refcount allows (D29)",
+        "shared_l2_table": "an L2 table used by two entries of the active L1 table, which QEMU never writes (D31)",
     },
     # QEMU's image locks (D27: the guest view is read consistently, as qemu-img reads it).
     "image_lock": {

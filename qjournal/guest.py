@@ -31,7 +31,12 @@ parser), or a raw file. Two views, both lazy and in guest order:
   backing file is never read). Runs of whole blocks of skipped statuses
   (by default UNALLOCATED) are left out, so an empty 1 TiB disk yields no
   batch. :meth:`Blocks.refine` cuts a batch into smaller blocks over the
-  same buffer: one read serves every block size.
+  same buffer: one read serves every block size. With ``once`` (blocks up to
+  the cluster size), a data cluster that several guest clusters map whole
+  (refcount > 1: a deduplicated image, or a crafted one) is read at its first
+  use in guest order only, its blocks weighted by its number of uses
+  (:attr:`Blocks.weights`), the later uses weighted 0 and not read: what is
+  read is bounded by the file, not by what its tables claim (D31).
 
 What the reader leaves out is said, never silently dropped: :attr:`GuestReader.not_read`
 names the backing file and the internal snapshots (their own L1 tables are
@@ -49,6 +54,7 @@ taken without their data are read where they are hashed, on every core, as
 
 from __future__ import annotations
 
+import bisect
 import enum
 import errno
 import importlib
@@ -158,17 +164,28 @@ class Blocks:
     ``spans`` are the pieces of :class:`Span` the batch was made from.
     """
 
-    __slots__ = ("block_size", "data", "len_virtual_disk", "num_blocks", "ofs_guest", "ofs_host", "spans", "status")
+    __slots__ = ("block_size", "data", "len_virtual_disk", "num_blocks", "ofs_guest", "ofs_host", "spans", "status", "to_read",
+                 "weights")
 
     def __init__(self, ofs_guest: int, block_size: int, num_blocks: int, spans: list[Span], data: memoryview | None, *,
-                 len_virtual_disk: int) -> None:
+                 len_virtual_disk: int, weights: dict[int, int] | None = None, to_read: list[Span] | None = None) -> None:
         self.ofs_guest = ofs_guest
         self.block_size = block_size
         self.num_blocks = num_blocks
         self.spans = spans
         self.data = data
         self.len_virtual_disk = len_virtual_disk
+        self.weights = weights
+        """None, or (``blocks(..., once=True)``, D31) block index -> how many guest blocks it stands for, for the
+        blocks of a data cluster that several guest clusters use: its uses at its first use, 0 at the others (which
+        are not read: their bytes stay zeros, and they count for nothing). Every other block stands for itself."""
+        self.to_read = spans if to_read is None else to_read
+        """The spans whose bytes :meth:`GuestReader.fill` reads: ``spans`` but those of blocks of weight 0."""
         self.status, self.ofs_host = _layout(spans, ofs_guest, num_blocks, block_size, len_virtual_disk)
+
+    def weight(self, i: int) -> int:
+        """How many guest blocks block i stands for: 1, or see :attr:`weights`."""
+        return 1 if self.weights is None else self.weights.get(i, 1)
 
     def __len__(self) -> int:
         return self.num_blocks
@@ -186,7 +203,7 @@ class Blocks:
     @property
     def needs_read(self) -> bool:
         """True when some bytes of the batch are stored (DATA or COMPRESSED): else every block reads as zeros."""
-        return any(s.status is Status.DATA or s.status is Status.COMPRESSED for s in self.spans)
+        return any(s.status is Status.DATA or s.status is Status.COMPRESSED for s in self.to_read)
 
     def with_data(self, data: memoryview) -> Blocks:
         """This batch with its bytes (see :meth:`GuestReader.fill`): the same blocks, statuses and host offsets."""
@@ -206,7 +223,11 @@ class Blocks:
             raise JournalArgumentError(f"a batch of {self.block_size}-byte blocks cannot be cut in {block_size}-byte blocks")
         n = min(self.num_blocks * (self.block_size // block_size), -(-(self.len_virtual_disk - self.ofs_guest) // block_size))
         data = None if self.data is None else self.data[: n * block_size]  # no block wholly past the disk's end
-        return Blocks(self.ofs_guest, block_size, n, self.spans, data, len_virtual_disk=self.len_virtual_disk)
+        f = self.block_size // block_size
+        weights = None if self.weights is None else {
+            i * f + k: w for i, w in self.weights.items() for k in range(f) if i * f + k < n}
+        return Blocks(self.ofs_guest, block_size, n, self.spans, data, len_virtual_disk=self.len_virtual_disk,
+                      weights=weights, to_read=self.to_read)
 
     def __repr__(self) -> str:
         return f"<Blocks {self.num_blocks} x {self.block_size} B at {self.ofs_guest:#x}>"
@@ -231,6 +252,12 @@ def _layout(spans: list[Span], w0: int, n: int, size: int, len_disk: int) -> tup
             if not lo <= i < hi:
                 status[i] |= code
     return status, hosts
+
+
+def _cut(s: Span, lo: int, hi: int) -> Span:
+    """The part [lo, hi) of a DATA span."""
+    assert s.ofs_host is not None
+    return Span(lo, hi - lo, s.status, s.ofs_host + lo - s.ofs_guest, hi - lo)
 
 
 def _zstd() -> Any:
@@ -273,6 +300,8 @@ class GuestReader:
         self._zstd = isinstance(img, Qcow2Image) and img.header.compression == Qcow2.CompressionType.zstd
         self.not_read = self._not_read()
         """What this reader leaves out: :class:`NotRead`."""
+        self._first_uses: dict[int, tuple[int, int]] | None = None
+        self._shared_keys: list[int] = []
 
     def _not_read(self) -> NotRead:
         img = self.image
@@ -424,7 +453,7 @@ class GuestReader:
         if batch.data is not None:
             return batch
         view = memoryview(bytearray(batch.num_blocks * batch.block_size))
-        self._fill(view, batch.ofs_guest, batch.spans)
+        self._fill(view, batch.ofs_guest, batch.to_read)
         return batch.with_data(view)
 
     def read(self, ofs_guest: int, length: int) -> bytes:
@@ -437,8 +466,70 @@ class GuestReader:
         return bytes(buf)
 
     # -- blocks --------------------------------------------------------------------------------------
+    def first_uses(self) -> dict[int, tuple[int, int]]:
+        """Each data cluster that several guest clusters map whole (D31) -> (the first of them, how many): read once.
+
+        One walk of the tables (no data read), made only when the mapping
+        check found a data cluster used more than once (a deduplicated image,
+        a crafted one); else empty. Kept: one entry per such cluster.
+        """
+        if self._first_uses is not None:
+            return self._first_uses
+        img = self.image
+        out: dict[int, tuple[int, int]] = {}
+        if isinstance(img, Qcow2Image):
+            if img.shared_clusters is None:
+                img.check_mapping()  # sets shared_clusters
+            if img.shared_clusters:
+                keys = self._shared_keys = sorted(img.shared_clusters)
+                for s in self.spans():
+                    for g, h in self._whole_shared(s, keys):
+                        first, n = out.get(h, (g, 0))
+                        out[h] = (first, n + 1)
+        self._first_uses = out
+        return out
+
+    def _whole_shared(self, s: Span, keys: list[int]) -> Iterator[tuple[int, int]]:
+        """(guest cluster, host cluster) of each guest cluster that DATA span ``s`` maps whole to a cluster of ``keys``."""
+        if s.status is not Status.DATA or s.ofs_host is None:
+            return
+        cs = self.cluster_size
+        g0, g1 = -(-s.ofs_guest // cs), s.end // cs
+        if g0 >= g1:
+            return
+        h0 = s.ofs_host + g0 * cs - s.ofs_guest
+        if h0 % cs:  # not on host clusters (cannot happen for whole clusters): nothing shared whole
+            return
+        h0 //= cs
+        for h in keys[bisect.bisect_left(keys, h0) : bisect.bisect_left(keys, h0 + g1 - g0)]:
+            yield g0 + h - h0, h
+
+    def _weigh(self, pieces: list[Span], w0: int, n: int, size: int) -> tuple[dict[int, int], list[Span]]:
+        """A batch's weights (see :attr:`Blocks.weights`) and the spans to read: the clusters of weight 0 left out."""
+        firsts, keys, cs = self.first_uses(), self._shared_keys, self.cluster_size
+        weights: dict[int, int] = {}
+        to_read: list[Span] = []
+        per = cs // size
+        for s in pieces:
+            pos = s.ofs_guest
+            for g, h in self._whole_shared(s, keys):
+                first, uses = firsts[h]
+                w = uses if first == g else 0
+                b0 = (g * cs - w0) // size
+                for b in range(max(b0, 0), min(b0 + per, n)):
+                    weights[b] = w
+                if w == 0:  # a later use: not read
+                    if g * cs > pos:
+                        to_read.append(_cut(s, pos, g * cs))
+                    pos = (g + 1) * cs
+            if pos == s.ofs_guest:
+                to_read.append(s)
+            elif pos < s.end:
+                to_read.append(_cut(s, pos, s.end))
+        return weights, to_read
+
     def blocks(self, block_size: int, *, start: int = 0, stop: int | None = None, data: bool = True,
-               skip: Status = Status.UNALLOCATED, len_batch: int = LEN_BATCH) -> Iterator[Blocks]:
+               skip: Status = Status.UNALLOCATED, len_batch: int = LEN_BATCH, once: bool = False) -> Iterator[Blocks]:
         """The blocks of ``block_size`` bytes of guest range [start, stop), in :class:`Blocks` batches, in guest order.
 
         ``start`` is a multiple of ``block_size``; ``stop`` (default: the
@@ -458,14 +549,20 @@ class GuestReader:
         skipped = int(skip)
         first: int | None = None  # the current batch's first block
         pieces: list[Span] = []
+        once = once and size <= self.cluster_size and bool(self.first_uses())
+        align = self.cluster_size if once else size  # with once, no cluster lies across two batches
+        if once:
+            per_batch = max(per_batch, 2 * self.cluster_size // size)
 
         def batch(end_block: int) -> Blocks:
             assert first is not None
             n = end_block - first
+            weights, to_read = self._weigh(pieces, first * size, n, size) if once else (None, pieces)
             view = memoryview(bytearray(n * size)) if data else None
             if view is not None:
-                self._fill(view, first * size, pieces)
-            return Blocks(first * size, size, n, list(pieces), view, len_virtual_disk=disk)
+                self._fill(view, first * size, to_read)
+            return Blocks(first * size, size, n, list(pieces), view, len_virtual_disk=disk, weights=weights,
+                          to_read=list(to_read))
 
         for s in self.spans(start, stop):
             lo, end = s.ofs_guest, s.end
@@ -484,7 +581,7 @@ class GuestReader:
             while lo < end:
                 if first is None:
                     first = lo // size
-                limit = (first + per_batch) * size
+                limit = (first + per_batch) * size // align * align
                 hi = min(end, limit)
                 if lo == s.ofs_guest and hi == end:
                     pieces.append(s)
@@ -493,7 +590,7 @@ class GuestReader:
                     pieces.append(Span(lo, hi - lo, s.status, host, hi - lo if s.status is Status.DATA else s.len_host))
                 lo = hi
                 if hi == limit:
-                    yield batch(first + per_batch)
+                    yield batch(limit // size)
                     first, pieces = None, []
         if first is not None and pieces:
             yield batch(-(-pieces[-1].end // size))

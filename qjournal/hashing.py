@@ -151,7 +151,7 @@ LEN_CHUNK = 32 << 20
 
 
 def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R], *,
-                jobs: int | None = None) -> Generator[tuple[int, R], None, None]:
+                jobs: int | None = None, once: bool = False) -> Generator[tuple[int, R], None, None]:
     """``(end, fn(batch))`` for every batch of ``reader.blocks(block_size, data=False)``, in guest order.
 
     ``end`` is the guest offset just past the batch. ``fn`` reads what it needs
@@ -160,28 +160,32 @@ def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R],
     this process may fork (:func:`qjournal.parallel.can_fork`) and the disk
     has more than one chunk to share: ``fn``'s results then come back pickled.
     At most about ``2 x jobs`` batches are in flight: memory does not grow with
-    the disk.
+    the disk. ``once``: a data cluster that several guest clusters use is read
+    at its first use only (``reader.blocks(..., once=True)``, D31): ``fn``
+    weighs the blocks by :attr:`~qjournal.guest.Blocks.weights`.
     """
     workers = resolve_jobs(jobs, "hashing threads")
+    once = once and block_size <= reader.cluster_size and bool(reader.first_uses())  # before any fork: the workers share it
     if workers > 1 and block_size < FORK_BELOW and can_fork():
-        chunks = _chunks(reader, block_size)
+        chunks = _chunks(reader, reader.cluster_size if once else block_size)
         if len(chunks) > 1:
 
             def walk(start: int, stop: int) -> list[tuple[int, R]]:
                 return [(b.ofs_guest + b.num_blocks * block_size, fn(b))
-                        for b in reader.blocks(block_size, start=start, stop=stop, data=False)]
+                        for b in reader.blocks(block_size, start=start, stop=stop, data=False, once=once)]
 
             for results in ordered_map(walk, chunks, workers, keep=(reader.image.fileno(),)):
                 yield from results
             return
-    batches = reader.blocks(block_size, data=False)  # read where hashed: reads run on every core too
+    batches = reader.blocks(block_size, data=False, once=once)  # read where hashed: reads run on every core too
     yield from ordered_threads(workers, ((b.ofs_guest + b.num_blocks * block_size, functools.partial(fn, b))
                                          for b in batches), name="qjournal-hash")
 
 
 def _chunks(reader: GuestReader, block_size: int) -> list[tuple[int, int]]:
-    """The disk cut on block boundaries into guest ranges of about :data:`LEN_CHUNK` stored bytes each (one walk of
-    the tables; an unallocated stretch adds nothing, so a sparse terabyte is a few chunks)."""
+    """The disk cut on ``block_size`` boundaries (the blocks', or with ``once`` the clusters') into guest ranges of
+    about :data:`LEN_CHUNK` stored bytes each (one walk of the tables; an unallocated stretch adds nothing, so a
+    sparse terabyte is a few chunks)."""
     from qjournal.guest import Status  # noqa: PLC0415 - guest builds on image, as this module does
 
     disk = reader.len_virtual_disk

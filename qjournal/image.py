@@ -403,9 +403,9 @@ class Qcow2Image(Image):
         partly allocated cluster, which :mod:`qjournal.guest` reads by subcluster."""
         self.len_subcluster = self.cluster_size // 32 if self.has_extended_l2 else self.cluster_size
         """The unit of allocation: a 32nd of a cluster with extended L2 entries, else the cluster."""
-        self.shared_clusters: frozenset[int] | None = None
-        """The host clusters (offset // cluster size) the active tables use more than once (refcount > 1, as a
-        deduplicated image has), once :meth:`checked_runs` has walked them all; None before."""
+        self.shared_clusters: dict[int, int] | None = None
+        """The data clusters (host offset // cluster size) the active tables use more than once (refcount > 1, as a
+        deduplicated image has) -> their number of uses, once :meth:`checked_runs` has walked them all; None before."""
         self._refuse_unsupported()
         self._check_l1_table()
         self._layout = L2Layout(self.qcow2)
@@ -614,7 +614,7 @@ class Qcow2Image(Image):
     def checked_runs(self) -> Iterator[_Run]:
         """Every run of the disk (:meth:`_runs`), the mapping checked as it goes by :class:`qjournal.qcow2refs.HostUse` (D29).
 
-        Once every run was given, :attr:`shared_clusters` holds the host clusters the active tables use more than once.
+        Once every run was given, :attr:`shared_clusters` holds the data clusters the active tables use more than once.
         """
         uses = HostUse(self)
         for run in self._runs(uses=uses):

@@ -9,7 +9,8 @@ data block with a digest becomes a HASH entry (``physical_sector`` = host
 offset / 512, ``first_logical_sector`` = guest offset / 512, D25); later
 ones are duplicates, or *shared* when they are a later use of a host cluster
 the image maps more than once (refcount > 1: already deduplicated, nothing
-to save). What index knows of each digest stays in bounded memory (a
+to save), which is read and hashed once and counted for all its uses (D31):
+the work is bounded by the file, not by what its tables claim. What index knows of each digest stays in bounded memory (a
 :class:`~qjournal.dedup_map.DigestMap`, spilling to SQLite; the entries spooled
 to a temporary file). All-zero blocks are counted, not journaled. Compressed clusters
 are decompressed and hashed for the statistics, not journaled (their host
@@ -153,6 +154,9 @@ class _Hashed(NamedTuple):
     """Guest bytes of stored blocks read (a raw file's short last block counted as it is)."""
     rows: list[tuple[bytes, int, int]]
     """(digest, host offset or -1 when the block is not journaled, guest offset), in guest order."""
+    weights: dict[int, int]
+    """Row number -> how many blocks the row stands for, where not 1: a data cluster several guest clusters use,
+    read and hashed at its first use only (D31); the counts above are weighted already."""
 
 
 def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -> _Hashed:
@@ -168,11 +172,24 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -
     offsets: list[int] = []
     starts: list[int] = []
     tail: tuple[int, int, int] | None = None  # a raw image's last, shorter block: hashed as the file holds it (D25)
-    status, ofs_host = batch.status, batch.ofs_host
+    status, ofs_host, weights = batch.status, batch.ofs_host, batch.weights
+    row_weights: dict[int, int] = {}
     for i, ofs in enumerate(batch.offsets()):
         st = status[i]
         if not st & _STORED:
             continue  # counted as the rest, with the runs the reader leaves out
+        w = 1 if weights is None else weights.get(i, 1)
+        if w != 1:  # a data cluster several guest clusters use (D31): wholly DATA, never the raw tail
+            if w:
+                if buf.startswith(zeros, i * size):
+                    num_zero += w
+                else:
+                    row_weights[len(starts)] = w
+                    starts.append(i * size)
+                    hosts.append(ofs_host[i])
+                    offsets.append(ofs)
+                len_read += size
+            continue
         host = ofs if raw else ofs_host[i]
         if raw or (st == _DATA and host >= 0):
             pass
@@ -199,7 +216,7 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -
     rows = list(zip(digests, hosts, offsets, strict=True))
     if tail is not None:
         rows.append((block_digests(view, [tail[0]], disk - tail[2])[0], tail[1], tail[2]))
-    return _Hashed(num_zero, num_compressed, num_partial, len_read, rows)
+    return _Hashed(num_zero, num_compressed, num_partial, len_read, rows, row_weights)
 
 
 def _holds_bytes(target: Source, offset: int) -> bool:
@@ -376,9 +393,9 @@ class _Seen:
     references`` (``entry``: the number of its HASH entry from 1, 0 for none;
     references past 2**32 - 1 go on in a dict of their own), spilling to SQLite
     past ``memory_limit``; the entries, in order of first sight, spooled to a
-    temporary file (encoded: 50 bytes each). A shared host cluster is told by the image's mapping
-    (refcount > 1): only its first use in guest order is not *shared*; one
-    number per shared host cluster, as the mapping check keeps.
+    temporary file (encoded: 50 bytes each). A host cluster the image maps
+    more than once (refcount > 1) is read at its first use only, and its later
+    uses counted there as *shared* (the reader's weights, D31).
     """
 
     def __init__(self, memory_limit: int, spill_dir: str | os.PathLike[str] | None, source: str) -> None:
@@ -386,7 +403,6 @@ class _Seen:
         self.more: dict[bytes, int] = {}
         self.spool = tempfile.TemporaryFile(dir=spill_dir)  # noqa: SIM115 - closed by close()
         self.num_entries = 0
-        self.first_use: dict[int, int] = {}  # shared host cluster -> the guest cluster of its first use
         self.short_first: bool | None = None
         """A raw image's short last block: True when it was its digest's first block, False if not, None: not hashed."""
 
@@ -421,10 +437,8 @@ def _scan(image: Image, size: int, jobs: int | None, progress: Callable[[int], N
     counts = dict.fromkeys(("unallocated", "zero", "unique", "duplicate", "shared", "compressed", "partial", "allocated"), 0)
     len_read = 0
     allocated = _allocated_blocks(image, size)
-    shared_clusters = (image.shared_clusters or frozenset()) if isinstance(image, Qcow2Image) else frozenset()
-    cs = image.cluster_size
     seen = _Seen(memory_limit, spill_dir, image.name)
-    spool_write, first_use, more = seen.spool.write, seen.first_use, seen.more
+    spool_write, more = seen.spool.write, seen.more
     rest = image.len_virtual_disk % size
     short_ofs = image.len_virtual_disk - rest if raw and rest else -1  # a raw file's short last block (D27)
 
@@ -437,32 +451,32 @@ def _scan(image: Image, size: int, jobs: int | None, progress: Callable[[int], N
         unique = duplicate = shared = 0
         dmap = seen.map
         known = dmap.prefetch([row[0] for row in hashed.rows]) if dmap.is_spilled else {}
-        mem, full, num_entries = dmap.mapping, _REFS, seen.num_entries
-        for digest, host, ofs in hashed.rows:
+        mem, full, num_entries, weights = dmap.mapping, _REFS, seen.num_entries, hashed.weights
+        for k, (digest, host, ofs) in enumerate(hashed.rows):
             value = mem.get(digest)
             if value is None:
                 value = known.get(digest, 0)
             if value & full == full:  # 2**32 - 1 references: the rest are counted beside
                 more[digest] = more.get(digest, 0) + 1
                 value -= 1
-            if host >= 0:
-                if shared_clusters and host // cs in shared_clusters:
-                    first = first_use.setdefault(host // cs, ofs // cs)
-                    if first != ofs // cs:  # a later use of a shared host cluster: its bytes were seen at the first
-                        shared += 1
-                        mem[digest] = value + 1
-                        continue
-                if value < full:  # no entry yet: the value's high bits are 0
-                    spool_write(encode_hash(digest, host // LEN_SECTOR, ofs // LEN_SECTOR))  # index's own: checked
-                    num_entries += 1
-                    value |= num_entries << 32
+            if host >= 0 and value < full:  # no entry yet: the value's high bits are 0
+                spool_write(encode_hash(digest, host // LEN_SECTOR, ofs // LEN_SECTOR))  # index's own: checked
+                num_entries += 1
+                value |= num_entries << 32
             if value & full:
                 duplicate += 1
             else:
                 unique += 1
             if ofs == short_ofs:
                 seen.short_first = not value & full
-            mem[digest] = value + 1
+            value += 1
+            if weights and (w := weights.get(k, 1)) > 1:  # a host cluster w guest clusters use, read at the first (D31):
+                shared += w - 1  # the later uses are shared, not duplicates, and reference the digest too
+                room = min(w - 1, full - (value & full))
+                if room < w - 1:
+                    more[digest] = more.get(digest, 0) + w - 1 - room
+                value += room
+            mem[digest] = value
         seen.num_entries = num_entries
         dmap.spill_if_full()
         counts["unique"] += unique
@@ -510,7 +524,8 @@ def _walk(image: Image, size: int, raw: bool, workers: int, take: Callable[[int,
     """Every batch of the guest disk hashed on ``workers`` and given to ``take`` in guest order; what was not read."""
     with GuestReader(image) as reader:
         # runs of unallocated blocks are left out (an empty 1 TiB disk is no batch): counted below as the rest
-        for end, hashed in map_batches(reader, size, functools.partial(_hash_batch, reader.fill, raw=raw), jobs=workers):
+        for end, hashed in map_batches(reader, size, functools.partial(_hash_batch, reader.fill, raw=raw), jobs=workers,
+                                       once=True):
             take(end, hashed)
         return reader.not_read.to_dict()
 

@@ -1,21 +1,25 @@
 """Host clusters the active tables use: a mapping ``qemu-img check`` would refuse is refused before any data is read.
 
 Strategy. One walk of the active L1 and L2 tables (the one the index already
-makes to count allocated clusters) marks every host cluster it meets in two
+makes to count allocated clusters) marks every host cluster it meets in
 bitmaps of one bit per host cluster of the file (bounded by the file: 32 MiB
 for a 1 TiB file of 4 KiB clusters): the metadata (the header's cluster, the
-L1 table, the refcount table and its blocks, each L2 table) and the data (the
-host cluster of every data cluster, and of every preallocated zero cluster).
-A data cluster on metadata, metadata on a data cluster, or a host cluster past
-the end of the file is a corrupt image. A host cluster met a second time is
-looked up in the refcount table: the active tables may use it no more often
-than its refcount allows (refcount > 1 is how QEMU shares a cluster), so a
-"zip bomb" whose every L1 entry points at one L2 table, or whose every L2
-entry points at one data cluster, is refused at its second use and the work
-that follows is bounded by the file. With the dirty bit set (D29) refcounts
-may lag behind: a refcount of 0 counts as 1 there. Compressed clusters share
-host clusters by design and are not counted; internal snapshots' tables are
-not walked.
+L1 table, the refcount table and its blocks, each L2 table), the data (the
+host cluster of every data cluster, and of every preallocated zero cluster),
+and the L2 tables again on their own. A data cluster on metadata, metadata on
+a data cluster, or a host cluster past the end of the file is a corrupt
+image. A data cluster met a second time is looked up in the refcount table:
+the active tables may use it no more often than its refcount allows
+(refcount > 1 is how QEMU shares a cluster), so a "zip bomb" whose every L2
+entry points at one data cluster is refused at its second use. An L2 table
+used twice by the active L1 table is refused whatever its refcount (D31):
+QEMU never writes that, and it would let a file of a few clusters name a
+guest disk of any size. What remains is bounded by the file: each L2 entry
+walked lies in it, and a data cluster used more than once is read and hashed
+once (:meth:`qjournal.guest.GuestReader.blocks`' ``once``). With the dirty bit
+set (D29) refcounts may lag behind: a refcount of 0 counts as 1 there.
+Compressed clusters share host clusters by design and are not counted;
+internal snapshots' tables are not walked.
 
 The refcount table entries and blocks are read with the generated parser's
 types (``RefcountTableEntry``, ``RefcountBlock``), looked up only for a host
@@ -93,7 +97,8 @@ class HostUse:
         self.num = -(-img.len_file // self.cs)
         self._meta = bytearray(-(-self.num // 8))
         self._data = bytearray(-(-self.num // 8))
-        self._uses: dict[int, int] = {}  # host cluster used more than once -> uses so far
+        self._l2 = bytearray(-(-self.num // 8))  # the L2 tables, also in _meta
+        self._uses: dict[int, int] = {}  # data cluster used more than once -> uses so far
         self._blocks: dict[int, list[int] | bytes] = {}  # refcount block offset -> its refcounts (the last few)
         h = img.header
         self._mark_meta(0, self.cs, "the header")
@@ -124,13 +129,20 @@ class HostUse:
             raise self._corrupt("overlap", k * self.cs, f"{what} overlaps other metadata at host cluster {k * self.cs:#x}")
 
     def table(self, ofs_l2: int, len_l2: int, where: int) -> None:
-        """An L2 table at ``ofs_l2`` (the L1 entry at ``where`` points at it): refused on data, or used more than its refcount."""
+        """An L2 table at ``ofs_l2`` (the L1 entry at ``where`` points at it): refused on data or other metadata, or used twice."""
         a, b = self._range(ofs_l2, len_l2, f"the L2 table of the L1 entry at {where:#x}")
         if (k := _any_set(self._data, a, b)) >= 0:
             raise self._corrupt("overlap", where, f"the L1 entry at {where:#x} points at an L2 table at {ofs_l2:#x}, a data "
                                                   f"cluster of the guest disk")
-        if (k := _test_and_set(self._meta, a, b)) >= 0:
-            self._again(k, where, f"the L1 entry at {where:#x}", "L2 table")
+        if (k := _test_and_set(self._l2, a, b)) >= 0:  # whatever its refcount says (D31)
+            raise CorruptImageError(
+                "shared_l2_table",
+                f"the L1 entry at {where:#x} uses the L2 table at host cluster {k * self.cs:#x} again: one L1 table never "
+                f"holds an L2 table twice (QEMU shares L2 tables between the active table and snapshots, never inside "
+                f"one table), and walking it would repeat the same guest range (refused whatever its refcount says)",
+                where, source=self.img.name,
+            )
+        self._mark_meta(ofs_l2, len_l2, f"the L2 table of the L1 entry at {where:#x}")
 
     def data(self, ofs_host: int, num: int, ofs_guest: int) -> None:
         """``num`` host clusters from ``ofs_host``, mapped from guest offset ``ofs_guest`` on: refused on metadata, or used
@@ -159,9 +171,9 @@ class HostUse:
             )
         self._uses[k] = uses
 
-    def shared(self) -> frozenset[int]:
-        """The host clusters (numbers: offset // cluster size) used more than once so far, data and L2 tables."""
-        return frozenset(self._uses)
+    def shared(self) -> dict[int, int]:
+        """The data clusters (numbers: offset // cluster size) used more than once so far -> their uses."""
+        return dict(self._uses)
 
     def refcount(self, k: int) -> int:
         """The refcount of host cluster ``k`` (0 where the refcount table has no block for it)."""

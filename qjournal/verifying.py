@@ -106,7 +106,8 @@ class AllBlocks:
 
     hash_name: str
     num_hashed: int
-    """Data blocks hashed and looked up."""
+    """Data blocks hashed and looked up (every use of a host cluster several guest clusters use counted, though it is
+    read at its first use only, D31)."""
     len_read: int
     """Bytes read and hashed."""
     num_zero: int
@@ -478,17 +479,20 @@ def scan_all_blocks(img: Image, size: int, live: LiveIndex, len_area: int, hash_
     unknown: list[UnknownBlock] = []
     num_hashed = num_zero = num_not_journaled = num_unknown = len_read = 0
     with GuestReader(img) as reader:
-        for end, hashed in map_batches(reader, size, functools.partial(hash_batch, reader.fill, raw=raw), jobs=jobs):
+        for end, hashed in map_batches(reader, size, functools.partial(hash_batch, reader.fill, raw=raw), jobs=jobs,
+                                       once=True):  # a host cluster several guest clusters use: read once (D31)
             num_zero += hashed.num_zero
             len_read += hashed.len_read
-            for digest, host, ofs in hashed.rows:
+            weights = hashed.weights
+            for k, (digest, host, ofs) in enumerate(hashed.rows):
                 if host < 0:  # compressed, or in a partly allocated cluster: index journals none
                     num_not_journaled += 1
                     continue
-                num_hashed += 1
+                w = weights.get(k, 1) if weights else 1
+                num_hashed += w
                 at = live.ofs(digest)
                 if at is None:
-                    num_unknown += 1
+                    num_unknown += w
                     if len(unknown) < MAX_LISTED:
                         unknown.append(UnknownBlock(ofs, host, digest))
                 else:

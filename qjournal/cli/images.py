@@ -125,8 +125,8 @@ INDEX = Command(
      "otherwise its SHA-256, and the first block with a digest becomes a HASH entry (physical sector = "
      "host offset / 512, first logical sector = guest offset / 512); later blocks with the same digest "
      "are duplicates, or shared when stored at the same host offset (refcount > 1: already deduplicated, "
-     "counted once). Compressed clusters, and blocks of partly allocated clusters (extended L2 entries), "
-     "are hashed for the statistics, not journaled. A raw image (no qcow2 magic) is indexed in blocks of "
+     "read and hashed once, at its first use). Compressed clusters, and blocks of partly allocated "
+     "clusters (extended L2 entries), are hashed for the statistics, not journaled. A raw image (no qcow2 magic) is indexed in blocks of "
      "--block-size, physical = logical. Only the image's own clusters count (not a backing file's); with "
      "internal snapshots, the active one.",
      "JOURNAL is made sized to hold the entries, once the whole image is hashed (refused if it exists, "
