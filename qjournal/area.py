@@ -418,6 +418,24 @@ def file_identity(fd: int) -> tuple[str, int, int, int] | None:
     return ("file", st.st_dev, st.st_ino, 0)
 
 
+def is_same_file(path: str | os.PathLike[str], fd: int) -> bool:
+    """True when ``path`` (through symbolic links; a loop device resolved to its backing file) names ``fd``'s file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    mine: tuple[str, int, int, int] | None = ("file", st.st_dev, st.st_ino, 0)
+    if stat.S_ISBLK(st.st_mode):  # a loop device: its backing file (opening a block device does not block)
+        with contextlib.suppress(OSError):
+            other = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                mine = file_identity(other)
+            finally:
+                os.close(other)
+    theirs = file_identity(fd)
+    return mine is not None and theirs is not None and mine[:3] == theirs[:3]
+
+
 def refuse_image(head: Callable[[int], bytes], name: str, writable: bool) -> None:
     """Refuse a disk image (``head(n)``: its first ``n`` bytes): no journal, and no place to write one."""
     if identify(head(LEN_SNIFF)) is None:  # the common case costs one short read

@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO, TypeVar
 
+from qjournal.area import is_same_file
 from qjournal.dedup_map import DigestMap
 from qjournal.dedup_source import SourceImage, UnsupportedSourceError
 from qjournal.durable import NewFile, sync_dir
@@ -431,17 +432,9 @@ def _write_journal(path: str, scan: _Scan, lay: Layout, durable: bool) -> tuple[
     return dest, writer
 
 
-def _same_file(path: str, fd: int) -> bool:
-    try:
-        a, b = os.stat(path), os.fstat(fd)
-    except (OSError, ValueError):
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def _check_new(path: str, source: SourceImage, what: str) -> None:
     """Refuse a ``path`` that is the source (through links: device and inode) or exists."""
-    if _same_file(path, source.fileno()):
+    if is_same_file(path, source.fileno()):
         raise JournalArgumentError(f"the {what} is the source image itself: dedup never writes its source", source=path)
     if os.path.lexists(path):
         raise JournalArgumentError(

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from qjournal.area import Source, describe
+from qjournal.area import Source, describe, is_same_file
 from qjournal.dedup_map import DigestMap
 from qjournal.entries import encode_hash
 from qjournal.errors import JournalArgumentError, JournalFullError, JournalIOError
@@ -235,16 +235,6 @@ def _holds_bytes(target: Source, offset: int) -> bool:
         return True
 
 
-def _is_the_image(target: Source, image: Image) -> bool:
-    if not isinstance(target, (str, os.PathLike)):
-        return False
-    try:
-        a, b = os.stat(target), os.fstat(image.fileno())
-    except (OSError, ValueError):
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
 def index(
     image: str | os.PathLike[str] | Image,
     journal: Source,
@@ -295,7 +285,7 @@ def index(
                 f"reports any block size)",
                 source=img.name,
             )
-        if _is_the_image(journal, img):
+        if isinstance(journal, (str, os.PathLike)) and is_same_file(journal, img.fileno()):
             raise JournalArgumentError("the journal is the image itself: index never writes the image", source=img.name)
         if isinstance(journal, (str, os.PathLike)):  # what can be refused is refused before the first byte is hashed
             _check_journal_path(journal)

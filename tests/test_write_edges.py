@@ -175,6 +175,24 @@ def test_pack_onto_a_loop_device_over_its_source_is_refused(capsys: pytest.Captu
     assert path.read_bytes() == before
 
 
+def test_one_file_is_told_through_links_and_loop_devices(tmp_path: Path) -> None:
+    from qjournal.area import is_same_file
+
+    path, other = tmp_path / "j", tmp_path / "other"
+    make_journal(path, 2)
+    make_journal(other, 2)
+    (tmp_path / "sym").symlink_to(path)
+    os.link(path, tmp_path / "hard")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert is_same_file(path, fd) and is_same_file(tmp_path / "sym", fd) and is_same_file(tmp_path / "hard", fd)
+        assert not is_same_file(other, fd) and not is_same_file(tmp_path / "missing", fd)
+        with loop_device(path) as dev:
+            assert is_same_file(dev, fd)  # the loop device is resolved to its backing file
+    finally:
+        os.close(fd)
+
+
 # -- new files: whole or nothing, the umask's mode, no dangling link, no /dev/null -----------------
 
 
