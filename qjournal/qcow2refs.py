@@ -105,7 +105,7 @@ class HostUse:
         self._mark_meta(int(h.ofs_l1_table), 8 * int(h.num_l1_entries), "the L1 table")
         ofs_rt, len_rt = int(h.ofs_refcount_table), int(h.num_refcount_table_clusters) * self.cs
         self._mark_meta(ofs_rt, len_rt, "the refcount table")
-        raw = img.read(ofs_rt, len_rt)
+        raw = img._pread_table(ofs_rt, len_rt, "the refcount table")  # a short file is a truncated image
         self._rt = raw
         for k, (word,) in enumerate(struct.iter_unpack(">Q", raw)):
             if word & _OFS_MASK:
@@ -189,7 +189,8 @@ class HostUse:
                 return 0
             block = self._blocks.get(ofs)
             if block is None:
-                parsed = Qcow2.RefcountBlock(KaitaiStream(BytesIO(self.img.read(ofs, self.cs))), root, root)
+                raw = self.img._pread_table(ofs, self.cs, f"the refcount block of refcount table entry {i}")
+                parsed = Qcow2.RefcountBlock(KaitaiStream(BytesIO(raw)), root, root)
                 bits = int(h.refcount_bits)
                 block = list(parsed.refcounts) if bits >= 8 else bytes(parsed.packed_refcounts)
                 if len(self._blocks) >= 16:
