@@ -164,11 +164,10 @@ class Blocks:
     ``spans`` are the pieces of :class:`Span` the batch was made from.
     """
 
-    __slots__ = ("block_size", "data", "len_virtual_disk", "num_blocks", "ofs_guest", "ofs_host", "spans", "status", "to_read",
-                 "weights")
+    __slots__ = ("block_size", "data", "len_virtual_disk", "num_blocks", "ofs_guest", "ofs_host", "spans", "status", "weights")
 
     def __init__(self, ofs_guest: int, block_size: int, num_blocks: int, spans: list[Span], data: memoryview | None, *,
-                 len_virtual_disk: int, weights: dict[int, int] | None = None, to_read: list[Span] | None = None) -> None:
+                 len_virtual_disk: int, weights: dict[int, int] | None = None) -> None:
         self.ofs_guest = ofs_guest
         self.block_size = block_size
         self.num_blocks = num_blocks
@@ -176,11 +175,9 @@ class Blocks:
         self.data = data
         self.len_virtual_disk = len_virtual_disk
         self.weights = weights
-        """None, or (``blocks(..., once=True)``, D31) block index -> how many guest blocks it stands for, for the
-        blocks of a data cluster that several guest clusters use: its uses at its first use, 0 at the others (which
-        are not read: their bytes stay zeros, and they count for nothing). Every other block stands for itself."""
-        self.to_read = spans if to_read is None else to_read
-        """The spans whose bytes :meth:`GuestReader.fill` reads: ``spans`` but those of blocks of weight 0."""
+        """None, or (``blocks(..., once=True)``, D31) block index -> how many guest blocks it stands for, where not 1:
+        the blocks of a data cluster that several guest clusters use, at its first use, stand for every use (the
+        later uses are left out of the batches, as unallocated runs are)."""
         self.status, self.ofs_host = _layout(spans, ofs_guest, num_blocks, block_size, len_virtual_disk)
 
     def weight(self, i: int) -> int:
@@ -203,7 +200,7 @@ class Blocks:
     @property
     def needs_read(self) -> bool:
         """True when some bytes of the batch are stored (DATA or COMPRESSED): else every block reads as zeros."""
-        return any(s.status is Status.DATA or s.status is Status.COMPRESSED for s in self.to_read)
+        return any(s.status is Status.DATA or s.status is Status.COMPRESSED for s in self.spans)
 
     def with_data(self, data: memoryview) -> Blocks:
         """This batch with its bytes (see :meth:`GuestReader.fill`): the same blocks, statuses and host offsets."""
@@ -227,7 +224,7 @@ class Blocks:
         weights = None if self.weights is None else {
             i * f + k: w for i, w in self.weights.items() for k in range(f) if i * f + k < n}
         return Blocks(self.ofs_guest, block_size, n, self.spans, data, len_virtual_disk=self.len_virtual_disk,
-                      weights=weights, to_read=self.to_read)
+                      weights=weights)
 
     def __repr__(self) -> str:
         return f"<Blocks {self.num_blocks} x {self.block_size} B at {self.ofs_guest:#x}>"
@@ -453,7 +450,7 @@ class GuestReader:
         if batch.data is not None:
             return batch
         view = memoryview(bytearray(batch.num_blocks * batch.block_size))
-        self._fill(view, batch.ofs_guest, batch.to_read)
+        self._fill(view, batch.ofs_guest, batch.spans)
         return batch.with_data(view)
 
     def read(self, ofs_guest: int, length: int) -> bytes:
@@ -504,29 +501,56 @@ class GuestReader:
         for h in keys[bisect.bisect_left(keys, h0) : bisect.bisect_left(keys, h0 + g1 - g0)]:
             yield g0 + h - h0, h
 
-    def _weigh(self, pieces: list[Span], w0: int, n: int, size: int) -> tuple[dict[int, int], list[Span]]:
-        """A batch's weights (see :attr:`Blocks.weights`) and the spans to read: the clusters of weight 0 left out."""
+    def _later_uses(self, spans: Iterator[Span]) -> Iterator[tuple[Span, bool]]:
+        """``spans`` as (piece, later): the guest clusters that map a shared data cluster after its first use (D31)
+        cut out as pieces of their own with ``later`` True (consecutive ones as one piece), the rest as they are."""
         firsts, keys, cs = self.first_uses(), self._shared_keys, self.cluster_size
-        weights: dict[int, int] = {}
-        to_read: list[Span] = []
-        per = cs // size
-        for s in pieces:
+        run: Span | None = None  # later uses not yet given, guest-contiguous
+        for s in spans:
             pos = s.ofs_guest
             for g, h in self._whole_shared(s, keys):
+                if firsts[h][0] == g:
+                    continue
+                if g * cs > pos:
+                    if run is not None:
+                        yield run, True
+                        run = None
+                    yield _cut(s, pos, g * cs), False
+                if run is not None and run.end == g * cs:
+                    run = run._replace(length=run.length + cs)
+                else:
+                    if run is not None:
+                        yield run, True
+                    run = Span(g * cs, cs, Status.DATA, None, 0)
+                pos = (g + 1) * cs
+            if pos < s.end:
+                if run is not None:
+                    yield run, True
+                    run = None
+                yield (s if pos == s.ofs_guest else _cut(s, pos, s.end)), False
+        if run is not None:
+            yield run, True
+
+    def _weigh(self, pieces: list[Span], w0: int, n: int, size: int) -> dict[int, int]:
+        """A batch's weights (see :attr:`Blocks.weights`): the blocks of a shared data cluster's first use."""
+        firsts, keys, cs = self.first_uses(), self._shared_keys, self.cluster_size
+        weights: dict[int, int] = {}
+        per = cs // size
+        for s in pieces:
+            for g, h in self._whole_shared(s, keys):
                 first, uses = firsts[h]
-                w = uses if first == g else 0
-                b0 = (g * cs - w0) // size
-                for b in range(max(b0, 0), min(b0 + per, n)):
-                    weights[b] = w
-                if w == 0:  # a later use: not read
-                    if g * cs > pos:
-                        to_read.append(_cut(s, pos, g * cs))
-                    pos = (g + 1) * cs
-            if pos == s.ofs_guest:
-                to_read.append(s)
-            elif pos < s.end:
-                to_read.append(_cut(s, pos, s.end))
-        return weights, to_read
+                if first == g:  # (the later uses are not in the batch)
+                    b0 = (g * cs - w0) // size
+                    weights.update(dict.fromkeys(range(max(b0, 0), min(b0 + per, n)), uses))
+        return weights
+
+    def stored_spans(self, start: int = 0, stop: int | None = None, *, once: bool = False) -> Iterator[tuple[Span, bool]]:
+        """:meth:`spans` as (span, left_out): with ``once`` (and a shared data cluster), a later use of a data
+        cluster that several guest clusters use is a piece of its own, left out (D31); else every span, False."""
+        spans = self.spans(start, stop)
+        if once and self.first_uses():
+            return self._later_uses(spans)
+        return ((s, False) for s in spans)
 
     def blocks(self, block_size: int, *, start: int = 0, stop: int | None = None, data: bool = True,
                skip: Status = Status.UNALLOCATED, len_batch: int = LEN_BATCH, once: bool = False) -> Iterator[Blocks]:
@@ -557,16 +581,15 @@ class GuestReader:
         def batch(end_block: int) -> Blocks:
             assert first is not None
             n = end_block - first
-            weights, to_read = self._weigh(pieces, first * size, n, size) if once else (None, pieces)
             view = memoryview(bytearray(n * size)) if data else None
             if view is not None:
-                self._fill(view, first * size, to_read)
-            return Blocks(first * size, size, n, list(pieces), view, len_virtual_disk=disk, weights=weights,
-                          to_read=list(to_read))
+                self._fill(view, first * size, pieces)
+            return Blocks(first * size, size, n, list(pieces), view, len_virtual_disk=disk,
+                          weights=self._weigh(pieces, first * size, n, size) if once else None)
 
-        for s in self.spans(start, stop):
+        for s, left_out in self.stored_spans(start, stop, once=once):
             lo, end = s.ofs_guest, s.end
-            if int(s.status) & ~skipped == 0:
+            if left_out or int(s.status) & ~skipped == 0:  # (a later use is whole clusters: whole blocks)
                 whole_lo = -(-lo // size)
                 whole_hi = -(-end // size) if end == disk else end // size
                 if whole_lo < whole_hi:  # whole blocks to leave out: end the batch before them, start after

@@ -167,7 +167,7 @@ def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R],
     workers = resolve_jobs(jobs, "hashing threads")
     once = once and block_size <= reader.cluster_size and bool(reader.first_uses())  # before any fork: the workers share it
     if workers > 1 and block_size < FORK_BELOW and can_fork():
-        chunks = _chunks(reader, reader.cluster_size if once else block_size)
+        chunks = _chunks(reader, reader.cluster_size if once else block_size, once)
         if len(chunks) > 1:
 
             def walk(start: int, stop: int) -> list[tuple[int, R]]:
@@ -182,7 +182,7 @@ def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R],
                                          for b in batches), name="qjournal-hash")
 
 
-def _chunks(reader: GuestReader, block_size: int) -> list[tuple[int, int]]:
+def _chunks(reader: GuestReader, block_size: int, once: bool = False) -> list[tuple[int, int]]:
     """The disk cut on ``block_size`` boundaries (the blocks', or with ``once`` the clusters') into guest ranges of
     about :data:`LEN_CHUNK` stored bytes each (one walk of the tables; an unallocated stretch adds nothing, so a
     sparse terabyte is a few chunks)."""
@@ -191,8 +191,8 @@ def _chunks(reader: GuestReader, block_size: int) -> list[tuple[int, int]]:
     disk = reader.len_virtual_disk
     out: list[tuple[int, int]] = []
     start = stored = 0
-    for s in reader.spans():
-        if s.status is Status.UNALLOCATED:
+    for s, left_out in reader.stored_spans(once=once):  # (with once, a later use of a shared cluster is not read)
+        if left_out or s.status is Status.UNALLOCATED:
             continue
         lo = max(s.ofs_guest, start)
         while lo < s.end:

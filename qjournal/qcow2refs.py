@@ -99,6 +99,7 @@ class HostUse:
         self._data = bytearray(-(-self.num // 8))
         self._l2 = bytearray(-(-self.num // 8))  # the L2 tables, also in _meta
         self._uses: dict[int, int] = {}  # data cluster used more than once -> uses so far
+        self._refcounts: dict[int, int] = {}  # ... -> its refcount
         self._blocks: dict[int, list[int] | bytes] = {}  # refcount block offset -> its refcounts (the last few)
         h = img.header
         self._mark_meta(0, self.cs, "the header")
@@ -160,7 +161,9 @@ class HostUse:
     def _again(self, k: int, where: int, who: str, what: str) -> None:
         """Host cluster ``k`` used once more: refused past its refcount."""
         uses = self._uses.get(k, 1) + 1
-        refcount = self.refcount(k)
+        refcount = self._refcounts.get(k)
+        if refcount is None:  # looked up once per shared cluster, however many uses follow
+            refcount = self._refcounts[k] = self.refcount(k)
         if self.img.is_dirty:
             refcount = max(refcount, 1)
         if uses > refcount:
