@@ -495,8 +495,8 @@ def _journal_just_below(offset: int, read: Callable[[int, int], bytes]) -> int |
     """
     pos = (offset - 1) // ALIGNMENT * ALIGNMENT
     while pos >= 0 and offset - pos < LEN_CLUSTER:
-        if _holds_journal_cluster(read(pos, LEN_CLUSTER)):
-            if offset >= LEN_CLUSTER and _holds_journal_cluster(read(offset - LEN_CLUSTER, LEN_CLUSTER)):
+        if holds_journal_cluster(read(pos, LEN_CLUSTER)):
+            if offset >= LEN_CLUSTER and holds_journal_cluster(read(offset - LEN_CLUSTER, LEN_CLUSTER)):
                 return None
             return pos
         pos -= ALIGNMENT
@@ -507,8 +507,9 @@ _SECTOR_LIMIT = 1 << 55
 """Sectors of 512 bytes at or past this would address bytes past 2**64: no disk's (D8, D25)."""
 
 
-def _holds_journal_cluster(buf: bytes) -> bool:
-    """True when ``buf`` is a whole journal cluster as a writer leaves one: it parses, holds a HASH entry, each HASH
+def holds_journal_cluster(buf: bytes) -> bool:
+    """True when ``buf`` is a whole journal cluster as a writer leaves one: it starts with a HASH entry or index's
+    metadata entry (D30), parses, holds a HASH entry, each HASH
     entry's sectors address bytes of a disk (below 2**55 sectors, 2**64 bytes), and what follows its last entry is
     clean (an END's padding, or the bytes past a tail, all 0xFF).
 
@@ -518,8 +519,9 @@ def _holds_journal_cluster(buf: bytes) -> bool:
     """
     from qjournal.cluster import parse_cluster  # noqa: PLC0415 - cluster builds on area
     from qjournal.format import TYPE_END, TYPE_HASH  # noqa: PLC0415
+    from qjournal.metadata import TYPE_METADATA  # noqa: PLC0415 - metadata builds on area
 
-    if len(buf) != LEN_CLUSTER or buf[1] != TYPE_HASH:
+    if len(buf) != LEN_CLUSTER or buf[1] not in (TYPE_HASH, TYPE_METADATA):  # a journal's first entry, or index's (D30)
         return False
     try:
         cluster = parse_cluster(buf)

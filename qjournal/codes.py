@@ -59,6 +59,7 @@ _REGISTRY: dict[Family, dict[str, str]] = {
         "version": "a qcow2 version other than 2 or 3 (D27)",
         "cluster_size": "clusters outside 512 bytes to 2 MiB (D27)",
         "other_format": "a disk image of another format, whose blocks are not where its guest sees them (D26, D27)",
+        "journal_file": "a journal given where a disk image is expected (its first cluster is a journal cluster) (D27)",
     },
     # An image that breaks a rule of the qcow2 format where it was read (D27: read as QEMU reads it).
     "image_corruption": {

@@ -44,8 +44,9 @@ from typing import Any, BinaryIO, NamedTuple
 import kaitaistruct
 from kaitaistruct import KaitaiStream
 
-from qjournal.area import check_openable
+from qjournal.area import check_openable, holds_journal_cluster
 from qjournal.errors import CorruptImageError, JournalArgumentError, JournalIOError, UnsupportedImageError
+from qjournal.format import LEN_CLUSTER as LEN_JOURNAL_CLUSTER
 from qjournal.generated.qcow2 import Qcow2
 from qjournal.magic import LEN_SNIFF, LUKS, OTHER_FORMATS, QCOW, identify
 from qjournal.qcow2bits import L2Layout, field_offsets
@@ -663,7 +664,9 @@ def open_image(
     too), an external data file, the corrupt bit, unknown incompatible
     features, and (unless ``format="raw"``) QEMU's original qcow format and
     files that start like another image format whose blocks are not where its
-    guest sees them (VMDK, VHD, VHDX, VDI, QED, Parallels). ``block_size``
+    guest sees them (VMDK, VHD, VHDX, VDI, QED, Parallels), and a journal (a
+    file whose first 4096 bytes are a journal cluster with HASH entries, as
+    index writes one: arguments given in the wrong order). ``block_size``
     applies to raw images only.
 
     QEMU's image locks are honoured as ``qemu-img`` honours them
@@ -721,6 +724,14 @@ def open_image(
                     f"its guest sees them; convert it (qemu-img convert -O qcow2), or read the file as it is "
                     f"(${{format_raw}})",
                     other.ofs, source=name,
+                )
+            if len_file >= LEN_JOURNAL_CLUSTER and holds_journal_cluster(os.pread(file.fileno(), LEN_JOURNAL_CLUSTER, 0)):
+                raise UnsupportedImageError(  # a swapped pair of arguments, most likely
+                    "journal_file",
+                    "not a disk image: it starts with a journal cluster (HASH entries, as qjournal index writes them); "
+                    "an image command reads the disk a journal describes, so give the image (index IMAGE JOURNAL, "
+                    "verify JOURNAL IMAGE), or read the file as it is (${format_raw})",
+                    0, source=name,
                 )
         return RawImage(name, file, len_file, block_size)
     except BaseException:

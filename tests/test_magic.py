@@ -131,3 +131,27 @@ def test_verify_with_swapped_arguments_says_what_was_meant(tmp_path: Path) -> No
         f"qjournal: did you mean: qjournal verify {journal} {disk}?",
     ]
     assert run("verify", str(journal), str(disk)).returncode == 0
+
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-img (Debian qemu-utils) is not installed")
+def test_a_journal_given_as_the_image_is_refused_and_the_order_meant_said(tmp_path: Path) -> None:
+    disk, journal = tmp_path / "disk.qcow2", tmp_path / "disk.qjournal"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 64k", str(disk)], check=True, capture_output=True)
+    assert run("index", str(disk), str(journal)).returncode == 0
+    before = disk.read_bytes(), journal.read_bytes()
+    refusal = (f"qjournal: {journal}: offset 0x0 (0): not a disk image: it starts with a journal cluster (HASH entries, "
+               f"as qjournal index writes them); an image command reads the disk a journal describes, so give the image "
+               f"(index IMAGE JOURNAL, verify JOURNAL IMAGE), or read the file as it is (--format raw)")
+    proc = run("index", str(journal), str(disk))  # swapped: the journal where the image goes
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [refusal, f"qjournal: did you mean: qjournal index {disk} {journal}?"]
+    for args in (["analyze", str(journal)], ["dedup", str(journal), str(tmp_path / "t.qcow2")]):
+        proc = run(*args)
+        assert proc.returncode == 1 and proc.stderr.splitlines() == [refusal], proc.stderr
+    assert (disk.read_bytes(), journal.read_bytes()) == before and not (tmp_path / "t.qcow2").exists()
+    assert run("analyze", str(journal), "--format", "raw").returncode == 0  # read as the bytes it holds, when asked
+    with pytest.raises(qjournal.UnsupportedImageError) as caught:
+        qjournal.analyze([str(journal)])
+    assert caught.value.code == "journal_file"

@@ -526,13 +526,13 @@ def test_index_into_an_area_at_an_unaligned_offset_needs_leave(tmp_path: Path) -
 def test_random_bytes_below_an_aligned_offset_are_no_journal() -> None:
     """Random data that happens to parse as a journal cluster is not taken for one (it never ends clean), so a write
     at an aligned offset in random data is not refused as cutting a journal's grid (it was, about 1 time in 100)."""
-    from qjournal.area import _holds_journal_cluster
+    from qjournal.area import holds_journal_cluster
 
     rng = random.Random(2026)
     for _ in range(5000):
         buf = bytearray(rng.randbytes(4096))
         buf[1] = 0x02  # a HASH type byte where a journal's first entry has it: the only clusters looked at further
-        assert not _holds_journal_cluster(bytes(buf))
+        assert not holds_journal_cluster(bytes(buf))
 
 
 @pytest.mark.parametrize(("sector", "refused"), [(1 << 63 | 12345, False), (2048, True)])

@@ -36,7 +36,7 @@ from qjournal.cli.arguments import parse_size
 from qjournal.cli.base import EXIT_CORRUPT, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from qjournal.cli.console import PROGRESS_MIN_CLUSTERS, debug_log, err, err_journal
 from qjournal.cli.parser import build_parser
-from qjournal.errors import CorruptJournalError, Error, JournalFullError, NotAJournalError
+from qjournal.errors import CorruptJournalError, Error, JournalFullError, NotAJournalError, UnsupportedImageError
 
 __all__ = ["PROGRESS_MIN_CLUSTERS", "build_parser", "main", "parse_size"]
 
@@ -117,13 +117,20 @@ def _pack_command(args: argparse.Namespace, exc: JournalFullError) -> str:
     return f"qjournal pack {shlex.quote(args.path)} {shlex.quote(target)}{area} --clusters {2 * exc.num_clusters}"
 
 
-def _meant(args: argparse.Namespace | None, exc: NotAJournalError) -> str | None:
-    """The command line a user who gave an image where a journal goes probably meant (arguments swapped)."""
-    if args is None or exc.source != getattr(args, "path", None):
+def _meant(args: argparse.Namespace | None, exc: Error) -> str | None:
+    """The command line a user who gave an image where a journal goes, or a journal where an image goes, probably
+    meant (the two arguments swapped)."""
+    if args is None or args.command not in ("verify", "index"):
         return None
-    if args.command == "verify":
-        return f"qjournal verify {shlex.quote(args.image)} {shlex.quote(args.path)}"
-    return None
+    image, path = getattr(args, "image", None), getattr(args, "path", None)
+    if image is None or path is None:
+        return None
+    swapped = (isinstance(exc, NotAJournalError) and exc.source == path) or (
+        isinstance(exc, UnsupportedImageError) and exc.code == "journal_file" and exc.source == image)
+    if not swapped:
+        return None
+    first, second = (image, path) if args.command == "verify" else (path, image)
+    return f"qjournal {args.command} {shlex.quote(first)} {shlex.quote(second)}"
 
 
 def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace | None = None) -> int:
@@ -150,7 +157,7 @@ def _report_failure(exc: BaseException, *, debug: bool, args: argparse.Namespace
         return EXIT_ERROR
     if isinstance(exc, Error):  # a journal's or an image's
         err_journal(exc)
-        meant = _meant(args, exc) if isinstance(exc, NotAJournalError) else None
+        meant = _meant(args, exc)
         if meant:
             err(f"did you mean: {meant}?")
         return EXIT_ERROR
