@@ -90,7 +90,7 @@ LEN_WINDOW = 4 << 20
 DEFAULT_MEMORY_LIMIT = 32 << 20
 """Bytes the digest map may take in memory before it spills to SQLite: about 220,000 distinct clusters. With
 SQLite's cache, the threads' buffers and Python itself, a dedup of 1,048,576 distinct clusters peaks at about
-130 MiB (benchmarks/bench_dedup.py)."""
+105 to 130 MiB (benchmarks/bench_dedup.py)."""
 _ENTRY = struct.Struct("=32sQQ")
 """A spooled journal entry: digest, data cluster number, guest offset."""
 _LEN_JOURNAL_ENTRY = LEN_HASH_OVERHEAD + LEN_SHA256_DIGEST

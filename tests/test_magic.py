@@ -116,12 +116,18 @@ def test_cli_refuses_a_journal_area_at_the_end_of_a_real_qcow2(tmp_path: Path) -
     assert proc.returncode == 1 and "d.qcow2: a qcow2 image" in proc.stderr and "not a journal" in proc.stderr
 
 
-@pytest.mark.skipif(not QEMU, reason="qemu-img (Debian qemu-utils) is not installed")
-def test_verify_with_swapped_arguments_says_what_was_meant(tmp_path: Path) -> None:
+def _indexed_disk(tmp_path: Path) -> tuple[Path, Path]:
+    """A 1 MiB qcow2 image with one data cluster, and the journal index made of it."""
     disk, journal = tmp_path / "disk.qcow2", tmp_path / "disk.qjournal"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 64k", str(disk)], check=True, capture_output=True)
     assert run("index", str(disk), str(journal)).returncode == 0
+    return disk, journal
+
+
+@pytest.mark.skipif(not QEMU, reason="qemu-img (Debian qemu-utils) is not installed")
+def test_verify_with_swapped_arguments_says_what_was_meant(tmp_path: Path) -> None:
+    disk, journal = _indexed_disk(tmp_path)
     proc = run("verify", str(disk), str(journal))
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
@@ -136,10 +142,7 @@ def test_verify_with_swapped_arguments_says_what_was_meant(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not QEMU, reason="qemu-img (Debian qemu-utils) is not installed")
 def test_a_journal_given_as_the_image_is_refused_and_the_order_meant_said(tmp_path: Path) -> None:
-    disk, journal = tmp_path / "disk.qcow2", tmp_path / "disk.qjournal"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"], check=True)
-    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 64k", str(disk)], check=True, capture_output=True)
-    assert run("index", str(disk), str(journal)).returncode == 0
+    disk, journal = _indexed_disk(tmp_path)
     before = disk.read_bytes(), journal.read_bytes()
     refusal = (f"qjournal: {journal}: offset 0x0 (0): not a disk image: it starts with a journal cluster (HASH entries, "
                f"as qjournal index writes them); an image command reads the disk a journal describes, so give the image "
