@@ -10,6 +10,9 @@ unique and duplicate clusters that were written, then times, best of
 - ``index(image, journal)``: the whole job, the journal written and synced
   (with ``--whole-command``: ``python -m qjournal index`` in a fresh process,
   the package's bytecode compiled first as an install has it, median of the runs);
+- ``verify(journal, image, all_blocks=True)`` (``verify --all``) of the journal the
+  checked run wrote: every data block hashed again and looked up (no target: shown
+  beside index);
 - ``openssl dgst -sha256 IMAGE``: one pass of one SHA-256 over the same file.
 
 Both rates are the image file's size over the time. The target is index >=
@@ -38,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from whole import compile_package, qjournal_command, time_turns
 
 from qjournal.indexing import index
+from qjournal.verifying import verify
 
 MIB = 1 << 20
 TARGET = 0.8
@@ -110,16 +114,22 @@ def run(
                                                       fmt=fmt)
         len_file = image.stat().st_size
         image.read_bytes()  # warm the page cache: both contenders read from memory
-        journal = work / "bench.qjournal"
+        journal, kept = work / "bench.qjournal", work / "kept.qjournal"
         load_before = os.getloadavg()
-        times: dict[str, list[float]] = {"index": [], "openssl": []}
-        report = None
+        times: dict[str, list[float]] = {"index": [], "verify": [], "openssl": []}
         has_openssl = shutil.which("openssl") is not None
-        if whole:  # the answer is checked before anything is timed
-            report = index(image, journal, block_size=cluster_size, jobs=jobs)
+        report = index(image, kept, block_size=cluster_size, jobs=jobs)  # the answers are checked before anything is timed
+        if (report.num_unique, report.num_duplicate) != (num_unique, num_duplicate):
+            raise AssertionError(f"index found {report.num_unique} unique and {report.num_duplicate} duplicate clusters; "
+                                 f"the image holds {num_unique} and {num_duplicate}")
+        checked = verify(kept, image, all_blocks=True, jobs=jobs)
+        if not checked.is_clean or checked.scan is None or checked.scan.num_hashed != num_unique + num_duplicate:
+            raise AssertionError(f"verify --all of the journal index wrote is not clean: {checked.to_dict()}")
+        jobs_args = ["--jobs", str(jobs)] if jobs else []
+        if whole:
             compile_package()
-            commands = {"index": qjournal_command("index", str(image), str(journal), "--block-size", str(cluster_size),
-                                                  *(["--jobs", str(jobs)] if jobs else []))}
+            commands = {"index": qjournal_command("index", str(image), str(journal), "--block-size", str(cluster_size), *jobs_args),
+                        "verify": qjournal_command("verify", str(kept), str(image), "--all", *jobs_args)}
             if has_openssl:
                 commands["openssl"] = ["openssl", "dgst", "-sha256", str(image)]
             times = time_turns(commands, repeat, before=lambda name: journal.unlink(missing_ok=True))
@@ -127,14 +137,13 @@ def run(
             for _ in range(repeat):
                 journal.unlink(missing_ok=True)
                 t = time.perf_counter()
-                report = index(image, journal, block_size=cluster_size, jobs=jobs)
+                index(image, journal, block_size=cluster_size, jobs=jobs)
                 times["index"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                verify(kept, image, all_blocks=True, jobs=jobs)
+                times["verify"].append(time.perf_counter() - t)
                 if has_openssl:
                     times["openssl"].append(_openssl_seconds(image))
-        assert report is not None
-        if (report.num_unique, report.num_duplicate) != (num_unique, num_duplicate):
-            raise AssertionError(f"index found {report.num_unique} unique and {report.num_duplicate} duplicate clusters; "
-                                 f"the image holds {num_unique} and {num_duplicate}")
         load_after = os.getloadavg()
     best = {k: min(v) for k, v in times.items() if v}
     median = {k: statistics.median(v) for k, v in times.items() if v}
@@ -199,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{figures['num_unique']} unique and {figures['num_duplicate']} duplicate clusters; page cache warm; "
           + (f"whole commands, median of {figures['repeat']} runs" if figures["whole_command"]
              else f"best of {figures['repeat']} runs"))
-    for name, label in (("index", "qjournal index"), ("openssl", "openssl dgst -sha256")):
+    for name, label in (("index", "qjournal index"), ("verify", "qjournal verify --all"), ("openssl", "openssl dgst -sha256")):
         if name in figures["rate_mib_s"]:
             secs = figures["median_seconds" if figures["whole_command"] else "best_seconds"][name]
             print(f"{label:<22} {secs:8.3f} s  {figures['rate_mib_s'][name]:8.1f} MiB/s")
@@ -207,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         print("openssl not found: no ratio")
     else:
         print(f"ratio index/openssl: {figures['ratio']:.2f}x (target >= {figures['target']}x: "
-              f"{'met' if figures['met'] else 'NOT met'})")
+              f"{'met' if figures['met'] else 'NOT met'}); verify --all/openssl: "
+              f"{figures['rate_mib_s']['verify'] / figures['rate_mib_s']['openssl']:.2f}x (no target)")
     print(f"load average before {figures['loadavg_before'][0]:.2f}, after {figures['loadavg_after'][0]:.2f} "
           f"(1 min; {figures['cpus']} CPUs)")
     if args.json is not None:

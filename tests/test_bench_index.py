@@ -63,6 +63,6 @@ def test_the_command_prints_the_ratio_and_writes_json(tmp_path: Path) -> None:
                            "--repeat", "1", "--json", str(out)], check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(BENCH.parents[1])})  # this checkout's package
     assert proc.returncode == 0, proc.stderr
-    assert "qjournal index" in proc.stdout and "load average" in proc.stdout
+    assert "qjournal index" in proc.stdout and "qjournal verify --all" in proc.stdout and "load average" in proc.stdout
     assert ("ratio index/openssl" in proc.stdout) == bool(shutil.which("openssl"))
     assert json.loads(out.read_text())["size"] == 1 << 20
