@@ -269,6 +269,17 @@ def _zstd() -> Any:
                          f"dependency on Python before 3.14): pip install backports.zstd")
 
 
+class _Sharing(NamedTuple):
+    """The data clusters several guest clusters use (D31), in three arrays side by side."""
+
+    keys: array[int]
+    """Their host cluster numbers, sorted."""
+    first: array[int]
+    """The guest cluster of each one's first whole use (-1: none)."""
+    uses: array[int]
+    """Each one's number of whole uses."""
+
+
 class GuestReader:
     """The guest view of one image (see the module doc); a context manager (closing the image if it opened it).
 
@@ -297,8 +308,8 @@ class GuestReader:
         self._zstd = isinstance(img, Qcow2Image) and img.header.compression == Qcow2.CompressionType.zstd
         self.not_read = self._not_read()
         """What this reader leaves out: :class:`NotRead`."""
-        self._first_uses: dict[int, tuple[int, int]] | None = None
-        self._shared_keys: list[int] = []
+        self._shared: _Sharing | None = None
+        self._shared_known = False  # _shared looked for (see _sharing)
 
     def _not_read(self) -> NotRead:
         img = self.image
@@ -466,28 +477,46 @@ class GuestReader:
     def first_uses(self) -> dict[int, tuple[int, int]]:
         """Each data cluster that several guest clusters map whole (D31) -> (the first of them, how many): read once.
 
-        One walk of the tables (no data read), made only when the mapping
-        check found a data cluster used more than once (a deduplicated image,
-        a crafted one); else empty. Kept: one entry per such cluster.
+        One walk of the tables (no data read), made once and only when the
+        mapping check found a data cluster used more than once (a deduplicated
+        image, a crafted one); else empty. Kept in three arrays, 24 bytes per
+        such cluster; this dict is made from them for the caller.
         """
-        if self._first_uses is not None:
-            return self._first_uses
+        sharing = self._sharing()
+        if sharing is None:
+            return {}
+        keys, first, uses = sharing
+        return {keys[i]: (first[i], uses[i]) for i in range(len(keys)) if uses[i]}
+
+    def has_shared_clusters(self) -> bool:
+        """True when a data cluster is used whole by several guest clusters: ``once`` then reads it once (D31)."""
+        return self._sharing() is not None
+
+    def _sharing(self) -> _Sharing | None:
+        """The shared data clusters (sorted host cluster numbers), the guest cluster of each one's first whole use, and
+        its number of whole uses; None when no data cluster is used whole more than once."""
+        if self._shared_known:
+            return self._shared
         img = self.image
-        out: dict[int, tuple[int, int]] = {}
+        self._shared_known = True
         if isinstance(img, Qcow2Image):
             if img.shared_clusters is None:
                 img.check_mapping()  # sets shared_clusters
             if img.shared_clusters:
-                keys = self._shared_keys = sorted(img.shared_clusters)
+                keys = array("q", sorted(img.shared_clusters))
+                first, uses = array("q", [-1]) * len(keys), array("q", [0]) * len(keys)
                 for s in self.spans():
-                    for g, h in self._whole_shared(s, keys):
-                        first, n = out.get(h, (g, 0))
-                        out[h] = (first, n + 1)
-        self._first_uses = out
-        return out
+                    for g, i in self._whole_shared(s, keys):
+                        if uses[i] == 0:
+                            first[i] = g
+                        uses[i] += 1
+                if max(uses) > 1:
+                    self._shared = _Sharing(keys, first, uses)
+        return self._shared
 
-    def _whole_shared(self, s: Span, keys: list[int]) -> Iterator[tuple[int, int]]:
-        """(guest cluster, host cluster) of each guest cluster that DATA span ``s`` maps whole to a cluster of ``keys``."""
+    def _whole_shared(self, s: Span, keys: array[int]) -> Iterator[tuple[int, int]]:
+        """(guest cluster, index in ``keys``) of each guest cluster that DATA span ``s`` maps whole to a cluster of
+        ``keys`` (sorted host cluster numbers)."""
         if s.status is not Status.DATA or s.ofs_host is None:
             return
         cs = self.cluster_size
@@ -498,18 +527,18 @@ class GuestReader:
         if h0 % cs:  # not on host clusters (cannot happen for whole clusters): nothing shared whole
             return
         h0 //= cs
-        for h in keys[bisect.bisect_left(keys, h0) : bisect.bisect_left(keys, h0 + g1 - g0)]:
-            yield g0 + h - h0, h
+        for i in range(bisect.bisect_left(keys, h0), bisect.bisect_left(keys, h0 + g1 - g0)):
+            yield g0 + keys[i] - h0, i
 
-    def _later_uses(self, spans: Iterator[Span]) -> Iterator[tuple[Span, bool]]:
+    def _later_uses(self, spans: Iterator[Span], sharing: _Sharing) -> Iterator[tuple[Span, bool]]:
         """``spans`` as (piece, later): the guest clusters that map a shared data cluster after its first use (D31)
         cut out as pieces of their own with ``later`` True (consecutive ones as one piece), the rest as they are."""
-        firsts, keys, cs = self.first_uses(), self._shared_keys, self.cluster_size
+        keys, first, cs = sharing.keys, sharing.first, self.cluster_size
         run: Span | None = None  # later uses not yet given, guest-contiguous
         for s in spans:
             pos = s.ofs_guest
-            for g, h in self._whole_shared(s, keys):
-                if firsts[h][0] == g:
+            for g, i in self._whole_shared(s, keys):
+                if first[i] == g:
                     continue
                 if g * cs > pos:
                     if run is not None:
@@ -531,25 +560,25 @@ class GuestReader:
         if run is not None:
             yield run, True
 
-    def _weigh(self, pieces: list[Span], w0: int, n: int, size: int) -> dict[int, int]:
+    def _weigh(self, pieces: list[Span], w0: int, n: int, size: int, sharing: _Sharing) -> dict[int, int]:
         """A batch's weights (see :attr:`Blocks.weights`): the blocks of a shared data cluster's first use."""
-        firsts, keys, cs = self.first_uses(), self._shared_keys, self.cluster_size
+        keys, first, uses, cs = sharing.keys, sharing.first, sharing.uses, self.cluster_size
         weights: dict[int, int] = {}
         per = cs // size
         for s in pieces:
-            for g, h in self._whole_shared(s, keys):
-                first, uses = firsts[h]
-                if first == g:  # (the later uses are not in the batch)
+            for g, i in self._whole_shared(s, keys):
+                if first[i] == g:  # (the later uses are not in the batch)
                     b0 = (g * cs - w0) // size
-                    weights.update(dict.fromkeys(range(max(b0, 0), min(b0 + per, n)), uses))
+                    weights.update(dict.fromkeys(range(max(b0, 0), min(b0 + per, n)), uses[i]))
         return weights
 
     def stored_spans(self, start: int = 0, stop: int | None = None, *, once: bool = False) -> Iterator[tuple[Span, bool]]:
         """:meth:`spans` as (span, left_out): with ``once`` (and a shared data cluster), a later use of a data
         cluster that several guest clusters use is a piece of its own, left out (D31); else every span, False."""
         spans = self.spans(start, stop)
-        if once and self.first_uses():
-            return self._later_uses(spans)
+        sharing = self._sharing() if once else None
+        if sharing is not None:
+            return self._later_uses(spans, sharing)
         return ((s, False) for s in spans)
 
     def blocks(self, block_size: int, *, start: int = 0, stop: int | None = None, data: bool = True,
@@ -573,7 +602,8 @@ class GuestReader:
         skipped = int(skip)
         first: int | None = None  # the current batch's first block
         pieces: list[Span] = []
-        once = once and size <= self.cluster_size and bool(self.first_uses())
+        sharing = self._sharing() if once and size <= self.cluster_size else None
+        once = sharing is not None
         align = self.cluster_size if once else size  # with once, no cluster lies across two batches
         if once:
             per_batch = max(per_batch, 2 * self.cluster_size // size)
@@ -585,7 +615,7 @@ class GuestReader:
             if view is not None:
                 self._fill(view, first * size, pieces)
             return Blocks(first * size, size, n, list(pieces), view, len_virtual_disk=disk,
-                          weights=self._weigh(pieces, first * size, n, size) if once else None)
+                          weights=None if sharing is None else self._weigh(pieces, first * size, n, size, sharing))
 
         for s, left_out in self.stored_spans(start, stop, once=once):
             lo, end = s.ofs_guest, s.end

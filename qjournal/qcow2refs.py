@@ -175,8 +175,9 @@ class HostUse:
         self._uses[k] = uses
 
     def shared(self) -> dict[int, int]:
-        """The data clusters (numbers: offset // cluster size) used more than once so far -> their uses."""
-        return dict(self._uses)
+        """The data clusters (numbers: offset // cluster size) used more than once so far -> their uses (the walk's own
+        dict, not a copy: one entry per shared cluster is kept once)."""
+        return self._uses
 
     def refcount(self, k: int) -> int:
         """The refcount of host cluster ``k`` (0 where the refcount table has no block for it)."""
