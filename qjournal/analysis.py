@@ -286,14 +286,14 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, sizes: Seque
         zeros = bytes(size)
         is_zero = buf.startswith
         status, w = b.status, b.weights
-        counted = [i for i in range(b.num_blocks) if status[i] & _STORED and (w is None or w.get(i, 1))]
+        counted = [i for i in range(b.num_blocks) if status[i] & _STORED]
         nonzero = [i for i in counted if status[i] & _DATA_OR_COMPRESSED and not is_zero(zeros, i * size)]
         digests = block_digests(view, [i * size for i in nonzero], size)
         offsets = [b.ofs_guest + i * size for i in nonzero] if listing else None
         if w is None:
             out.append((len(counted), len(counted) - len(nonzero), digests, offsets, None))
             continue
-        weights = {k: w[i] for k, i in enumerate(nonzero) if w.get(i, 1) != 1}
+        weights = {k: w[i] for k, i in enumerate(nonzero) if i in w}
         num, num_nonzero = (sum(w.get(i, 1) for i in x) for x in (counted, nonzero))
         out.append((num, num - num_nonzero, digests, offsets, weights))
     return out

@@ -35,8 +35,9 @@ parser), or a raw file. Two views, both lazy and in guest order:
   the cluster size), a data cluster that several guest clusters map whole
   (refcount > 1: a deduplicated image, or a crafted one) is read at its first
   use in guest order only, its blocks weighted by its number of uses
-  (:attr:`Blocks.weights`), the later uses weighted 0 and not read: what is
-  read is bounded by the file, not by what its tables claim (D31).
+  (:attr:`Blocks.weights`), the later uses left out of the batches as
+  unallocated runs are: what is read is bounded by the file, not by what its
+  tables claim (D31).
 
 What the reader leaves out is said, never silently dropped: :attr:`GuestReader.not_read`
 names the backing file and the internal snapshots (their own L1 tables are
@@ -488,9 +489,10 @@ class GuestReader:
         keys, first, uses = sharing
         return {keys[i]: (first[i], uses[i]) for i in range(len(keys)) if uses[i]}
 
-    def has_shared_clusters(self) -> bool:
-        """True when a data cluster is used whole by several guest clusters: ``once`` then reads it once (D31)."""
-        return self._sharing() is not None
+    def reads_once(self, block_size: int) -> bool:
+        """True when ``blocks(block_size, once=True)`` reads a shared data cluster once (D31): blocks up to the
+        cluster size, and a data cluster used whole by several guest clusters."""
+        return block_size <= self.cluster_size and self._sharing() is not None
 
     def _sharing(self) -> _Sharing | None:
         """The shared data clusters (sorted host cluster numbers), the guest cluster of each one's first whole use, and
@@ -602,8 +604,8 @@ class GuestReader:
         skipped = int(skip)
         first: int | None = None  # the current batch's first block
         pieces: list[Span] = []
-        sharing = self._sharing() if once and size <= self.cluster_size else None
-        once = sharing is not None
+        once = once and self.reads_once(size)
+        sharing = self._sharing() if once else None
         align = self.cluster_size if once else size  # with once, no cluster lies across two batches
         if once:
             per_batch = max(per_batch, 2 * self.cluster_size // size)

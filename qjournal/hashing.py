@@ -165,7 +165,7 @@ def map_batches(reader: GuestReader, block_size: int, fn: Callable[[Blocks], R],
     weighs the blocks by :attr:`~qjournal.guest.Blocks.weights`.
     """
     workers = resolve_jobs(jobs, "hashing threads")
-    once = once and block_size <= reader.cluster_size and reader.has_shared_clusters()  # found before any fork
+    once = once and reader.reads_once(block_size)  # the sharing found before any fork: the workers inherit it
     if workers > 1 and block_size < FORK_BELOW and can_fork():
         chunks = _chunks(reader, reader.cluster_size if once else block_size, once)
         if len(chunks) > 1:

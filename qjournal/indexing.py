@@ -178,18 +178,7 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -
         st = status[i]
         if not st & _STORED:
             continue  # counted as the rest, with the runs the reader leaves out
-        w = 1 if weights is None else weights.get(i, 1)
-        if w != 1:  # a data cluster several guest clusters use (D31): wholly DATA, never the raw tail
-            if w:
-                if buf.startswith(zeros, i * size):
-                    num_zero += w
-                else:
-                    row_weights[len(starts)] = w
-                    starts.append(i * size)
-                    hosts.append(ofs_host[i])
-                    offsets.append(ofs)
-                len_read += size
-            continue
+        w = 1 if weights is None else weights.get(i, 1)  # > 1: the first use of a shared data cluster (D31)
         host = ofs if raw else ofs_host[i]
         if raw or (st == _DATA and host >= 0):
             pass
@@ -205,10 +194,12 @@ def _hash_batch(fill: Callable[[Blocks], Blocks], batch: Blocks, *, raw: bool) -
         n = min(size, disk - ofs) if raw else size
         len_read += n
         if buf.startswith(zeros[:n], i * size):
-            num_zero += 1
+            num_zero += w
         elif n < size:
             tail = (i * size, host, ofs)
         else:
+            if w != 1:
+                row_weights[len(starts)] = w
             starts.append(i * size)
             hosts.append(host)
             offsets.append(ofs)

@@ -29,17 +29,12 @@ from typing import Any
 
 import pytest
 from helpers import examples
-from test_image_edges import needs_qemu, qemu_img, qemu_io
+from test_image_edges import _OFS, _u64, needs_qemu, qemu_img, qemu_io
 
 import qjournal
 from qjournal.errors import ImageError
 
-_OFS = 0x00FF_FFFF_FFFF_FE00
 DEADLINE = float(os.environ.get("QJOURNAL_FUZZ_DEADLINE", "10"))
-
-
-def _u64(b: bytes | bytearray, ofs: int) -> int:
-    return int(struct.unpack_from(">Q", b, ofs)[0])
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_image_edges import mapped, needs_qemu, qemu_img, run
+from test_image_edges import _OFS, _u64, mapped, needs_qemu, qemu_img, run
 
 from qjournal.guest import GuestReader, Status
 from qjournal.image import open_image
@@ -29,12 +29,7 @@ __all__ = ["mapped"]  # the fixture, used below
 CS = 64 << 10
 NUM = 1024
 """Guest clusters, all of them the same host cluster."""
-_OFS = 0x00FF_FFFF_FFFF_FE00
 _COPIED = 1 << 63
-
-
-def _u64(b: bytes | bytearray, ofs: int) -> int:
-    return int(struct.unpack_from(">Q", b, ofs)[0])
 
 
 def _cluster() -> bytes:
